@@ -1,0 +1,75 @@
+package obs
+
+import (
+	"bytes"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// FastMiddleware wraps a fasthttp handler with what Middleware does for
+// net/http, tuned for the hot path: taking or making the request id costs
+// no allocation, and only 5xx answers and panics are logged (a per-request
+// access log belongs in front of the edge, not in it).
+func (o *Obs) FastMiddleware(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+	ids := newIDSource()
+	return func(ctx *fasthttp.RequestCtx) {
+		start := time.Now()
+		if id := ctx.Request.Header.Peek(HeaderRequestID); validID(id) {
+			ctx.Response.Header.SetBytesV(HeaderRequestID, id)
+		} else {
+			var buf [48]byte
+			ctx.Response.Header.SetBytesV(HeaderRequestID, ids.appendID(buf[:0]))
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				o.panics.Inc()
+				o.Logger.ErrorContext(ctx, "panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()),
+					"method", string(ctx.Method()), "path", string(ctx.Path()))
+				ctx.ResetBody()
+				ctx.Response.Header.SetContentType("application/problem+json")
+				ctx.SetStatusCode(fasthttp.StatusInternalServerError)
+				ctx.SetBodyString(`{"type":"about:blank","title":"Internal Server Error","status":500}` + "\n")
+			}
+			status := ctx.Response.StatusCode()
+			o.observe(status, start)
+			if status >= 500 {
+				o.Logger.ErrorContext(ctx, "request", "method", string(ctx.Method()), "path", string(ctx.Path()),
+					"status", status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+			}
+		}()
+		next(ctx)
+	}
+}
+
+var (
+	pathMetrics = []byte("/metrics")
+	pathHealthz = []byte("/healthz")
+	pathReadyz  = []byte("/readyz")
+)
+
+// FastAdmin answers /metrics, /healthz and /readyz on a fasthttp server and
+// reports whether it did. Other paths are left to the caller.
+func (o *Obs) FastAdmin(ctx *fasthttp.RequestCtx) bool {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		return false
+	}
+	switch path := ctx.Path(); {
+	case bytes.Equal(path, pathMetrics):
+		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+		o.WriteMetrics(ctx)
+	case bytes.Equal(path, pathHealthz):
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"status":"ok"}` + "\n")
+	case bytes.Equal(path, pathReadyz):
+		status, body := o.readyBody(ctx)
+		ctx.SetContentType("application/json")
+		ctx.SetStatusCode(status)
+		ctx.SetBody(body)
+	default:
+		return false
+	}
+	return true
+}
