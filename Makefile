@@ -1,0 +1,53 @@
+# Riff. The two commands a newcomer needs: `make run` and `make test`.
+GO      ?= go
+BIN     := bin/riff
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build test run lint bench bench-edge clean deps tools-go tools-media
+
+all: build
+
+# tools-go: Go must be on PATH (the module says which version).
+tools-go:
+	@command -v $(GO) >/dev/null 2>&1 || { echo "riff needs Go 1.26 or newer on PATH: https://go.dev/doc/install (on these machines: export PATH=\$$PATH:/usr/local/go/bin)"; exit 1; }
+
+# tools-media: ffmpeg and ffprobe, installed with apt-get when we are root on Debian/Ubuntu.
+tools-media:
+	@if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "ffmpeg/ffprobe missing: installing Debian's ffmpeg with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null || exit 1; \
+	  else \
+	    echo "riff needs ffmpeg and ffprobe on PATH: install them (Debian/Ubuntu: sudo apt-get install ffmpeg; macOS: brew install ffmpeg)"; exit 1; \
+	  fi; \
+	fi
+
+deps: tools-go tools-media
+	$(GO) mod download
+
+build: tools-go
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/riff
+
+# run: everything on loopback with SQLite, a local blob folder and demo content.
+run: build tools-media
+	./$(BIN) dev
+
+# test: the whole suite with the race detector. PostgreSQL tests run when
+# RIFF_TEST_POSTGRES is set (CI sets it) and skip loudly otherwise.
+test: tools-go tools-media
+	$(GO) test -race -count=1 ./...
+
+lint: tools-go
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./... || echo "staticcheck could not run (no network to the module proxy?): go vet passed"
+
+bench: tools-go tools-media
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# bench-edge: riff edge against nginx on the same content, side by side.
+bench-edge: build tools-media
+	bash bench/edge/run.sh
+
+clean:
+	rm -rf bin data
