@@ -2,8 +2,8 @@ package packager
 
 import (
 	"bytes"
-	"errors"
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
