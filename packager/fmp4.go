@@ -128,6 +128,15 @@ func readAACTrack(rs io.ReadSeeker) (*aacTrack, error) {
 			off += int64(t.frames[s-1].size)
 		}
 	}
+	size, err := rs.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, fmt.Errorf("intermediate mp4: %w", err)
+	}
+	for i, f := range t.frames {
+		if f.off <= 0 || f.off+int64(f.size) > size {
+			return nil, fmt.Errorf("intermediate mp4: frame %d at %d+%d lies outside the %d-byte file", i+1, f.off, f.size, size)
+		}
+	}
 	return t, nil
 }
 
