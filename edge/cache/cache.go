@@ -1,0 +1,207 @@
+package cache
+
+import (
+	"errors"
+	"hash/maphash"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+)
+
+// Kind says what an entry holds.
+type Kind uint8
+
+const (
+	// KindMeta is an object's metadata (Entry.Meta; index 0).
+	KindMeta Kind = iota + 1
+	// KindSlice is one fixed-size slice of a media object (index = slice
+	// number; the last slice of an object may be short).
+	KindSlice
+	// KindWhole is a whole small object, such as a playlist (index 0).
+	KindWhole
+	// KindFiltered is a playlist filtered for one bitrate ceiling (index =
+	// the ceiling in kbps).
+	KindFiltered
+)
+
+// Meta describes an object as its origin did.
+type Meta struct {
+	Size         int64
+	ETag         string // quoted, as the origin sent it
+	ContentType  string
+	LastModified string    // HTTP-date as the origin sent it, or ""
+	Modified     time.Time // LastModified parsed, or zero
+}
+
+// Entry is a cached value. Entries are immutable once stored: never modify
+// Data or Meta of an entry that came from Get, and never modify what was
+// passed to Set afterwards.
+type Entry struct {
+	// Data holds the bytes of a slice, whole object or filtered playlist.
+	Data []byte
+	// Meta describes the object the data came from (for KindMeta, the
+	// object itself).
+	Meta *Meta
+
+	h2   uint64
+	gen  uint64
+	idx  int64
+	kind Kind
+}
+
+// Config tunes a Cache.
+type Config struct {
+	// MaxBytes is the budget: the total cost of the entries, which is
+	// their size in bytes plus a small fixed overhead each.
+	MaxBytes int64
+	// AvgEntryBytes is the expected mean entry size, used to size
+	// ristretto's admission counters (10 per expected entry). Default
+	// 64 KiB.
+	AvgEntryBytes int64
+}
+
+// entryOverhead approximates what an entry costs beyond its data: the
+// Entry, the ristretto item and the map slot.
+const entryOverhead = 160
+
+// Cache is a byte-budgeted cache of object slices, whole objects and
+// metadata, named by object key, generation, kind and index. Gets never
+// allocate. Sets go through ristretto's buffers and admission policy, so a
+// Set may be dropped or refused; Wait makes the Sets that were accepted
+// visible. Cache is safe for concurrent use.
+type Cache struct {
+	rc    *ristretto.Cache[uint64, *Entry]
+	gens  *Generations
+	seed1 maphash.Seed
+	seed2 maphash.Seed
+}
+
+// New returns a Cache with budget cfg.MaxBytes whose names take their
+// generations from gens.
+func New(cfg Config, gens *Generations) (*Cache, error) {
+	if cfg.MaxBytes <= 0 {
+		return nil, errors.New("cache: MaxBytes must be positive")
+	}
+	if gens == nil {
+		return nil, errors.New("cache: nil Generations")
+	}
+	avg := cfg.AvgEntryBytes
+	if avg <= 0 {
+		avg = 64 << 10
+	}
+	counters := 10 * (cfg.MaxBytes/avg + 1)
+	counters = max(counters, 1000)
+	rc, err := ristretto.NewCache(&ristretto.Config[uint64, *Entry]{
+		NumCounters:        counters,
+		MaxCost:            cfg.MaxBytes,
+		BufferItems:        64,
+		Metrics:            true,
+		IgnoreInternalCost: true, // entryOverhead is added to the cost instead
+		KeyToHash:          func(k uint64) (uint64, uint64) { return k, 0 },
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Cache{rc: rc, gens: gens, seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed()}, nil
+}
+
+// Name identifies an object at its current generation. It is a small value
+// made without allocating; get one from Cache.Name for each request.
+type Name struct {
+	h1, h2 uint64
+	gen    uint64
+}
+
+// Gen returns the generation the name was made at.
+func (n Name) Gen() uint64 { return n.gen }
+
+// Name names the object key at its current generation.
+func (c *Cache) Name(key []byte) Name {
+	return Name{
+		h1:  maphash.Bytes(c.seed1, key),
+		h2:  maphash.Bytes(c.seed2, key),
+		gen: c.gens.Of(key),
+	}
+}
+
+// NameAt names the object key at generation gen (a name taken earlier,
+// for a fetch that must store under the generation it started with).
+func (c *Cache) NameAt(key string, gen uint64) Name {
+	return Name{
+		h1:  maphash.String(c.seed1, key),
+		h2:  maphash.String(c.seed2, key),
+		gen: gen,
+	}
+}
+
+// hashKey mixes a name with kind and index into the ristretto key.
+func hashKey(n Name, kind Kind, idx int64) uint64 {
+	x := n.h1 ^ mix(n.gen+0x9e3779b97f4a7c15*uint64(kind)) ^ mix(uint64(idx)^0xd6e8feb86659fd93)
+	return mix(x)
+}
+
+// mix is the splitmix64 finaliser.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// Get returns the entry of kind and index for the named object.
+func (c *Cache) Get(n Name, kind Kind, idx int64) (*Entry, bool) {
+	e, ok := c.rc.Get(hashKey(n, kind, idx))
+	if !ok || e == nil || e.h2 != n.h2 || e.gen != n.gen || e.kind != kind || e.idx != idx {
+		return nil, false
+	}
+	return e, true
+}
+
+// Has reports whether Get would find the entry. ristretto has no peek, so
+// this counts as an access like Get does.
+func (c *Cache) Has(n Name, kind Kind, idx int64) bool {
+	_, ok := c.Get(n, kind, idx)
+	return ok
+}
+
+// Set stores e as the entry of kind and index for the named object and
+// reports whether ristretto accepted it into its buffers (it may still
+// refuse it later). e must not be modified afterwards.
+func (c *Cache) Set(n Name, kind Kind, idx int64, e *Entry) bool {
+	e.h2, e.gen, e.kind, e.idx = n.h2, n.gen, kind, idx
+	cost := int64(len(e.Data)) + entryOverhead
+	if kind == KindMeta && e.Meta != nil {
+		cost += int64(len(e.Meta.ETag) + len(e.Meta.ContentType) + len(e.Meta.LastModified))
+	}
+	return c.rc.Set(hashKey(n, kind, idx), e, cost)
+}
+
+// Wait blocks until every Set made before it was applied (or refused).
+func (c *Cache) Wait() { c.rc.Wait() }
+
+// Close stops the cache's goroutines. The Cache must not be used after.
+func (c *Cache) Close() { c.rc.Close() }
+
+// Stats are counters and sizes of a Cache, for metrics.
+type Stats struct {
+	Hits, Misses           uint64
+	KeysAdded, KeysEvicted uint64
+	CostAdded, CostEvicted uint64
+	SetsDropped            uint64
+	SetsRejected           uint64
+	MaxCost, UsedCost      int64
+}
+
+// Stats returns the cache's counters since it was made.
+func (c *Cache) Stats() Stats {
+	m := c.rc.Metrics
+	return Stats{
+		Hits: m.Hits(), Misses: m.Misses(),
+		KeysAdded: m.KeysAdded(), KeysEvicted: m.KeysEvicted(),
+		CostAdded: m.CostAdded(), CostEvicted: m.CostEvicted(),
+		SetsDropped: m.SetsDropped(), SetsRejected: m.SetsRejected(),
+		MaxCost: c.rc.MaxCost(), UsedCost: c.rc.MaxCost() - c.rc.RemainingCost(),
+	}
+}

@@ -1,0 +1,166 @@
+package cache
+
+import (
+	"bytes"
+	"testing"
+)
+
+func newTestCache(t *testing.T, maxBytes int64) (*Cache, *Generations) {
+	t.Helper()
+	gens := NewGenerations()
+	c, err := New(Config{MaxBytes: maxBytes}, gens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c, gens
+}
+
+func TestGetFindsExactlyWhatWasSet(t *testing.T) {
+	c, _ := newTestCache(t, 1<<20)
+	key := []byte("artists/1/albums/2/songs/3/v1/aac_128.mp4")
+	n := c.Name(key)
+	meta := &Meta{Size: 100, ETag: `"x"`}
+	c.Set(n, KindSlice, 0, &Entry{Data: []byte("slice0"), Meta: meta})
+	c.Set(n, KindSlice, 1, &Entry{Data: []byte("slice1"), Meta: meta})
+	c.Set(n, KindMeta, 0, &Entry{Meta: meta})
+	c.Wait()
+	tests := []struct {
+		name Name
+		kind Kind
+		idx  int64
+		want string // "" means a miss
+	}{
+		{n, KindSlice, 0, "slice0"},
+		{n, KindSlice, 1, "slice1"},
+		{n, KindSlice, 2, ""},
+		{n, KindWhole, 0, ""},
+		{n, KindFiltered, 0, ""},
+		{c.Name([]byte("artists/1/albums/2/songs/3/v1/aac_64.mp4")), KindSlice, 0, ""},
+		{c.NameAt(string(key), n.Gen()), KindSlice, 1, "slice1"},
+		{c.NameAt(string(key), n.Gen()+1), KindSlice, 1, ""},
+	}
+	for _, tt := range tests {
+		e, ok := c.Get(tt.name, tt.kind, tt.idx)
+		got := ""
+		if ok {
+			got = string(e.Data)
+		}
+		if got != tt.want {
+			t.Errorf("Get(kind %d, idx %d) = %q, want %q", tt.kind, tt.idx, got, tt.want)
+		}
+	}
+	if e, ok := c.Get(n, KindMeta, 0); !ok || e.Meta != meta {
+		t.Errorf("meta entry = %v, %v", e, ok)
+	}
+}
+
+func TestPurgeMakesOldEntriesUnreachable(t *testing.T) {
+	c, gens := newTestCache(t, 1<<20)
+	song := []byte("artists/1/albums/2/songs/3/v1/aac_128.mp4")
+	other := []byte("artists/1/albums/9/songs/4/v1/aac_128.mp4")
+	put := func(key []byte) Name {
+		n := c.Name(key)
+		c.Set(n, KindSlice, 0, &Entry{Data: key})
+		c.Wait()
+		return n
+	}
+	has := func(key []byte) bool {
+		e, ok := c.Get(c.Name(key), KindSlice, 0)
+		return ok && bytes.Equal(e.Data, key)
+	}
+	old := put(song)
+	put(other)
+	if _, err := gens.Bump("artists/1/albums/2/"); err != nil {
+		t.Fatal(err)
+	}
+	if has(song) {
+		t.Error("purged album still served")
+	}
+	if !has(other) {
+		t.Error("another album was purged too")
+	}
+	// A fetch that started before the purge stores under the old
+	// generation: still unreachable.
+	c.Set(old, KindSlice, 0, &Entry{Data: song})
+	c.Wait()
+	if has(song) {
+		t.Error("a fetch from before the purge repopulated the new generation")
+	}
+	put(song)
+	if !has(song) {
+		t.Error("refilled entry not found")
+	}
+	if _, err := gens.Bump(""); err != nil {
+		t.Fatal(err)
+	}
+	if has(song) || has(other) {
+		t.Error("purge of everything left entries reachable")
+	}
+}
+
+func TestGenerations(t *testing.T) {
+	g := NewGenerations()
+	keys := []string{
+		"artists/1/albums/2/songs/3/v1/a.mp4",
+		"artists/1/albums/2/songs/4/v1/a.mp4",
+		"artists/1/albums/5/songs/6/v1/a.mp4",
+		"artists/10/albums/2/songs/3/v1/a.mp4",
+		"artists/1/cover.jpg",
+	}
+	gen := func() []uint64 {
+		var out []uint64
+		for _, k := range keys {
+			out = append(out, g.Of([]byte(k)))
+		}
+		return out
+	}
+	if got := gen(); got[0] != 0 || got[4] != 0 {
+		t.Fatalf("fresh generations = %v, want zeros", got)
+	}
+	steps := []struct {
+		prefix  string
+		changed []bool // per key
+	}{
+		{"artists/1/albums/2/songs/3/", []bool{true, false, false, false, false}},
+		{"artists/1/albums/2/", []bool{true, true, false, false, false}},
+		{"artists/1/", []bool{true, true, true, false, true}},
+		{"artists/10/", []bool{false, false, false, true, false}},
+		{"artists/1/albums/2/songs/3/", []bool{true, false, false, false, false}},
+		{"", []bool{true, true, true, true, true}},
+	}
+	for _, st := range steps {
+		before := gen()
+		if _, err := g.Bump(st.prefix); err != nil {
+			t.Fatalf("Bump(%q): %v", st.prefix, err)
+		}
+		after := gen()
+		for i := range keys {
+			if changed := after[i] != before[i]; changed != st.changed[i] {
+				t.Errorf("after Bump(%q): %s changed = %v, want %v", st.prefix, keys[i], changed, st.changed[i])
+			}
+		}
+	}
+	for _, bad := range []string{"artists/", "artists/1", "artists/1/albums/", "/artists/1/", "artists//x/", "artists/1/albums/2/songs/3/v1/"} {
+		if _, err := g.Bump(bad); err == nil {
+			t.Errorf("Bump(%q) accepted", bad)
+		}
+	}
+}
+
+func BenchmarkGetHit(b *testing.B) {
+	gens := NewGenerations()
+	gens.Bump("artists/9/")
+	c, _ := New(Config{MaxBytes: 64 << 20}, gens)
+	defer c.Close()
+	key := []byte("artists/1/albums/2/songs/3/v1/aac_128.mp4")
+	n := c.Name(key)
+	c.Set(n, KindSlice, 0, &Entry{Data: make([]byte, 1<<20)})
+	c.Wait()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := c.Get(c.Name(key), KindSlice, 0); !ok {
+			b.Fatal("miss")
+		}
+	}
+}

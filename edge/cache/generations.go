@@ -1,0 +1,101 @@
+package cache
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// ErrPrefix is returned by Generations.Bump for a prefix that is not a
+// purgeable folder.
+var ErrPrefix = errors.New("cache: purge prefix must be empty or a folder of 2, 4 or 6 segments ending in /")
+
+// purgeDepths are the folder depths that carry a generation: in the blob
+// layout artists/{a}/albums/{b}/songs/{s}/… they are the artist, album and
+// song folders.
+var purgeDepths = [...]int{2, 4, 6}
+
+// Generations tracks the purge generation of every folder that was ever
+// purged. The zero value is not usable; call NewGenerations. Generations is
+// safe for concurrent use; Of takes a read lock only once some folder has
+// been purged.
+type Generations struct {
+	seq   atomic.Uint64 // last sequence number handed out
+	floor atomic.Uint64 // generation of "everything"
+	n     atomic.Int64  // len(m), read without the lock
+
+	mu sync.RWMutex
+	m  map[string]uint64 // folder prefix ("artists/1/") → generation
+}
+
+// NewGenerations returns a Generations in which nothing was purged.
+func NewGenerations() *Generations {
+	return &Generations{m: make(map[string]uint64)}
+}
+
+// Of returns the generation of the object key: the largest generation of
+// the folders it is in, and of the whole cache. It does not allocate.
+func (g *Generations) Of(key []byte) uint64 {
+	gen := g.floor.Load()
+	if g.n.Load() == 0 {
+		return gen
+	}
+	g.mu.RLock()
+	depth, level := 0, 0
+	for i, c := range key {
+		if c != '/' {
+			continue
+		}
+		depth++
+		if depth != purgeDepths[level] {
+			continue
+		}
+		if v, ok := g.m[string(key[:i+1])]; ok && v > gen {
+			gen = v
+		}
+		if level++; level == len(purgeDepths) {
+			break
+		}
+	}
+	g.mu.RUnlock()
+	return gen
+}
+
+// Bump purges prefix: every object below it gets a new, larger generation.
+// The empty prefix purges everything. Any other prefix must be a folder (it
+// ends in "/") of 2, 4 or 6 segments, otherwise Bump returns ErrPrefix. Bump
+// returns the new generation; it is in effect for every Of that starts after
+// Bump returns.
+func (g *Generations) Bump(prefix string) (uint64, error) {
+	if prefix == "" {
+		gen := g.seq.Add(1)
+		g.floor.Store(gen)
+		return gen, nil
+	}
+	if !PurgeablePrefix(prefix) {
+		return 0, ErrPrefix
+	}
+	g.mu.Lock()
+	gen := g.seq.Add(1)
+	g.m[prefix] = gen
+	g.n.Store(int64(len(g.m)))
+	g.mu.Unlock()
+	return gen, nil
+}
+
+// PurgeablePrefix reports whether prefix names a folder that carries a
+// generation: non-empty segments, ending in "/", at depth 2, 4 or 6. It does
+// not otherwise judge the segments; callers validate keys.
+func PurgeablePrefix(prefix string) bool {
+	if !strings.HasSuffix(prefix, "/") || strings.HasPrefix(prefix, "/") || strings.Contains(prefix, "//") {
+		return false
+	}
+	depth := strings.Count(prefix, "/")
+	for _, d := range purgeDepths {
+		if depth == d {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,374 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"riff/edge/cache"
+	"riff/internal/obs"
+)
+
+// Errors of the upstream. The handler maps them to statuses in one place
+// (statusOf).
+var (
+	// errNotFound: the origin has no such object (404).
+	errNotFound = errors.New("edge: origin: not found")
+	// errUnavailable: no origin could answer (all failed, or all breakers
+	// are open).
+	errUnavailable = errors.New("edge: origin unavailable")
+	// errTimeout: the last origin tried timed out.
+	errTimeout = errors.New("edge: origin timeout")
+	// errBadOrigin: an origin answered something the edge cannot use (a
+	// 4xx other than 404/416, a malformed Content-Range, a short body).
+	errBadOrigin = errors.New("edge: bad origin response")
+)
+
+// OriginResponse is an origin's answer to one fetch.
+type OriginResponse struct {
+	// Status is 200 (the whole object), 206 (the requested range) or 416
+	// (the range starts past the end; Body is empty, Meta.Size is set).
+	Status int
+	// Start is the object offset of Body's first byte.
+	Start int64
+	// Body is owned by the caller.
+	Body []byte
+	// Meta describes the whole object.
+	Meta cache.Meta
+}
+
+// Upstream is what the edge needs from its origins. Fetch gets bytes
+// [start, end] of key (inclusive; the origin cuts a range that runs past
+// the end), or the whole object when end < 0. It must honour ctx.
+type Upstream interface {
+	Fetch(ctx context.Context, key string, start, end int64) (OriginResponse, error)
+	// Ready reports an error when no origin can be expected to answer.
+	Ready(ctx context.Context) error
+}
+
+// OriginConfig tunes Origins.
+type OriginConfig struct {
+	// URLs are the origins in order of preference: the primary first,
+	// then the fallbacks. Each is http(s)://host:port.
+	URLs []string
+	// Secret, when set, is sent as X-Riff-Origin-Secret.
+	Secret string
+	// Timeout bounds one attempt at one origin (connect, send, receive).
+	Timeout time.Duration
+	// MaxConns caps connections per origin.
+	MaxConns int
+	// BreakerFailures consecutive failures open an origin's breaker for
+	// BreakerCooldown.
+	BreakerFailures int
+	BreakerCooldown time.Duration
+	// MaxBodyBytes caps one response body.
+	MaxBodyBytes int
+}
+
+// OriginSecretHeader carries the shared secret the origin may demand.
+const OriginSecretHeader = "X-Riff-Origin-Secret"
+
+// Origins fetches objects from an ordered list of origins with per-attempt
+// timeouts, a circuit breaker per origin and failover: a connection error,
+// a timeout or a 5xx moves on to the next origin whose breaker allows it.
+// Origins is safe for concurrent use.
+type Origins struct {
+	list    []*originConn
+	secret  string
+	timeout time.Duration
+}
+
+type originConn struct {
+	name    string // host:port, the metrics label
+	host    string
+	hc      *fasthttp.HostClient
+	breaker *Breaker
+
+	fetches  *metrics.Counter
+	bytes    *metrics.Counter
+	duration *metrics.Histogram
+	errConn  *metrics.Counter
+	errTime  *metrics.Counter
+	err5xx   *metrics.Counter
+	errBad   *metrics.Counter
+}
+
+// NewOrigins builds the origin client. It does not connect.
+func NewOrigins(o *obs.Obs, cfg OriginConfig, now func() time.Time) (*Origins, error) {
+	if len(cfg.URLs) == 0 {
+		return nil, errors.New("edge: no origin")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 512
+	}
+	if cfg.BreakerCooldown <= 0 {
+		cfg.BreakerCooldown = 5 * time.Second
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 20
+	}
+	ups := &Origins{secret: cfg.Secret, timeout: cfg.Timeout}
+	seen := map[string]bool{}
+	for _, raw := range cfg.URLs {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			return nil, fmt.Errorf("edge: origin %q: want http(s)://host:port", raw)
+		}
+		host := u.Host
+		if u.Port() == "" {
+			port := "80"
+			if u.Scheme == "https" {
+				port = "443"
+			}
+			host = net.JoinHostPort(u.Hostname(), port)
+		}
+		if seen[host] {
+			return nil, fmt.Errorf("edge: origin %q listed twice", raw)
+		}
+		seen[host] = true
+		timeout := cfg.Timeout
+		oc := &originConn{
+			name: host,
+			host: u.Host,
+			hc: &fasthttp.HostClient{
+				Addr:                      host,
+				IsTLS:                     u.Scheme == "https",
+				Name:                      "riff-edge",
+				MaxConns:                  cfg.MaxConns,
+				MaxConnWaitTimeout:        timeout,
+				MaxIdleConnDuration:       30 * time.Second,
+				MaxIdemponentCallAttempts: 2, // a stale keep-alive connection
+				ReadTimeout:               timeout,
+				WriteTimeout:              timeout,
+				MaxResponseBodySize:       cfg.MaxBodyBytes,
+				DisablePathNormalizing:    true,
+				ReadBufferSize:            16 << 10,
+			},
+			breaker: NewBreaker(cfg.BreakerFailures, cfg.BreakerCooldown, now),
+		}
+		lbl := fmt.Sprintf(`origin=%q`, host)
+		set := o.Metrics
+		oc.fetches = set.NewCounter(`riff_edge_origin_fetches_total{` + lbl + `}`)
+		oc.bytes = set.NewCounter(`riff_edge_origin_bytes_total{` + lbl + `}`)
+		oc.duration = set.NewHistogram(`riff_edge_origin_fetch_duration_seconds{` + lbl + `}`)
+		oc.errConn = set.NewCounter(`riff_edge_origin_errors_total{` + lbl + `,kind="connect"}`)
+		oc.errTime = set.NewCounter(`riff_edge_origin_errors_total{` + lbl + `,kind="timeout"}`)
+		oc.err5xx = set.NewCounter(`riff_edge_origin_errors_total{` + lbl + `,kind="5xx"}`)
+		oc.errBad = set.NewCounter(`riff_edge_origin_errors_total{` + lbl + `,kind="bad_response"}`)
+		br := oc.breaker
+		set.NewGauge(`riff_edge_origin_breaker_state{`+lbl+`}`, func() float64 { return float64(br.State()) })
+		ups.list = append(ups.list, oc)
+	}
+	return ups, nil
+}
+
+// Breakers returns each origin's name and breaker, in order.
+func (u *Origins) Breakers() (names []string, breakers []*Breaker) {
+	for _, oc := range u.list {
+		names = append(names, oc.name)
+		breakers = append(breakers, oc.breaker)
+	}
+	return names, breakers
+}
+
+// Ready implements Upstream: ready while at least one origin's breaker is
+// not open.
+func (u *Origins) Ready(context.Context) error {
+	for _, oc := range u.list {
+		if oc.breaker.State() != BreakerOpen {
+			return nil
+		}
+	}
+	return errors.New("every origin's circuit breaker is open")
+}
+
+// Fetch implements Upstream.
+func (u *Origins) Fetch(ctx context.Context, key string, start, end int64) (OriginResponse, error) {
+	var lastErr error
+	tried := false
+	for _, oc := range u.list {
+		if err := ctx.Err(); err != nil {
+			return OriginResponse{}, err
+		}
+		if !oc.breaker.Allow() {
+			continue
+		}
+		tried = true
+		res, err := u.fetchOne(ctx, oc, key, start, end)
+		if err == nil || !failover(err) {
+			oc.breaker.Success() // it answered, even if with a 404
+			return res, err
+		}
+		oc.breaker.Failure()
+		lastErr = err
+	}
+	if !tried {
+		return OriginResponse{}, fmt.Errorf("%w: every circuit breaker is open", errUnavailable)
+	}
+	if errors.Is(lastErr, errTimeout) {
+		return OriginResponse{}, lastErr
+	}
+	return OriginResponse{}, fmt.Errorf("%w: %w", errUnavailable, lastErr)
+}
+
+// failoverError marks errors after which the next origin is tried.
+type failoverError struct{ err error }
+
+func (e failoverError) Error() string { return e.err.Error() }
+func (e failoverError) Unwrap() error { return e.err }
+
+func failover(err error) bool {
+	var fe failoverError
+	return errors.As(err, &fe)
+}
+
+var (
+	hRange        = []byte("Range")
+	hContentRange = []byte("Content-Range")
+	hETag         = []byte("ETag")
+	hLastModified = []byte("Last-Modified")
+	hSecret       = []byte(OriginSecretHeader)
+)
+
+func (u *Origins) fetchOne(ctx context.Context, oc *originConn, key string, start, end int64) (OriginResponse, error) {
+	timeout := u.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetHost(oc.host)
+	uri := make([]byte, 0, len(key)+1)
+	uri = append(append(uri, '/'), key...)
+	req.SetRequestURIBytes(uri)
+	req.Header.SetMethod(fasthttp.MethodGet)
+	if end >= 0 {
+		var b [48]byte
+		r := append(b[:0], "bytes="...)
+		r = strconv.AppendInt(r, start, 10)
+		r = append(r, '-')
+		r = strconv.AppendInt(r, end, 10)
+		req.Header.SetCanonical(hRange, r)
+	}
+	if u.secret != "" {
+		req.Header.SetCanonical(hSecret, []byte(u.secret))
+	}
+	began := time.Now()
+	oc.fetches.Inc()
+	err := oc.hc.DoTimeout(req, resp, timeout)
+	oc.duration.UpdateDuration(began)
+	if err != nil {
+		if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) || isNetTimeout(err) {
+			oc.errTime.Inc()
+			return OriginResponse{}, failoverError{fmt.Errorf("%w: %s: %w", errTimeout, oc.name, err)}
+		}
+		oc.errConn.Inc()
+		return OriginResponse{}, failoverError{fmt.Errorf("origin %s: %w", oc.name, err)}
+	}
+	status := resp.StatusCode()
+	switch {
+	case status >= 500:
+		oc.err5xx.Inc()
+		return OriginResponse{}, failoverError{fmt.Errorf("origin %s: status %d", oc.name, status)}
+	case status == fasthttp.StatusNotFound:
+		return OriginResponse{}, fmt.Errorf("%w: %s", errNotFound, key)
+	}
+	out := OriginResponse{Status: status}
+	out.Meta.ETag = string(resp.Header.PeekBytes(hETag))
+	out.Meta.ContentType = string(resp.Header.ContentType())
+	if lm := resp.Header.PeekBytes(hLastModified); len(lm) > 0 {
+		out.Meta.LastModified = string(lm)
+		out.Meta.Modified, _ = http.ParseTime(out.Meta.LastModified)
+	}
+	body := resp.Body()
+	switch status {
+	case fasthttp.StatusOK:
+		out.Meta.Size = int64(len(body))
+	case fasthttp.StatusPartialContent:
+		first, last, size, ok := parseContentRange(resp.Header.PeekBytes(hContentRange))
+		if !ok || last-first+1 != int64(len(body)) || (end >= 0 && first != start) {
+			oc.errBad.Inc()
+			return OriginResponse{}, fmt.Errorf("%w: %s: 206 with Content-Range %q and %d bytes", errBadOrigin, oc.name, resp.Header.PeekBytes(hContentRange), len(body))
+		}
+		out.Start, out.Meta.Size = first, size
+	case fasthttp.StatusRequestedRangeNotSatisfiable:
+		size, ok := parseUnsatisfiedRange(resp.Header.PeekBytes(hContentRange))
+		if !ok {
+			oc.errBad.Inc()
+			return OriginResponse{}, fmt.Errorf("%w: %s: 416 without Content-Range", errBadOrigin, oc.name)
+		}
+		out.Meta.Size = size
+		return out, nil
+	default:
+		oc.errBad.Inc()
+		return OriginResponse{}, fmt.Errorf("%w: %s: status %d", errBadOrigin, oc.name, status)
+	}
+	out.Body = append([]byte(nil), body...)
+	oc.bytes.Add(len(out.Body))
+	return out, nil
+}
+
+func isNetTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// parseContentRange parses "bytes first-last/size".
+func parseContentRange(v []byte) (first, last, size int64, ok bool) {
+	rest, found := bytes.CutPrefix(v, []byte("bytes "))
+	if !found {
+		return 0, 0, 0, false
+	}
+	dash := bytes.IndexByte(rest, '-')
+	slash := bytes.IndexByte(rest, '/')
+	if dash <= 0 || slash <= dash+1 {
+		return 0, 0, 0, false
+	}
+	var ok1, ok2, ok3 bool
+	first, ok1 = parseInt(rest[:dash])
+	last, ok2 = parseInt(rest[dash+1 : slash])
+	size, ok3 = parseInt(rest[slash+1:])
+	if !ok1 || !ok2 || !ok3 || first > last || last >= size {
+		return 0, 0, 0, false
+	}
+	return first, last, size, true
+}
+
+// parseUnsatisfiedRange parses "bytes */size".
+func parseUnsatisfiedRange(v []byte) (int64, bool) {
+	rest, found := bytes.CutPrefix(v, []byte("bytes */"))
+	if !found {
+		return 0, false
+	}
+	return parseInt(rest)
+}
+
+func parseInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}

@@ -1,0 +1,183 @@
+package edge
+
+import (
+	"bytes"
+	"unsafe"
+
+	"riff/internal/blob"
+)
+
+// Request paths are /t/{token}/{blob key}.
+//
+// The edge reads the path exactly as the client sent it
+// (URI().PathOriginal(), before fasthttp decodes and normalises it) and
+// decides itself, because normalisation resolves "a/../b" and "%2F" into
+// something that looks harmless; the edge must refuse such paths instead of
+// serving whatever they resolve to. The rules:
+//
+//   - The token is the second segment, taken verbatim (a JWT is base64url
+//     and dots, so it never needs decoding); the verifier judges it.
+//   - The key is everything after it, percent-decoded exactly once. A key
+//     may only consist of RFC 3986 unreserved characters (A-Z a-z 0-9 - . _
+//     ~) and "/" separators. An escape that decodes to anything else (an
+//     encoded slash or backslash, NUL, "%", a space, any non-ASCII byte) is
+//     refused, so a key has one spelling, and what reaches the origin needs
+//     no escaping.
+//   - Segments must be non-empty and must not start with "." (which refuses
+//     "." and ".." however they were spelled); the key must lie under
+//     artists/ (the origin serves nothing else) and pass blob.ValidateKey.
+var pathPrefix = []byte("/t/")
+
+// splitPath splits an original request path into the token and the raw
+// (still percent-encoded) key. It reports false unless the path is
+// /t/{non-empty token}/{non-empty rest}.
+func splitPath(p []byte) (token, rawKey []byte, ok bool) {
+	if !bytes.HasPrefix(p, pathPrefix) {
+		return nil, nil, false
+	}
+	p = p[len(pathPrefix):]
+	i := bytes.IndexByte(p, '/')
+	if i <= 0 || i == len(p)-1 {
+		return nil, nil, false
+	}
+	return p[:i], p[i+1:], true
+}
+
+// keyRoot is the folder every servable key lies in.
+const keyRoot = "artists/"
+
+// cleanKey decodes raw once and checks it by the rules above. It returns
+// raw itself when there is nothing to decode (no allocation), else the
+// decoded key appended to dst.
+func cleanKey(dst, raw []byte) ([]byte, bool) {
+	key := raw
+	if bytes.IndexByte(raw, '%') >= 0 {
+		key = dst[:0]
+		for i := 0; i < len(raw); i++ {
+			c := raw[i]
+			if c == '%' {
+				if i+2 >= len(raw) {
+					return nil, false
+				}
+				hi, ok1 := unhex(raw[i+1])
+				lo, ok2 := unhex(raw[i+2])
+				if !ok1 || !ok2 {
+					return nil, false
+				}
+				c = hi<<4 | lo
+				if !unreserved(c) { // never '/': an encoded slash is refused
+					return nil, false
+				}
+				i += 2
+			}
+			key = append(key, c)
+		}
+	}
+	if len(key) > blob.MaxKeyLen || !bytes.HasPrefix(key, []byte(keyRoot)) {
+		return nil, false
+	}
+	segStart := 0
+	for i := 0; i <= len(key); i++ {
+		if i < len(key) && key[i] != '/' {
+			if !unreserved(key[i]) {
+				return nil, false
+			}
+			continue
+		}
+		seg := key[segStart:i]
+		if len(seg) == 0 || seg[0] == '.' || len(seg) > blob.MaxSegmentLen {
+			return nil, false
+		}
+		segStart = i + 1
+	}
+	// Belt and braces: the store's own rules. The string does not outlive
+	// the call (ValidateKey keeps it only in an error we drop).
+	if blob.ValidateKey(b2s(key)) != nil {
+		return nil, false
+	}
+	return key, true
+}
+
+// unreserved reports whether c is an RFC 3986 unreserved character.
+func unreserved(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	case c == '-', c == '.', c == '_', c == '~':
+		return true
+	}
+	return false
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// b2s views b as a string without copying. Only for calls that do not keep
+// the string beyond their return (b is request memory, reused after the
+// handler returns).
+func b2s(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// baseName returns the last segment of key.
+func baseName(key []byte) []byte {
+	return key[bytes.LastIndexByte(key, '/')+1:]
+}
+
+// rungOf returns the nominal bitrate in kbps named by a rendition file
+// name such as aac_320.mp4, aac_128.m3u8 or ogg_64.ogg (the digits after the
+// last "_" and before the extension), or 0 when the name carries none.
+func rungOf(name []byte) int {
+	dot := bytes.LastIndexByte(name, '.')
+	if dot < 0 {
+		dot = len(name)
+	}
+	us := bytes.LastIndexByte(name[:dot], '_')
+	if us < 0 || dot-us-1 == 0 || dot-us-1 > 6 {
+		return 0
+	}
+	n := 0
+	for _, c := range name[us+1 : dot] {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// Object kinds by file name.
+const (
+	kindMedia = iota
+	kindPlaylist
+	kindMaster // master.m3u8: filtered by the token's bitrate ceiling
+	kindMPD    // manifest.mpd: filtered likewise
+)
+
+// kindOf classifies a key by its file name. Playlists (.m3u8, .mpd) are
+// cached whole; everything else is media, cached in slices.
+func kindOf(key []byte) int {
+	name := baseName(key)
+	switch {
+	case bytes.HasSuffix(name, []byte(".m3u8")):
+		if bytes.Equal(name, []byte("master.m3u8")) {
+			return kindMaster
+		}
+		return kindPlaylist
+	case bytes.HasSuffix(name, []byte(".mpd")):
+		return kindMPD
+	}
+	return kindMedia
+}

@@ -1,0 +1,275 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"riff/edge/cache"
+	"riff/internal/obs"
+	"riff/internal/playtoken"
+)
+
+// Verifier checks tokens; *playtoken.Verifier is one. Verify must not keep
+// token, and should be cheap for a token it has seen (the hot path calls
+// it for every request).
+type Verifier interface {
+	Verify(token []byte, want playtoken.Type) (playtoken.Claims, error)
+}
+
+// Config tunes a Server. Zero fields take the defaults shown.
+type Config struct {
+	// CacheBytes is the cache budget. Default 512 MiB.
+	CacheBytes int64
+	// SliceBytes is the size of a media slice. Default 1 MiB.
+	SliceBytes int64
+	// WaitTimeout bounds how long a request waits for origin fetches.
+	// Default 15s; it should cover a fetch's attempts at every origin.
+	WaitTimeout time.Duration
+	// MaxPlaylistBytes caps a playlist or MPD. Default 4 MiB.
+	MaxPlaylistBytes int
+	// PlaylistMaxAge is the max-age of tier-filtered playlists (master.m3u8,
+	// *.mpd), which are private to the token's tier. Default 60s.
+	PlaylistMaxAge time.Duration
+
+	// Public listener limits. Defaults: 10s, 30s, 60s, 10000 connections,
+	// no per-IP cap.
+	ReadTimeout   time.Duration
+	WriteTimeout  time.Duration
+	IdleTimeout   time.Duration
+	MaxConns      int
+	MaxConnsPerIP int
+
+	// TLSCertFile and TLSKeyFile, when both set, make Serve speak TLS.
+	TLSCertFile, TLSKeyFile string
+}
+
+func (c *Config) defaults() {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.CacheBytes <= 0 {
+		c.CacheBytes = 512 << 20
+	}
+	if c.SliceBytes <= 0 {
+		c.SliceBytes = 1 << 20
+	}
+	if c.MaxPlaylistBytes <= 0 {
+		c.MaxPlaylistBytes = 4 << 20
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10000
+	}
+	def(&c.WaitTimeout, 15*time.Second)
+	def(&c.PlaylistMaxAge, 60*time.Second)
+	def(&c.ReadTimeout, 10*time.Second)
+	def(&c.WriteTimeout, 30*time.Second)
+	def(&c.IdleTimeout, 60*time.Second)
+}
+
+// Server is the edge: the public handler (tokens, playlists, byte ranges
+// from the slice cache) and the admin handler (metrics, health, purge).
+// NewServer has no side effects beyond starting the cache's goroutines;
+// Serve and ServeAdmin serve on listeners the caller made; Shutdown stops
+// both gracefully. Server is safe for concurrent use.
+type Server struct {
+	obs      *obs.Obs
+	verifier Verifier
+	up       Upstream
+	now      func() time.Time
+	cfg      Config
+
+	gens   *cache.Generations
+	cache  *cache.Cache
+	slices *cache.Group[sliceKey, fetched]
+
+	public *fasthttp.Server
+	admin  *fasthttp.Server
+
+	fetchers  sync.WaitGroup // flight goroutines (they use the cache)
+	closeOnce sync.Once
+
+	ccPlaylist []byte
+	readers    sync.Pool // *multiReader
+	m          serverMetrics
+}
+
+type serverMetrics struct {
+	hits, misses        *metrics.Counter
+	hitBytes, missBytes *metrics.Counter
+	coalesced           *metrics.Counter
+	purges, purgedPfx   *metrics.Counter
+	refusals            map[string]*metrics.Counter
+	refusedOther        *metrics.Counter
+	badPath, notAllowed *metrics.Counter
+	originErrs          map[error]*metrics.Counter
+}
+
+// Refusal reasons beyond playtoken's.
+const (
+	reasonPrefix = "wrong_prefix" // the token does not open this key
+	reasonTier   = "tier"         // the object is above the token's bitrate
+	reasonNoAuth = "missing"      // no token at all (purge without Authorization)
+)
+
+// NewServer builds an edge around its dependencies: o for logs and
+// metrics, v for tokens, up for origin fetches, now for the clock.
+func NewServer(o *obs.Obs, v Verifier, up Upstream, cfg Config, now func() time.Time) (*Server, error) {
+	if o == nil || v == nil || up == nil {
+		return nil, errors.New("edge: NewServer needs obs, verifier and upstream")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	cfg.defaults()
+	gens := cache.NewGenerations()
+	c, err := cache.New(cache.Config{MaxBytes: cfg.CacheBytes, AvgEntryBytes: max(cfg.SliceBytes/4, 16<<10)}, gens)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	s := &Server{
+		obs: o, verifier: v, up: up, now: now, cfg: cfg,
+		gens: gens, cache: c, slices: cache.NewGroup[sliceKey, fetched](),
+		ccPlaylist: fmt.Appendf(nil, "private, max-age=%d", int(cfg.PlaylistMaxAge/time.Second)),
+	}
+	s.readers.New = func() any { return &multiReader{pool: &s.readers} }
+	s.initMetrics()
+	o.AddCheck("origin", up.Ready)
+
+	s.public = &fasthttp.Server{
+		Handler:                      o.FastMiddleware(s.Handler),
+		Name:                         "riff-edge",
+		Concurrency:                  cfg.MaxConns,
+		MaxConnsPerIP:                cfg.MaxConnsPerIP,
+		ReadTimeout:                  cfg.ReadTimeout,
+		WriteTimeout:                 cfg.WriteTimeout,
+		IdleTimeout:                  cfg.IdleTimeout,
+		MaxRequestBodySize:           4 << 10, // GET, HEAD and OPTIONS carry no body
+		ReadBufferSize:               8 << 10, // tokens ride in the path
+		NoDefaultContentType:         true,
+		CloseOnShutdown:              true,
+		TCPKeepalive:                 true,
+		DisablePreParseMultipartForm: true,
+		Logger:                       fasthttpLogger{o},
+	}
+	s.admin = &fasthttp.Server{
+		Handler:                      s.AdminHandler,
+		Name:                         "riff-edge-admin",
+		Concurrency:                  256,
+		ReadTimeout:                  10 * time.Second,
+		WriteTimeout:                 30 * time.Second,
+		IdleTimeout:                  60 * time.Second,
+		MaxRequestBodySize:           64 << 10,
+		CloseOnShutdown:              true,
+		DisablePreParseMultipartForm: true,
+		Logger:                       fasthttpLogger{o},
+	}
+	return s, nil
+}
+
+// fasthttpLogger sends fasthttp's own messages (mostly connection errors)
+// to the debug log.
+type fasthttpLogger struct{ o *obs.Obs }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.o.Logger.Debug(fmt.Sprintf(format, args...), "source", "fasthttp")
+}
+
+func (s *Server) initMetrics() {
+	set := s.obs.Metrics
+	m := &s.m
+	m.hits = set.NewCounter(`riff_edge_cache_requests_total{result="hit"}`)
+	m.misses = set.NewCounter(`riff_edge_cache_requests_total{result="miss"}`)
+	m.hitBytes = set.NewCounter(`riff_edge_served_bytes_total{cache="hit"}`)
+	m.missBytes = set.NewCounter(`riff_edge_served_bytes_total{cache="miss"}`)
+	m.coalesced = set.NewCounter(`riff_edge_coalesced_waiters_total`)
+	m.purges = set.NewCounter(`riff_edge_purges_total`)
+	m.purgedPfx = set.NewCounter(`riff_edge_purged_prefixes_total`)
+	m.badPath = set.NewCounter(`riff_edge_bad_paths_total`)
+	m.refusals = map[string]*metrics.Counter{}
+	for _, r := range []string{
+		string(playtoken.ReasonMalformed), string(playtoken.ReasonBadAlg), string(playtoken.ReasonUnknownKID),
+		string(playtoken.ReasonBadSignature), string(playtoken.ReasonExpired), string(playtoken.ReasonNotYetValid),
+		string(playtoken.ReasonWrongType), string(playtoken.ReasonMissingClaim),
+		reasonPrefix, reasonTier, reasonNoAuth,
+	} {
+		m.refusals[r] = set.NewCounter(fmt.Sprintf(`riff_edge_token_refusals_total{reason=%q}`, r))
+	}
+	m.refusedOther = set.NewCounter(`riff_edge_token_refusals_total{reason="other"}`)
+	c := s.cache
+	set.NewGauge(`riff_edge_cache_items`, func() float64 {
+		st := c.Stats()
+		return float64(st.KeysAdded - min(st.KeysEvicted, st.KeysAdded))
+	})
+	set.NewGauge(`riff_edge_cache_used_bytes`, func() float64 { return float64(c.Stats().UsedCost) })
+	set.NewGauge(`riff_edge_cache_max_bytes`, func() float64 { return float64(c.Stats().MaxCost) })
+	set.NewGauge(`riff_edge_cache_evictions_total`, func() float64 { return float64(c.Stats().KeysEvicted) })
+	set.NewGauge(`riff_edge_cache_evicted_bytes_total`, func() float64 { return float64(c.Stats().CostEvicted) })
+	set.NewGauge(`riff_edge_cache_sets_dropped_total`, func() float64 { return float64(c.Stats().SetsDropped) })
+	set.NewGauge(`riff_edge_cache_sets_rejected_total`, func() float64 { return float64(c.Stats().SetsRejected) })
+	g := s.slices
+	set.NewGauge(`riff_edge_inflight_slices`, func() float64 { return float64(g.InFlight()) })
+}
+
+func (s *Server) countRefusal(reason string) {
+	if c, ok := s.m.refusals[reason]; ok {
+		c.Inc()
+		return
+	}
+	s.m.refusedOther.Inc()
+}
+
+// Serve serves the public handler on ln (TLS when configured) until
+// Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	if s.cfg.TLSCertFile != "" && s.cfg.TLSKeyFile != "" {
+		return s.public.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+	}
+	return s.public.Serve(ln)
+}
+
+// ServeAdmin serves the admin handler on ln until Shutdown. Give it a
+// different listener than Serve, one the public cannot reach.
+func (s *Server) ServeAdmin(ln net.Listener) error { return s.admin.Serve(ln) }
+
+// Shutdown stops accepting connections, lets in-flight responses finish,
+// waits for running origin fetches, and frees the cache. It returns ctx's
+// error if that takes longer than ctx allows (the cache is then left to the
+// garbage collector). It is safe to call more than once, and after Serve
+// was never called.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := errors.Join(s.public.ShutdownWithContext(ctx), s.admin.ShutdownWithContext(ctx))
+	done := make(chan struct{})
+	go func() { s.fetchers.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.closeOnce.Do(s.cache.Close)
+	case <-ctx.Done():
+		err = errors.Join(err, ctx.Err())
+	}
+	return err
+}
+
+// Purge bumps the generation of each prefix (see package cache) and
+// returns the new generations. Prefixes must be valid (see purge.go).
+func (s *Server) purgePrefixes(prefixes []string) ([]uint64, error) {
+	gens := make([]uint64, len(prefixes))
+	for i, p := range prefixes {
+		g, err := s.gens.Bump(p)
+		if err != nil {
+			return nil, err
+		}
+		gens[i] = g
+	}
+	s.m.purges.Inc()
+	s.m.purgedPfx.Add(len(prefixes))
+	return gens, nil
+}
