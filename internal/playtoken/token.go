@@ -27,11 +27,11 @@ type Claims struct {
 	Subject string // the user, or for purge tokens the service that purges
 	// Prefix is the blob-key prefix the token opens, e.g. one song's folder
 	// "artists/1/albums/2/songs/3/". See Allows.
-	Prefix  string
-	MaxKbps int // highest bitrate the listener may play; 0 means no cap
-	IssuedAt,
-	NotBefore, // zero means "from IssuedAt"
-	Expires time.Time
+	Prefix    string
+	MaxKbps   int       // highest bitrate the listener may play; 0 means no cap
+	IssuedAt  time.Time // set by Mint
+	NotBefore time.Time // zero: valid from the start
+	Expires   time.Time // set by Mint from its ttl
 }
 
 // Allows reports whether the token opens key: key starts with Prefix on a

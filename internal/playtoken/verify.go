@@ -59,7 +59,8 @@ const MaxTokenLen = 4096
 
 // VerifierOptions tunes a Verifier. The zero value gives the defaults.
 type VerifierOptions struct {
-	// Leeway allows for clock skew when checking exp and nbf. Default 5s.
+	// Leeway allows for clock skew when checking exp and nbf. Default 5s;
+	// negative means none.
 	Leeway time.Duration
 	// CacheTTL is how long a successful verification is remembered; never
 	// past the token's exp plus Leeway. Default 30s; negative disables the
