@@ -661,3 +661,35 @@ func BenchmarkRangeGet(b *testing.B) {
 		w.Flush()
 	}
 }
+
+// FuzzRequestKey checks that whatever the request target, requestKey never
+// panics and only ever yields valid keys under the published prefix, with no
+// escapes or dot segments left in them.
+func FuzzRequestKey(f *testing.F) {
+	for _, s := range []string{"/" + mediaKey, "/artists/%2e%2e/originals/x", "/artists/..%2fx", "//artists/x",
+		"/artists/%252e/x", "http://h/artists/1/x", "/artists/1/x?q=%2e%2e", "/%61rtists/1", "/artists/%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetRequestURI(target)
+		key, status := requestKey(&ctx)
+		if status != 0 {
+			if key != "" || (status != 400 && status != 404) {
+				t.Fatalf("requestKey(%q) = %q, %d", target, key, status)
+			}
+			return
+		}
+		if err := blob.ValidateKey(key); err != nil {
+			t.Fatalf("requestKey(%q) = %q, which is invalid: %v", target, key, err)
+		}
+		if !strings.HasPrefix(key, PublishedPrefix) || strings.Contains(key, "%") {
+			t.Fatalf("requestKey(%q) = %q", target, key)
+		}
+		for seg := range strings.SplitSeq(key, "/") {
+			if seg == "" || seg == "." || seg == ".." {
+				t.Fatalf("requestKey(%q) = %q, with a %q segment", target, key, seg)
+			}
+		}
+	})
+}
