@@ -1,0 +1,164 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Album types. Every song belongs to an album; a single is an album of type
+// single.
+const (
+	AlbumTypeAlbum  = "album"
+	AlbumTypeSingle = "single"
+	AlbumTypeEP     = "ep"
+)
+
+// Album is a release of an artist.
+type Album struct {
+	ID          int64
+	ArtistID    int64
+	ArtistName  string
+	Title       string
+	Type        string
+	ReleaseDate string // YYYY-MM-DD or ""
+	CoverURL    string
+	Popularity  int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// NewAlbum is what CreateAlbum needs.
+type NewAlbum struct {
+	ArtistID    int64
+	Title       string
+	Type        string
+	ReleaseDate string
+	CoverURL    string
+}
+
+// CreateAlbum adds an album. The error wraps ErrNotFound when the artist
+// does not exist.
+func (s *Store) CreateAlbum(ctx context.Context, na NewAlbum) (Album, error) {
+	now := s.nowMs()
+	al := Album{ArtistID: na.ArtistID, Title: na.Title, Type: na.Type, ReleaseDate: na.ReleaseDate, CoverURL: na.CoverURL,
+		CreatedAt: fromMs(now), UpdatedAt: fromMs(now)}
+	f := Fold(na.Title)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT name FROM artists WHERE id = $1`, na.ArtistID).Scan(&al.ArtistName); err != nil {
+			return notFound(err, "artist", na.ArtistID)
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO albums
+			(artist_id, title, type, release_date, cover_url, name_key, search_text, search_extra, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id`,
+			na.ArtistID, na.Title, na.Type, na.ReleaseDate, na.CoverURL, f.Key, f.Text, Fold(al.ArtistName).Text, now).Scan(&al.ID)
+	})
+	if err != nil {
+		return Album{}, fmt.Errorf("store: create album: %w", err)
+	}
+	return al, nil
+}
+
+const albumColumns = `al.id, al.artist_id, ar.name, al.title, al.type, al.release_date, al.cover_url, al.popularity, al.created_at, al.updated_at`
+
+func scanAlbum(row interface{ Scan(...any) error }) (Album, error) {
+	var al Album
+	var created, updated int64
+	err := row.Scan(&al.ID, &al.ArtistID, &al.ArtistName, &al.Title, &al.Type, &al.ReleaseDate, &al.CoverURL,
+		&al.Popularity, &created, &updated)
+	al.CreatedAt, al.UpdatedAt = fromMs(created), fromMs(updated)
+	return al, err
+}
+
+// AlbumByID returns the album with id.
+func (s *Store) AlbumByID(ctx context.Context, id int64) (Album, error) {
+	al, err := scanAlbum(s.r.QueryRowContext(ctx, `SELECT `+albumColumns+`
+		FROM albums al JOIN artists ar ON ar.id = al.artist_id WHERE al.id = $1`, id))
+	if err != nil {
+		return Album{}, notFound(err, "album", id)
+	}
+	return al, nil
+}
+
+// AlbumUpdate holds the fields to change; nil fields stay as they are.
+type AlbumUpdate struct {
+	Title       *string
+	Type        *string
+	ReleaseDate *string
+	CoverURL    *string
+}
+
+// UpdateAlbum changes album id. A new title is also written into the
+// search text of the album's songs.
+func (s *Store) UpdateAlbum(ctx context.Context, id int64, u AlbumUpdate) (Album, error) {
+	var al Album
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		sets, args := []string{}, []any{}
+		add := func(col string, v any) {
+			args = append(args, v)
+			sets = append(sets, fmt.Sprintf("%s = $%d", col, len(args)))
+		}
+		if u.Title != nil {
+			f := Fold(*u.Title)
+			add("title", *u.Title)
+			add("name_key", f.Key)
+			add("search_text", f.Text)
+		}
+		if u.Type != nil {
+			add("type", *u.Type)
+		}
+		if u.ReleaseDate != nil {
+			add("release_date", *u.ReleaseDate)
+		}
+		if u.CoverURL != nil {
+			add("cover_url", *u.CoverURL)
+		}
+		add("updated_at", s.nowMs())
+		args = append(args, id)
+		res, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE albums SET %s WHERE id = $%d`, strings.Join(sets, ", "), len(args)), args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("album %d: %w", id, ErrNotFound)
+		}
+		if u.Title != nil {
+			if err := refreshSongSearch(ctx, tx, `SELECT id FROM songs WHERE album_id = $1`, id); err != nil {
+				return err
+			}
+		}
+		al, err = scanAlbum(tx.QueryRowContext(ctx, `SELECT `+albumColumns+`
+			FROM albums al JOIN artists ar ON ar.id = al.artist_id WHERE al.id = $1`, id))
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			err = ErrNotFound
+		}
+		return Album{}, fmt.Errorf("store: update album %d: %w", id, err)
+	}
+	return al, nil
+}
+
+// AlbumsByArtist returns the albums of artistID, newest release first.
+func (s *Store) AlbumsByArtist(ctx context.Context, artistID int64) ([]Album, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+albumColumns+`
+		FROM albums al JOIN artists ar ON ar.id = al.artist_id
+		WHERE al.artist_id = $1 ORDER BY al.release_date DESC, al.id DESC`, artistID)
+	if err != nil {
+		return nil, fmt.Errorf("store: albums of artist %d: %w", artistID, err)
+	}
+	defer rows.Close()
+	var out []Album
+	for rows.Next() {
+		al, err := scanAlbum(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: albums of artist %d: %w", artistID, err)
+		}
+		out = append(out, al)
+	}
+	return out, rows.Err()
+}

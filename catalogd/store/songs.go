@@ -1,0 +1,348 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Song statuses. Only ready songs are listed, searched and played.
+const (
+	StatusProcessing = "processing"
+	StatusReady      = "ready"
+	StatusFailed     = "failed"
+	StatusTakenDown  = "taken_down"
+)
+
+// Credit roles. A song's first credit is its primary artist.
+const (
+	RolePrimary  = "primary"
+	RoleFeatured = "featured"
+	RoleProducer = "producer"
+	RoleComposer = "composer"
+	RoleRemixer  = "remixer"
+)
+
+// Credit is one artist credited on a song.
+type Credit struct {
+	ArtistID int64
+	Name     string
+	Role     string
+}
+
+// Song is one track of an album with its credits.
+type Song struct {
+	ID              int64
+	AlbumID         int64
+	AlbumTitle      string
+	AlbumCoverURL   string
+	AlbumArtistID   int64
+	PrimaryArtistID int64
+	Credits         []Credit // in credit order; Credits[0] is the primary artist
+	Title           string
+	TrackNumber     int
+	DurationMS      int64
+	Genre           string
+	Explicit        bool
+	Status          string
+	CurrentVersion  int
+	Popularity      int64
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// BlobPrefix is the folder of the song's current version in the blob
+// store, "artists/{album artist}/albums/{album}/songs/{song}/v{N}/": the
+// prefix a playback token opens. It is "" while no version is published.
+func (s Song) BlobPrefix() string {
+	if s.CurrentVersion <= 0 {
+		return ""
+	}
+	return SongPrefix(s.AlbumArtistID, s.AlbumID, s.ID, s.CurrentVersion)
+}
+
+// SongPrefix is the blob-key folder of version of a song (see DESIGN.md:
+// blob keys). The packager publishes into it; playback tokens open it.
+func SongPrefix(artistID, albumID, songID int64, version int) string {
+	return fmt.Sprintf("artists/%d/albums/%d/songs/%d/v%d/", artistID, albumID, songID, version)
+}
+
+// NewCredit names an artist credited on a new song.
+type NewCredit struct {
+	ArtistID int64
+	Role     string
+}
+
+// NewSong is what CreateSong needs. With no Credits the album's artist is
+// the primary artist; otherwise Credits[0] must have RolePrimary.
+type NewSong struct {
+	AlbumID        int64
+	Title          string
+	TrackNumber    int
+	DurationMS     int64
+	Genre          string
+	Explicit       bool
+	Status         string // default StatusProcessing
+	CurrentVersion int
+	Credits        []NewCredit
+}
+
+// CreateSong adds a song to an album. The error wraps ErrNotFound when the
+// album or a credited artist does not exist.
+func (s *Store) CreateSong(ctx context.Context, ns NewSong) (Song, error) {
+	var id int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		id, err = s.createSong(ctx, tx, ns)
+		return err
+	})
+	if err != nil {
+		return Song{}, fmt.Errorf("store: create song: %w", err)
+	}
+	return s.songByID(ctx, s.w, id)
+}
+
+func (s *Store) createSong(ctx context.Context, tx *sql.Tx, ns NewSong) (int64, error) {
+	if ns.Status == "" {
+		ns.Status = StatusProcessing
+	}
+	var albumArtist int64
+	var albumTitle string
+	if err := tx.QueryRowContext(ctx, `SELECT artist_id, title FROM albums WHERE id = $1`, ns.AlbumID).Scan(&albumArtist, &albumTitle); err != nil {
+		return 0, notFound(err, "album", ns.AlbumID)
+	}
+	credits := ns.Credits
+	if len(credits) == 0 {
+		credits = []NewCredit{{ArtistID: albumArtist, Role: RolePrimary}}
+	}
+	if credits[0].Role != RolePrimary {
+		return 0, fmt.Errorf("first credit has role %q, want %q", credits[0].Role, RolePrimary)
+	}
+	names := make([]string, len(credits))
+	for i, c := range credits {
+		if err := tx.QueryRowContext(ctx, `SELECT name FROM artists WHERE id = $1`, c.ArtistID).Scan(&names[i]); err != nil {
+			return 0, notFound(err, "artist", c.ArtistID)
+		}
+	}
+	now := s.nowMs()
+	f := Fold(ns.Title)
+	var id int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO songs
+		(album_id, primary_artist_id, title, track_number, duration_ms, genre, explicit, status, current_version,
+		 name_key, search_text, search_extra, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id`,
+		ns.AlbumID, credits[0].ArtistID, ns.Title, ns.TrackNumber, ns.DurationMS, ns.Genre, ns.Explicit, ns.Status,
+		ns.CurrentVersion, f.Key, f.Text, songExtra(names, albumTitle), now).Scan(&id); err != nil {
+		return 0, err
+	}
+	for i, c := range credits {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO song_artists (song_id, artist_id, role, position) VALUES ($1, $2, $3, $4)`,
+			id, c.ArtistID, c.Role, i); err != nil {
+			if isUnique(err) {
+				return 0, fmt.Errorf("artist %d credited twice as %s: %w", c.ArtistID, c.Role, ErrConflict)
+			}
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+// songExtra is the search text a song is also found by: its credited
+// artists' names (each once) and its album title.
+func songExtra(artistNames []string, albumTitle string) string {
+	var uniq []string
+	for _, n := range artistNames {
+		if !slices.Contains(uniq, n) {
+			uniq = append(uniq, n)
+		}
+	}
+	return FoldJoin(append(uniq, albumTitle)...)
+}
+
+// songColumns are the columns scanSong reads, from songFrom.
+const (
+	songColumns = `s.id, s.album_id, al.title, al.cover_url, al.artist_id, s.primary_artist_id, s.title,
+	s.track_number, s.duration_ms, s.genre, s.explicit, s.status, s.current_version, s.popularity, s.created_at, s.updated_at`
+	songFrom = ` FROM songs s JOIN albums al ON al.id = s.album_id`
+	// songSelect selects songs for scanSong; callers add WHERE and ORDER BY.
+	songSelect = `SELECT ` + songColumns + songFrom
+)
+
+func scanSong(row interface{ Scan(...any) error }, extra ...any) (Song, error) {
+	var so Song
+	var created, updated int64
+	dest := append([]any{&so.ID, &so.AlbumID, &so.AlbumTitle, &so.AlbumCoverURL, &so.AlbumArtistID, &so.PrimaryArtistID,
+		&so.Title, &so.TrackNumber, &so.DurationMS, &so.Genre, &so.Explicit, &so.Status, &so.CurrentVersion,
+		&so.Popularity, &created, &updated}, extra...)
+	err := row.Scan(dest...)
+	so.CreatedAt, so.UpdatedAt = fromMs(created), fromMs(updated)
+	return so, err
+}
+
+// querier is what *sql.DB and *sql.Tx share for queries.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// SongByID returns the song with id, any status, with its credits.
+func (s *Store) SongByID(ctx context.Context, id int64) (Song, error) {
+	return s.songByID(ctx, s.r, id)
+}
+
+func (s *Store) songByID(ctx context.Context, db querier, id int64) (Song, error) {
+	so, err := scanSong(db.QueryRowContext(ctx, songSelect+` WHERE s.id = $1`, id))
+	if err != nil {
+		return Song{}, notFound(err, "song", id)
+	}
+	songs := []Song{so}
+	if err := loadCredits(ctx, db, songs); err != nil {
+		return Song{}, fmt.Errorf("store: song %d: %w", id, err)
+	}
+	return songs[0], nil
+}
+
+// loadCredits fills in the Credits of songs with one query.
+func loadCredits(ctx context.Context, db querier, songs []Song) error {
+	if len(songs) == 0 {
+		return nil
+	}
+	ids := make([]any, len(songs))
+	index := make(map[int64][]int, len(songs))
+	for i, so := range songs {
+		ids[i] = so.ID
+		index[so.ID] = append(index[so.ID], i)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT sa.song_id, sa.artist_id, a.name, sa.role
+		FROM song_artists sa JOIN artists a ON a.id = sa.artist_id
+		WHERE sa.song_id IN (`+placeholders(1, len(ids))+`) ORDER BY sa.song_id, sa.position`, ids...)
+	if err != nil {
+		return fmt.Errorf("credits: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var songID int64
+		var c Credit
+		if err := rows.Scan(&songID, &c.ArtistID, &c.Name, &c.Role); err != nil {
+			return fmt.Errorf("credits: %w", err)
+		}
+		for _, i := range index[songID] {
+			songs[i].Credits = append(songs[i].Credits, c)
+		}
+	}
+	return rows.Err()
+}
+
+// querySongs runs a songSelect query and loads the credits of the result.
+func (s *Store) querySongs(ctx context.Context, q string, args ...any) ([]Song, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	var songs []Song
+	for rows.Next() {
+		so, err := scanSong(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		songs = append(songs, so)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return songs, loadCredits(ctx, s.r, songs)
+}
+
+// AlbumSongs returns the songs of an album in track order; with readyOnly,
+// only songs that can be played.
+func (s *Store) AlbumSongs(ctx context.Context, albumID int64, readyOnly bool) ([]Song, error) {
+	q := songSelect + ` WHERE s.album_id = $1`
+	if readyOnly {
+		q += ` AND s.status = 'ready'`
+	}
+	songs, err := s.querySongs(ctx, q+` ORDER BY s.track_number, s.id`, albumID)
+	if err != nil {
+		return nil, fmt.Errorf("store: songs of album %d: %w", albumID, err)
+	}
+	return songs, nil
+}
+
+// ArtistSongs returns a page of the ready songs artistID is credited on
+// (any role), most popular first, and how many there are in all.
+func (s *Store) ArtistSongs(ctx context.Context, artistID int64, limit, offset int) ([]Song, int, error) {
+	var total int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM songs s
+		WHERE s.id IN (SELECT song_id FROM song_artists WHERE artist_id = $1) AND s.status = 'ready'`, artistID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("store: songs of artist %d: %w", artistID, err)
+	}
+	if total == 0 || offset >= total {
+		return nil, total, nil
+	}
+	songs, err := s.querySongs(ctx, songSelect+`
+		WHERE s.id IN (SELECT song_id FROM song_artists WHERE artist_id = $1) AND s.status = 'ready'
+		ORDER BY s.popularity DESC, s.id LIMIT $2 OFFSET $3`, artistID, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: songs of artist %d: %w", artistID, err)
+	}
+	return songs, total, nil
+}
+
+// SetSongStatus sets the status of song id.
+func (s *Store) SetSongStatus(ctx context.Context, id int64, status string) error {
+	return s.execOne(ctx, s.w, "song", id, `UPDATE songs SET status = $1, updated_at = $2 WHERE id = $3`, status, s.nowMs(), id)
+}
+
+// Rendition is one packaged media file of a song version.
+type Rendition struct {
+	Format      string // "aac" or "ogg"
+	BitrateKbps int    // 64, 128 or 320
+	BlobKey     string
+	SizeBytes   int64
+}
+
+// PublishVersion records the renditions of version of song id, makes it
+// the current version and marks the song ready, in one transaction: a
+// playback URL minted afterwards names only the new version.
+func (s *Store) PublishVersion(ctx context.Context, id int64, version int, rs []Rendition) error {
+	now := s.nowMs()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, r := range rs {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO renditions (song_id, version, format, bitrate_kbps, blob_key, size_bytes, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, version, r.Format, r.BitrateKbps, r.BlobKey, r.SizeBytes, now); err != nil {
+				if isUnique(err) {
+					return fmt.Errorf("rendition %s/%d of v%d exists: %w", r.Format, r.BitrateKbps, version, ErrConflict)
+				}
+				return err
+			}
+		}
+		return s.execOne(ctx, tx, "song", id, `UPDATE songs SET current_version = $1, status = 'ready', updated_at = $2 WHERE id = $3`,
+			version, now, id)
+	})
+	if err != nil {
+		return fmt.Errorf("store: publish song %d v%d: %w", id, version, err)
+	}
+	return nil
+}
+
+// Renditions returns the renditions of version of song id.
+func (s *Store) Renditions(ctx context.Context, id int64, version int) ([]Rendition, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT format, bitrate_kbps, blob_key, size_bytes FROM renditions
+		WHERE song_id = $1 AND version = $2 ORDER BY format, bitrate_kbps`, id, version)
+	if err != nil {
+		return nil, fmt.Errorf("store: renditions of song %d: %w", id, err)
+	}
+	defer rows.Close()
+	var rs []Rendition
+	for rows.Next() {
+		var r Rendition
+		if err := rows.Scan(&r.Format, &r.BitrateKbps, &r.BlobKey, &r.SizeBytes); err != nil {
+			return nil, fmt.Errorf("store: renditions of song %d: %w", id, err)
+		}
+		rs = append(rs, r)
+	}
+	return rs, rows.Err()
+}

@@ -1,0 +1,274 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Dialect names the SQL database behind a Store.
+type Dialect int
+
+const (
+	SQLite Dialect = iota + 1
+	Postgres
+)
+
+func (d Dialect) String() string {
+	switch d {
+	case SQLite:
+		return "sqlite"
+	case Postgres:
+		return "postgres"
+	}
+	return "unknown"
+}
+
+// Errors the store returns, wrapped with context. Callers test them with
+// errors.Is.
+var (
+	// ErrNotFound: the row asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a uniqueness rule would be broken (e.g. the email is taken).
+	ErrConflict = errors.New("conflict")
+	// ErrNewerSchema: the database was migrated by a newer binary.
+	ErrNewerSchema = errors.New("database schema is newer than this binary")
+)
+
+// Options tune Open. The zero value is usable.
+type Options struct {
+	// Now is the clock for created/updated times. Default time.Now.
+	Now func() time.Time
+	// ReadConns caps the SQLite reader pool (default 2×GOMAXPROCS, at least
+	// 4) or the PostgreSQL pool (default 4×GOMAXPROCS, at least 8).
+	ReadConns int
+}
+
+// Store is the catalog database. It is safe for concurrent use; Close it
+// when done.
+type Store struct {
+	dialect Dialect
+	w       *sql.DB // writes; SQLite: exactly one connection
+	r       *sql.DB // reads; the same pool as w on PostgreSQL
+	now     func() time.Time
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open connects to the database named by dsn, migrates it to the newest
+// schema this binary knows and returns the Store.
+//
+// dsn is "file:PATH[?params]" for SQLite (the directory is created when
+// missing; params are passed to modernc.org/sqlite) or
+// "postgres://…"/"postgresql://…" for PostgreSQL (pgx connection string;
+// e.g. search_path=… selects a schema).
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	s := &Store{now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	var err error
+	switch {
+	case strings.HasPrefix(dsn, "file:"):
+		s.dialect = SQLite
+		err = s.openSQLite(dsn, opts)
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		s.dialect = Postgres
+		err = s.openPostgres(dsn, opts)
+	default:
+		return nil, fmt.Errorf("store: database %q: want file:PATH (SQLite) or postgres://… (PostgreSQL)", redact(dsn))
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.w.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: connect %s: %w", redact(dsn), err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) openSQLite(dsn string, opts Options) error {
+	path, query, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
+	path = strings.TrimPrefix(path, "//") // file:///abs/path
+	if path == "" || path == ":memory:" || strings.Contains(query, "mode=memory") {
+		return errors.New("store: SQLite needs a file (the reader pool and the writer share it)")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	base := "file:" + path + "?"
+	if query != "" {
+		base += query + "&"
+	}
+	common := "_busy_timeout=10000&_foreign_keys=1&_pragma=cache_size(-32768)&_pragma=temp_store(memory)"
+	var err error
+	// The writer opens first so that WAL mode is set before any reader.
+	if s.w, err = sql.Open("sqlite", base+common+"&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxIdleTime(0)
+	if err := s.w.Ping(); err != nil {
+		return fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if s.r, err = sql.Open("sqlite", base+common+"&_pragma=mmap_size(268435456)&_query_only=1"); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	n := opts.ReadConns
+	if n <= 0 {
+		n = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	s.r.SetMaxOpenConns(n)
+	s.r.SetMaxIdleConns(n)
+	s.r.SetConnMaxIdleTime(0)
+	return nil
+}
+
+func (s *Store) openPostgres(dsn string, opts Options) error {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", redact(dsn), err)
+	}
+	n := opts.ReadConns
+	if n <= 0 {
+		n = max(8, 4*runtime.GOMAXPROCS(0))
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s.w, s.r = db, db
+	return nil
+}
+
+// Dialect reports which database the Store talks to.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Ping checks that the database answers (for /readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.r.PingContext(ctx); err != nil {
+		return err
+	}
+	var one int
+	return s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Close closes the connection pools. It is idempotent and safe after a
+// failed Open.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.r != nil && s.r != s.w {
+			errs = append(errs, s.r.Close())
+		}
+		if s.w != nil {
+			if s.dialect == SQLite {
+				// Fold the WAL back into the database file on a clean stop.
+				_, _ = s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+			}
+			errs = append(errs, s.w.Close())
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// Optimize refreshes the query planner's statistics (ANALYZE). Run it
+// after bulk loads.
+func (s *Store) Optimize(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, "ANALYZE"); err != nil {
+		return fmt.Errorf("store: optimize: %w", err)
+	}
+	return nil
+}
+
+// inTx runs fn in a write transaction and commits when fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// nowMs is the store clock in unix milliseconds.
+func (s *Store) nowMs() int64 { return s.now().UnixMilli() }
+
+// fromMs turns stored unix milliseconds into a UTC time.
+func fromMs(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// isUnique reports whether err is a unique-constraint violation.
+func isUnique(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		return sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// notFound turns sql.ErrNoRows into ErrNotFound, naming what was missing.
+func notFound(err error, what string, id any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: %s %v: %w", what, id, ErrNotFound)
+	}
+	return fmt.Errorf("store: %s %v: %w", what, id, err)
+}
+
+// placeholders returns "$from, $from+1, …" for n parameters.
+func placeholders(from, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(from + i))
+	}
+	return b.String()
+}
+
+// redact hides a password in a connection string for error messages.
+func redact(dsn string) string {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return dsn
+	}
+	userinfo, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return dsn
+	}
+	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
+		return scheme + "://" + user + ":xxxxx@" + host
+	}
+	return dsn
+}
