@@ -59,7 +59,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = fmt.Errorf("want INPUT and OUTDIR, got %d arguments", len(pos))
 	}
 	if err != nil {
-		usage(stderr)
+		fmt.Fprintln(stderr, "usage: riff package [flags] INPUT OUTDIR   (riff package --help lists the flags)")
 		return fmt.Errorf("package: %w", err)
 	}
 	lad, err := parseLadder(*ladder)

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -290,21 +291,42 @@ func (p *Packager) transcodeAll(ctx context.Context, input string, pr *Probe, jo
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	for _, j := range jobs { // announce the ladder in order
+		report(Progress{Stage: StageTranscode, Rendition: j.name, Total: pr.Duration})
+	}
+	// Start the most expensive encodes first (AAC before Vorbis, high
+	// bitrates before low): the slowest one then overlaps the others
+	// instead of running alone at the end.
+	order := make([]int, len(jobs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		ja, jb := jobs[a], jobs[b]
+		if ja.format != jb.format {
+			if ja.format == FormatAAC {
+				return -1
+			}
+			return 1
+		}
+		return jb.kbps - ja.kbps
+	})
 	sem := make(chan struct{}, p.cfg.Concurrency)
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
-	for i, j := range jobs {
+dispatch:
+	for _, i := range order {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			errs[i] = ctx.Err()
+			break dispatch
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
-			}
 			defer func() { <-sem }()
-			if err := p.transcode(ctx, input, abs, pr, j, report); err != nil {
+			if err := p.transcode(ctx, input, abs, pr, jobs[i], report); err != nil {
 				errs[i] = err
 				cancel()
 			}
@@ -326,7 +348,6 @@ func (p *Packager) transcodeAll(ctx context.Context, input string, pr *Probe, jo
 }
 
 func (p *Packager) transcode(ctx context.Context, input, inputAbs string, pr *Probe, j *job, report func(Progress)) error {
-	report(Progress{Stage: StageTranscode, Rendition: j.name, Total: pr.Duration})
 	pw := newProgressWriter(func(d time.Duration) {
 		report(Progress{Stage: StageTranscode, Rendition: j.name, Done: min(d, pr.Duration), Total: pr.Duration})
 	})
