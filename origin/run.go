@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -28,7 +27,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8081", "`address` to serve objects on")
 	adminListen := fs.String("admin-listen", "", "`address` for /metrics, /healthz and /readyz (default: on -listen)")
-	blobURL := fs.String("blob", "file://./data/blob", "blob store `URL`: a folder, file:///abs/path or s3://bucket?region=…")
+	blobURL := fs.String("blob", "data/blob", "blob store `URL`: a folder, file:///abs/path or s3://bucket?region=…")
 	secret := fs.String("secret", "", "shared `secret` clients must send in "+HeaderSecret+" (default: none required)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	storeTimeout := fs.Duration("store-timeout", 30*time.Second, "longest a request may use the store, body included")
@@ -43,7 +42,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	o := obs.New("origin", logger)
 
-	store, err := openStore(ctx, *blobURL)
+	store, err := blob.Open(ctx, *blobURL)
 	if err != nil {
 		return fmt.Errorf("origin: %w", err)
 	}
@@ -112,13 +111,4 @@ func shutdown(stop func(context.Context) error, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return stop(ctx)
-}
-
-// openStore opens the store named by rawURL with blob.Open, also accepting a
-// relative folder written as a URL ("file://./data/blob", the default).
-func openStore(ctx context.Context, rawURL string) (blob.Store, error) {
-	if rest, ok := strings.CutPrefix(rawURL, "file://"); ok && (strings.HasPrefix(rest, "./") || strings.HasPrefix(rest, "../")) {
-		rawURL = rest
-	}
-	return blob.Open(ctx, rawURL)
 }

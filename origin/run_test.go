@@ -9,8 +9,6 @@ import (
 	"flag"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -137,20 +135,5 @@ func TestRunFlagErrors(t *testing.T) {
 	}
 	if err := Run(context.Background(), []string{"-blob", t.TempDir(), "-listen", "256.0.0.1:0"}, env, io.Discard, io.Discard); err == nil {
 		t.Error("Run with a bad -listen: no error")
-	}
-}
-
-func TestOpenStoreRelativeFileURL(t *testing.T) {
-	dir := t.TempDir()
-	t.Chdir(dir)
-	s, err := openStore(context.Background(), "file://./data/blob")
-	if err != nil {
-		t.Fatalf("openStore(file://./data/blob): %v", err)
-	}
-	if c, ok := s.(io.Closer); ok {
-		defer c.Close()
-	}
-	if fi, err := os.Stat(filepath.Join(dir, "data", "blob")); err != nil || !fi.IsDir() {
-		t.Errorf("file://./data/blob did not open ./data/blob: %v", err)
 	}
 }

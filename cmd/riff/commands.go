@@ -9,6 +9,9 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	"riff/internal/playtoken"
+	"riff/origin"
 )
 
 // runFunc is the shape every component exports as Run.
@@ -23,12 +26,12 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"catalogd", "accounts, search, playlists, uploads API (net/http)", notBuilt("catalogd", 5)},
-		{"origin", "regional origin: serves packaged objects from the blob store", notBuilt("origin", 4)},
+		{"origin", "regional origin: serves packaged objects from the blob store", origin.Run},
 		{"edge", "streaming edge: tokens, slice cache, coalescing, purge", notBuilt("edge", 4)},
 		{"package", "package an audio file into HLS/DASH/Ogg renditions", notBuilt("package", 3)},
 		{"bench", "load generator that behaves like players", notBuilt("bench", 8)},
 		{"dev", "all-in-one: catalogd + origin + edge on loopback with demo content", notBuilt("dev", 7)},
-		{"keygen", "make a token signing key and public key set", notBuilt("keygen", 4)},
+		{"keygen", "make a token signing key and public key set", playtoken.RunKeygen},
 		{"version", "print the version", runVersion},
 	}
 }

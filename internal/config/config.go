@@ -14,6 +14,10 @@
 //
 // Unknown keys, values of the wrong type and nested maps are errors that
 // name the key and the file.
+//
+// There is deliberately no component-less form (RIFF_LISTEN): several
+// daemons often share one environment, and a variable meant for one must
+// never reconfigure another.
 package config
 
 import (
@@ -28,7 +32,7 @@ import (
 
 // Load parses args into fs and fills every flag not given on the command
 // line from the environment and then from the file named by -config (or
-// RIFF_{COMPONENT}_CONFIG / RIFF_CONFIG). It defines the -config flag
+// RIFF_{COMPONENT}_CONFIG). It defines the -config flag
 // itself. On -h or --help it prints usage to fs.Output() and returns
 // flag.ErrHelp.
 func Load(fs *flag.FlagSet, args []string, getenv func(string) string, component string) error {
@@ -48,18 +52,16 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string, component
 		if err != nil || set[f.Name] {
 			return
 		}
-		for _, name := range EnvNames(component, f.Name) {
-			v := getenv(name)
-			if v == "" {
-				continue
-			}
-			if serr := fs.Set(f.Name, v); serr != nil {
-				err = fmt.Errorf("environment %s=%q: %w", name, v, serr)
-				return
-			}
-			set[f.Name] = true
+		name := EnvName(component, f.Name)
+		v := getenv(name)
+		if v == "" {
 			return
 		}
+		if serr := fs.Set(f.Name, v); serr != nil {
+			err = fmt.Errorf("environment %s=%q: %w", name, v, serr)
+			return
+		}
+		set[f.Name] = true
 	})
 	if err != nil || *path == "" {
 		return err
@@ -85,15 +87,10 @@ type argsValue string
 func (a argsValue) String() string   { return string(a) }
 func (a argsValue) Set(string) error { return errors.New("not settable") }
 
-// EnvNames returns the environment variables that can set flag name of
-// component, most specific first.
-func EnvNames(component, name string) []string {
-	up := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-	if component == "" {
-		return []string{"RIFF_" + up}
-	}
-	comp := strings.ToUpper(strings.ReplaceAll(component, "-", "_"))
-	return []string{"RIFF_" + comp + "_" + up, "RIFF_" + up}
+// EnvName returns the environment variable that sets flag name of
+// component: RIFF_{COMPONENT}_{FLAG}.
+func EnvName(component, name string) string {
+	return strings.ToUpper(strings.ReplaceAll("riff_"+component+"_"+name, "-", "_"))
 }
 
 func loadFile(fs *flag.FlagSet, path string, set map[string]bool) error {
@@ -180,6 +177,6 @@ func usage(fs *flag.FlagSet, component string) {
 		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
 			fmt.Fprintf(w, " (default %q)", f.DefValue)
 		}
-		fmt.Fprintf(w, "\n    \tenv %s\n", strings.Join(EnvNames(component, f.Name), ", "))
+		fmt.Fprintf(w, "\n    \tenv %s\n", EnvName(component, f.Name))
 	})
 }

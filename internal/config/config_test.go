@@ -132,7 +132,7 @@ func TestHelpListsEveryFlagAndItsEnv(t *testing.T) {
 	if err := Load(fs, []string{"--help"}, env(nil), "edge"); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("Load(--help) = %v, want flag.ErrHelp", err)
 	}
-	for _, want := range []string{"-listen address", "-cache-bytes", "-origin-timeout", "-config file", "RIFF_EDGE_CACHE_BYTES, RIFF_CACHE_BYTES", `(default "512MiB")`} {
+	for _, want := range []string{"-listen address", "-cache-bytes", "-origin-timeout", "-config file", "env RIFF_EDGE_CACHE_BYTES\n", `(default "512MiB")`} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage lacks %q:\n%s", want, out.String())
 		}
