@@ -1,0 +1,289 @@
+package catalogd
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"riff/catalogd/store"
+)
+
+// List limits: at most this many items per page, and offsets at most this
+// deep (deeper pages cost the database more and no listener reads them).
+const (
+	maxLimit  = 50
+	maxOffset = 10_000
+)
+
+type createArtistRequest struct {
+	Name     string `json:"name"`
+	Bio      string `json:"bio"`
+	ImageURL string `json:"image_url"`
+}
+
+func (s *Server) createArtist(w http.ResponseWriter, r *http.Request, p principal) error {
+	var req createArtistRequest
+	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if e := checkText("name", req.Name, true, 200, false); e != nil {
+		return e
+	}
+	if e := checkText("bio", req.Bio, false, 4000, true); e != nil {
+		return e
+	}
+	if e := checkURL("image_url", req.ImageURL); e != nil {
+		return e
+	}
+	a, err := s.store.CreateArtist(r.Context(), p.UserID, store.NewArtist{
+		Name: strings.TrimSpace(req.Name), Bio: req.Bio, ImageURL: req.ImageURL,
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/artists/"+itoa(a.ID))
+	return writeJSON(w, http.StatusCreated, newArtistView(a))
+}
+
+func (s *Server) getArtist(w http.ResponseWriter, r *http.Request, _ principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	a, err := s.store.ArtistByID(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newArtistView(a))
+}
+
+// ownedArtist loads artist id and checks that p may change it (its owner
+// or an admin).
+func (s *Server) ownedArtist(ctx context.Context, p principal, id int64, field string) (store.Artist, error) {
+	a, err := s.store.ArtistByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) && field != "" {
+		return a, &apiError{kind: kindNotFound, code: "artist_not_found", field: field, detail: "No such artist.", cause: err}
+	}
+	if err != nil {
+		return a, err
+	}
+	if a.OwnerUserID != p.UserID && p.Role != store.RoleAdmin {
+		return a, newError(kindForbidden, "not_owner", "Only the artist's owner may change it.")
+	}
+	return a, nil
+}
+
+type patchArtistRequest struct {
+	Name     optional[string] `json:"name"`
+	Bio      optional[string] `json:"bio"`
+	ImageURL optional[string] `json:"image_url"`
+}
+
+func (s *Server) patchArtist(w http.ResponseWriter, r *http.Request, p principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var req patchArtistRequest
+	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	var up store.ArtistUpdate
+	if req.Name.set {
+		if req.Name.null {
+			return invalidField("name", "required", "name must not be null.")
+		}
+		if e := checkText("name", req.Name.v, true, 200, false); e != nil {
+			return e
+		}
+		v := strings.TrimSpace(req.Name.v)
+		up.Name = &v
+	}
+	if req.Bio.set {
+		if e := checkText("bio", req.Bio.v, false, 4000, true); e != nil {
+			return e
+		}
+		up.Bio = &req.Bio.v
+	}
+	if req.ImageURL.set {
+		if e := checkURL("image_url", req.ImageURL.v); e != nil {
+			return e
+		}
+		up.ImageURL = &req.ImageURL.v
+	}
+	if _, err := s.ownedArtist(r.Context(), p, id, ""); err != nil {
+		return err
+	}
+	a, err := s.store.UpdateArtist(r.Context(), id, up)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newArtistView(a))
+}
+
+func (s *Server) artistSongs(w http.ResponseWriter, r *http.Request, _ principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	q, err := query(r, "limit", "offset")
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(q, "limit", 50, 1, maxLimit)
+	if err != nil {
+		return err
+	}
+	offset, err := intParam(q, "offset", 0, 0, maxOffset)
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.ArtistByID(r.Context(), id); err != nil {
+		return err
+	}
+	songs, total, err := s.store.ArtistSongs(r.Context(), id, limit, offset)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newPage(r, songViews(songs), limit, offset, total, nil))
+}
+
+type createAlbumRequest struct {
+	ArtistID    int64  `json:"artist_id"`
+	Title       string `json:"title"`
+	Type        string `json:"type"`
+	ReleaseDate string `json:"release_date"`
+	CoverURL    string `json:"cover_url"`
+}
+
+func checkAlbumType(t string) *apiError {
+	switch t {
+	case store.AlbumTypeAlbum, store.AlbumTypeSingle, store.AlbumTypeEP:
+		return nil
+	}
+	return invalidField("type", "invalid_enum", "type must be album, single or ep.")
+}
+
+func (s *Server) createAlbum(w http.ResponseWriter, r *http.Request, p principal) error {
+	var req createAlbumRequest
+	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if req.ArtistID <= 0 {
+		return invalidField("artist_id", "required", "artist_id must be the id of an artist you own.")
+	}
+	if e := checkText("title", req.Title, true, 200, false); e != nil {
+		return e
+	}
+	if req.Type == "" {
+		req.Type = store.AlbumTypeAlbum
+	}
+	if e := checkAlbumType(req.Type); e != nil {
+		return e
+	}
+	if e := checkDate("release_date", req.ReleaseDate); e != nil {
+		return e
+	}
+	if e := checkURL("cover_url", req.CoverURL); e != nil {
+		return e
+	}
+	if _, err := s.ownedArtist(r.Context(), p, req.ArtistID, "artist_id"); err != nil {
+		return err
+	}
+	al, err := s.store.CreateAlbum(r.Context(), store.NewAlbum{ArtistID: req.ArtistID, Title: strings.TrimSpace(req.Title),
+		Type: req.Type, ReleaseDate: req.ReleaseDate, CoverURL: req.CoverURL})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/albums/"+itoa(al.ID))
+	v := newAlbumView(al)
+	v.Songs = &[]songView{}
+	return writeJSON(w, http.StatusCreated, v)
+}
+
+// getAlbum answers the album with its ready songs in track order; its
+// owner (and admins) see songs of every status.
+func (s *Server) getAlbum(w http.ResponseWriter, r *http.Request, p principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	al, err := s.store.AlbumByID(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	readyOnly := true
+	if p.UserID != 0 {
+		if _, err := s.ownedArtist(r.Context(), p, al.ArtistID, ""); err == nil {
+			readyOnly = false
+		}
+	}
+	songs, err := s.store.AlbumSongs(r.Context(), id, readyOnly)
+	if err != nil {
+		return err
+	}
+	v := newAlbumView(al)
+	views := songViews(songs)
+	v.Songs = &views
+	return writeJSON(w, http.StatusOK, v)
+}
+
+type patchAlbumRequest struct {
+	Title       optional[string] `json:"title"`
+	Type        optional[string] `json:"type"`
+	ReleaseDate optional[string] `json:"release_date"`
+	CoverURL    optional[string] `json:"cover_url"`
+}
+
+func (s *Server) patchAlbum(w http.ResponseWriter, r *http.Request, p principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var req patchAlbumRequest
+	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	var up store.AlbumUpdate
+	if req.Title.set {
+		if req.Title.null {
+			return invalidField("title", "required", "title must not be null.")
+		}
+		if e := checkText("title", req.Title.v, true, 200, false); e != nil {
+			return e
+		}
+		v := strings.TrimSpace(req.Title.v)
+		up.Title = &v
+	}
+	if req.Type.set {
+		if e := checkAlbumType(req.Type.v); e != nil {
+			return e
+		}
+		up.Type = &req.Type.v
+	}
+	if req.ReleaseDate.set {
+		if e := checkDate("release_date", req.ReleaseDate.v); e != nil {
+			return e
+		}
+		up.ReleaseDate = &req.ReleaseDate.v
+	}
+	if req.CoverURL.set {
+		if e := checkURL("cover_url", req.CoverURL.v); e != nil {
+			return e
+		}
+		up.CoverURL = &req.CoverURL.v
+	}
+	al, err := s.store.AlbumByID(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if _, err := s.ownedArtist(r.Context(), p, al.ArtistID, ""); err != nil {
+		return err
+	}
+	al, err = s.store.UpdateAlbum(r.Context(), id, up)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newAlbumView(al))
+}

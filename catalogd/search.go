@@ -1,0 +1,209 @@
+package catalogd
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"riff/catalogd/store"
+)
+
+// searchTypes are the kinds /search can return, in answer order.
+var searchTypes = []string{"song", "artist", "album", "playlist"}
+
+// maxQueryBytes caps the q parameter.
+const maxQueryBytes = 200
+
+type searchResponse struct {
+	Query     string              `json:"query"`
+	Songs     *page[songView]     `json:"songs,omitempty"`
+	Artists   *page[artistView]   `json:"artists,omitempty"`
+	Albums    *page[albumView]    `json:"albums,omitempty"`
+	Playlists *page[playlistView] `json:"playlists,omitempty"`
+}
+
+// search answers GET /search?q=&type=&limit=&offset=: one page per
+// requested type, each with its total. See package store for matching and
+// ranking.
+func (s *Server) search(w http.ResponseWriter, r *http.Request, _ principal) error {
+	q, err := query(r, "q", "type", "limit", "offset")
+	if err != nil {
+		return err
+	}
+	text := q.Get("q")
+	switch {
+	case strings.TrimSpace(text) == "":
+		return invalidField("q", "required", "q must not be empty.")
+	case len(text) > maxQueryBytes:
+		return invalidField("q", "too_long", "q must be at most %d bytes.", maxQueryBytes)
+	}
+	if e := checkText("q", text, true, maxQueryBytes, false); e != nil {
+		return e
+	}
+	types := searchTypes
+	if v, ok := q["type"]; ok {
+		types = nil
+		for t := range strings.SplitSeq(v[0], ",") {
+			t = strings.TrimSpace(t)
+			if !slices.Contains(searchTypes, t) {
+				return invalidField("type", "invalid_enum", "type must be a comma-separated list of song, artist, album, playlist.")
+			}
+			if !slices.Contains(types, t) {
+				types = append(types, t)
+			}
+		}
+	}
+	limit, err := intParam(q, "limit", 20, 1, maxLimit)
+	if err != nil {
+		return err
+	}
+	offset, err := intParam(q, "offset", 0, 0, maxOffset)
+	if err != nil {
+		return err
+	}
+	sq := store.ParseQuery(text)
+	ctx := r.Context()
+	resp := searchResponse{Query: text}
+	// The next link of each group asks for that group alone.
+	only := func(t string) url.Values { return url.Values{"type": {t}} }
+	for _, t := range types {
+		switch t {
+		case "song":
+			items, total, err := s.store.SearchSongs(ctx, sq, limit, offset)
+			if err != nil {
+				return err
+			}
+			p := newPage(r, songViews(items), limit, offset, total, only(t))
+			resp.Songs = &p
+		case "artist":
+			items, total, err := s.store.SearchArtists(ctx, sq, limit, offset)
+			if err != nil {
+				return err
+			}
+			views := make([]artistView, len(items))
+			for i, a := range items {
+				views[i] = newArtistView(a)
+			}
+			p := newPage(r, views, limit, offset, total, only(t))
+			resp.Artists = &p
+		case "album":
+			items, total, err := s.store.SearchAlbums(ctx, sq, limit, offset)
+			if err != nil {
+				return err
+			}
+			views := make([]albumView, len(items))
+			for i, al := range items {
+				views[i] = newAlbumView(al)
+			}
+			p := newPage(r, views, limit, offset, total, only(t))
+			resp.Albums = &p
+		case "playlist":
+			items, total, err := s.store.SearchPlaylists(ctx, sq, limit, offset)
+			if err != nil {
+				return err
+			}
+			views := make([]playlistView, len(items))
+			for i, pl := range items {
+				views[i] = newPlaylistView(pl)
+			}
+			p := newPage(r, views, limit, offset, total, only(t))
+			resp.Playlists = &p
+		}
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+// Trending page sizes: the spec's 50 by default, up to 100.
+const (
+	defaultTrendingLimit = 50
+	maxTrendingLimit     = 100
+)
+
+// trendingResponse is a page[songView] with offset 0 and no next page.
+type trendingResponse = page[songView]
+
+// trendingSongs answers GET /songs/trending?genre=&limit=: ready songs
+// ranked by plays in the last 7 days, each play halving in weight every
+// 24 hours. Answers are cached briefly (Config.TrendingCacheTTL).
+func (s *Server) trendingSongs(w http.ResponseWriter, r *http.Request, _ principal) error {
+	q, err := query(r, "genre", "limit")
+	if err != nil {
+		return err
+	}
+	genre := q.Get("genre")
+	if e := checkText("genre", genre, false, 50, false); e != nil {
+		return e
+	}
+	limit, err := intParam(q, "limit", defaultTrendingLimit, 1, maxTrendingLimit)
+	if err != nil {
+		return err
+	}
+	key := genre + "\x00" + itoa(int64(limit))
+	resp, ok := s.trending.get(key)
+	if !ok {
+		opts := store.TrendingOptions{Window: 7 * 24 * time.Hour, HalfLife: 24 * time.Hour}
+		songs, err := s.store.Trending(r.Context(), s.now(), genre, limit, opts)
+		if err != nil {
+			return err
+		}
+		items := make([]songView, len(songs))
+		for i, ts := range songs {
+			items[i] = newSongView(ts.Song)
+		}
+		resp = trendingResponse{Items: items, Limit: limit, Offset: 0, Total: len(items)}
+		s.trending.put(key, resp)
+	}
+	w.Header().Set("Cache-Control", "public, max-age=30")
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+// trendingCache keeps trending answers for a short time. It holds at most
+// maxEntries answers (genre is user input). It is safe for concurrent use.
+type trendingCache struct {
+	ttl time.Duration
+	now func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]trendingEntry
+}
+
+type trendingEntry struct {
+	resp    trendingResponse
+	expires time.Time
+}
+
+const trendingCacheEntries = 512
+
+func newTrendingCache(ttl time.Duration, now func() time.Time) *trendingCache {
+	return &trendingCache{ttl: ttl, now: now, entries: map[string]trendingEntry{}}
+}
+
+func (c *trendingCache) get(key string) (trendingResponse, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok || !c.now().Before(e.expires) {
+		return trendingResponse{}, false
+	}
+	return e.resp, true
+}
+
+func (c *trendingCache) put(key string, resp trendingResponse) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if len(c.entries) >= trendingCacheEntries {
+		for k, e := range c.entries {
+			if !now.Before(e.expires) {
+				delete(c.entries, k)
+			}
+		}
+		if len(c.entries) >= trendingCacheEntries {
+			return
+		}
+	}
+	c.entries[key] = trendingEntry{resp: resp, expires: now.Add(c.ttl)}
+}

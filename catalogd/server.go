@@ -1,0 +1,323 @@
+package catalogd
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"riff/catalogd/auth"
+	"riff/catalogd/store"
+	"riff/internal/obs"
+	"riff/internal/playtoken"
+)
+
+// Config holds the settings of a Server. NewServer fills zero fields with
+// the defaults noted.
+type Config struct {
+	// EdgeURL is the base of playback URLs (default http://127.0.0.1:8082).
+	EdgeURL string
+	// PlaybackTTL is how long playback URLs work (default 1h).
+	PlaybackTTL time.Duration
+	// RefreshTTL is how long an unused refresh token lives (default 30 days).
+	RefreshTTL time.Duration
+	// RefreshGrace is how long a rotated refresh token may come back (a
+	// lost response) without revoking its session (default 10s).
+	RefreshGrace time.Duration
+	// MaxBodyBytes caps request bodies (default 64 KiB).
+	MaxBodyBytes int64
+	// ClientIPHeader, when set (e.g. X-Forwarded-For), names the header
+	// whose right-most address is the client, as appended by a trusted load
+	// balancer; otherwise the peer address is the client.
+	ClientIPHeader string
+	// LoginAccountBurst login attempts per account, and LoginIPBurst login
+	// and register attempts per client address, are allowed per
+	// LoginWindow (defaults 10, 30, 15 minutes).
+	LoginAccountBurst int
+	LoginIPBurst      int
+	LoginWindow       time.Duration
+	// TrendingCacheTTL is how long a trending answer is reused (default 30s).
+	TrendingCacheTTL time.Duration
+}
+
+func (c *Config) setDefaults() error {
+	if c.EdgeURL == "" {
+		c.EdgeURL = "http://127.0.0.1:8082"
+	}
+	u, err := url.Parse(c.EdgeURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("catalogd: edge URL %q: want http(s)://host[:port][/path]", c.EdgeURL)
+	}
+	c.EdgeURL = strings.TrimSuffix(c.EdgeURL, "/")
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.PlaybackTTL, time.Hour)
+	def(&c.RefreshTTL, 30*24*time.Hour)
+	def(&c.RefreshGrace, 10*time.Second)
+	def(&c.LoginWindow, 15*time.Minute)
+	def(&c.TrendingCacheTTL, 30*time.Second)
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	if c.LoginAccountBurst <= 0 {
+		c.LoginAccountBurst = 10
+	}
+	if c.LoginIPBurst <= 0 {
+		c.LoginIPBurst = 30
+	}
+	return nil
+}
+
+// PlaybackSigner mints playback tokens (*playtoken.Signer does).
+type PlaybackSigner interface {
+	Mint(c playtoken.Claims, ttl time.Duration) (string, error)
+}
+
+// Deps are the parts a Server is built from.
+type Deps struct {
+	Obs       *obs.Obs // logger, metrics, health checks
+	Store     *store.Store
+	Passwords *auth.Passwords
+	Access    *auth.AccessTokens
+	Playback  PlaybackSigner
+	// PublicKeys is served at /.well-known/jwks.json: the access-token key
+	// and the playback keys.
+	PublicKeys *playtoken.KeySet
+	// Now is the clock (default time.Now); it must be the clock of Access
+	// and Playback too.
+	Now func() time.Time
+}
+
+// Server is the catalogd HTTP API. It is safe for concurrent use.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	obs       *obs.Obs
+	store     *store.Store
+	passwords *auth.Passwords
+	access    *auth.AccessTokens
+	playback  PlaybackSigner
+	jwks      []byte
+	now       func() time.Time
+
+	loginIP      *auth.Limiter
+	loginAccount *auth.Limiter
+	trending     *trendingCache
+	handler      http.Handler
+}
+
+// NewServer builds a Server; it starts nothing and touches no network.
+func NewServer(cfg Config, d Deps) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if d.Obs == nil || d.Store == nil || d.Passwords == nil || d.Access == nil || d.Playback == nil || d.PublicKeys == nil {
+		return nil, errors.New("catalogd: NewServer: missing dependencies")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	jwks, err := d.PublicKeys.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("catalogd: key set: %w", err)
+	}
+	s := &Server{
+		cfg: cfg, log: d.Obs.Logger, obs: d.Obs, store: d.Store, passwords: d.Passwords,
+		access: d.Access, playback: d.Playback, jwks: append(jwks, '\n'), now: d.Now,
+		loginIP:      auth.NewLimiter(cfg.LoginIPBurst, cfg.LoginWindow, 100_000, d.Now),
+		loginAccount: auth.NewLimiter(cfg.LoginAccountBurst, cfg.LoginWindow, 100_000, d.Now),
+		trending:     newTrendingCache(cfg.TrendingCacheTTL, d.Now),
+	}
+	s.handler = d.Obs.Middleware(s.router(true))
+	return s, nil
+}
+
+// Handler returns the API with the observability middleware, serving
+// /metrics, /healthz and /readyz too.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// APIHandler returns the API without /metrics, for when those are served
+// on a separate admin listener (Handler serves /healthz and /readyz
+// either way).
+func (s *Server) APIHandler() http.Handler { return s.obs.Middleware(s.router(false)) }
+
+// authMode says whether a route needs an access token.
+type authMode int
+
+const (
+	authNone     authMode = iota // public
+	authOptional                 // public, more with a token (a bad token is still refused)
+	authRequired
+)
+
+// principal is the authenticated caller (zero UserID: anonymous).
+type principal struct {
+	UserID    int64
+	SessionID int64
+	Tier      string
+	Role      string
+}
+
+// handlerFunc is a route handler: it writes a success answer or returns
+// an error for writeError.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p principal) error
+
+type route struct {
+	method, pattern string
+	auth            authMode
+	handle          handlerFunc
+}
+
+// routes is every API route: the single table the router, the OpenAPI
+// test and the docs agree on.
+func (s *Server) routes() []route {
+	return []route{
+		{"POST", "/auth/register", authNone, s.register},
+		{"POST", "/auth/login", authNone, s.login},
+		{"POST", "/auth/refresh", authNone, s.refresh},
+		{"POST", "/auth/logout", authNone, s.logout},
+		{"GET", "/.well-known/jwks.json", authNone, s.keys},
+
+		{"GET", "/users/me", authRequired, s.getMe},
+		{"PATCH", "/users/me", authRequired, s.patchMe},
+		{"GET", "/users/{id}", authNone, s.getUser},
+
+		{"POST", "/artists", authRequired, s.createArtist},
+		{"GET", "/artists/{id}", authNone, s.getArtist},
+		{"PATCH", "/artists/{id}", authRequired, s.patchArtist},
+		{"GET", "/artist/{id}/songs", authNone, s.artistSongs},
+		{"GET", "/artists/{id}/songs", authNone, s.artistSongs},
+		{"POST", "/albums", authRequired, s.createAlbum},
+		{"GET", "/albums/{id}", authOptional, s.getAlbum},
+		{"PATCH", "/albums/{id}", authRequired, s.patchAlbum},
+
+		{"GET", "/songs/trending", authNone, s.trendingSongs},
+		{"GET", "/songs/{id}", authOptional, s.getSong},
+		{"GET", "/songs/{id}/stream", authRequired, s.streamSong},
+
+		{"GET", "/search", authNone, s.search},
+		{"GET", "/openapi.json", authNone, s.openAPI},
+	}
+}
+
+// router registers the routes on a ServeMux. Unknown paths and methods get
+// problem+json answers too.
+func (s *Server) router(withMetrics bool) http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
+	}
+	health := s.obs.Handler()
+	mux.Handle("GET /healthz", health)
+	mux.Handle("GET /readyz", health)
+	if withMetrics {
+		mux.Handle("GET /metrics", health)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// No route: let the mux decide between 404, 405 (with Allow) and
+		// a redirect, and answer its errors as problems.
+		rec := &statusRecorder{header: http.Header{}}
+		mux.ServeHTTP(rec, r)
+		switch rec.status {
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			s.writeError(w, r, newError(kindMethodNotAllowed, "method_not_allowed", "%s is not allowed here.", r.Method))
+		case http.StatusNotFound, 0:
+			s.writeError(w, r, newError(kindNotFound, "route_not_found", "No such route."))
+		default:
+			for k, v := range rec.header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.status)
+		}
+	})
+}
+
+// statusRecorder keeps the status and headers of a response, dropping the
+// body.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header         { return r.header }
+func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
+
+// wrap turns a route into an http.Handler: authenticate, run, answer
+// errors.
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r, rt.auth)
+		if err == nil {
+			err = rt.handle(w, r, p)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// authenticate reads the bearer access token when the route wants one. A
+// token that is present but bad is refused even on optional routes, so a
+// client learns to refresh it.
+func (s *Server) authenticate(r *http.Request, mode authMode) (principal, error) {
+	if mode == authNone {
+		return principal{}, nil
+	}
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		if mode == authRequired {
+			return principal{}, newError(kindUnauthorized, "unauthenticated", "Log in: send Authorization: Bearer <access token>.")
+		}
+		return principal{}, nil
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return principal{}, newError(kindUnauthorized, "invalid_token", "The Authorization header must be Bearer <access token>.")
+	}
+	c, err := s.access.Verify(strings.TrimSpace(token))
+	switch {
+	case errors.Is(err, auth.ErrTokenExpired):
+		return principal{}, &apiError{kind: kindUnauthorized, code: "token_expired", detail: "The access token has expired; refresh it.", cause: err}
+	case err != nil:
+		return principal{}, &apiError{kind: kindUnauthorized, code: "invalid_token", detail: "The access token is not valid.", cause: err}
+	}
+	return principal{UserID: c.UserID, SessionID: c.SessionID, Tier: c.Tier, Role: c.Role}, nil
+}
+
+// clientIP returns the client address a request came from (see
+// Config.ClientIPHeader).
+func (s *Server) clientIP(r *http.Request) string {
+	if s.cfg.ClientIPHeader != "" {
+		if v := r.Header.Values(s.cfg.ClientIPHeader); len(v) > 0 {
+			last := v[len(v)-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			if ip := strings.TrimSpace(last); ip != "" {
+				return ip
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,131 @@
+package catalogd
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"riff/catalogd/store"
+	"riff/internal/playtoken"
+)
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Bitrates: what each tier may play at most, and the ladder.
+const (
+	freeKbps    = 128
+	premiumKbps = 320
+)
+
+func tierKbps(tier string) int {
+	if tier == store.TierPremium {
+		return premiumKbps
+	}
+	return freeKbps
+}
+
+// visibleSong loads song id as p may see it: ready songs are public; songs
+// that are processing, failed or taken down exist only for the owner of
+// the album's artist and admins (404 for everyone else).
+func (s *Server) visibleSong(ctx context.Context, p principal, id int64) (store.Song, error) {
+	so, err := s.store.SongByID(ctx, id)
+	if err != nil {
+		return so, err
+	}
+	if so.Status == store.StatusReady {
+		return so, nil
+	}
+	if p.UserID != 0 {
+		if _, err := s.ownedArtist(ctx, p, so.AlbumArtistID, ""); err == nil {
+			return so, nil
+		}
+	}
+	return store.Song{}, newError(kindNotFound, "not_found", "No such song.")
+}
+
+// playbackToken mints a token that opens the current version folder of so
+// for p, capped at p's tier, and returns it with its expiry.
+func (s *Server) playbackToken(p principal, so store.Song) (token, prefix string, kbps int, expires time.Time, err error) {
+	prefix = so.BlobPrefix()
+	kbps = tierKbps(p.Tier)
+	expires = s.now().Add(s.cfg.PlaybackTTL).Truncate(time.Second)
+	token, err = s.playback.Mint(playtoken.Claims{
+		Type: playtoken.TypePlay, Subject: itoa(p.UserID), Prefix: prefix, MaxKbps: kbps,
+	}, s.cfg.PlaybackTTL)
+	return token, prefix, kbps, expires, err
+}
+
+// playable reports whether a song has media to play.
+func playable(so store.Song) bool { return so.Status == store.StatusReady && so.CurrentVersion > 0 }
+
+// getSong answers a song's metadata and, for a logged-in caller on a ready
+// song, signed playback URLs on the edge: HLS, DASH and the Ogg stream at
+// the caller's tier, with their expiry.
+func (s *Server) getSong(w http.ResponseWriter, r *http.Request, p principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	so, err := s.visibleSong(r.Context(), p, id)
+	if err != nil {
+		return err
+	}
+	v := newSongView(so)
+	if p.UserID != 0 && playable(so) {
+		token, prefix, kbps, exp, err := s.playbackToken(p, so)
+		if err != nil {
+			return err
+		}
+		base := s.cfg.EdgeURL + "/t/" + token + "/" + prefix
+		v.HLSURL = base + "master.m3u8"
+		v.DASHURL = base + "manifest.mpd"
+		v.StreamURL = base + "ogg_" + strconv.Itoa(kbps) + ".ogg"
+		v.ExpiresAt = &exp
+	} else if p.UserID == 0 {
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		w.Header().Set("Vary", "Authorization")
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+// streamSong redirects to a signed URL of the song's Ogg rendition at the
+// asked quality (default: the best the tier allows), capped by the tier.
+func (s *Server) streamSong(w http.ResponseWriter, r *http.Request, p principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	q, err := query(r, "quality")
+	if err != nil {
+		return err
+	}
+	want := tierKbps(p.Tier)
+	if v, ok := q["quality"]; ok {
+		switch v[0] {
+		case "64":
+			want = 64
+		case "128":
+			want = 128
+		case "320":
+			want = 320
+		default:
+			return invalidField("quality", "invalid_enum", "quality must be 64, 128 or 320.")
+		}
+	}
+	so, err := s.visibleSong(r.Context(), p, id)
+	if err != nil {
+		return err
+	}
+	if !playable(so) {
+		return newError(kindConflict, "not_playable", "The song has no published media yet (status %s).", so.Status)
+	}
+	token, prefix, kbps, _, err := s.playbackToken(p, so)
+	if err != nil {
+		return err
+	}
+	kbps = min(kbps, want)
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, s.cfg.EdgeURL+"/t/"+token+"/"+prefix+"ogg_"+strconv.Itoa(kbps)+".ogg", http.StatusFound)
+	return nil
+}

@@ -1,0 +1,150 @@
+package catalogd
+
+import (
+	"encoding/json"
+	"time"
+
+	"riff/catalogd/store"
+)
+
+// The JSON shapes the API answers with. Private fields (email, password
+// hash, preferences, tier, role) appear only in userView, which is only
+// ever sent to the user it describes.
+
+// userView is the caller's own account.
+type userView struct {
+	ID          int64           `json:"id"`
+	Email       string          `json:"email"`
+	DisplayName string          `json:"display_name"`
+	AvatarURL   string          `json:"avatar_url"`
+	Country     string          `json:"country"`
+	Tier        string          `json:"tier"`
+	Role        string          `json:"role"`
+	Preferences json.RawMessage `json:"preferences"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+}
+
+func privateUser(u store.User) userView {
+	prefs := json.RawMessage(u.Preferences)
+	if !json.Valid(prefs) {
+		prefs = json.RawMessage("{}")
+	}
+	return userView{ID: u.ID, Email: u.Email, DisplayName: u.DisplayName, AvatarURL: u.AvatarURL, Country: u.Country,
+		Tier: u.Tier, Role: u.Role, Preferences: prefs, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+}
+
+// publicUserView is what anyone may see of a user.
+type publicUserView struct {
+	ID          int64     `json:"id"`
+	DisplayName string    `json:"display_name"`
+	AvatarURL   string    `json:"avatar_url"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+func publicUser(u store.User) publicUserView {
+	return publicUserView{ID: u.ID, DisplayName: u.DisplayName, AvatarURL: u.AvatarURL, CreatedAt: u.CreatedAt}
+}
+
+type artistView struct {
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	Bio       string    `json:"bio"`
+	ImageURL  string    `json:"image_url"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func newArtistView(a store.Artist) artistView {
+	return artistView{ID: a.ID, Name: a.Name, Bio: a.Bio, ImageURL: a.ImageURL, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+}
+
+type artistRef struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+}
+
+type albumView struct {
+	ID          int64       `json:"id"`
+	Title       string      `json:"title"`
+	Type        string      `json:"type"`
+	ReleaseDate string      `json:"release_date"`
+	CoverURL    string      `json:"cover_url"`
+	Artist      artistRef   `json:"artist"`
+	CreatedAt   time.Time   `json:"created_at"`
+	UpdatedAt   time.Time   `json:"updated_at"`
+	Songs       *[]songView `json:"songs,omitempty"`
+}
+
+func newAlbumView(al store.Album) albumView {
+	return albumView{ID: al.ID, Title: al.Title, Type: al.Type, ReleaseDate: al.ReleaseDate, CoverURL: al.CoverURL,
+		Artist: artistRef{al.ArtistID, al.ArtistName}, CreatedAt: al.CreatedAt, UpdatedAt: al.UpdatedAt}
+}
+
+type albumRef struct {
+	ID       int64  `json:"id"`
+	Title    string `json:"title"`
+	CoverURL string `json:"cover_url"`
+}
+
+type creditView struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// songView is a song's metadata; the playback fields are filled only for
+// a logged-in caller on a ready song (GET /songs/{id}).
+type songView struct {
+	ID          int64        `json:"id"`
+	Title       string       `json:"title"`
+	Album       albumRef     `json:"album"`
+	Artists     []creditView `json:"artists"`
+	TrackNumber int          `json:"track_number"`
+	DurationMS  int64        `json:"duration_ms"`
+	Genre       string       `json:"genre"`
+	Explicit    bool         `json:"explicit"`
+	Status      string       `json:"status"`
+
+	HLSURL    string     `json:"hls_url,omitempty"`
+	DASHURL   string     `json:"dash_url,omitempty"`
+	StreamURL string     `json:"stream_url,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+func newSongView(so store.Song) songView {
+	credits := make([]creditView, len(so.Credits))
+	for i, c := range so.Credits {
+		credits[i] = creditView{c.ArtistID, c.Name, c.Role}
+	}
+	return songView{ID: so.ID, Title: so.Title, Album: albumRef{so.AlbumID, so.AlbumTitle, so.AlbumCoverURL},
+		Artists: credits, TrackNumber: so.TrackNumber, DurationMS: so.DurationMS, Genre: so.Genre,
+		Explicit: so.Explicit, Status: so.Status}
+}
+
+func songViews(songs []store.Song) []songView {
+	out := make([]songView, len(songs))
+	for i, so := range songs {
+		out[i] = newSongView(so)
+	}
+	return out
+}
+
+type playlistView struct {
+	ID          int64             `json:"id"`
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	Owner       publicUserRefView `json:"owner"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+}
+
+type publicUserRefView struct {
+	ID          int64  `json:"id"`
+	DisplayName string `json:"display_name"`
+}
+
+func newPlaylistView(p store.Playlist) playlistView {
+	return playlistView{ID: p.ID, Name: p.Name, Description: p.Description,
+		Owner: publicUserRefView{p.OwnerUserID, p.OwnerName}, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+}
