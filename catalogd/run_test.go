@@ -1,0 +1,201 @@
+package catalogd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"riff/internal/playtoken"
+)
+
+func noEnv(string) string { return "" }
+
+// startRun runs Run in the background and returns the API and admin
+// addresses from its "listening" log line, and a stop function that
+// cancels it and returns its error.
+func startRun(t *testing.T, args ...string) (addr, admin string, logs *syncBuffer, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs = &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, args, noEnv, io.Discard, logs) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for addr == "" {
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("Run exited early: %v\n%s", err, logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("no listening line:\n%s", logs)
+		}
+		sc := bufio.NewScanner(strings.NewReader(logs.String()))
+		for sc.Scan() {
+			var rec struct{ Msg, Addr, AdminAddr string }
+			var raw map[string]any
+			if json.Unmarshal(sc.Bytes(), &raw) == nil && raw["msg"] == "listening" {
+				rec.Addr, _ = raw["addr"].(string)
+				rec.AdminAddr, _ = raw["admin_addr"].(string)
+				addr, admin = rec.Addr, rec.AdminAddr
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopped := false
+	stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(20 * time.Second):
+			return errors.New("Run did not return after cancel")
+		}
+	}
+	t.Cleanup(func() { stop() })
+	return addr, admin, logs, stop
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func TestRunEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if err := playtoken.RunKeygen(context.Background(), []string{"-dir", keys, "-kid", "k1"}, noEnv, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	db := "file:" + filepath.Join(dir, "db", "riff.db")
+	addr, _, logs, stop := startRun(t, "-listen", "127.0.0.1:0", "-db", db, "-keys", keys,
+		"-argon2-memory", "64KiB", "-argon2-time", "1", "-edge-url", "http://edge.test:8082")
+	base := "http://" + addr
+	if code, body := httpGet(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz = %d %s", code, body)
+	}
+	res, err := http.Post(base+"/auth/register", "application/json",
+		strings.NewReader(`{"email":"run@example.com","password":"long enough","display_name":"Run"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 201 {
+		t.Fatalf("register = %d", res.StatusCode)
+	}
+	// The JWKS holds the keygen key (edges verify playback with it) and the access key.
+	_, body := httpGet(t, base+"/.well-known/jwks.json")
+	ks, err := playtoken.ParseKeySet([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fileKS, _ := playtoken.LoadKeySet(filepath.Join(keys, playtoken.JWKSFile))
+	pub, _ := fileKS.Key("k1")
+	if got, ok := ks.Key("k1"); !ok || !got.Equal(pub) || len(ks.KIDs()) != 2 {
+		t.Errorf("JWKS kids %v", ks.KIDs())
+	}
+	if err := stop(); err != nil {
+		t.Errorf("Run after cancel = %v", err)
+	}
+	if !strings.Contains(logs.String(), "shutting down") {
+		t.Errorf("no shutdown log:\n%s", logs)
+	}
+
+	// A restart on the same keys accepts the same access tokens' key: the
+	// derived access kid is stable.
+	addr2, _, _, stop2 := startRun(t, "-listen", "127.0.0.1:0", "-db", db, "-keys", keys, "-argon2-memory", "64KiB", "-argon2-time", "1")
+	_, body2 := httpGet(t, "http://"+addr2+"/.well-known/jwks.json")
+	if body2 != body {
+		t.Errorf("JWKS changed across restarts:\n%s\n%s", body, body2)
+	}
+	stop2()
+}
+
+func TestRunAdminListenerAndEphemeralKey(t *testing.T) {
+	db := "file:" + filepath.Join(t.TempDir(), "riff.db")
+	addr, admin, logs, stop := startRun(t, "-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-db", db)
+	if admin == "" {
+		t.Fatal("no admin address logged")
+	}
+	if code, _ := httpGet(t, "http://"+admin+"/metrics"); code != 200 {
+		t.Errorf("admin /metrics = %d", code)
+	}
+	if code, _ := httpGet(t, "http://"+addr+"/metrics"); code != 404 {
+		t.Errorf("API /metrics with an admin listener = %d, want 404", code)
+	}
+	if code, _ := httpGet(t, "http://"+addr+"/healthz"); code != 200 {
+		t.Errorf("API /healthz = %d", code)
+	}
+	if !strings.Contains(logs.String(), "ephemeral signing key") {
+		t.Errorf("no warning about the ephemeral key:\n%s", logs)
+	}
+	if err := stop(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	var errOut bytes.Buffer
+	if err := Run(context.Background(), []string{"--help"}, noEnv, io.Discard, &errOut); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("--help = %v", err)
+	}
+	for _, want := range []string{"-listen", "-db", "-keys", "-edge-url", "-token-ttl", "-argon2-memory", "catalogd seed"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("usage lacks %q", want)
+		}
+	}
+	for _, args := range [][]string{
+		{"-keys", filepath.Join(t.TempDir(), "missing")},
+		{"-db", "mysql://x"},
+		{"-edge-url", "ftp://x", "-db", "file:" + filepath.Join(t.TempDir(), "x.db")},
+		{"-log-level", "loud"},
+		{"-argon2-time", "0"},
+		{"stray"},
+	} {
+		if err := Run(context.Background(), args, noEnv, io.Discard, io.Discard); err == nil {
+			t.Errorf("Run(%q) succeeded", args)
+		}
+	}
+}
+
+func TestRunSeed(t *testing.T) {
+	db := "file:" + filepath.Join(t.TempDir(), "riff.db")
+	var out bytes.Buffer
+	err := Run(context.Background(), []string{"seed", "-db", db, "-songs", "600", "-quiet"}, noEnv, &out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "seeded 600 songs") {
+		t.Errorf("seed output %q", out.String())
+	}
+	if err := Run(context.Background(), []string{"seed", "-songs", "0"}, noEnv, io.Discard, io.Discard); err == nil {
+		t.Error("seed -songs 0 succeeded")
+	}
+	// The seeded database serves.
+	addr, _, _, stop := startRun(t, "-listen", "127.0.0.1:0", "-db", db)
+	code, body := httpGet(t, "http://"+addr+"/search?q=love&type=song")
+	if code != 200 || !strings.Contains(body, `"total"`) {
+		t.Errorf("search on seeded db = %d %s", code, body)
+	}
+	stop()
+}
