@@ -21,9 +21,9 @@ const (
 	DefaultProbeTimeout    = 30 * time.Second
 )
 
-// DefaultLadder is the bitrate ladder in kbps (DESIGN.md: 64 mobile data
+// defaultLadder is the bitrate ladder in kbps (DESIGN.md: 64 mobile data
 // saving, 128 standard, 320 premium).
-var defaultLadder = []int{64, 128, 320}
+func defaultLadder() []int { return []int{64, 128, 320} }
 
 // Config configures a Packager. The zero value works when ffmpeg and
 // ffprobe are on PATH.
@@ -32,7 +32,8 @@ type Config struct {
 	FFprobe string // path or name of ffprobe; default "ffprobe"
 
 	// Ladder is the list of bitrates in kbps, one rendition per format
-	// each; default 64, 128, 320.
+	// each; default 64, 128, 320. Renditions are named after it
+	// (aac_128, ogg_128).
 	Ladder []int
 	// Formats is the subset of FormatAAC and FormatOgg to produce;
 	// default both.
@@ -61,9 +62,10 @@ func (c Config) withDefaults() Config {
 		c.FFprobe = "ffprobe"
 	}
 	if len(c.Ladder) == 0 {
-		c.Ladder = slices.Clone(defaultLadder)
+		c.Ladder = defaultLadder()
 	} else {
 		c.Ladder = slices.Clone(c.Ladder)
+		slices.Sort(c.Ladder) // variants and representations go low to high
 	}
 	if len(c.Formats) == 0 {
 		c.Formats = []string{FormatAAC, FormatOgg}

@@ -115,15 +115,24 @@ func codecIn(names ...string) func(string) bool {
 
 func isPCM(c string) bool { return strings.HasPrefix(c, "pcm_") }
 
-// containers is the input allowlist, keyed by the first name of ffprobe's
-// format_name.
-var containers = map[string]container{
-	"mp3":  {"mp3", "mp3", codecIn("mp3")},
-	"flac": {"flac", "flac", codecIn("flac")},
-	"wav":  {"wav", "wav", isPCM},
-	"aiff": {"aiff", "aiff", isPCM},
-	"ogg":  {"ogg", "ogg", codecIn("vorbis", "opus")},
-	"mov":  {"mp4", "mov", codecIn("aac", "alac")},
+// lookupContainer is the input allowlist, keyed by the first name of
+// ffprobe's format_name.
+func lookupContainer(formatName string) (container, bool) {
+	switch formatName {
+	case "mp3":
+		return container{"mp3", "mp3", codecIn("mp3")}, true
+	case "flac":
+		return container{"flac", "flac", codecIn("flac")}, true
+	case "wav":
+		return container{"wav", "wav", isPCM}, true
+	case "aiff":
+		return container{"aiff", "aiff", isPCM}, true
+	case "ogg":
+		return container{"ogg", "ogg", codecIn("vorbis", "opus")}, true
+	case "mov":
+		return container{"mp4", "mov", codecIn("aac", "alac")}, true
+	}
+	return container{}, false
 }
 
 // demuxerWhitelist is passed to ffprobe and ffmpeg as -format_whitelist,
@@ -173,7 +182,7 @@ func parseProbe(path string, data []byte, maxDuration time.Duration) (*Probe, er
 		return nil, &ProbeError{Kind: ErrUndecodable, Path: path, Reason: "unreadable ffprobe output", Err: err}
 	}
 	fmtName, _, _ := strings.Cut(out.Format.FormatName, ",")
-	c, ok := containers[fmtName]
+	c, ok := lookupContainer(fmtName)
 	if !ok {
 		if fmtName == "" {
 			return nil, perr(ErrUndecodable, "ffprobe found no container")

@@ -110,7 +110,7 @@ func FuzzParseProbe(f *testing.F) {
 		if p.SampleRate < minSampleRate || p.SampleRate > maxSampleRate || p.Channels < 1 || p.Channels > maxInputChannel {
 			t.Errorf("accepted %d Hz %d ch", p.SampleRate, p.Channels)
 		}
-		if _, ok := containers[strings.Split(p.Demuxer, ",")[0]]; !ok && p.Demuxer != "mov" {
+		if _, ok := lookupContainer(p.Demuxer); !ok {
 			t.Errorf("accepted demuxer %q", p.Demuxer)
 		}
 		for _, s := range []string{p.Tags.Title, p.Tags.Artist, p.Tags.Album, p.Tags.Genre, p.Tags.ISRC} {
