@@ -54,8 +54,8 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 	if err := st.Optimize(ctx); err != nil {
 		return fmt.Errorf("catalogd seed: %w", err)
 	}
-	fmt.Fprintf(stdout, "seeded %d songs, %d albums, %d artists (%d users), %d credits, %d play rows in %s (analyze %s)\n",
-		stats.Songs, stats.Albums, stats.Artists, stats.Users, stats.Credits, stats.PlayRows,
+	fmt.Fprintf(stdout, "seeded %d songs, %d albums, %d artists (%d users), %d credits, %d playlists, %d play rows in %s (analyze %s)\n",
+		stats.Songs, stats.Albums, stats.Artists, stats.Users, stats.Credits, stats.Playlists, stats.PlayRows,
 		loaded.Round(time.Millisecond), (time.Since(start) - loaded).Round(time.Millisecond))
 	return nil
 }

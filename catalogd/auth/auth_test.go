@@ -80,7 +80,7 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func newTokens(t *testing.T) (*AccessTokens, *clock, ed25519.PrivateKey) {
+func newTokens(t testing.TB) (*AccessTokens, *clock, ed25519.PrivateKey) {
 	t.Helper()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	c := &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}

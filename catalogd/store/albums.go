@@ -75,7 +75,7 @@ func scanAlbum(row interface{ Scan(...any) error }) (Album, error) {
 
 // AlbumByID returns the album with id.
 func (s *Store) AlbumByID(ctx context.Context, id int64) (Album, error) {
-	al, err := scanAlbum(s.r.QueryRowContext(ctx, `SELECT `+albumColumns+`
+	al, err := scanAlbum(s.read.QueryRowContext(ctx, `SELECT `+albumColumns+`
 		FROM albums al JOIN artists ar ON ar.id = al.artist_id WHERE al.id = $1`, id))
 	if err != nil {
 		return Album{}, notFound(err, "album", id)
@@ -145,7 +145,7 @@ func (s *Store) UpdateAlbum(ctx context.Context, id int64, u AlbumUpdate) (Album
 
 // AlbumsByArtist returns the albums of artistID, newest release first.
 func (s *Store) AlbumsByArtist(ctx context.Context, artistID int64) ([]Album, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+albumColumns+`
+	rows, err := s.read.QueryContext(ctx, `SELECT `+albumColumns+`
 		FROM albums al JOIN artists ar ON ar.id = al.artist_id
 		WHERE al.artist_id = $1 ORDER BY al.release_date DESC, al.id DESC`, artistID)
 	if err != nil {

@@ -61,7 +61,7 @@ func scanArtist(row interface{ Scan(...any) error }) (Artist, error) {
 
 // ArtistByID returns the artist with id.
 func (s *Store) ArtistByID(ctx context.Context, id int64) (Artist, error) {
-	a, err := scanArtist(s.r.QueryRowContext(ctx, `SELECT `+artistColumns+` FROM artists WHERE id = $1`, id))
+	a, err := scanArtist(s.read.QueryRowContext(ctx, `SELECT `+artistColumns+` FROM artists WHERE id = $1`, id))
 	if err != nil {
 		return Artist{}, notFound(err, "artist", id)
 	}
@@ -70,7 +70,7 @@ func (s *Store) ArtistByID(ctx context.Context, id int64) (Artist, error) {
 
 // ArtistsOwnedBy returns the artists userID owns, oldest first.
 func (s *Store) ArtistsOwnedBy(ctx context.Context, userID int64) ([]Artist, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+artistColumns+` FROM artists WHERE owner_user_id = $1 ORDER BY id`, userID)
+	rows, err := s.read.QueryContext(ctx, `SELECT `+artistColumns+` FROM artists WHERE owner_user_id = $1 ORDER BY id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("store: artists of user %d: %w", userID, err)
 	}

@@ -28,16 +28,16 @@ type searchSpec struct {
 	table   string // base table, e.g. "songs"
 	alias   string // its alias in selectFrom, e.g. "s"
 	fts     string // SQLite FTS5 table
-	visible string // condition for rows that may be listed (a partial index matches it)
+	visible string // condition for rows that may be listed (a partial index matches it), or ""
 	// selectFrom is "SELECT cols FROM table alias JOIN …" for the scanner.
 	selectFrom string
 }
 
 var (
 	songSearch   = searchSpec{table: "songs", alias: "s", fts: "songs_fts", visible: "s.status = 'ready'", selectFrom: songSelect}
-	artistSearch = searchSpec{table: "artists", alias: "ar", fts: "artists_fts", visible: "1 = 1",
+	artistSearch = searchSpec{table: "artists", alias: "ar", fts: "artists_fts", visible: "",
 		selectFrom: `SELECT ar.id, ar.owner_user_id, ar.name, ar.bio, ar.image_url, ar.popularity, ar.created_at, ar.updated_at FROM artists ar`}
-	albumSearch = searchSpec{table: "albums", alias: "al", fts: "albums_fts", visible: "1 = 1",
+	albumSearch = searchSpec{table: "albums", alias: "al", fts: "albums_fts", visible: "",
 		selectFrom: `SELECT ` + albumColumns + ` FROM albums al JOIN artists ar ON ar.id = al.artist_id`}
 	playlistSearch = searchSpec{table: "playlists", alias: "p", fts: "playlists_fts", visible: "p.is_public",
 		selectFrom: `SELECT p.id, p.owner_user_id, u.display_name, p.name, p.description, p.is_public, p.popularity,
@@ -49,7 +49,7 @@ var (
 func (s *Store) SearchSongs(ctx context.Context, q Query, limit, offset int) ([]Song, int, error) {
 	songs, total, err := search(ctx, s, songSearch, q, limit, offset, func(r *sql.Rows) (Song, error) { return scanSong(r) })
 	if err == nil {
-		err = loadCredits(ctx, s.r, songs)
+		err = loadCredits(ctx, s.read, songs)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: search songs: %w", err)
@@ -114,14 +114,19 @@ func search[T any](ctx context.Context, s *Store, spec searchSpec, q Query, limi
 	default:
 		where = fmt.Sprintf("%s.search_tsv @@ to_tsquery('simple', %s)", spec.alias, b.arg(q.TSQuery()))
 	}
-	where += " AND " + spec.visible
+	if spec.visible != "" {
+		where += " AND " + spec.visible
+	}
 	items, total, err := searchPage(ctx, s, spec, &b, from, where, q, limit, offset, scan)
 	if err != nil || total > 0 || s.dialect != Postgres || q.Short() {
 		return items, total, err
 	}
 	// Nothing matched word for word: try names that look alike (typos).
 	var fb queryBuilder
-	where = fmt.Sprintf("%s.name_key %% %s AND %s", spec.alias, fb.arg(q.Key), spec.visible)
+	where = fmt.Sprintf("%s.name_key %% %s", spec.alias, fb.arg(q.Key))
+	if spec.visible != "" {
+		where += " AND " + spec.visible
+	}
 	return searchPage(ctx, s, spec, &fb, "", where, q, limit, offset, scan)
 }
 
@@ -131,7 +136,7 @@ func searchPage[T any](ctx context.Context, s *Store, spec searchSpec, b *queryB
 	limit, offset int, scan func(*sql.Rows) (T, error)) ([]T, int, error) {
 	var total int
 	countFrom := from + spec.table + " " + spec.alias
-	if err := s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+countFrom+" WHERE "+where, b.args...).Scan(&total); err != nil {
+	if err := s.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+countFrom+" WHERE "+where, b.args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	if total == 0 || offset >= total {
@@ -158,7 +163,7 @@ func searchPage[T any](ctx context.Context, s *Store, spec searchSpec, b *queryB
 	}
 	query := fmt.Sprintf("%s WHERE %s ORDER BY %s, %s.popularity DESC, %s.id LIMIT %s OFFSET %s",
 		sel, where, tier, a, a, b.arg(limit), b.arg(offset))
-	rows, err := s.r.QueryContext(ctx, query, b.args...)
+	rows, err := s.read.QueryContext(ctx, query, b.args...)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -17,8 +17,8 @@ type SeedOptions struct {
 	Songs int
 	// Seed makes the catalog reproducible.
 	Seed uint64
-	// TrendingSongs is how many songs get a week of hourly plays (default
-	// Songs/50, at most 20,000; -1 for none).
+	// TrendingSongs is how many songs get four weeks of hourly plays
+	// (default Songs/50, at most 20,000; -1 for none).
 	TrendingSongs int
 	// Now anchors the play history; default the store clock.
 	Now time.Time
@@ -29,7 +29,7 @@ type SeedOptions struct {
 
 // SeedStats reports what Seed wrote.
 type SeedStats struct {
-	Users, Artists, Albums, Songs, Credits, PlayRows int
+	Users, Artists, Albums, Songs, Credits, Playlists, PlayRows int
 }
 
 // seedBatch is how many rows one INSERT statement carries.
@@ -185,15 +185,37 @@ func (s *Store) Seed(ctx context.Context, opts SeedOptions) (st SeedStats, err e
 		}
 	}
 
-	// A week of hourly plays for a sample of ready songs.
+	// Playlists of the seed users, most of them public.
+	if n := max(1, opts.Songs/20); n > 0 {
+		pls := newBulk("playlists", []string{"owner_user_id", "name", "description", "is_public", "popularity", "name_key",
+			"search_text", "created_at", "updated_at"})
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			for range n {
+				name := g.playlistName()
+				f := Fold(name)
+				owner := base.users + int64(g.r.IntN(nArtists)) + 1
+				if err := pls.add(ctx, tx, owner, name, "", g.r.IntN(10) < 7, g.popularity(), f.Key, f.Text, now, now); err != nil {
+					return err
+				}
+				st.Playlists++
+			}
+			return pls.done(ctx, tx)
+		})
+		if err != nil {
+			return st, fmt.Errorf("store: seed playlists: %w", err)
+		}
+	}
+
+	// Four weeks of hourly plays for a sample of ready songs (the rollup
+	// keeps history beyond the trending window).
 	if n := min(opts.TrendingSongs, len(ready)); n > 0 {
 		plays := newBulk("song_plays_hourly", []string{"song_id", "hour", "plays"})
 		nowHour := HourOf(opts.Now)
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			for _, i := range g.r.Perm(len(ready))[:n] {
 				heat := g.popularity()
-				for h := range int64(7 * 24) {
-					if g.r.IntN(4) != 0 { // about a quarter of the hours had plays
+				for h := range int64(28 * 24) {
+					if g.r.IntN(8) != 0 { // about one hour in eight had plays
 						continue
 					}
 					p := 1 + int64(float64(heat)*g.r.Float64()/50)
@@ -221,7 +243,7 @@ type maxIDs struct{ users, artists, albums, songs int64 }
 
 func (s *Store) maxIDs(ctx context.Context) (maxIDs, error) {
 	var m maxIDs
-	err := s.r.QueryRowContext(ctx, `SELECT
+	err := s.read.QueryRowContext(ctx, `SELECT
 		(SELECT COALESCE(MAX(id), 0) FROM users), (SELECT COALESCE(MAX(id), 0) FROM artists),
 		(SELECT COALESCE(MAX(id), 0) FROM albums), (SELECT COALESCE(MAX(id), 0) FROM songs)`).
 		Scan(&m.users, &m.artists, &m.albums, &m.songs)
@@ -477,6 +499,24 @@ func (g *generator) artistName() string {
 		return titleCase(g.word()) + "'s " + titleCase(g.word())
 	default:
 		return g.pick(seedFirst) + " " + g.pick(seedLast)
+	}
+}
+
+// playlistName makes a playlist name.
+func (g *generator) playlistName() string {
+	switch g.r.IntN(6) {
+	case 0:
+		return titleCase(g.word()) + " Vibes"
+	case 1:
+		return "My " + titleCase(g.genre()) + " Favourites"
+	case 2:
+		return titleCase(g.word()) + " & " + titleCase(g.word())
+	case 3:
+		return "Road Trip " + fmt.Sprint(1990+g.r.IntN(36))
+	case 4:
+		return titleCase(g.genre()) + " for " + titleCase(g.word()) + "s"
+	default:
+		return g.title()
 	}
 }
 

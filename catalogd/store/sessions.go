@@ -167,7 +167,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID int64, reason str
 // exist).
 func (s *Store) SessionRevoked(ctx context.Context, family int64) (bool, error) {
 	var revoked sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT revoked_at FROM refresh_families WHERE id = $1`, family).Scan(&revoked)
+	err := s.read.QueryRowContext(ctx, `SELECT revoked_at FROM refresh_families WHERE id = $1`, family).Scan(&revoked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return true, nil
 	}

@@ -189,7 +189,7 @@ type querier interface {
 
 // SongByID returns the song with id, any status, with its credits.
 func (s *Store) SongByID(ctx context.Context, id int64) (Song, error) {
-	return s.songByID(ctx, s.r, id)
+	return s.songByID(ctx, s.read, id)
 }
 
 func (s *Store) songByID(ctx context.Context, db querier, id int64) (Song, error) {
@@ -237,7 +237,7 @@ func loadCredits(ctx context.Context, db querier, songs []Song) error {
 
 // querySongs runs a songSelect query and loads the credits of the result.
 func (s *Store) querySongs(ctx context.Context, q string, args ...any) ([]Song, error) {
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +254,7 @@ func (s *Store) querySongs(ctx context.Context, q string, args ...any) ([]Song, 
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	return songs, loadCredits(ctx, s.r, songs)
+	return songs, loadCredits(ctx, s.read, songs)
 }
 
 // AlbumSongs returns the songs of an album in track order; with readyOnly,
@@ -275,7 +275,7 @@ func (s *Store) AlbumSongs(ctx context.Context, albumID int64, readyOnly bool) (
 // (any role), most popular first, and how many there are in all.
 func (s *Store) ArtistSongs(ctx context.Context, artistID int64, limit, offset int) ([]Song, int, error) {
 	var total int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM songs s
+	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM songs s
 		WHERE s.id IN (SELECT song_id FROM song_artists WHERE artist_id = $1) AND s.status = 'ready'`, artistID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: songs of artist %d: %w", artistID, err)
 	}
@@ -330,7 +330,7 @@ func (s *Store) PublishVersion(ctx context.Context, id int64, version int, rs []
 
 // Renditions returns the renditions of version of song id.
 func (s *Store) Renditions(ctx context.Context, id int64, version int) ([]Rendition, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT format, bitrate_kbps, blob_key, size_bytes FROM renditions
+	rows, err := s.read.QueryContext(ctx, `SELECT format, bitrate_kbps, blob_key, size_bytes FROM renditions
 		WHERE song_id = $1 AND version = $2 ORDER BY format, bitrate_kbps`, id, version)
 	if err != nil {
 		return nil, fmt.Errorf("store: renditions of song %d: %w", id, err)

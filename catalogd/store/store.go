@@ -63,6 +63,7 @@ type Store struct {
 	dialect Dialect
 	w       *sql.DB // writes; SQLite: exactly one connection
 	r       *sql.DB // reads; the same pool as w on PostgreSQL
+	read    querier // r, or in tests a wrapper that explains every query
 	now     func() time.Time
 
 	closeOnce sync.Once
@@ -100,6 +101,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("store: connect %s: %w", redact(dsn), err)
 	}
+	s.read = s.r
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -172,7 +174,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		return err
 	}
 	var one int
-	return s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
 // Close closes the connection pools. It is idempotent and safe after a

@@ -86,7 +86,7 @@ func (s *Store) Trending(ctx context.Context, now time.Time, genre string, limit
 		SELECT %[6]s, sc.score%[7]s JOIN scores sc ON sc.song_id = s.id ORDER BY sc.score DESC, s.id`,
 		b.arg(nowHour), b.arg(opts.HalfLife.Hours()), b.arg(from), genreCond, b.arg(limit),
 		songColumns, songFrom)
-	rows, err := s.r.QueryContext(ctx, q, b.args...)
+	rows, err := s.read.QueryContext(ctx, q, b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: trending: %w", err)
 	}
@@ -108,7 +108,7 @@ func (s *Store) Trending(ctx context.Context, now time.Time, genre string, limit
 	for i := range out {
 		songs[i] = out[i].Song
 	}
-	if err := loadCredits(ctx, s.r, songs); err != nil {
+	if err := loadCredits(ctx, s.read, songs); err != nil {
 		return nil, fmt.Errorf("store: trending: %w", err)
 	}
 	for i := range out {

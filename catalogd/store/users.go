@@ -84,7 +84,7 @@ func scanUser(row interface{ Scan(...any) error }) (User, error) {
 
 // UserByID returns the user with id.
 func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 	if err != nil {
 		return User{}, notFound(err, "user", id)
 	}
@@ -93,7 +93,7 @@ func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
 
 // UserByEmail returns the user whose email equals email case-insensitively.
 func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email_key = $1`, EmailKey(email)))
+	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email_key = $1`, EmailKey(email)))
 	if err != nil {
 		return User{}, notFound(err, "user with email", "(redacted)")
 	}
