@@ -12,6 +12,7 @@ import (
 
 	"riff/internal/playtoken"
 	"riff/origin"
+	"riff/packager"
 )
 
 // runFunc is the shape every component exports as Run.
@@ -28,7 +29,7 @@ func commands() []command {
 		{"catalogd", "accounts, search, playlists, uploads API (net/http)", notBuilt("catalogd", 5)},
 		{"origin", "regional origin: serves packaged objects from the blob store", origin.Run},
 		{"edge", "streaming edge: tokens, slice cache, coalescing, purge", notBuilt("edge", 4)},
-		{"package", "package an audio file into HLS/DASH/Ogg renditions", notBuilt("package", 3)},
+		{"package", "package an audio file into HLS/DASH/Ogg renditions", packager.Run},
 		{"bench", "load generator that behaves like players", notBuilt("bench", 8)},
 		{"dev", "all-in-one: catalogd + origin + edge on loopback with demo content", notBuilt("dev", 7)},
 		{"keygen", "make a token signing key and public key set", playtoken.RunKeygen},
