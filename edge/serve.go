@@ -30,6 +30,7 @@ var (
 	hACAM            = []byte("Access-Control-Allow-Methods")
 	hACAH            = []byte("Access-Control-Allow-Headers")
 	hACMA            = []byte("Access-Control-Max-Age")
+	hNoSniff         = []byte("X-Content-Type-Options")
 
 	vBytes     = []byte("bytes")
 	vHit       = []byte("HIT")
@@ -41,6 +42,7 @@ var (
 	vMaxAge    = []byte("86400")
 	vImmutable = []byte("public, max-age=31536000, immutable")
 	vNoStore   = []byte("no-store")
+	vNoSniff   = []byte("nosniff")
 )
 
 // Handler serves the public side: GET, HEAD and OPTIONS of
@@ -137,12 +139,12 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
 }
 
 // plan evaluates the request's preconditions and Range against an object
-// described by meta, as RFC 9110 orders them: If-None-Match (or, without
-// it, If-Modified-Since) may answer 304; then Range, unless If-Range
-// disagrees, may answer 206 or 416; otherwise 200 with the whole object.
-// Range is only defined for GET; HEAD answers what a GET without Range
-// would.
-func plan(req *fasthttp.RequestHeader, meta *cache.Meta, get bool) (int, httprange.Range) {
+// described by meta exactly as the origin does (RFC 9110 §13.2.2):
+// If-None-Match (or, without it, If-Modified-Since) may answer 304; then
+// Range, unless If-Range disagrees, may answer 206 or 416; otherwise 200
+// with the whole object. HEAD is planned like GET (it answers the headers
+// the GET would get).
+func plan(req *fasthttp.RequestHeader, meta *cache.Meta) (int, httprange.Range) {
 	if inm := req.PeekBytes(hIfNoneMatch); len(inm) > 0 {
 		if httprange.ETagMatch(inm, meta.ETag) {
 			return fasthttp.StatusNotModified, httprange.Range{}
@@ -152,7 +154,7 @@ func plan(req *fasthttp.RequestHeader, meta *cache.Meta, get bool) (int, httpran
 	}
 	whole := httprange.Range{Start: 0, Length: meta.Size}
 	rh := req.PeekBytes(hRange)
-	if !get || len(rh) == 0 {
+	if len(rh) == 0 {
 		return fasthttp.StatusOK, whole
 	}
 	if ir := req.PeekBytes(hIfRange); len(ir) > 0 && !httprange.IfRangeAllows(ir, meta.ETag, meta.Modified) {
@@ -187,19 +189,39 @@ func (s *Server) writeHead(ctx *fasthttp.RequestCtx, status int, meta *cache.Met
 	} else {
 		h.SetCanonical(hXCache, vMiss)
 	}
-	var buf [64]byte
-	switch status {
-	case fasthttp.StatusNotModified:
+	if status == fasthttp.StatusNotModified {
 		return
-	case fasthttp.StatusRequestedRangeNotSatisfiable:
-		h.SetCanonical(hContentRange, httprange.AppendUnsatisfiedContentRange(buf[:0], meta.Size))
-		return
-	case fasthttp.StatusPartialContent:
+	}
+	if status == fasthttp.StatusPartialContent {
+		var buf [64]byte
 		h.SetCanonical(hContentRange, r.AppendContentRange(buf[:0], meta.Size))
 	}
 	if meta.ContentType != "" {
 		h.SetContentType(meta.ContentType)
 	}
+	h.SetCanonical(hNoSniff, vNoSniff)
+}
+
+// problem416 is the origin's answer to an unsatisfiable range, body and
+// all, so that the edge's is the same.
+const problem416 = `{"type":"about:blank","title":"Range Not Satisfiable","status":416}` + "\n"
+
+// writeUnsatisfiable answers 416 as the origin does: Content-Range with
+// the size, an RFC 9457 problem body, no validators, not cacheable.
+func (s *Server) writeUnsatisfiable(ctx *fasthttp.RequestCtx, meta *cache.Meta, hit bool) {
+	h := &ctx.Response.Header
+	ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
+	h.SetCanonical(hAcceptRanges, vBytes)
+	var buf [40]byte
+	h.SetCanonical(hContentRange, httprange.AppendUnsatisfiedContentRange(buf[:0], meta.Size))
+	h.SetCanonical(hCacheControl, vNoStore)
+	if hit {
+		h.SetCanonical(hXCache, vHit)
+	} else {
+		h.SetCanonical(hXCache, vMiss)
+	}
+	h.SetContentType("application/problem+json")
+	ctx.Response.SetBodyString(problem416)
 }
 
 // count records a served answer as a hit or a miss.
@@ -217,8 +239,12 @@ func (s *Server) count(hit bool, n int64) {
 // and reports whether it did.
 func (s *Server) answerBodyless(ctx *fasthttp.RequestCtx, status int, meta *cache.Meta, r httprange.Range, cc []byte, hit bool) bool {
 	switch {
-	case status == fasthttp.StatusNotModified, status == fasthttp.StatusRequestedRangeNotSatisfiable:
+	case status == fasthttp.StatusNotModified:
 		s.writeHead(ctx, status, meta, r, cc, hit)
+		s.count(hit, 0)
+		return true
+	case status == fasthttp.StatusRequestedRangeNotSatisfiable:
+		s.writeUnsatisfiable(ctx, meta, hit)
 		s.count(hit, 0)
 		return true
 	case ctx.IsHead(), r.Length == 0:
@@ -245,7 +271,7 @@ func (s *Server) serveMedia(ctx *fasthttp.RequestCtx, key []byte) {
 		return
 	}
 	meta := me.Meta
-	status, r := plan(&ctx.Request.Header, meta, ctx.IsGet())
+	status, r := plan(&ctx.Request.Header, meta)
 	if s.answerBodyless(ctx, status, meta, r, vImmutable, true) {
 		return
 	}
@@ -325,7 +351,7 @@ func (s *Server) serveMediaMiss(ctx *fasthttp.RequestCtx, key []byte, name cache
 			}
 			meta, hit = m, hit && !fetched
 		}
-		status, r := plan(&ctx.Request.Header, meta, get)
+		status, r := plan(&ctx.Request.Header, meta)
 		if s.answerBodyless(ctx, status, meta, r, vImmutable, hit) {
 			return
 		}
@@ -571,7 +597,7 @@ func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, key []byte, kind, maxKb
 			e = fe
 		}
 	}
-	status, r := plan(&ctx.Request.Header, e.Meta, ctx.IsGet())
+	status, r := plan(&ctx.Request.Header, e.Meta)
 	if s.answerBodyless(ctx, status, e.Meta, r, cc, hit) {
 		return
 	}
