@@ -44,6 +44,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		tlsCert         = fs.String("tls-cert", "", "TLS certificate `file` (PEM); with -tls-key, serve HTTPS")
 		tlsKey          = fs.String("tls-key", "", "TLS private key `file` (PEM)")
 		logLevel        = fs.String("log-level", "info", "debug, info, warn or error")
+		pprofOn         = fs.Bool("pprof", false, "serve /debug/pprof/profile and /debug/pprof/heap on the admin listener")
 	)
 	fs.Var(&cacheBytes, "cache-bytes", "cache budget, e.g. 512MiB")
 	fs.Var(&sliceBytes, "slice-bytes", "media slice size, e.g. 1MiB")
@@ -99,6 +100,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxConnsPerIP:  *maxConnsPerIP,
 		TLSCertFile:    *tlsCert,
 		TLSKeyFile:     *tlsKey,
+		Pprof:          *pprofOn,
 	}, time.Now)
 	if err != nil {
 		return err

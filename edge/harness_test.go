@@ -152,6 +152,9 @@ func makeMedia() (string, error) {
 			}
 		}
 	}
+	if _, err := store.Put(context.Background(), songA+"empty.ogg", strings.NewReader(""), blob.PutOptions{}); err != nil {
+		return "", err
+	}
 	if _, err := store.Put(context.Background(), "originals/3/up.wav", strings.NewReader("secret master"), blob.PutOptions{}); err != nil {
 		return "", err
 	}
@@ -200,7 +203,7 @@ const testSecret = "s3cret"
 // the counters leave out.
 const directHeader = "X-Test-Direct"
 
-func startOrigin(t *testing.T, root string) *testOrigin {
+func startOrigin(t testing.TB, root string) *testOrigin {
 	t.Helper()
 	store, err := blob.NewFS(root)
 	if err != nil {
@@ -263,7 +266,7 @@ func (o *testOrigin) sentRanges() []string {
 // harness is an edge on loopback in front of test origins, with a signer
 // for its tokens.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	edge    *Server
 	obs     *obs.Obs
 	url     string // public base URL
@@ -281,7 +284,7 @@ type harnessOptions struct {
 	ocfg       func(*OriginConfig)
 }
 
-func newHarness(t *testing.T, opts harnessOptions) *harness {
+func newHarness(t testing.TB, opts harnessOptions) *harness {
 	t.Helper()
 	root := testMedia(t)
 	if opts.origins == 0 {

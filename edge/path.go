@@ -30,14 +30,15 @@ var pathPrefix = []byte("/t/")
 
 // splitPath splits an original request path into the token and the raw
 // (still percent-encoded) key. It reports false unless the path is
-// /t/{non-empty token}/{non-empty rest}.
+// /t/{token}/{non-empty rest}; an empty token is returned as such, for the
+// verifier to refuse.
 func splitPath(p []byte) (token, rawKey []byte, ok bool) {
 	if !bytes.HasPrefix(p, pathPrefix) {
 		return nil, nil, false
 	}
 	p = p[len(pathPrefix):]
 	i := bytes.IndexByte(p, '/')
-	if i <= 0 || i == len(p)-1 {
+	if i < 0 || i == len(p)-1 {
 		return nil, nil, false
 	}
 	return p[:i], p[i+1:], true

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"runtime/pprof"
 	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -45,6 +47,10 @@ func (s *Server) AdminHandler(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 	if s.obs.FastAdmin(ctx) {
+		return
+	}
+	if s.cfg.Pprof && bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
+		s.pprof(ctx)
 		return
 	}
 	if !bytes.Equal(ctx.Path(), []byte("/purge")) {
@@ -154,6 +160,33 @@ func coversPrefix(c playtoken.Claims, prefix string) bool {
 	}
 	p := strings.TrimSuffix(prefix, "/")
 	return p == own || c.Allows(p)
+}
+
+// pprof serves /debug/pprof/profile?seconds=N (CPU, default 10 s, at most
+// 60) and /debug/pprof/heap, for Config.Pprof. It does not use
+// net/http/pprof, whose import would register handlers on
+// http.DefaultServeMux for every server in the binary.
+func (s *Server) pprof(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("application/octet-stream")
+	switch string(ctx.Path()) {
+	case "/debug/pprof/profile":
+		secs := ctx.QueryArgs().GetUintOrZero("seconds")
+		if secs <= 0 {
+			secs = 10
+		}
+		var buf bytes.Buffer
+		if err := pprof.StartCPUProfile(&buf); err != nil {
+			s.jsonError(ctx, fasthttp.StatusConflict, "a CPU profile is already running")
+			return
+		}
+		time.Sleep(time.Duration(min(secs, 60)) * time.Second)
+		pprof.StopCPUProfile()
+		ctx.SetBody(buf.Bytes())
+	case "/debug/pprof/heap":
+		pprof.Lookup("heap").WriteTo(ctx, 0)
+	default:
+		s.jsonError(ctx, fasthttp.StatusNotFound, "not found")
+	}
 }
 
 func (s *Server) jsonError(ctx *fasthttp.RequestCtx, status int, msg string) {

@@ -97,7 +97,7 @@ func TestRangesMatchOrigin(t *testing.T) {
 }
 
 // purgeAll empties the edge's cache by purge RPC.
-func purgeAll(t *testing.T, h *harness) {
+func purgeAll(t testing.TB, h *harness) {
 	t.Helper()
 	r, err := doRequest(h.client, "POST", h.admin+"/purge", []byte(`{"prefixes":[""]}`), "Authorization", "Bearer "+h.purgeToken("artists/"))
 	if err != nil || r.status != 200 {
@@ -136,5 +136,21 @@ func TestMissFetchesExactlyTheMissingSlices(t *testing.T) {
 	// The two runs of the second request may go out in either order.
 	if got[0] != want[0] || !(got[1] == want[1] && got[2] == want[2] || got[1] == want[2] && got[2] == want[1]) {
 		t.Errorf("origin saw ranges %q, want %q", got, want)
+	}
+}
+
+// TestEmptyObjectMatchesOrigin: a zero-byte object has no slices.
+func TestEmptyObjectMatchesOrigin(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	key := songA + "empty.ogg"
+	for _, hdr := range [][]string{nil, {"Range", "bytes=0-"}, {"Range", "bytes=-5"}, {"Range", "bytes=0-0"}} {
+		for _, method := range []string{"GET", "HEAD", "GET"} {
+			want := h.direct(method, key, hdr...)
+			got := h.do(method, h.object(h.play(songA, 0), key), hdr...)
+			if got.status != want.status || got.get("Content-Length") != want.get("Content-Length") ||
+				got.get("Content-Range") != want.get("Content-Range") || !bytes.Equal(got.body, want.body) {
+				t.Errorf("%s %v: edge %d %v, origin %d %v", method, hdr, got.status, got.header, want.status, want.header)
+			}
+		}
 	}
 }

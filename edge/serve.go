@@ -441,7 +441,7 @@ func (s *Server) gather(key string, name cache.Name, first, last int64, meta *ca
 	fetchedAny := false
 	for round := 0; round < 3; round++ {
 		if meta != nil {
-			last = min(last, (meta.Size-1)/S)
+			last = min(last, lastIndex(meta.Size, S))
 		}
 		var missing []int64
 		for idx := first; idx <= last; idx++ {
@@ -452,7 +452,7 @@ func (s *Server) gather(key string, name cache.Name, first, last int64, meta *ca
 				have[idx] = e.Data
 				if meta == nil {
 					meta = e.Meta
-					last = min(last, (meta.Size-1)/S)
+					last = min(last, lastIndex(meta.Size, S))
 				}
 				continue
 			}
@@ -473,6 +473,15 @@ func (s *Server) gather(key string, name cache.Name, first, last int64, meta *ca
 		meta = m
 	}
 	return meta, fetchedAny, errors.New("edge: slices still missing after three rounds")
+}
+
+// lastIndex returns the index of the last slice of an object of size
+// bytes, -1 for an empty object.
+func lastIndex(size, S int64) int64 {
+	if size <= 0 {
+		return -1
+	}
+	return (size - 1) / S
 }
 
 // fill fetches the missing slices (sorted indexes) through the coalescing
@@ -528,8 +537,8 @@ func (s *Server) fill(key string, name cache.Name, missing []int64, meta *cache.
 // and the metadata in the cache, and waits until the cache shows them, so
 // that a request arriving as the flight ends finds them there.
 func (s *Server) fetchRun(ctx context.Context, run []sliceKey) (fetched, error) {
-	s.fetchers.Add(1)
-	defer s.fetchers.Done()
+	s.fetching.Add(1)
+	defer s.fetching.Add(-1)
 	S := s.cfg.SliceBytes
 	k0 := run[0]
 	first, last := k0.idx, run[len(run)-1].idx
@@ -686,8 +695,8 @@ func (s *Server) fetchWholeCoalesced(key string, name cache.Name) (*cache.Entry,
 
 // fetchWhole is a flight that fetches a whole playlist.
 func (s *Server) fetchWhole(ctx context.Context, run []sliceKey) (fetched, error) {
-	s.fetchers.Add(1)
-	defer s.fetchers.Done()
+	s.fetching.Add(1)
+	defer s.fetching.Add(-1)
 	k := run[0]
 	res, err := s.up.Fetch(ctx, k.key, 0, -1)
 	if err != nil {

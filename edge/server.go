@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -48,6 +49,10 @@ type Config struct {
 
 	// TLSCertFile and TLSKeyFile, when both set, make Serve speak TLS.
 	TLSCertFile, TLSKeyFile string
+
+	// Pprof makes the admin handler serve /debug/pprof/profile and
+	// /debug/pprof/heap.
+	Pprof bool
 }
 
 func (c *Config) defaults() {
@@ -94,7 +99,7 @@ type Server struct {
 	public *fasthttp.Server
 	admin  *fasthttp.Server
 
-	fetchers  sync.WaitGroup // flight goroutines (they use the cache)
+	fetching  atomic.Int64 // flight goroutines running (they use the cache)
 	closeOnce sync.Once
 
 	ccPlaylist []byte
@@ -247,14 +252,16 @@ func (s *Server) ServeAdmin(ln net.Listener) error { return s.admin.Serve(ln) }
 // was never called.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := errors.Join(s.public.ShutdownWithContext(ctx), s.admin.ShutdownWithContext(ctx))
-	done := make(chan struct{})
-	go func() { s.fetchers.Wait(); close(done) }()
-	select {
-	case <-done:
-		s.closeOnce.Do(s.cache.Close)
-	case <-ctx.Done():
-		err = errors.Join(err, ctx.Err())
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for s.fetching.Load() > 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		}
 	}
+	s.closeOnce.Do(s.cache.Close)
 	return err
 }
 

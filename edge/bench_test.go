@@ -1,0 +1,63 @@
+package edge
+
+import (
+	"io"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// BenchmarkHitPath measures the public handler (with the obs middleware)
+// answering 256 KiB range requests from a warm cache: token verification
+// (cached), path cleaning, cache lookups and headers. The body is handed to
+// fasthttp without copying, so writing it is not part of the measure; see
+// bench/edge for the whole server under load.
+func BenchmarkHitPath(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		slice int64
+	}{
+		{"one-slice", 1 << 20},    // the range lies inside one 1 MiB slice
+		{"four-slices", 64 << 10}, // the range spans 64 KiB slices
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := newHarness(b, harnessOptions{sliceBytes: bc.slice})
+			key := songA + "aac_320.mp4"
+			tok := h.play(songA, 0)
+			const rng = "bytes=10000-272143" // 256 KiB
+			if r := h.do("GET", h.object(tok, key), "Range", rng); r.status != 206 || len(r.body) != 256<<10 {
+				b.Fatalf("warm-up: %d, %d bytes", r.status, len(r.body))
+			}
+			h.edge.cache.Wait()
+			handler := h.edge.public.Handler
+			var req fasthttp.Request
+			req.SetRequestURI("/t/" + tok + "/" + key)
+			req.Header.SetHost("edge")
+			req.Header.Set("Range", rng)
+			var ctx fasthttp.RequestCtx
+			ctx.Init(&req, nil, nil)
+			handler(&ctx)
+			if ctx.Response.StatusCode() != 206 || string(ctx.Response.Header.Peek("X-Cache")) != "HIT" {
+				b.Fatalf("first: %d %s", ctx.Response.StatusCode(), ctx.Response.Header.Peek("X-Cache"))
+			}
+			b.SetBytes(256 << 10)
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx.Response.Reset()
+				handler(&ctx)
+			}
+			b.StopTimer()
+			if ctx.Response.StatusCode() != 206 {
+				b.Fatalf("status %d", ctx.Response.StatusCode())
+			}
+			if bs := ctx.Response.BodyStream(); bs != nil {
+				if n, err := io.Copy(io.Discard, bs); n != 256<<10 || err != nil {
+					b.Fatalf("body stream: %d bytes, %v", n, err)
+				}
+			} else if len(ctx.Response.Body()) != 256<<10 {
+				b.Fatalf("body: %d bytes", len(ctx.Response.Body()))
+			}
+			ctx.Response.Reset()
+		})
+	}
+}
