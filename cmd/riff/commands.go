@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"riff/edge"
 	"riff/internal/playtoken"
 	"riff/origin"
 	"riff/packager"
@@ -28,7 +29,7 @@ func commands() []command {
 	return []command{
 		{"catalogd", "accounts, search, playlists, uploads API (net/http)", notBuilt("catalogd", 5)},
 		{"origin", "regional origin: serves packaged objects from the blob store", origin.Run},
-		{"edge", "streaming edge: tokens, slice cache, coalescing, purge", notBuilt("edge", 4)},
+		{"edge", "streaming edge: tokens, slice cache, coalescing, purge", edge.Run},
 		{"package", "package an audio file into HLS/DASH/Ogg renditions", packager.Run},
 		{"bench", "load generator that behaves like players", notBuilt("bench", 8)},
 		{"dev", "all-in-one: catalogd + origin + edge on loopback with demo content", notBuilt("dev", 7)},
