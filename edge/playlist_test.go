@@ -185,3 +185,29 @@ func FuzzFilterMaster(f *testing.F) {
 		}
 	})
 }
+
+func FuzzFilterMPD(f *testing.F) {
+	for _, name := range []string{"packager-manifest.mpd", "ffmpeg-manifest.mpd", "two-sets.mpd"} {
+		b, err := os.ReadFile(filepath.Join("testdata/playlists", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, 128)
+	}
+	f.Fuzz(func(t *testing.T, src []byte, mbr int) {
+		if mbr <= 0 {
+			return
+		}
+		out, kept, err := filterMPD(src, mbr)
+		if err != nil {
+			return
+		}
+		if len(out) > len(src) || kept < 0 {
+			t.Fatalf("out %d bytes from %d, kept %d", len(out), len(src), kept)
+		}
+		// What is left is still well-formed: only whole elements were cut.
+		if _, _, err := filterMPD(out, mbr); err != nil {
+			t.Fatalf("filtered MPD no longer parses: %v\n%q\n%q", err, src, out)
+		}
+	})
+}

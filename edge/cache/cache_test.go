@@ -2,7 +2,10 @@ package cache
 
 import (
 	"bytes"
+	"strconv"
 	"testing"
+
+	"github.com/dgraph-io/ristretto/v2"
 )
 
 func newTestCache(t *testing.T, maxBytes int64) (*Cache, *Generations) {
@@ -163,4 +166,55 @@ func BenchmarkGetHit(b *testing.B) {
 			b.Fatal("miss")
 		}
 	}
+}
+
+// BenchmarkKeyScheme compares the cache's naming (two maphash hashes of the
+// key mixed with generation, kind and index into a uint64 ristretto key,
+// identity checked in the entry) with ristretto's string keys (the key,
+// generation and index formatted into a string, hashed by ristretto).
+func BenchmarkKeyScheme(b *testing.B) {
+	key := []byte("artists/1/albums/2/songs/3/v1/aac_128.mp4")
+	b.Run("uint64", func(b *testing.B) {
+		c, _ := New(Config{MaxBytes: 64 << 20}, NewGenerations())
+		defer c.Close()
+		n := c.Name(key)
+		for i := range int64(8) {
+			c.Set(n, KindSlice, i, &Entry{Data: []byte("x")})
+		}
+		c.Wait()
+		b.ReportAllocs()
+		i := int64(0)
+		for b.Loop() {
+			if _, ok := c.Get(c.Name(key), KindSlice, i&7); !ok {
+				b.Fatal("miss")
+			}
+			i++
+		}
+	})
+	b.Run("string", func(b *testing.B) {
+		rc, _ := ristretto.NewCache(&ristretto.Config[string, []byte]{NumCounters: 1e5, MaxCost: 64 << 20, BufferItems: 64})
+		defer rc.Close()
+		name := func(buf []byte, gen uint64, idx int64) []byte {
+			buf = append(buf[:0], key...)
+			buf = append(buf, '#')
+			buf = strconv.AppendUint(buf, gen, 10)
+			buf = append(buf, '#')
+			return strconv.AppendInt(buf, idx, 10)
+		}
+		var buf []byte
+		for i := range int64(8) {
+			buf = name(buf, 0, i)
+			rc.Set(string(buf), []byte("x"), 1)
+		}
+		rc.Wait()
+		b.ReportAllocs()
+		i := int64(0)
+		for b.Loop() {
+			buf = name(buf, 0, i&7)
+			if _, ok := rc.Get(string(buf)); !ok {
+				b.Fatal("miss")
+			}
+			i++
+		}
+	})
 }

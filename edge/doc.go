@@ -1,0 +1,115 @@
+// Package edge is Riff's streaming edge (`riff edge`): a fasthttp server
+// that checks signed playback tokens and serves HLS/DASH playlists
+// (filtered to the listener's tier) and byte ranges of audio from a
+// ristretto cache of fixed-size slices, filled from an ordered list of
+// origins with coalescing, timeouts, failover and circuit breakers. An
+// admin listener serves /metrics, /healthz, /readyz and the purge RPC.
+//
+// Run is the command; NewServer builds the same thing from explicit parts
+// (obs, a Verifier, an Upstream such as *Origins, a Config and a clock) for
+// tests and `riff dev`.
+//
+// # Requests
+//
+// GET, HEAD and OPTIONS of /t/{token}/{blob key}. In order, before any
+// cache or origin work: the token is verified (playtoken, type play;
+// results are cached per token, so a session pays one signature check);
+// the key is cleaned (see path.go: read from the original request target,
+// percent-decoded exactly once, unreserved characters only, no empty, "."
+// or dot-leading segments, under artists/, blob.ValidateKey); the token's
+// prefix must open the key (playtoken.Claims.Allows); a rendition whose
+// name carries a rung above the token's mbr (aac_320.mp4 for mbr=128) is
+// refused too, so tiers are enforced, not only hidden. Refusals are 403
+// with a body that says nothing, counted in
+// riff_edge_token_refusals_total{reason}; a malformed key is 400. OPTIONS
+// answers the CORS preflight (204) without a token.
+//
+// Answers follow RFC 9110 exactly as the origin does (both use
+// internal/httprange, and the tests compare them header for header): 200,
+// 206 with Content-Range, 416 with "bytes */size", If-Range, If-None-Match
+// and If-Modified-Since (304), HEAD. Headers: Accept-Ranges, ETag,
+// Last-Modified, Content-Length, Content-Type, Cache-Control (media and
+// media playlists "public, max-age=31536000, immutable"; master.m3u8 and
+// MPDs, which differ per tier, "private, max-age=60"), X-Cache: HIT|MISS,
+// and CORS (Access-Control-Allow-Origin: *, exposing Content-Range,
+// Content-Length, ETag and X-Cache).
+//
+// # Cache
+//
+// One ristretto cache (package cache) with a byte budget, cost = bytes.
+// Media (.mp4, .ogg, anything not a playlist) is cached as slices of
+// Config.SliceBytes (1 MiB) named by (key, generation, slice index);
+// playlists and MPDs whole; object metadata (size, ETag, type,
+// Last-Modified, from the origin's Content-Range and headers) separately.
+// Names are two maphash hashes of the key plus generation, kind and index:
+// no allocation, and never the token.
+//
+// A range is answered from the slices it covers. Warm, the handler looks up
+// the metadata and the slices and hands their bytes to fasthttp without
+// copying (one slice: SetBodyRaw; several: a pooled io.WriterTo that writes
+// them in turn); the benchmark shows 0 allocations per request. Cold, the
+// missing slices are fetched with one origin Range request per contiguous
+// missing run, aligned to slice boundaries (the last slice of an object may
+// be short). When the size is not known yet, the slices the Range header
+// names are fetched (an open range: up to 8 MiB from its start; none: from
+// the start), and the origin's Content-Range tells the size.
+//
+// # Coalescing
+//
+// cache.Group keeps the fetches in flight apart from ristretto (whose Set
+// may drop or refuse entries). Concurrent misses for the same slices join
+// one fetch; a run that is partly in flight is split around it. The fetch
+// runs in its own goroutine and context: a waiter that gives up does not
+// cancel it for the others; when the last waiter leaves, it is cancelled
+// and forgotten; every waiter gets the bytes or the real error. A fetch
+// stores its slices and waits for ristretto to apply them before it leaves
+// the table, and Claim re-checks the cache under the table's lock, so a
+// request arriving as a fetch ends finds the slices instead of fetching
+// them again.
+//
+// # Origins
+//
+// Origins holds one fasthttp.HostClient per origin (primary first, then
+// fallbacks) with a per-attempt timeout, sending the shared secret. A
+// connection error, a timeout or a 5xx moves on to the next origin; a 404
+// or another 4xx is the answer. Each origin has a Breaker: Threshold
+// consecutive failures open it, an open breaker refuses at once (a dead
+// origin costs nothing), after the cool-down one probe is let through and
+// its outcome closes or reopens it. /readyz is ready while at least one
+// breaker is not open. A cache hit never waits on an origin.
+//
+// # Tiers
+//
+// master.m3u8 and MPDs are filtered to the token's mbr (see playlist.go for
+// the rule: a variant's nominal rung from its rendition name, aac_320 →
+// 320 kbps, kept when rung <= mbr; without a rung, the advertised bitrate
+// within 20%). The filters cut text and never rewrite it, so what is kept is
+// byte-for-byte the origin's and stays valid; the result is cached per mbr
+// with its own ETag ("…-mbr128"). If nothing is left, 403.
+//
+// # Purge
+//
+// POST /purge on the admin listener (see AdminHandler) bumps the
+// generation of artist, album or song folders: O(1) per prefix, effective
+// for every request that starts after the answer, and a fetch that started
+// before cannot fill the new generation (see package cache).
+//
+// # Metrics
+//
+// Besides obs's request counters and latency: riff_edge_cache_requests_total
+// and riff_edge_served_bytes_total by hit/miss; riff_edge_origin_fetches_total,
+// _bytes_total, _fetch_duration_seconds, _errors_total{kind} and
+// _breaker_state per origin; riff_edge_coalesced_waiters_total;
+// riff_edge_inflight_slices; riff_edge_cache_items, _used_bytes, _max_bytes,
+// _evictions_total, _evicted_bytes_total, _sets_dropped_total and
+// _sets_rejected_total (from ristretto's metrics); riff_edge_token_refusals_total
+// {reason}; riff_edge_purges_total and riff_edge_purged_prefixes_total.
+//
+// # Serving limits
+//
+// HTTP/1.1 keep-alive, optional TLS; read, write and idle timeouts and a
+// connection cap (fasthttp's Concurrency, and optionally MaxConnsPerIP) so
+// slow or abusive clients cannot exhaust the edge; request bodies are capped
+// at 4 KiB. Shutdown lets in-flight responses finish (ShutdownWithContext),
+// waits for running fetches, then frees the cache.
+package edge
