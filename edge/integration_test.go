@@ -339,3 +339,29 @@ func TestCORSAndMethods(t *testing.T) {
 		t.Errorf("missing object = %d", r.status)
 	}
 }
+
+func TestShutdownLetsInFlightResponsesFinish(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.origins[0].delay.Store(int64(300 * time.Millisecond))
+	url := h.object(h.play(songA, 0), songA+"aac_128.mp4")
+	done := make(chan reply, 1)
+	go func() {
+		r, err := doRequest(h.client, "GET", url, nil, "Range", "bytes=0-99")
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	time.Sleep(100 * time.Millisecond) // the request waits on the origin
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.edge.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	if r := <-done; r.status != 206 || len(r.body) != 100 {
+		t.Errorf("in-flight request = %d, %d bytes; want it finished", r.status, len(r.body))
+	}
+	if _, err := doRequest(h.client, "GET", url, nil); err == nil {
+		t.Error("a new request was served after Shutdown")
+	}
+}

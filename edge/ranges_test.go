@@ -50,6 +50,8 @@ func TestRangesMatchOrigin(t *testing.T) {
 		{"start at the size", []string{"Range", fmt.Sprintf("bytes=%d-", size)}},
 		{"start past the end", []string{"Range", "bytes=99999999-"}},
 		{"huge numbers", []string{"Range", "bytes=0-99999999999999999999"}},
+		{"huge start", []string{"Range", "bytes=99999999999999999999-"}},
+		{"huge start and end", []string{"Range", "bytes=9223372036854775000-9223372036854775806"}},
 		{"malformed", []string{"Range", "bytes=abc"}},
 		{"wrong unit", []string{"Range", "items=0-5"}},
 		{"reversed", []string{"Range", "bytes=5-1"}},

@@ -399,6 +399,9 @@ func (s *Server) guessSlices(ctx *fasthttp.RequestCtx, get bool) (first, last in
 	if !ok || spec.IsSuffix() || len(ctx.Request.Header.PeekBytes(hIfRange)) > 0 {
 		return 0, n - 1
 	}
+	if spec.First > maxGuessStart {
+		return 0, 0 // surely past the end: learn the size, answer 416
+	}
 	first = spec.First / S
 	last = first + n - 1
 	if spec.Last >= 0 {
@@ -410,8 +413,9 @@ func (s *Server) guessSlices(ctx *fasthttp.RequestCtx, get bool) (first, last in
 // guessBytes is how much an open-ended request fetches when the size is
 // not known; maxRunBytes caps one origin request.
 const (
-	guessBytes  = 8 << 20
-	maxRunBytes = 32 << 20
+	guessBytes    = 8 << 20
+	maxRunBytes   = 32 << 20
+	maxGuessStart = 1 << 40 // keeps slice arithmetic far from overflow
 )
 
 // sliceKey names a slice in the coalescing group: object, generation

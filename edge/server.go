@@ -265,8 +265,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Purge bumps the generation of each prefix (see package cache) and
-// returns the new generations. Prefixes must be valid (see purge.go).
+// purgePrefixes bumps the generation of each prefix (see package cache)
+// and returns the new generations. Prefixes must be valid (see purge.go).
 func (s *Server) purgePrefixes(prefixes []string) ([]uint64, error) {
 	gens := make([]uint64, len(prefixes))
 	for i, p := range prefixes {
