@@ -421,6 +421,7 @@ func TestSearchEndpoint(t *testing.T) {
 		{"q=x&limit=-5", "limit"},
 		{"q=x&offset=-1", "offset"},
 		{"q=x&offset=1000000", "offset"},
+		{"q=x&offset=990&limit=20", "offset"},
 		{"q=x&page=2", "page"},
 		{"q=x&q=y", "q"},
 	} {

@@ -60,7 +60,7 @@ func (b *syncBuffer) String() string {
 
 // env is a catalogd on a real listener with a SQLite store in a temp dir.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	srv    *Server
 	store  *store.Store
@@ -72,7 +72,13 @@ type env struct {
 // testArgon2 keeps password hashing cheap in tests.
 var testArgon2 = auth.Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1}
 
-func newEnv(t *testing.T, tweak ...func(*Config, *auth.Argon2Params)) *env {
+func newEnv(t testing.TB, tweak ...func(*Config, *auth.Argon2Params)) *env {
+	t.Helper()
+	return newEnvDB(t, "file:"+filepath.Join(t.TempDir(), "riff.db"), tweak...)
+}
+
+// newEnvDB is newEnv on the database dsn.
+func newEnvDB(t testing.TB, dsn string, tweak ...func(*Config, *auth.Argon2Params)) *env {
 	t.Helper()
 	clock := &testClock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
 	cfg := Config{EdgeURL: "https://edge.example/", LoginAccountBurst: 5, LoginIPBurst: 1000}
@@ -80,7 +86,7 @@ func newEnv(t *testing.T, tweak ...func(*Config, *auth.Argon2Params)) *env {
 	for _, f := range tweak {
 		f(&cfg, &params)
 	}
-	st, err := store.Open(context.Background(), "file:"+filepath.Join(t.TempDir(), "riff.db"), store.Options{Now: clock.Now})
+	st, err := store.Open(context.Background(), dsn, store.Options{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +132,7 @@ func (r response) problem() problem {
 	return p
 }
 
-func (r response) decode(t *testing.T, v any) {
+func (r response) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decoding %s: %v", r.body, err)
@@ -187,7 +193,7 @@ func (e *env) get(path, token string) response {
 
 // wantStatus fails the test unless r has status code; for problems it
 // also checks the content type and the code when code is not "".
-func wantStatus(t *testing.T, r response, status int, code string) {
+func wantStatus(t testing.TB, r response, status int, code string) {
 	t.Helper()
 	if r.StatusCode != status {
 		t.Fatalf("%s %s = %d %s, want %d", r.Request.Method, r.Request.URL.Path, r.StatusCode, r.body, status)

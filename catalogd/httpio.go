@@ -284,6 +284,9 @@ type page[T any] struct {
 	Offset int     `json:"offset"`
 	Total  int     `json:"total"`
 	Next   *string `json:"next"`
+	// TotalCapped: search counted MaxSearchTotal matches and stopped;
+	// there are more (only search sets it).
+	TotalCapped bool `json:"total_capped,omitempty"`
 }
 
 func newPage[T any](r *http.Request, items []T, limit, offset, total int, extra url.Values) page[T] {

@@ -60,56 +60,54 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, _ principal) err
 	if err != nil {
 		return err
 	}
-	offset, err := intParam(q, "offset", 0, 0, maxOffset)
+	offset, err := intParam(q, "offset", 0, 0, store.MaxSearchTotal-limit)
 	if err != nil {
 		return err
 	}
 	sq := store.ParseQuery(text)
 	ctx := r.Context()
 	resp := searchResponse{Query: text}
-	// The next link of each group asks for that group alone.
-	only := func(t string) url.Values { return url.Values{"type": {t}} }
 	for _, t := range types {
 		switch t {
 		case "song":
-			items, total, err := s.store.SearchSongs(ctx, sq, limit, offset)
+			res, err := s.store.SearchSongs(ctx, sq, limit, offset)
 			if err != nil {
 				return err
 			}
-			p := newPage(r, songViews(items), limit, offset, total, only(t))
+			p := searchPage(r, songViews(res.Items), limit, offset, res.Total, res.Capped, t)
 			resp.Songs = &p
 		case "artist":
-			items, total, err := s.store.SearchArtists(ctx, sq, limit, offset)
+			res, err := s.store.SearchArtists(ctx, sq, limit, offset)
 			if err != nil {
 				return err
 			}
-			views := make([]artistView, len(items))
-			for i, a := range items {
+			views := make([]artistView, len(res.Items))
+			for i, a := range res.Items {
 				views[i] = newArtistView(a)
 			}
-			p := newPage(r, views, limit, offset, total, only(t))
+			p := searchPage(r, views, limit, offset, res.Total, res.Capped, t)
 			resp.Artists = &p
 		case "album":
-			items, total, err := s.store.SearchAlbums(ctx, sq, limit, offset)
+			res, err := s.store.SearchAlbums(ctx, sq, limit, offset)
 			if err != nil {
 				return err
 			}
-			views := make([]albumView, len(items))
-			for i, al := range items {
+			views := make([]albumView, len(res.Items))
+			for i, al := range res.Items {
 				views[i] = newAlbumView(al)
 			}
-			p := newPage(r, views, limit, offset, total, only(t))
+			p := searchPage(r, views, limit, offset, res.Total, res.Capped, t)
 			resp.Albums = &p
 		case "playlist":
-			items, total, err := s.store.SearchPlaylists(ctx, sq, limit, offset)
+			res, err := s.store.SearchPlaylists(ctx, sq, limit, offset)
 			if err != nil {
 				return err
 			}
-			views := make([]playlistView, len(items))
-			for i, pl := range items {
+			views := make([]playlistView, len(res.Items))
+			for i, pl := range res.Items {
 				views[i] = newPlaylistView(pl)
 			}
-			p := newPage(r, views, limit, offset, total, only(t))
+			p := searchPage(r, views, limit, offset, res.Total, res.Capped, t)
 			resp.Playlists = &p
 		}
 	}
@@ -122,12 +120,20 @@ const (
 	maxTrendingLimit     = 100
 )
 
+// searchPage is the page of one group; its next link asks for that
+// group alone. Totals stop at store.MaxSearchTotal (total_capped).
+func searchPage[T any](r *http.Request, items []T, limit, offset, total int, capped bool, typ string) page[T] {
+	p := newPage(r, items, limit, offset, total, url.Values{"type": {typ}})
+	p.TotalCapped = capped
+	return p
+}
+
 // trendingResponse is a page[songView] with offset 0 and no next page.
 type trendingResponse = page[songView]
 
 // trendingSongs answers GET /songs/trending?genre=&limit=: ready songs
-// ranked by plays in the last 7 days, each play halving in weight every
-// 24 hours. Answers are cached briefly (Config.TrendingCacheTTL).
+// ranked by plays, each play halving in weight every 24 hours. Answers are
+// cached briefly (Config.TrendingCacheTTL).
 func (s *Server) trendingSongs(w http.ResponseWriter, r *http.Request, _ principal) error {
 	q, err := query(r, "genre", "limit")
 	if err != nil {
@@ -144,8 +150,7 @@ func (s *Server) trendingSongs(w http.ResponseWriter, r *http.Request, _ princip
 	key := genre + "\x00" + itoa(int64(limit))
 	resp, ok := s.trending.get(key)
 	if !ok {
-		opts := store.TrendingOptions{Window: 7 * 24 * time.Hour, HalfLife: 24 * time.Hour}
-		songs, err := s.store.Trending(r.Context(), s.now(), genre, limit, opts)
+		songs, err := s.store.Trending(r.Context(), s.now(), genre, limit)
 		if err != nil {
 			return err
 		}

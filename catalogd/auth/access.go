@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -60,6 +61,7 @@ type AccessTokens struct {
 	ttl    time.Duration
 	now    func() time.Time
 	parser *jwt.Parser
+	cache  verifiedCache
 }
 
 // NewAccessTokens returns AccessTokens that sign with key (named kid) and
@@ -131,10 +133,30 @@ func (a *AccessTokens) Issue(c AccessClaims) (string, time.Time, error) {
 // Verify checks token and returns its claims. The error wraps
 // ErrTokenExpired for an expired (otherwise valid) token and ErrTokenInvalid
 // for everything else.
+//
+// A client sends the same token with every request for its 15 minutes, so
+// tokens that verified are remembered (keyed by the whole token string,
+// until they expire): a repeat costs a map lookup instead of an Ed25519
+// verification. Failures are not remembered.
 func (a *AccessTokens) Verify(token string) (AccessClaims, error) {
 	if len(token) > MaxTokenLen {
 		return AccessClaims{}, fmt.Errorf("%w: longer than %d bytes", ErrTokenInvalid, MaxTokenLen)
 	}
+	now := a.now()
+	if c, ok := a.cache.get(token); ok {
+		if now.Before(c.Expires.Add(5 * time.Second)) { // the parser's leeway
+			return c, nil
+		}
+		return AccessClaims{}, fmt.Errorf("%w: expired at %v", ErrTokenExpired, c.Expires)
+	}
+	c, err := a.verify(token)
+	if err == nil {
+		a.cache.put(token, c)
+	}
+	return c, err
+}
+
+func (a *AccessTokens) verify(token string) (AccessClaims, error) {
 	var w wireAccess
 	_, err := a.parser.ParseWithClaims(token, &w, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); typ != TokenType {
@@ -160,4 +182,30 @@ func (a *AccessTokens) Verify(token string) (AccessClaims, error) {
 		return AccessClaims{}, fmt.Errorf("%w: subject %q", ErrTokenInvalid, w.Subject)
 	}
 	return AccessClaims{UserID: uid, SessionID: w.SID, Tier: w.Tier, Role: w.Role, Expires: w.ExpiresAt.Time}, nil
+}
+
+// verifiedCache remembers verified tokens. It holds at most
+// maxVerified; when full it is emptied (the next requests verify again),
+// which bounds memory without bookkeeping on the hot path.
+type verifiedCache struct {
+	mu sync.RWMutex
+	m  map[string]AccessClaims
+}
+
+const maxVerified = 100_000
+
+func (c *verifiedCache) get(token string) (AccessClaims, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.m[token]
+	return v, ok
+}
+
+func (c *verifiedCache) put(token string, claims AccessClaims) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxVerified {
+		c.m = make(map[string]AccessClaims)
+	}
+	c.m[token] = claims
 }

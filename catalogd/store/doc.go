@@ -29,16 +29,27 @@
 // Names are folded (lower case, diacritics and punctuation removed: see
 // Fold) into name_key and search_* columns when written, so "acdc", "AC/DC"
 // and "ac dc" all find AC/DC and "beyonce" finds Beyoncé on both
-// databases. Queries of three or more characters use the full-text index
-// (SQLite FTS5 external-content tables with the unicode61 tokenizer and
-// prefix indexes; PostgreSQL tsvector columns with GIN indexes), every word
-// required and the last one matched as a prefix. Shorter queries match the
-// start of the folded name through a btree range. Results are ranked by
-// text relevance tier (exact name, name prefix, every word in the name,
-// matched elsewhere), then popularity, then id: the same order on both
-// databases. On PostgreSQL a query that finds nothing is retried with
-// pg_trgm similarity on names (typo tolerance); SQLite has no such
-// fallback.
+// databases. Every query word must match, the last one as a prefix;
+// queries of one or two characters match words of names only. Results are
+// ranked in tiers — the name is the query, every word is in the name,
+// matched elsewhere (credited artists, album title) — and within a tier by
+// rank_key: the popularity bucket (four per doubling), then the newer row.
+//
+// Each tier is read in rank_key order and stops at the end of the page, so
+// a word found in half the catalog costs what a rare one does. On SQLite
+// the FTS5 tables (external content over views of the listable rows,
+// unicode61 remove_diacritics 2, prefix indexes of 1–6 characters) use
+// rank_key as their rowid; on PostgreSQL tsvector columns (name words
+// weight A) with GIN indexes and btree indexes on rank_key serve the same
+// queries. Totals are counted up to MaxSearchTotal. On PostgreSQL a query
+// that finds nothing is retried with pg_trgm similarity on names (typo
+// tolerance); SQLite has no such fallback.
+//
+// # Trending
+//
+// song_plays_hourly is the rollup of plays; triggers fold every increase
+// into songs.trend_log (decayed plays, in log2, against a fixed epoch), so
+// trending is an ordered index read. See the migration for the formula.
 //
 // A Store is safe for concurrent use.
 package store

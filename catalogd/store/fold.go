@@ -172,7 +172,11 @@ func (q Query) FTS5() string {
 // TSQuery returns the query as a PostgreSQL to_tsquery('simple', …)
 // expression: quoted lexemes joined by &, the last one a prefix (:*) when
 // PrefixLast.
-func (q Query) TSQuery() string {
+func (q Query) TSQuery() string { return q.TSQueryWeighted("") }
+
+// TSQueryWeighted is TSQuery with every lexeme restricted to the given
+// weights (e.g. "A": words of the name).
+func (q Query) TSQueryWeighted(weights string) string {
 	var b strings.Builder
 	for i, w := range q.Words {
 		if i > 0 {
@@ -182,31 +186,14 @@ func (q Query) TSQuery() string {
 		w = strings.ReplaceAll(w, `\`, `\\`)
 		b.WriteString(strings.ReplaceAll(w, `'`, `''`))
 		b.WriteByte('\'')
-		if i == len(q.Words)-1 && q.PrefixLast {
-			b.WriteString(":*")
+		star := i == len(q.Words)-1 && q.PrefixLast
+		if star || weights != "" {
+			b.WriteByte(':')
+			if star {
+				b.WriteByte('*')
+			}
+			b.WriteString(weights)
 		}
 	}
 	return b.String()
 }
-
-// likeWords returns LIKE patterns that each match a padded search text
-// (' ' || search_text || ' ') containing one query word: whole words, and
-// the last one as a word prefix when PrefixLast.
-func (q Query) likeWords() []string {
-	pats := make([]string, len(q.Words))
-	for i, w := range q.Words {
-		w = likeEscaper.Replace(w)
-		if i == len(q.Words)-1 && q.PrefixLast {
-			pats[i] = "% " + w + "%"
-		} else {
-			pats[i] = "% " + w + " %"
-		}
-	}
-	return pats
-}
-
-var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-
-// prefixEnd returns the smallest string greater than every string that
-// starts with p (in byte order), for a half-open range scan [p, end).
-func prefixEnd(p string) string { return p + string(utf8.MaxRune) }

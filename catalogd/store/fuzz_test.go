@@ -30,7 +30,7 @@ func FuzzSearchQuery(f *testing.F) {
 	if _, err := s.Seed(ctx, SeedOptions{Songs: 200, Seed: 3, TrendingSongs: -1}); err != nil {
 		f.Fatal(err)
 	}
-	tsq := regexp.MustCompile(`^'[\p{L}\p{N}]+'( & '[\p{L}\p{N}]+')*(:\*)?$`)
+	tsq := regexp.MustCompile(`^'[\p{L}\p{N}]+'(:A)?( & '[\p{L}\p{N}]+'(:A)?)*(:\*A?)?$`)
 	f.Fuzz(func(t *testing.T, in string) {
 		q := ParseQuery(in)
 		if len(q.Words) > MaxQueryWords || q.Key != strings.Join(q.Words, " ") {
@@ -49,17 +49,21 @@ func FuzzSearchQuery(f *testing.F) {
 		if q.Empty() {
 			return
 		}
-		if ts := q.TSQuery(); !tsq.MatchString(ts) {
-			t.Fatalf("TSQuery(%q) = %q", in, ts)
+		for _, ts := range []string{q.TSQuery(), q.TSQueryWeighted("A")} {
+			if !tsq.MatchString(ts) {
+				t.Fatalf("TSQuery(%q) = %q", in, ts)
+			}
 		}
-		var n int
-		if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM songs_fts WHERE songs_fts MATCH $1`, q.FTS5()).Scan(&n); err != nil {
-			t.Fatalf("FTS5 rejects %q (from %q): %v", q.FTS5(), in, err)
+		all, names := s.matchers(songSearch, q)
+		for _, m := range []matcher{all, names, all.except(names)} {
+			if _, err := s.countMatches(ctx, songSearch, m); err != nil {
+				t.Fatalf("FTS5 rejects %+v (from %q): %v", m, in, err)
+			}
 		}
-		if _, _, err := s.SearchSongs(ctx, q, 5, 0); err != nil {
+		if _, err := s.SearchSongs(ctx, q, 5, 0); err != nil {
 			t.Fatalf("SearchSongs(%q): %v", in, err)
 		}
-		if _, _, err := s.SearchArtists(ctx, q, 5, 0); err != nil {
+		if _, err := s.SearchArtists(ctx, q, 5, 0); err != nil {
 			t.Fatalf("SearchArtists(%q): %v", in, err)
 		}
 	})
@@ -97,6 +101,7 @@ func TestParseQuery(t *testing.T) {
 		short       bool
 	}{
 		{"Bohemian Rhap", `"bohemian" "rhap"*`, `'bohemian' & 'rhap':*`, false},
+		{"queen bo", `"queen" "bo"*`, `'queen' & 'bo':*`, false},
 		{"queen ", `"queen"`, `'queen'`, false},
 		{"AC/DC", `"acdc"*`, `'acdc':*`, false},
 		{`NEAR("a" b) OR c*`, `"near" "a" "b" "or" "c"*`, `'near' & 'a' & 'b' & 'or' & 'c':*`, false},

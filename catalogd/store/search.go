@@ -5,12 +5,11 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 )
 
 // Playlist is a user's list of songs (issue 6 adds its songs; search reads
-// names and descriptions of public ones now).
+// names of public ones now).
 type Playlist struct {
 	ID          int64
 	OwnerUserID int64
@@ -23,66 +22,101 @@ type Playlist struct {
 	UpdatedAt   time.Time
 }
 
+// MaxSearchTotal caps the matches a search counts, and so the deepest
+// page (as Spotify's Web API does: offset + limit ≤ 1000). Counting is the
+// one part of a search whose work grows with the number of matches; the
+// cap bounds what a very common word costs.
+const MaxSearchTotal = 1000
+
+// SearchPage is one page of search results of one kind.
+type SearchPage[T any] struct {
+	Items []T
+	// Total is how many match, counted up to MaxSearchTotal; Capped says
+	// there are more.
+	Total  int
+	Capped bool
+}
+
+// rankIDBits is how many low bits of a rank_key hold the id.
+const rankIDBits = 40
+
+func idOfRank(rk int64) int64 { return rk & (1<<rankIDBits - 1) }
+
 // searchSpec describes how one kind of entity is searched.
 type searchSpec struct {
 	table   string // base table, e.g. "songs"
 	alias   string // its alias in selectFrom, e.g. "s"
-	fts     string // SQLite FTS5 table
-	visible string // condition for rows that may be listed (a partial index matches it), or ""
+	fts     string // SQLite FTS5 table (rowid = rank_key)
+	visible string // condition for rows that may be listed (partial indexes match it), or ""
+	// extra: the index has a second column (weight B on PostgreSQL) of
+	// words the row is also found by (credited artists, album title).
+	extra bool
 	// selectFrom is "SELECT cols FROM table alias JOIN …" for the scanner.
 	selectFrom string
 }
 
 var (
-	songSearch   = searchSpec{table: "songs", alias: "s", fts: "songs_fts", visible: "s.status = 'ready'", selectFrom: songSelect}
-	artistSearch = searchSpec{table: "artists", alias: "ar", fts: "artists_fts", visible: "",
+	songSearch = searchSpec{table: "songs", alias: "s", fts: "songs_fts", visible: "s.status = 'ready'", extra: true,
+		selectFrom: songSelect}
+	artistSearch = searchSpec{table: "artists", alias: "ar", fts: "artists_fts",
 		selectFrom: `SELECT ar.id, ar.owner_user_id, ar.name, ar.bio, ar.image_url, ar.popularity, ar.created_at, ar.updated_at FROM artists ar`}
-	albumSearch = searchSpec{table: "albums", alias: "al", fts: "albums_fts", visible: "",
+	albumSearch = searchSpec{table: "albums", alias: "al", fts: "albums_fts", extra: true,
 		selectFrom: `SELECT ` + albumColumns + ` FROM albums al JOIN artists ar ON ar.id = al.artist_id`}
 	playlistSearch = searchSpec{table: "playlists", alias: "p", fts: "playlists_fts", visible: "p.is_public",
 		selectFrom: `SELECT p.id, p.owner_user_id, u.display_name, p.name, p.description, p.is_public, p.popularity,
 			p.created_at, p.updated_at FROM playlists p JOIN users u ON u.id = p.owner_user_id`}
 )
 
-// SearchSongs returns a page of the ready songs matching q and how many
-// match in all. Ranking: see the package documentation.
-func (s *Store) SearchSongs(ctx context.Context, q Query, limit, offset int) ([]Song, int, error) {
-	songs, total, err := search(ctx, s, songSearch, q, limit, offset, func(r *sql.Rows) (Song, error) { return scanSong(r) })
+// SearchSongs returns a page of the ready songs matching q. Ranking: see
+// the package documentation.
+func (s *Store) SearchSongs(ctx context.Context, q Query, limit, offset int) (SearchPage[Song], error) {
+	p, err := search(ctx, s, songSearch, q, limit, offset, func(r *sql.Rows) (Song, int64, error) {
+		so, err := scanSong(r)
+		return so, so.ID, err
+	})
 	if err == nil {
-		err = loadCredits(ctx, s.read, songs)
+		err = loadCredits(ctx, s.read, p.Items)
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("store: search songs: %w", err)
+		return p, fmt.Errorf("store: search songs: %w", err)
 	}
-	return songs, total, nil
+	return p, nil
 }
 
-// SearchArtists returns a page of the artists matching q and the total.
-func (s *Store) SearchArtists(ctx context.Context, q Query, limit, offset int) ([]Artist, int, error) {
-	as, total, err := search(ctx, s, artistSearch, q, limit, offset, func(r *sql.Rows) (Artist, error) { return scanArtist(r) })
+// SearchArtists returns a page of the artists matching q.
+func (s *Store) SearchArtists(ctx context.Context, q Query, limit, offset int) (SearchPage[Artist], error) {
+	p, err := search(ctx, s, artistSearch, q, limit, offset, func(r *sql.Rows) (Artist, int64, error) {
+		a, err := scanArtist(r)
+		return a, a.ID, err
+	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("store: search artists: %w", err)
+		return p, fmt.Errorf("store: search artists: %w", err)
 	}
-	return as, total, nil
+	return p, nil
 }
 
-// SearchAlbums returns a page of the albums matching q and the total.
-func (s *Store) SearchAlbums(ctx context.Context, q Query, limit, offset int) ([]Album, int, error) {
-	als, total, err := search(ctx, s, albumSearch, q, limit, offset, func(r *sql.Rows) (Album, error) { return scanAlbum(r) })
+// SearchAlbums returns a page of the albums matching q.
+func (s *Store) SearchAlbums(ctx context.Context, q Query, limit, offset int) (SearchPage[Album], error) {
+	p, err := search(ctx, s, albumSearch, q, limit, offset, func(r *sql.Rows) (Album, int64, error) {
+		al, err := scanAlbum(r)
+		return al, al.ID, err
+	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("store: search albums: %w", err)
+		return p, fmt.Errorf("store: search albums: %w", err)
 	}
-	return als, total, nil
+	return p, nil
 }
 
-// SearchPlaylists returns a page of the public playlists matching q and the
-// total.
-func (s *Store) SearchPlaylists(ctx context.Context, q Query, limit, offset int) ([]Playlist, int, error) {
-	ps, total, err := search(ctx, s, playlistSearch, q, limit, offset, scanPlaylist)
+// SearchPlaylists returns a page of the public playlists matching q.
+func (s *Store) SearchPlaylists(ctx context.Context, q Query, limit, offset int) (SearchPage[Playlist], error) {
+	p, err := search(ctx, s, playlistSearch, q, limit, offset, func(r *sql.Rows) (Playlist, int64, error) {
+		pl, err := scanPlaylist(r)
+		return pl, pl.ID, err
+	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("store: search playlists: %w", err)
+		return p, fmt.Errorf("store: search playlists: %w", err)
 	}
-	return ps, total, nil
+	return p, nil
 }
 
 func scanPlaylist(r *sql.Rows) (Playlist, error) {
@@ -93,90 +127,234 @@ func scanPlaylist(r *sql.Rows) (Playlist, error) {
 	return p, err
 }
 
-// search runs the search of one entity kind: a name-prefix range for short
-// queries, the word index otherwise, and (PostgreSQL) trigram similarity
-// when the word index finds nothing.
+// search finds the rows of one kind matching q, in ranking order:
+//
+//	tier 0: the folded name is the query;
+//	tier 1: every query word is a word of the name;
+//	tier 2: every query word is somewhere (name, credits, album);
+//
+// each tier by rank_key (popularity bucket, then newest). Every tier is a
+// query that reads its index in rank_key order and stops at the page's
+// end, so a word in half the catalog costs what a rare one does. Short
+// queries (one or two characters) search names only. On PostgreSQL a
+// query that matches nothing falls back to trigram similarity of names.
 func search[T any](ctx context.Context, s *Store, spec searchSpec, q Query, limit, offset int,
-	scan func(*sql.Rows) (T, error)) ([]T, int, error) {
+	scan func(*sql.Rows) (T, int64, error)) (SearchPage[T], error) {
+	var p SearchPage[T]
 	if q.Empty() {
-		return nil, 0, nil
+		return p, nil
 	}
-	var b queryBuilder
-	var where, from string
-	switch {
-	case q.Short():
-		where = fmt.Sprintf("%s.name_key >= %s AND %s.name_key < %s", spec.alias, b.arg(q.Key), spec.alias, b.arg(prefixEnd(q.Key)))
-	case s.dialect == SQLite:
-		// The FTS table drives the join (CROSS JOIN keeps SQLite from
-		// reordering it), each match looked up by rowid.
-		from = fmt.Sprintf("%s f CROSS JOIN ", spec.fts)
-		where = fmt.Sprintf("f.%s MATCH %s AND %s.id = f.rowid", spec.fts, b.arg(q.FTS5()), spec.alias)
-	default:
-		where = fmt.Sprintf("%s.search_tsv @@ to_tsquery('simple', %s)", spec.alias, b.arg(q.TSQuery()))
+	all, names := s.matchers(spec, q)
+	n, err := s.countMatches(ctx, spec, all)
+	if err != nil {
+		return p, err
 	}
-	if spec.visible != "" {
-		where += " AND " + spec.visible
+	p.Total, p.Capped = min(n, MaxSearchTotal), n > MaxSearchTotal
+	if p.Total == 0 {
+		if s.dialect == Postgres && !q.Short() {
+			return fuzzySearch(ctx, s, spec, q, limit, offset, scan)
+		}
+		return p, nil
 	}
-	items, total, err := searchPage(ctx, s, spec, &b, from, where, q, limit, offset, scan)
-	if err != nil || total > 0 || s.dialect != Postgres || q.Short() {
-		return items, total, err
+	if offset >= p.Total {
+		return p, nil
 	}
-	// Nothing matched word for word: try names that look alike (typos).
-	var fb queryBuilder
-	where = fmt.Sprintf("%s.name_key %% %s", spec.alias, fb.arg(q.Key))
-	if spec.visible != "" {
-		where += " AND " + spec.visible
+	need := offset + limit
+	keys, err := s.rankKeys(ctx, spec, `name_key = `+"$1", need, q.Key)
+	if err != nil {
+		return p, err
 	}
-	return searchPage(ctx, s, spec, &fb, "", where, q, limit, offset, scan)
+	seen := make(map[int64]bool, len(keys))
+	for _, k := range keys {
+		seen[k] = true
+	}
+	more, err := s.matchKeys(ctx, spec, names, need+len(keys))
+	if err != nil {
+		return p, err
+	}
+	for _, k := range more {
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) < need && spec.extra && !q.Short() {
+		rest, err := s.matchKeys(ctx, spec, all.except(names), need-len(keys))
+		if err != nil {
+			return p, err
+		}
+		keys = append(keys, rest...)
+	}
+	if offset >= len(keys) {
+		return p, nil
+	}
+	keys = keys[offset:min(len(keys), need)]
+	p.Items, err = loadByRank(ctx, s, spec, keys, scan)
+	return p, err
 }
 
-// searchPage counts the rows matching where and returns the page of them in
-// ranking order.
-func searchPage[T any](ctx context.Context, s *Store, spec searchSpec, b *queryBuilder, from, where string, q Query,
-	limit, offset int, scan func(*sql.Rows) (T, error)) ([]T, int, error) {
-	var total int
-	countFrom := from + spec.table + " " + spec.alias
-	if err := s.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+countFrom+" WHERE "+where, b.args...).Scan(&total); err != nil {
-		return nil, 0, err
+// matcher is a full-text condition in the store's dialect: an FTS5 MATCH
+// expression or a to_tsquery text (with an optional one to exclude).
+type matcher struct {
+	expr, not string
+}
+
+func (m matcher) except(n matcher) matcher { return matcher{expr: m.expr, not: n.expr} }
+
+// matchers returns the conditions "every word anywhere" and "every word
+// in the name" for q. Short queries match names only.
+func (s *Store) matchers(spec searchSpec, q Query) (all, names matcher) {
+	if s.dialect == SQLite {
+		names = matcher{expr: "{search_text} : (" + q.FTS5() + ")"}
+		all = matcher{expr: q.FTS5()}
+	} else {
+		names = matcher{expr: q.TSQueryWeighted("A")}
+		all = matcher{expr: q.TSQuery()}
 	}
-	if total == 0 || offset >= total {
-		return nil, total, nil
+	if q.Short() || !spec.extra {
+		all = names
 	}
-	a := spec.alias
-	// Relevance tier: 0 the name is the query, 1 the name starts with it,
-	// 2 every query word is in the name, 3 matched elsewhere (credits,
-	// album). Then popularity, then id for a stable order.
-	tier := fmt.Sprintf("CASE WHEN %s.name_key = %s THEN 0 WHEN %s.name_key >= %s AND %s.name_key < %s THEN 1",
-		a, b.arg(q.Key), a, b.arg(q.Key), a, b.arg(prefixEnd(q.Key)))
-	if pats := q.likeWords(); len(pats) > 0 {
-		conds := make([]string, len(pats))
-		for i, p := range pats {
-			conds[i] = fmt.Sprintf("(' ' || %s.search_text || ' ') LIKE %s ESCAPE '\\'", a, b.arg(p))
+	return all, names
+}
+
+// countMatches counts the rows matching m, stopping past MaxSearchTotal.
+func (s *Store) countMatches(ctx context.Context, spec searchSpec, m matcher) (int, error) {
+	var b queryBuilder
+	inner := s.matchQuery(spec, m, &b, "1")
+	var n int
+	err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+inner+` LIMIT `+b.arg(MaxSearchTotal+1)+`) c`, b.args...).Scan(&n)
+	return n, err
+}
+
+// matchKeys returns the rank keys of the first n rows matching m in
+// descending rank_key order.
+func (s *Store) matchKeys(ctx context.Context, spec searchSpec, m matcher, n int) ([]int64, error) {
+	var b queryBuilder
+	col := "rowid"
+	if s.dialect == Postgres {
+		col = spec.alias + ".rank_key"
+	}
+	q := s.matchQuery(spec, m, &b, col) + ` ORDER BY ` + col + ` DESC LIMIT ` + b.arg(n)
+	return queryKeys(ctx, s.read, q, b.args...)
+}
+
+// matchQuery is "SELECT col FROM … WHERE <m matches>".
+func (s *Store) matchQuery(spec searchSpec, m matcher, b *queryBuilder, col string) string {
+	if s.dialect == SQLite {
+		expr := m.expr
+		if m.not != "" {
+			expr = "(" + m.expr + ") NOT (" + m.not + ")"
 		}
-		tier += " WHEN " + strings.Join(conds, " AND ") + " THEN 2"
+		return fmt.Sprintf("SELECT %s FROM %s WHERE %s MATCH %s", col, spec.fts, spec.fts, b.arg(expr))
 	}
-	tier += " ELSE 3 END"
-	sel := spec.selectFrom
-	if from != "" {
-		// Put the driving FTS table in front of the base table.
-		sel = strings.Replace(sel, "FROM "+spec.table+" ", "FROM "+from+spec.table+" ", 1)
+	where := fmt.Sprintf("%s.search_tsv @@ to_tsquery('simple', %s)", spec.alias, b.arg(m.expr))
+	if m.not != "" {
+		where += fmt.Sprintf(" AND NOT %s.search_tsv @@ to_tsquery('simple', %s)", spec.alias, b.arg(m.not))
 	}
-	query := fmt.Sprintf("%s WHERE %s ORDER BY %s, %s.popularity DESC, %s.id LIMIT %s OFFSET %s",
-		sel, where, tier, a, a, b.arg(limit), b.arg(offset))
-	rows, err := s.read.QueryContext(ctx, query, b.args...)
+	if spec.visible != "" {
+		where += " AND " + spec.visible
+	}
+	return fmt.Sprintf("SELECT %s FROM %s %s WHERE %s", col, spec.table, spec.alias, where)
+}
+
+// rankKeys returns the rank keys of the first n visible rows satisfying
+// cond (with args $1…), in descending rank_key order.
+func (s *Store) rankKeys(ctx context.Context, spec searchSpec, cond string, n int, args ...any) ([]int64, error) {
+	a := spec.alias
+	where := a + "." + cond
+	if spec.visible != "" {
+		where += " AND " + spec.visible
+	}
+	q := fmt.Sprintf("SELECT %s.rank_key FROM %s %s WHERE %s ORDER BY %s.rank_key DESC LIMIT $%d",
+		a, spec.table, a, where, a, len(args)+1)
+	return queryKeys(ctx, s.read, q, append(args, n)...)
+}
+
+func queryKeys(ctx context.Context, db querier, q string, args ...any) ([]int64, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	defer rows.Close()
-	items := make([]T, 0, limit)
+	var keys []int64
 	for rows.Next() {
-		it, err := scan(rows)
-		if err != nil {
-			return nil, 0, err
+		var k int64
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
 		}
-		items = append(items, it)
+		keys = append(keys, k)
 	}
-	return items, total, rows.Err()
+	return keys, rows.Err()
+}
+
+// loadByRank loads the rows whose rank keys are keys, in that order.
+func loadByRank[T any](ctx context.Context, s *Store, spec searchSpec, keys []int64,
+	scan func(*sql.Rows) (T, int64, error)) ([]T, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	ids := make([]any, len(keys))
+	pos := make(map[int64]int, len(keys))
+	for i, k := range keys {
+		ids[i] = idOfRank(k)
+		pos[idOfRank(k)] = i
+	}
+	rows, err := s.read.QueryContext(ctx, spec.selectFrom+" WHERE "+spec.alias+".id IN ("+placeholders(1, len(ids))+")", ids...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]T, len(keys))
+	found := make([]bool, len(keys))
+	for rows.Next() {
+		it, id, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		if i, ok := pos[id]; ok {
+			out[i], found[i] = it, true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// A row deleted between the index read and the load is skipped.
+	kept := out[:0]
+	for i, it := range out {
+		if found[i] {
+			kept = append(kept, it)
+		}
+	}
+	return kept, nil
+}
+
+// fuzzySearch answers a PostgreSQL query that matched no words with the
+// names most similar to it (pg_trgm), most similar first.
+func fuzzySearch[T any](ctx context.Context, s *Store, spec searchSpec, q Query, limit, offset int,
+	scan func(*sql.Rows) (T, int64, error)) (SearchPage[T], error) {
+	var p SearchPage[T]
+	a := spec.alias
+	where := a + ".name_key % $1"
+	if spec.visible != "" {
+		where += " AND " + spec.visible
+	}
+	var n int
+	if err := s.read.QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM (SELECT 1 FROM %s %s WHERE %s LIMIT %d) c`,
+		spec.table, a, where, MaxSearchTotal+1), q.Key).Scan(&n); err != nil {
+		return p, err
+	}
+	p.Total, p.Capped = min(n, MaxSearchTotal), n > MaxSearchTotal
+	if p.Total == 0 || offset >= p.Total {
+		return p, nil
+	}
+	keys, err := queryKeys(ctx, s.read, fmt.Sprintf(`SELECT %s.rank_key FROM %s %s WHERE %s
+		ORDER BY similarity(%s.name_key, $1) DESC, %s.rank_key DESC LIMIT $2 OFFSET $3`, a, spec.table, a, where, a, a),
+		q.Key, limit, offset)
+	if err != nil {
+		return p, err
+	}
+	p.Items, err = loadByRank(ctx, s, spec, keys, scan)
+	return p, err
 }
 
 // queryBuilder numbers the parameters of a query as it is written.

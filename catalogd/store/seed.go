@@ -77,27 +77,23 @@ func (s *Store) Seed(ctx context.Context, opts SeedOptions) (st SeedStats, err e
 	for i := range artistNames {
 		artistNames[i] = g.artistName()
 	}
-	users := newBulk("users", []string{"id", "email", "email_key", "password_hash", "display_name", "country", "tier", "role",
+	users := newBulk(s.dialect, "users", []string{"id", "email", "email_key", "password_hash", "display_name", "country", "tier", "role",
 		"preferences", "created_at", "updated_at"})
-	artists := newBulk("artists", []string{"id", "owner_user_id", "name", "bio", "image_url", "popularity", "name_key",
-		"search_text", "created_at", "updated_at"}, users)
+	artists := newBulk(s.dialect, "artists", []string{"id", "owner_user_id", "name", "bio", "image_url", "popularity", "name_key",
+		"search_text", "created_at", "updated_at"})
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		for i, name := range artistNames {
 			uid, aid := base.users+int64(i)+1, base.artists+int64(i)+1
 			email := fmt.Sprintf("artist%d@seed.riff.invalid", uid)
 			// "!" is no PHC string: these accounts cannot log in.
-			if err := users.add(ctx, tx, uid, email, email, "!", name, g.country(), TierFree, RoleArtist, "{}", now, now); err != nil {
-				return err
-			}
+			users.add(uid, email, email, "!", name, g.country(), TierFree, RoleArtist, "{}", now, now)
 			f := Fold(name)
-			if err := artists.add(ctx, tx, aid, uid, name, "", "", g.popularity(), f.Key, f.Text, now, now); err != nil {
-				return err
-			}
+			artists.add(aid, uid, name, "", "", g.popularity(), f.Key, f.Text, now, now)
 		}
-		if err := users.done(ctx, tx); err != nil {
+		if err := users.flush(ctx, tx); err != nil {
 			return err
 		}
-		return artists.done(ctx, tx)
+		return artists.flush(ctx, tx)
 	})
 	if err != nil {
 		return st, fmt.Errorf("store: seed artists: %w", err)
@@ -105,12 +101,12 @@ func (s *Store) Seed(ctx context.Context, opts SeedOptions) (st SeedStats, err e
 	st.Users, st.Artists = nArtists, nArtists
 
 	// Albums and songs, one transaction per ~20,000 songs.
-	albums := newBulk("albums", []string{"id", "artist_id", "title", "type", "release_date", "cover_url", "popularity",
+	albums := newBulk(s.dialect, "albums", []string{"id", "artist_id", "title", "type", "release_date", "cover_url", "popularity",
 		"name_key", "search_text", "search_extra", "created_at", "updated_at"})
-	songs := newBulk("songs", []string{"id", "album_id", "primary_artist_id", "title", "track_number", "duration_ms",
+	songs := newBulk(s.dialect, "songs", []string{"id", "album_id", "primary_artist_id", "title", "track_number", "duration_ms",
 		"genre", "explicit", "status", "current_version", "popularity", "name_key", "search_text", "search_extra",
-		"created_at", "updated_at"}, albums)
-	credits := newBulk("song_artists", []string{"song_id", "artist_id", "role", "position"}, songs)
+		"created_at", "updated_at"})
+	credits := newBulk(s.dialect, "song_artists", []string{"song_id", "artist_id", "role", "position"})
 	artistZipf := rand.NewZipf(g.r, 1.1, 8, uint64(nArtists-1))
 	var ready []int64
 	for st.Songs < opts.Songs {
@@ -130,10 +126,8 @@ func (s *Store) Seed(ctx context.Context, opts SeedOptions) (st SeedStats, err e
 					title = songTitles[0] // a single is named after its song
 				}
 				f := Fold(title)
-				if err := albums.add(ctx, tx, albumID, artistID, title, kind, g.releaseDate(), "", g.popularity(),
-					f.Key, f.Text, Fold(artistNames[ai]).Text, now, now); err != nil {
-					return err
-				}
+				albums.add(albumID, artistID, title, kind, g.releaseDate(), "", g.popularity(),
+					f.Key, f.Text, Fold(artistNames[ai]).Text, now, now)
 				st.Albums++
 				for t, songTitle := range songTitles {
 					songID := base.songs + int64(st.Songs) + 1
@@ -153,25 +147,19 @@ func (s *Store) Seed(ctx context.Context, opts SeedOptions) (st SeedStats, err e
 						ready = append(ready, songID)
 					}
 					sf := Fold(songTitle)
-					if err := songs.add(ctx, tx, songID, albumID, artistID, songTitle, t+1, g.durationMS(), g.genre(),
-						g.r.IntN(7) == 0, status, version, g.popularity(), sf.Key, sf.Text, songExtra(names, title), now, now); err != nil {
-						return err
-					}
-					if err := credits.add(ctx, tx, songID, artistID, RolePrimary, 0); err != nil {
-						return err
-					}
+					songs.add(songID, albumID, artistID, songTitle, t+1, g.durationMS(), g.genre(),
+						g.r.IntN(7) == 0, status, version, g.popularity(), sf.Key, sf.Text, songExtra(names, title), now, now)
+					credits.add(songID, artistID, RolePrimary, 0)
 					st.Credits++
 					if featured >= 0 {
-						if err := credits.add(ctx, tx, songID, base.artists+int64(featured)+1, RoleFeatured, 1); err != nil {
-							return err
-						}
+						credits.add(songID, base.artists+int64(featured)+1, RoleFeatured, 1)
 						st.Credits++
 					}
 					st.Songs++
 				}
 			}
 			for _, b := range []*bulk{albums, songs, credits} {
-				if err := b.done(ctx, tx); err != nil {
+				if err := b.flush(ctx, tx); err != nil {
 					return err
 				}
 			}
@@ -187,19 +175,17 @@ func (s *Store) Seed(ctx context.Context, opts SeedOptions) (st SeedStats, err e
 
 	// Playlists of the seed users, most of them public.
 	if n := max(1, opts.Songs/20); n > 0 {
-		pls := newBulk("playlists", []string{"owner_user_id", "name", "description", "is_public", "popularity", "name_key",
+		pls := newBulk(s.dialect, "playlists", []string{"owner_user_id", "name", "description", "is_public", "popularity", "name_key",
 			"search_text", "created_at", "updated_at"})
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			for range n {
 				name := g.playlistName()
 				f := Fold(name)
 				owner := base.users + int64(g.r.IntN(nArtists)) + 1
-				if err := pls.add(ctx, tx, owner, name, "", g.r.IntN(10) < 7, g.popularity(), f.Key, f.Text, now, now); err != nil {
-					return err
-				}
+				pls.add(owner, name, "", g.r.IntN(10) < 7, g.popularity(), f.Key, f.Text, now, now)
 				st.Playlists++
 			}
-			return pls.done(ctx, tx)
+			return pls.flush(ctx, tx)
 		})
 		if err != nil {
 			return st, fmt.Errorf("store: seed playlists: %w", err)
@@ -209,7 +195,7 @@ func (s *Store) Seed(ctx context.Context, opts SeedOptions) (st SeedStats, err e
 	// Four weeks of hourly plays for a sample of ready songs (the rollup
 	// keeps history beyond the trending window).
 	if n := min(opts.TrendingSongs, len(ready)); n > 0 {
-		plays := newBulk("song_plays_hourly", []string{"song_id", "hour", "plays"})
+		plays := newBulk(s.dialect, "song_plays_hourly", []string{"song_id", "hour", "plays"})
 		nowHour := HourOf(opts.Now)
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			for _, i := range g.r.Perm(len(ready))[:n] {
@@ -219,13 +205,11 @@ func (s *Store) Seed(ctx context.Context, opts SeedOptions) (st SeedStats, err e
 						continue
 					}
 					p := 1 + int64(float64(heat)*g.r.Float64()/50)
-					if err := plays.add(ctx, tx, ready[i], nowHour-h, p); err != nil {
-						return err
-					}
+					plays.add(ready[i], nowHour-h, p)
 					st.PlayRows++
 				}
 			}
-			return plays.done(ctx, tx)
+			return plays.flush(ctx, tx)
 		})
 		if err != nil {
 			return st, fmt.Errorf("store: seed plays: %w", err)
@@ -316,88 +300,70 @@ func (s *Store) resetSequences(ctx context.Context) error {
 	return nil
 }
 
-// bulk buffers rows for multi-row INSERTs of seedBatch rows, with the
-// full-batch statement prepared once per transaction. A bulk writes its
-// parents' buffered rows before its own, so foreign keys always point at
-// rows already written.
+// bulk buffers the rows of one table for a transaction and writes them
+// with multi-row INSERTs of seedBatch rows, the full-batch statement
+// prepared once. SQLite gets anonymous ? parameters: it resolves each
+// numbered $N parameter by a linear search, quadratic in a statement with
+// thousands of them.
 type bulk struct {
+	dialect Dialect
 	table   string
 	cols    []string
-	parents []*bulk
 	rows    []any
 	n       int
-	tx      *sql.Tx
-	stmt    *sql.Stmt
 }
 
-func newBulk(table string, cols []string, parents ...*bulk) *bulk {
-	return &bulk{table: table, cols: cols, parents: parents}
+func newBulk(d Dialect, table string, cols []string) *bulk {
+	return &bulk{dialect: d, table: table, cols: cols}
 }
 
 func (b *bulk) sql(n int) string {
 	var q strings.Builder
 	q.WriteString("INSERT INTO " + b.table + " (" + strings.Join(b.cols, ", ") + ") VALUES ")
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(b.cols)), ", ") + ")"
 	for i := range n {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		q.WriteString("(" + placeholders(i*len(b.cols)+1, len(b.cols)) + ")")
+		if b.dialect == SQLite {
+			q.WriteString(row)
+		} else {
+			q.WriteString("(" + placeholders(i*len(b.cols)+1, len(b.cols)) + ")")
+		}
 	}
 	return q.String()
 }
 
-// add buffers one row and writes the buffer when it is full.
-func (b *bulk) add(ctx context.Context, tx *sql.Tx, vals ...any) error {
+// add buffers one row.
+func (b *bulk) add(vals ...any) {
 	b.rows = append(b.rows, vals...)
 	b.n++
-	if b.n < seedBatch {
-		return nil
-	}
-	return b.write(ctx, tx)
 }
 
-// write sends the buffered rows, after the parents' buffered rows.
-func (b *bulk) write(ctx context.Context, tx *sql.Tx) error {
-	if b.n == 0 {
-		return nil
-	}
-	for _, p := range b.parents {
-		if err := p.write(ctx, tx); err != nil {
-			return err
+// flush writes the buffered rows in tx.
+func (b *bulk) flush(ctx context.Context, tx *sql.Tx) error {
+	width := len(b.cols)
+	rows := b.rows
+	b.rows, b.n = b.rows[:0], 0
+	if len(rows) >= seedBatch*width {
+		st, err := tx.PrepareContext(ctx, b.sql(seedBatch))
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.table, err)
 		}
-	}
-	var err error
-	if b.n == seedBatch {
-		if b.tx != tx {
-			b.closeStmt()
-			if b.stmt, err = tx.PrepareContext(ctx, b.sql(seedBatch)); err != nil {
+		defer st.Close()
+		for len(rows) >= seedBatch*width {
+			if _, err := st.ExecContext(ctx, rows[:seedBatch*width]...); err != nil {
 				return fmt.Errorf("%s: %w", b.table, err)
 			}
-			b.tx = tx
+			rows = rows[seedBatch*width:]
 		}
-		_, err = b.stmt.ExecContext(ctx, b.rows...)
-	} else {
-		_, err = tx.ExecContext(ctx, b.sql(b.n), b.rows...)
 	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", b.table, err)
+	if len(rows) > 0 {
+		if _, err := tx.ExecContext(ctx, b.sql(len(rows)/width), rows...); err != nil {
+			return fmt.Errorf("%s: %w", b.table, err)
+		}
 	}
-	b.rows, b.n = b.rows[:0], 0
 	return nil
-}
-
-// done writes what is buffered and closes the statement; call it before
-// the transaction commits.
-func (b *bulk) done(ctx context.Context, tx *sql.Tx) error {
-	defer b.closeStmt()
-	return b.write(ctx, tx)
-}
-
-func (b *bulk) closeStmt() {
-	if b.stmt != nil {
-		b.stmt.Close()
-	}
-	b.tx, b.stmt = nil, nil
 }
 
 // generator makes plausible catalog metadata.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 )
@@ -217,7 +218,7 @@ func loadCredits(ctx context.Context, db querier, songs []Song) error {
 	}
 	rows, err := db.QueryContext(ctx, `SELECT sa.song_id, sa.artist_id, a.name, sa.role
 		FROM song_artists sa JOIN artists a ON a.id = sa.artist_id
-		WHERE sa.song_id IN (`+placeholders(1, len(ids))+`) ORDER BY sa.song_id, sa.position`, ids...)
+		WHERE sa.song_id IN (`+placeholders(1, len(ids))+`) ORDER BY sa.song_id, sa.position`, ids...) // one statement per list length
 	if err != nil {
 		return fmt.Errorf("credits: %w", err)
 	}
@@ -272,19 +273,49 @@ func (s *Store) AlbumSongs(ctx context.Context, albumID int64, readyOnly bool) (
 }
 
 // ArtistSongs returns a page of the ready songs artistID is credited on
-// (any role), most popular first, and how many there are in all.
+// (any role), most popular first (rank_key order), and how many there are
+// in all. Songs where the artist is primary are read in order from an
+// index; other credits (usually few) are sorted and merged in.
 func (s *Store) ArtistSongs(ctx context.Context, artistID int64, limit, offset int) ([]Song, int, error) {
 	var total int
-	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM songs s
-		WHERE s.id IN (SELECT song_id FROM song_artists WHERE artist_id = $1) AND s.status = 'ready'`, artistID).Scan(&total); err != nil {
+	if err := s.read.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM songs WHERE primary_artist_id = $1 AND status = 'ready') +
+		(SELECT COUNT(DISTINCT sa.song_id) FROM song_artists sa JOIN songs s ON s.id = sa.song_id
+		 WHERE sa.artist_id = $1 AND s.primary_artist_id <> $1 AND s.status = 'ready')`, artistID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: songs of artist %d: %w", artistID, err)
 	}
 	if total == 0 || offset >= total {
 		return nil, total, nil
 	}
-	songs, err := s.querySongs(ctx, songSelect+`
-		WHERE s.id IN (SELECT song_id FROM song_artists WHERE artist_id = $1) AND s.status = 'ready'
-		ORDER BY s.popularity DESC, s.id LIMIT $2 OFFSET $3`, artistID, limit, offset)
+	need := offset + limit
+	primary, err := queryKeys(ctx, s.read, `SELECT rank_key FROM songs WHERE primary_artist_id = $1 AND status = 'ready'
+		ORDER BY rank_key DESC LIMIT $2`, artistID, need)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: songs of artist %d: %w", artistID, err)
+	}
+	other, err := queryKeys(ctx, s.read, `SELECT DISTINCT s.rank_key FROM song_artists sa JOIN songs s ON s.id = sa.song_id
+		WHERE sa.artist_id = $1 AND s.primary_artist_id <> $1 AND s.status = 'ready' ORDER BY s.rank_key DESC LIMIT $2`, artistID, need)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: songs of artist %d: %w", artistID, err)
+	}
+	keys := make([]int64, 0, len(primary)+len(other))
+	for len(primary) > 0 || len(other) > 0 {
+		if len(other) == 0 || (len(primary) > 0 && primary[0] > other[0]) {
+			keys, primary = append(keys, primary[0]), primary[1:]
+		} else {
+			keys, other = append(keys, other[0]), other[1:]
+		}
+	}
+	if offset >= len(keys) {
+		return nil, total, nil
+	}
+	songs, err := loadByRank(ctx, s, songSearch, keys[offset:min(len(keys), need)], func(r *sql.Rows) (Song, int64, error) {
+		so, err := scanSong(r)
+		return so, so.ID, err
+	})
+	if err == nil {
+		err = loadCredits(ctx, s.read, songs)
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: songs of artist %d: %w", artistID, err)
 	}
@@ -345,4 +376,46 @@ func (s *Store) Renditions(ctx context.Context, id int64, version int) ([]Rendit
 		rs = append(rs, r)
 	}
 	return rs, rows.Err()
+}
+
+// SampleSongIDs returns up to n ids of ready songs drawn at random
+// (reproducibly for a seed): what load generators request. It probes
+// random ids by primary key rather than scanning the table.
+func (s *Store) SampleSongIDs(ctx context.Context, n int, seed uint64) ([]int64, error) {
+	var maxID int64
+	if err := s.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM songs`).Scan(&maxID); err != nil {
+		return nil, fmt.Errorf("store: sample songs: %w", err)
+	}
+	if maxID == 0 {
+		return nil, nil
+	}
+	r := rand.New(rand.NewPCG(seed, seed))
+	seen := map[int64]bool{}
+	var out []int64
+	for tries := 0; len(out) < n && tries < 4*n/100+4; tries++ {
+		probe := make([]any, 100)
+		for i := range probe {
+			probe[i] = 1 + r.Int64N(maxID)
+		}
+		rows, err := s.read.QueryContext(ctx, `SELECT id FROM songs WHERE id IN (`+placeholders(1, len(probe))+`) AND status = 'ready'`, probe...)
+		if err != nil {
+			return nil, fmt.Errorf("store: sample songs: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: sample songs: %w", err)
+			}
+			if !seen[id] && len(out) < n {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: sample songs: %w", err)
+		}
+	}
+	return out, nil
 }

@@ -63,7 +63,8 @@ type Store struct {
 	dialect Dialect
 	w       *sql.DB // writes; SQLite: exactly one connection
 	r       *sql.DB // reads; the same pool as w on PostgreSQL
-	read    querier // r, or in tests a wrapper that explains every query
+	read    querier // r through prepared statements, or in tests a wrapper that explains every query
+	stmts   *stmtCache
 	now     func() time.Time
 
 	closeOnce sync.Once
@@ -101,7 +102,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("store: connect %s: %w", redact(dsn), err)
 	}
-	s.read = s.r
+	s.stmts = newStmtCache(s.r)
+	s.read = s.stmts
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -136,7 +138,10 @@ func (s *Store) openSQLite(dsn string, opts Options) error {
 	if err := s.w.Ping(); err != nil {
 		return fmt.Errorf("store: open %s: %w", path, err)
 	}
-	if s.r, err = sql.Open("sqlite", base+common+"&_pragma=mmap_size(268435456)&_query_only=1"); err != nil {
+	// Readers map up to 4 GiB of the file: reads of a hot catalog are then
+	// memory accesses to the OS page cache, not read calls into a small
+	// per-connection cache.
+	if s.r, err = sql.Open("sqlite", base+common+"&_pragma=mmap_size(4294967296)&_query_only=1"); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	n := opts.ReadConns
@@ -182,6 +187,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
+		if s.stmts != nil {
+			s.stmts.close()
+		}
 		if s.r != nil && s.r != s.w {
 			errs = append(errs, s.r.Close())
 		}

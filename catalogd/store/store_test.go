@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -314,15 +315,15 @@ func TestCatalog(t *testing.T) {
 		if _, err := s.UpdateArtist(ctx, c.queen.ID, ArtistUpdate{Name: &name}); err != nil {
 			t.Fatal(err)
 		}
-		if songs, total, _ := s.SearchSongs(ctx, ParseQuery("lambert bohemian"), 10, 0); total != 1 || songs[0].ID != c.bohemian.ID {
-			t.Errorf("search by new artist name = %v, %d", songs, total)
+		if p, _ := s.SearchSongs(ctx, ParseQuery("lambert bohemian"), 10, 0); p.Total != 1 || p.Items[0].ID != c.bohemian.ID {
+			t.Errorf("search by new artist name = %+v", p)
 		}
 		title := "Night Opera"
 		if al, err := s.UpdateAlbum(ctx, c.album.ID, AlbumUpdate{Title: &title}); err != nil || al.Title != title || al.ArtistName != name {
 			t.Errorf("UpdateAlbum = %+v, %v", al, err)
 		}
-		if _, total, _ := s.SearchSongs(ctx, ParseQuery("night opera pressure"), 10, 0); total != 1 {
-			t.Errorf("search by new album title: total %d, want 1", total)
+		if p, _ := s.SearchSongs(ctx, ParseQuery("night opera pressure"), 10, 0); p.Total != 1 {
+			t.Errorf("search by new album title: total %d, want 1", p.Total)
 		}
 		if _, err := s.UpdateAlbum(ctx, 424242, AlbumUpdate{Title: &title}); !errors.Is(err, ErrNotFound) {
 			t.Errorf("UpdateAlbum(unknown) = %v", err)
@@ -360,15 +361,15 @@ func TestSearch(t *testing.T) {
 
 		songIDs := func(q string) []int64 {
 			t.Helper()
-			songs, total, err := s.SearchSongs(ctx, ParseQuery(q), 20, 0)
+			p, err := s.SearchSongs(ctx, ParseQuery(q), 20, 0)
 			if err != nil {
 				t.Fatalf("SearchSongs(%q): %v", q, err)
 			}
-			if total != len(songs) {
-				t.Errorf("SearchSongs(%q): total %d, %d items", q, total, len(songs))
+			if p.Total != len(p.Items) || p.Capped {
+				t.Errorf("SearchSongs(%q): total %d (capped %v), %d items", q, p.Total, p.Capped, len(p.Items))
 			}
 			ids := []int64{}
-			for _, so := range songs {
+			for _, so := range p.Items {
 				ids = append(ids, so.ID)
 			}
 			return ids
@@ -381,8 +382,10 @@ func TestSearch(t *testing.T) {
 			{"bohemian rhapsody", []int64{c.bohemian.ID}, nil},
 			{"BOHEMIAN", []int64{c.bohemian.ID}, nil}, // the demo is not ready
 			{"bohem", []int64{c.bohemian.ID}, nil},
-			{"rhapsody", []int64{other.ID, c.bohemian.ID}, nil}, // name prefix beats popularity
-			{"rhaps", []int64{other.ID, c.bohemian.ID}, nil},
+			{"rhapsody", []int64{c.bohemian.ID, other.ID}, nil}, // both have it in the name: popularity
+			{"rhaps", []int64{c.bohemian.ID, other.ID}, nil},
+			{"rhapsody in blue", []int64{other.ID}, nil},
+			{"in", []int64{other.ID}, nil},                      // short: words of names only
 			{"pressure bowie", []int64{c.stress.ID}, nil},       // featured artist
 			{"queen", []int64{c.bohemian.ID, c.stress.ID}, nil}, // same tier: popularity
 			{"zzzz", []int64{}, nil},
@@ -408,12 +411,12 @@ func TestSearch(t *testing.T) {
 
 		artistIDs := func(q string) []int64 {
 			t.Helper()
-			as, _, err := s.SearchArtists(ctx, ParseQuery(q), 20, 0)
+			p, err := s.SearchArtists(ctx, ParseQuery(q), 20, 0)
 			if err != nil {
 				t.Fatalf("SearchArtists(%q): %v", q, err)
 			}
 			ids := []int64{}
-			for _, a := range as {
+			for _, a := range p.Items {
 				ids = append(ids, a.ID)
 			}
 			return ids
@@ -429,7 +432,7 @@ func TestSearch(t *testing.T) {
 			{"beyonce", []int64{c.beyonce.ID}},
 			{"Beyoncé", []int64{c.beyonce.ID}},
 			{"BEYONCÉ", []int64{c.beyonce.ID}},
-			{"d", []int64{c.bowie.ID}},
+			{"d", []int64{c.acdc.ID, c.bowie.ID}}, // a name word starting with d ("dc"); newest first
 			{"david", []int64{c.bowie.ID}},
 			{"bowie", []int64{c.bowie.ID}},
 		} {
@@ -437,29 +440,37 @@ func TestSearch(t *testing.T) {
 				t.Errorf("SearchArtists(%q) = %v, want %v", tc.q, got, tc.want)
 			}
 		}
-		als, total, err := s.SearchAlbums(ctx, ParseQuery("highway"), 20, 0)
-		if err != nil || total != 1 || als[0].ID != c.single.ID || als[0].ArtistName != "AC/DC" {
-			t.Errorf("SearchAlbums(highway) = %v, %d, %v", als, total, err)
+		als, err := s.SearchAlbums(ctx, ParseQuery("highway"), 20, 0)
+		if err != nil || als.Total != 1 || als.Items[0].ID != c.single.ID || als.Items[0].ArtistName != "AC/DC" {
+			t.Errorf("SearchAlbums(highway) = %+v, %v", als, err)
 		}
-		if als, _, _ := s.SearchAlbums(ctx, ParseQuery("acdc"), 20, 0); len(als) != 1 {
-			t.Errorf("SearchAlbums(acdc) = %v: albums are found by artist name", als)
+		if als, _ := s.SearchAlbums(ctx, ParseQuery("acdc"), 20, 0); len(als.Items) != 1 {
+			t.Errorf("SearchAlbums(acdc) = %+v: albums are found by artist name", als)
 		}
 
 		// Paging.
-		page, total, err := s.SearchSongs(ctx, ParseQuery("rhapsody"), 1, 1)
-		if err != nil || total != 2 || len(page) != 1 || page[0].ID != c.bohemian.ID {
-			t.Errorf("page 2 of rhapsody = %v, %d, %v", page, total, err)
+		pg, err := s.SearchSongs(ctx, ParseQuery("rhapsody"), 1, 1)
+		if err != nil || pg.Total != 2 || len(pg.Items) != 1 || pg.Items[0].ID != other.ID {
+			t.Errorf("page 2 of rhapsody = %+v, %v", pg, err)
+		}
+		if pg, _ := s.SearchSongs(ctx, ParseQuery("rhapsody"), 1, 5); pg.Total != 2 || len(pg.Items) != 0 {
+			t.Errorf("page past the end = %+v", pg)
 		}
 		// Playlists: only public ones.
 		mustExec(t, s, `INSERT INTO playlists (owner_user_id, name, is_public, name_key, search_text, created_at, updated_at)
 			VALUES ($1, 'Road Trip Classics', $2, 'road trip classics', 'road trip classics', 0, 0),
 			       ($1, 'Road Secrets', $3, 'road secrets', 'road secrets', 0, 0)`, c.owner.ID, true, false)
-		ps, total, err := s.SearchPlaylists(ctx, ParseQuery("road"), 20, 0)
-		if err != nil || total != 1 || ps[0].Name != "Road Trip Classics" || ps[0].OwnerName != "Label" {
-			t.Errorf("SearchPlaylists(road) = %+v, %d, %v", ps, total, err)
+		ps, err := s.SearchPlaylists(ctx, ParseQuery("road"), 20, 0)
+		if err != nil || ps.Total != 1 || ps.Items[0].Name != "Road Trip Classics" || ps.Items[0].OwnerName != "Label" {
+			t.Errorf("SearchPlaylists(road) = %+v, %v", ps, err)
 		}
-		if ps, _, _ := s.SearchPlaylists(ctx, ParseQuery("ro"), 20, 0); len(ps) != 1 {
+		if ps, _ := s.SearchPlaylists(ctx, ParseQuery("ro"), 20, 0); len(ps.Items) != 1 {
 			t.Errorf("SearchPlaylists(ro) = %+v", ps)
+		}
+		// Making a playlist private removes it from search.
+		mustExec(t, s, `UPDATE playlists SET is_public = $1`, false)
+		if ps, _ := s.SearchPlaylists(ctx, ParseQuery("road"), 20, 0); ps.Total != 0 {
+			t.Errorf("private playlists found: %+v", ps)
 		}
 	})
 }
@@ -467,9 +478,9 @@ func TestSearch(t *testing.T) {
 func TestSearchTypoFallbackPostgres(t *testing.T) {
 	s := openPostgres(t, newTestClock())
 	c := newCatalog(t, s)
-	as, _, err := s.SearchArtists(context.Background(), ParseQuery("beyonse"), 10, 0)
-	if err != nil || len(as) != 1 || as[0].ID != c.beyonce.ID {
-		t.Errorf("SearchArtists(beyonse) = %v, %v: want the trigram fallback to find Beyoncé", as, err)
+	as, err := s.SearchArtists(context.Background(), ParseQuery("beyonse"), 10, 0)
+	if err != nil || len(as.Items) != 1 || as.Items[0].ID != c.beyonce.ID {
+		t.Errorf("SearchArtists(beyonse) = %+v, %v: want the trigram fallback to find Beyoncé", as, err)
 	}
 }
 
@@ -485,15 +496,15 @@ func TestTrending(t *testing.T) {
 			{c.bohemian.ID, now.Add(-72 * time.Hour), 100},
 			{c.stress.ID, now, 20},
 			{jazz.ID, now.Add(-time.Hour), 5},
-			{c.hidden.ID, now, 1000},                           // not ready: never trending
-			{c.bohemian.ID, now.Add(-8 * 24 * time.Hour), 1e6}, // outside the window
+			{c.hidden.ID, now, 1000},                            // not ready: never trending
+			{c.bohemian.ID, now.Add(-20 * 24 * time.Hour), 1e6}, // 2^-20: under one play now
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids := func(genre string, limit int) []int64 {
 			t.Helper()
-			ts, err := s.Trending(ctx, now, genre, limit, TrendingOptions{})
+			ts, err := s.Trending(ctx, now, genre, limit)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -518,9 +529,18 @@ func TestTrending(t *testing.T) {
 		if got := ids("polka", 10); len(got) != 0 {
 			t.Errorf("Trending(polka) = %v", got)
 		}
-		ts, _ := s.Trending(ctx, now, "", 1, TrendingOptions{})
+		ts, _ := s.Trending(ctx, now, "", 3)
 		if len(ts[0].Credits) != 2 {
 			t.Errorf("trending songs carry credits: %+v", ts[0].Credits)
+		}
+		// Scores are decayed plays: 20 now; 100·2^-3 + 1e6·2^-20 ≈ 13.45.
+		if math.Abs(ts[0].Score-20) > 1e-6 || math.Abs(ts[1].Score-(12.5+1e6/(1<<20))) > 1e-6 {
+			t.Errorf("scores = %v, %v", ts[0].Score, ts[1].Score)
+		}
+		// Upserts (more plays in the same hour) add up.
+		s.RecordPlays(ctx, []PlayCount{{jazz.ID, now, 30}, {jazz.ID, now, 30}})
+		if got := ids("", 1); got[0] != jazz.ID {
+			t.Errorf("after 60 more plays jazz is not first: %v", got)
 		}
 	})
 }
@@ -545,8 +565,8 @@ func TestSeed(t *testing.T) {
 		so, _ := s.SongByID(ctx, 1)
 		w := ParseQuery(so.Title)
 		w.PrefixLast = false
-		if _, total, err := s.SearchSongs(ctx, w, 5, 0); err != nil || (so.Status == StatusReady && total == 0) {
-			t.Errorf("search for seeded %q: %d, %v", so.Title, total, err)
+		if p, err := s.SearchSongs(ctx, w, 5, 0); err != nil || (so.Status == StatusReady && p.Total == 0) {
+			t.Errorf("search for seeded %q: %d, %v", so.Title, p.Total, err)
 		}
 		if s.Dialect() == SQLite {
 			s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'trigger' AND name LIKE '%fts%'").Scan(&fts)
@@ -566,8 +586,8 @@ func TestSeed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if as, _, _ := s.SearchArtists(ctx, ParseQuery("zzyzx"), 5, 0); len(as) != 1 || as[0].ID != a.ID {
-			t.Errorf("artist added after seed not searchable: %v", as)
+		if as, _ := s.SearchArtists(ctx, ParseQuery("zzyzx"), 5, 0); len(as.Items) != 1 || as.Items[0].ID != a.ID {
+			t.Errorf("artist added after seed not searchable: %+v", as)
 		}
 	})
 }

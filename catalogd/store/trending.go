@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -43,62 +44,48 @@ func (s *Store) RecordPlays(ctx context.Context, counts []PlayCount) error {
 	return nil
 }
 
-// TrendingOptions shape the trending score.
-type TrendingOptions struct {
-	// Window is how far back plays count (default 7 days).
-	Window time.Duration
-	// HalfLife is the age at which a play counts half (default 24 hours).
-	HalfLife time.Duration
-}
+// TrendingHalfLife is the age at which a play counts half. It is part of
+// the schema (the triggers that fold plays into songs.trend_log).
+const TrendingHalfLife = 24 * time.Hour
+
+// trendEpochHour is the epoch of trend_log (2025-01-01T00:00Z in hours).
+const trendEpochHour = 482136
 
 // TrendingSong is a song with its trending score.
 type TrendingSong struct {
 	Song
+	// Score is the song's plays at now, each weighted by
+	// 0.5^(age/TrendingHalfLife) with age in whole hours.
 	Score float64
 }
 
-// Trending returns the ready songs (of genre, when not "") with the most
-// plays in the window before now, each play weighted by
-// 0.5^(age/half-life) where age is in whole hours. Ties go to the lower id.
-func (s *Store) Trending(ctx context.Context, now time.Time, genre string, limit int, opts TrendingOptions) ([]TrendingSong, error) {
-	if opts.Window <= 0 {
-		opts.Window = 7 * 24 * time.Hour
-	}
-	if opts.HalfLife <= 0 {
-		opts.HalfLife = 24 * time.Hour
-	}
-	nowHour := HourOf(now)
-	from := nowHour - int64(opts.Window/time.Hour)
+// Trending returns the ready songs (of genre, when not "") with the
+// highest time-decayed play counts, as folded from song_plays_hourly into
+// songs.trend_log by the schema's triggers. It reads the trending index
+// in order and stops at limit, whatever the number of plays. Ties go to
+// the newer song.
+func (s *Store) Trending(ctx context.Context, now time.Time, genre string, limit int) ([]TrendingSong, error) {
 	var b queryBuilder
-	genreCond := ""
+	where := "s.status = 'ready' AND s.trend_log > -1e8"
 	if genre != "" {
-		genreCond = " AND g.genre = " + b.arg(genre)
+		where += " AND s.genre = " + b.arg(genre)
 	}
-	// The window is read through the (hour, song_id, plays) index; the score
-	// is summed per song, then the top songs are joined for display.
-	q := fmt.Sprintf(`WITH scores AS (
-			SELECT p.song_id, SUM(p.plays * POWER(0.5, CAST(%[1]s - p.hour AS DOUBLE PRECISION) / %[2]s)) AS score
-			FROM song_plays_hourly p JOIN songs g ON g.id = p.song_id
-			WHERE p.hour > %[3]s AND p.hour <= %[1]s AND g.status = 'ready'%[4]s
-			GROUP BY p.song_id
-			ORDER BY score DESC, p.song_id
-			LIMIT %[5]s)
-		SELECT %[6]s, sc.score%[7]s JOIN scores sc ON sc.song_id = s.id ORDER BY sc.score DESC, s.id`,
-		b.arg(nowHour), b.arg(opts.HalfLife.Hours()), b.arg(from), genreCond, b.arg(limit),
-		songColumns, songFrom)
+	q := fmt.Sprintf(`SELECT %s, s.trend_log%s WHERE %s ORDER BY s.trend_log DESC, s.id DESC LIMIT %s`,
+		songColumns, songFrom, where, b.arg(limit))
 	rows, err := s.read.QueryContext(ctx, q, b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: trending: %w", err)
 	}
+	nowLog := float64(HourOf(now)-trendEpochHour) / TrendingHalfLife.Hours()
 	var out []TrendingSong
 	for rows.Next() {
-		var score float64
-		so, err := scanSong(rows, &score)
+		var trendLog float64
+		so, err := scanSong(rows, &trendLog)
 		if err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: trending: %w", err)
 		}
-		out = append(out, TrendingSong{Song: so, Score: score})
+		out = append(out, TrendingSong{Song: so, Score: math.Exp2(trendLog - nowLog)})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

@@ -1,8 +1,9 @@
 -- Riff catalog schema, version 1 (PostgreSQL). Mirrors sqlite/0001_init.sql
 -- table for table; differences: identity columns, BOOLEAN, BYTEA, JSONB,
--- name_key in the "C" collation (byte order, so prefix ranges use the
--- btree), and tsvector columns with GIN indexes instead of FTS5 tables.
--- pg_trgm serves the typo-tolerant fallback of search.
+-- name_key in the "C" collation, and tsvector columns (title words weight
+-- A, other words B) with GIN indexes instead of FTS5 tables. rank_key is
+-- computed as in SQLite; btree indexes on it let the planner walk matches
+-- in popularity order. pg_trgm serves the typo-tolerant fallback of search.
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
@@ -53,10 +54,12 @@ CREATE TABLE artists (
     search_text   TEXT    NOT NULL,
     created_at    BIGINT  NOT NULL,
     updated_at    BIGINT  NOT NULL,
-    search_tsv    tsvector GENERATED ALWAYS AS (to_tsvector('simple', search_text)) STORED
+    search_tsv    tsvector GENERATED ALWAYS AS (setweight(to_tsvector('simple', search_text), 'A')) STORED,
+    rank_key      BIGINT GENERATED ALWAYS AS ((floor(log(2, (popularity + 1)::numeric) * 4)::bigint << 40) | id) STORED
 );
 CREATE INDEX artists_owner ON artists(owner_user_id);
-CREATE INDEX artists_name_key ON artists(name_key, popularity);
+CREATE INDEX artists_name_key ON artists(name_key, rank_key);
+CREATE INDEX artists_rank ON artists(rank_key);
 CREATE INDEX artists_search ON artists USING GIN (search_tsv);
 CREATE INDEX artists_name_trgm ON artists USING GIN (name_key gin_trgm_ops);
 
@@ -74,10 +77,12 @@ CREATE TABLE albums (
     created_at   BIGINT  NOT NULL,
     updated_at   BIGINT  NOT NULL,
     search_tsv   tsvector GENERATED ALWAYS AS (
-        setweight(to_tsvector('simple', search_text), 'A') || setweight(to_tsvector('simple', search_extra), 'B')) STORED
+        setweight(to_tsvector('simple', search_text), 'A') || setweight(to_tsvector('simple', search_extra), 'B')) STORED,
+    rank_key     BIGINT GENERATED ALWAYS AS ((floor(log(2, (popularity + 1)::numeric) * 4)::bigint << 40) | id) STORED
 );
 CREATE INDEX albums_artist ON albums(artist_id, release_date);
-CREATE INDEX albums_name_key ON albums(name_key, popularity);
+CREATE INDEX albums_name_key ON albums(name_key, rank_key);
+CREATE INDEX albums_rank ON albums(rank_key);
 CREATE INDEX albums_search ON albums USING GIN (search_tsv);
 CREATE INDEX albums_name_trgm ON albums USING GIN (name_key gin_trgm_ops);
 
@@ -94,17 +99,22 @@ CREATE TABLE songs (
                       CHECK (status IN ('processing', 'ready', 'failed', 'taken_down')),
     current_version   INTEGER NOT NULL DEFAULT 0,
     popularity        BIGINT  NOT NULL DEFAULT 0,
+    trend_log         DOUBLE PRECISION NOT NULL DEFAULT -1e9,
     name_key          TEXT    COLLATE "C" NOT NULL,
     search_text       TEXT    NOT NULL,
     search_extra      TEXT    NOT NULL,
     created_at        BIGINT  NOT NULL,
     updated_at        BIGINT  NOT NULL,
     search_tsv        tsvector GENERATED ALWAYS AS (
-        setweight(to_tsvector('simple', search_text), 'A') || setweight(to_tsvector('simple', search_extra), 'B')) STORED
+        setweight(to_tsvector('simple', search_text), 'A') || setweight(to_tsvector('simple', search_extra), 'B')) STORED,
+    rank_key          BIGINT GENERATED ALWAYS AS ((floor(log(2, (popularity + 1)::numeric) * 4)::bigint << 40) | id) STORED
 );
 CREATE INDEX songs_album ON songs(album_id, track_number);
-CREATE INDEX songs_primary_artist ON songs(primary_artist_id);
-CREATE INDEX songs_name_key_ready ON songs(name_key, popularity) WHERE status = 'ready';
+CREATE INDEX songs_primary_artist_ready ON songs(primary_artist_id, rank_key) WHERE status = 'ready';
+CREATE INDEX songs_name_key_ready ON songs(name_key, rank_key) WHERE status = 'ready';
+CREATE INDEX songs_rank_ready ON songs(rank_key) WHERE status = 'ready';
+CREATE INDEX songs_trending ON songs(trend_log) WHERE status = 'ready';
+CREATE INDEX songs_genre_trending ON songs(genre, trend_log) WHERE status = 'ready';
 CREATE INDEX songs_search ON songs USING GIN (search_tsv);
 CREATE INDEX songs_name_trgm ON songs USING GIN (name_key gin_trgm_ops);
 
@@ -140,13 +150,16 @@ CREATE TABLE playlists (
     search_text   TEXT    NOT NULL,
     created_at    BIGINT  NOT NULL,
     updated_at    BIGINT  NOT NULL,
-    search_tsv    tsvector GENERATED ALWAYS AS (to_tsvector('simple', search_text)) STORED
+    search_tsv    tsvector GENERATED ALWAYS AS (setweight(to_tsvector('simple', search_text), 'A')) STORED,
+    rank_key      BIGINT GENERATED ALWAYS AS ((floor(log(2, (popularity + 1)::numeric) * 4)::bigint << 40) | id) STORED
 );
 CREATE INDEX playlists_owner ON playlists(owner_user_id);
-CREATE INDEX playlists_name_key_public ON playlists(name_key, popularity) WHERE is_public;
+CREATE INDEX playlists_name_key_public ON playlists(name_key, rank_key) WHERE is_public;
+CREATE INDEX playlists_rank_public ON playlists(rank_key) WHERE is_public;
 CREATE INDEX playlists_search ON playlists USING GIN (search_tsv);
 CREATE INDEX playlists_name_trgm ON playlists USING GIN (name_key gin_trgm_ops);
 
+-- See sqlite/0001_init.sql for what trend_log holds.
 CREATE TABLE song_plays_hourly (
     song_id BIGINT  NOT NULL REFERENCES songs(id) ON DELETE CASCADE,
     hour    BIGINT  NOT NULL,
@@ -154,3 +167,22 @@ CREATE TABLE song_plays_hourly (
     PRIMARY KEY (song_id, hour)
 );
 CREATE INDEX song_plays_hourly_hour ON song_plays_hourly(hour, song_id, plays);
+
+CREATE FUNCTION song_plays_trend() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    added BIGINT := NEW.plays - CASE WHEN TG_OP = 'UPDATE' THEN OLD.plays ELSE 0 END;
+    b     DOUBLE PRECISION;
+BEGIN
+    IF added <= 0 THEN
+        RETURN NULL;
+    END IF;
+    b := ln(added::double precision) / ln(2.0) + (NEW.hour - 482136) / 24.0;
+    UPDATE songs SET trend_log = CASE
+        WHEN trend_log < b - 60 THEN b
+        WHEN b < trend_log - 60 THEN trend_log
+        ELSE GREATEST(trend_log, b) + ln(1 + power(2.0::double precision, -abs(trend_log - b))) / ln(2.0) END
+    WHERE id = NEW.song_id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER song_plays_trend AFTER INSERT OR UPDATE OF plays ON song_plays_hourly
+    FOR EACH ROW EXECUTE FUNCTION song_plays_trend();

@@ -2,9 +2,12 @@
 --
 -- Conventions: ids are INTEGER PRIMARY KEY (rowid aliases); times are unix
 -- milliseconds (INTEGER) so both databases compare and index them the same
--- way; *_key columns hold folded text for exact/prefix matching and
--- search_* columns hold the folded words the full-text indexes see (see
--- store.Fold). The PostgreSQL schema mirrors this file table for table.
+-- way; *_key columns hold folded text for exact matching and search_*
+-- columns hold the folded words the full-text indexes see (see store.Fold).
+-- rank_key orders search results and lists by popularity: the popularity
+-- bucket (4 per doubling) in the high bits, the id in the low 40, so a
+-- descending scan yields the most popular first, newest first within a
+-- bucket. The PostgreSQL schema mirrors this file table for table.
 
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,
@@ -54,10 +57,11 @@ CREATE TABLE artists (
     name_key      TEXT    NOT NULL,
     search_text   TEXT    NOT NULL,
     created_at    INTEGER NOT NULL,
-    updated_at    INTEGER NOT NULL
+    updated_at    INTEGER NOT NULL,
+    rank_key      INTEGER GENERATED ALWAYS AS ((CAST(log2(popularity + 1) * 4 AS INTEGER) << 40) | id) STORED
 );
 CREATE INDEX artists_owner ON artists(owner_user_id);
-CREATE INDEX artists_name_key ON artists(name_key, popularity);
+CREATE INDEX artists_name_key ON artists(name_key, rank_key);
 
 CREATE TABLE albums (
     id           INTEGER PRIMARY KEY,
@@ -71,10 +75,11 @@ CREATE TABLE albums (
     search_text  TEXT    NOT NULL,                  -- title words
     search_extra TEXT    NOT NULL,                  -- artist name words
     created_at   INTEGER NOT NULL,
-    updated_at   INTEGER NOT NULL
+    updated_at   INTEGER NOT NULL,
+    rank_key     INTEGER GENERATED ALWAYS AS ((CAST(log2(popularity + 1) * 4 AS INTEGER) << 40) | id) STORED
 );
 CREATE INDEX albums_artist ON albums(artist_id, release_date);
-CREATE INDEX albums_name_key ON albums(name_key, popularity);
+CREATE INDEX albums_name_key ON albums(name_key, rank_key);
 
 CREATE TABLE songs (
     id                INTEGER PRIMARY KEY,
@@ -89,15 +94,19 @@ CREATE TABLE songs (
                       CHECK (status IN ('processing', 'ready', 'failed', 'taken_down')),
     current_version   INTEGER NOT NULL DEFAULT 0,   -- v{N} folder playback opens; 0 = none published yet
     popularity        INTEGER NOT NULL DEFAULT 0,
+    trend_log         REAL    NOT NULL DEFAULT -1e9, -- log2 of time-decayed plays (see song_plays_hourly)
     name_key          TEXT    NOT NULL,
     search_text       TEXT    NOT NULL,             -- title words
     search_extra      TEXT    NOT NULL,             -- credited artist names and album title words
     created_at        INTEGER NOT NULL,
-    updated_at        INTEGER NOT NULL
+    updated_at        INTEGER NOT NULL,
+    rank_key          INTEGER GENERATED ALWAYS AS ((CAST(log2(popularity + 1) * 4 AS INTEGER) << 40) | id) STORED
 );
 CREATE INDEX songs_album ON songs(album_id, track_number);
-CREATE INDEX songs_primary_artist ON songs(primary_artist_id);
-CREATE INDEX songs_name_key_ready ON songs(name_key, popularity) WHERE status = 'ready';
+CREATE INDEX songs_primary_artist_ready ON songs(primary_artist_id, rank_key) WHERE status = 'ready';
+CREATE INDEX songs_name_key_ready ON songs(name_key, rank_key) WHERE status = 'ready';
+CREATE INDEX songs_trending ON songs(trend_log) WHERE status = 'ready';
+CREATE INDEX songs_genre_trending ON songs(genre, trend_log) WHERE status = 'ready';
 
 -- Ordered artist credits of a song. position 0 is the primary artist.
 CREATE TABLE song_artists (
@@ -133,13 +142,21 @@ CREATE TABLE playlists (
     name_key      TEXT    NOT NULL,
     search_text   TEXT    NOT NULL,
     created_at    INTEGER NOT NULL,
-    updated_at    INTEGER NOT NULL
+    updated_at    INTEGER NOT NULL,
+    rank_key      INTEGER GENERATED ALWAYS AS ((CAST(log2(popularity + 1) * 4 AS INTEGER) << 40) | id) STORED
 );
 CREATE INDEX playlists_owner ON playlists(owner_user_id);
-CREATE INDEX playlists_name_key_public ON playlists(name_key, popularity) WHERE is_public;
+CREATE INDEX playlists_name_key_public ON playlists(name_key, rank_key) WHERE is_public;
 
--- Plays per song per hour (hour = unix seconds / 3600). Issue 6's play
--- events feed it; trending reads it with time decay.
+-- Plays per song per hour (hour = unix seconds / 3600): the rollup issue
+-- 6's play events feed, and the source of truth for trending. Triggers
+-- fold every increase into songs.trend_log, the base-2 logarithm of
+--     sum over plays of 2^((hour - 482136) / 24)
+-- (482136 = 2025-01-01T00 in hours): plays weighted by a 24-hour
+-- half-life against a fixed epoch, so ordering by trend_log is ordering
+-- by decayed plays at any moment, and logarithms never overflow. Adding b
+-- to a = log2(x) is max(a,b) + log2(1 + 2^(min(a,b) - max(a,b))), with the
+-- smaller term dropped when it is 60 halvings down. Decreases are ignored.
 CREATE TABLE song_plays_hourly (
     song_id INTEGER NOT NULL REFERENCES songs(id) ON DELETE CASCADE,
     hour    INTEGER NOT NULL,
@@ -147,69 +164,105 @@ CREATE TABLE song_plays_hourly (
     PRIMARY KEY (song_id, hour)
 );
 CREATE INDEX song_plays_hourly_hour ON song_plays_hourly(hour, song_id, plays);
+CREATE TRIGGER song_plays_trend_insert AFTER INSERT ON song_plays_hourly WHEN new.plays > 0 BEGIN
+    UPDATE songs SET trend_log = CASE
+        WHEN trend_log < log2(new.plays) + (new.hour - 482136) / 24.0 - 60 THEN log2(new.plays) + (new.hour - 482136) / 24.0
+        WHEN log2(new.plays) + (new.hour - 482136) / 24.0 < trend_log - 60 THEN trend_log
+        ELSE max(trend_log, log2(new.plays) + (new.hour - 482136) / 24.0)
+           + log2(1 + pow(2, -abs(trend_log - (log2(new.plays) + (new.hour - 482136) / 24.0)))) END
+    WHERE id = new.song_id;
+END;
+CREATE TRIGGER song_plays_trend_update AFTER UPDATE OF plays ON song_plays_hourly WHEN new.plays > old.plays BEGIN
+    UPDATE songs SET trend_log = CASE
+        WHEN trend_log < log2(new.plays - old.plays) + (new.hour - 482136) / 24.0 - 60 THEN log2(new.plays - old.plays) + (new.hour - 482136) / 24.0
+        WHEN log2(new.plays - old.plays) + (new.hour - 482136) / 24.0 < trend_log - 60 THEN trend_log
+        ELSE max(trend_log, log2(new.plays - old.plays) + (new.hour - 482136) / 24.0)
+           + log2(1 + pow(2, -abs(trend_log - (log2(new.plays - old.plays) + (new.hour - 482136) / 24.0)))) END
+    WHERE id = new.song_id;
+END;
 
--- Full-text indexes: external content tables over the folded columns, kept
--- in step by triggers. The seed command rebuilds them after bulk loads.
+-- Full-text indexes: FTS5 external-content tables over views of the rows
+-- that may be listed (ready songs, public playlists), with rank_key as the
+-- FTS rowid: a MATCH read in descending rowid order yields the most popular
+-- matches first and stops at the LIMIT, however common the words. Only
+-- rowids are read back, so the views are only scanned by 'rebuild'.
+-- Triggers keep the indexes in step; the seed command suspends them and
+-- rebuilds at the end. Prefix indexes of 1 to 6 characters serve
+-- as-you-type prefixes without merging term lists.
+CREATE VIEW songs_visible AS
+    SELECT rank_key, search_text, search_extra FROM songs WHERE status = 'ready';
 CREATE VIRTUAL TABLE songs_fts USING fts5(
     search_text, search_extra,
-    content = 'songs', content_rowid = 'id',
-    tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+    content = 'songs_visible', content_rowid = 'rank_key',
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3 4 5 6'
 );
-CREATE TRIGGER songs_fts_insert AFTER INSERT ON songs BEGIN
-    INSERT INTO songs_fts(rowid, search_text, search_extra) VALUES (new.id, new.search_text, new.search_extra);
+CREATE TRIGGER songs_fts_insert AFTER INSERT ON songs WHEN new.status = 'ready' BEGIN
+    INSERT INTO songs_fts(rowid, search_text, search_extra) VALUES (new.rank_key, new.search_text, new.search_extra);
 END;
-CREATE TRIGGER songs_fts_delete AFTER DELETE ON songs BEGIN
-    INSERT INTO songs_fts(songs_fts, rowid, search_text, search_extra) VALUES ('delete', old.id, old.search_text, old.search_extra);
+CREATE TRIGGER songs_fts_delete AFTER DELETE ON songs WHEN old.status = 'ready' BEGIN
+    INSERT INTO songs_fts(songs_fts, rowid, search_text, search_extra) VALUES ('delete', old.rank_key, old.search_text, old.search_extra);
 END;
-CREATE TRIGGER songs_fts_update AFTER UPDATE OF search_text, search_extra ON songs BEGIN
-    INSERT INTO songs_fts(songs_fts, rowid, search_text, search_extra) VALUES ('delete', old.id, old.search_text, old.search_extra);
-    INSERT INTO songs_fts(rowid, search_text, search_extra) VALUES (new.id, new.search_text, new.search_extra);
+CREATE TRIGGER songs_fts_update AFTER UPDATE OF status, popularity, search_text, search_extra ON songs
+WHEN old.status IS NOT new.status OR old.rank_key != new.rank_key
+  OR old.search_text != new.search_text OR old.search_extra != new.search_extra BEGIN
+    INSERT INTO songs_fts(songs_fts, rowid, search_text, search_extra)
+        SELECT 'delete', old.rank_key, old.search_text, old.search_extra WHERE old.status = 'ready';
+    INSERT INTO songs_fts(rowid, search_text, search_extra)
+        SELECT new.rank_key, new.search_text, new.search_extra WHERE new.status = 'ready';
 END;
 
+CREATE VIEW artists_visible AS SELECT rank_key, search_text FROM artists;
 CREATE VIRTUAL TABLE artists_fts USING fts5(
     search_text,
-    content = 'artists', content_rowid = 'id',
-    tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+    content = 'artists_visible', content_rowid = 'rank_key',
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3 4 5 6'
 );
 CREATE TRIGGER artists_fts_insert AFTER INSERT ON artists BEGIN
-    INSERT INTO artists_fts(rowid, search_text) VALUES (new.id, new.search_text);
+    INSERT INTO artists_fts(rowid, search_text) VALUES (new.rank_key, new.search_text);
 END;
 CREATE TRIGGER artists_fts_delete AFTER DELETE ON artists BEGIN
-    INSERT INTO artists_fts(artists_fts, rowid, search_text) VALUES ('delete', old.id, old.search_text);
+    INSERT INTO artists_fts(artists_fts, rowid, search_text) VALUES ('delete', old.rank_key, old.search_text);
 END;
-CREATE TRIGGER artists_fts_update AFTER UPDATE OF search_text ON artists BEGIN
-    INSERT INTO artists_fts(artists_fts, rowid, search_text) VALUES ('delete', old.id, old.search_text);
-    INSERT INTO artists_fts(rowid, search_text) VALUES (new.id, new.search_text);
+CREATE TRIGGER artists_fts_update AFTER UPDATE OF popularity, search_text ON artists
+WHEN old.rank_key != new.rank_key OR old.search_text != new.search_text BEGIN
+    INSERT INTO artists_fts(artists_fts, rowid, search_text) VALUES ('delete', old.rank_key, old.search_text);
+    INSERT INTO artists_fts(rowid, search_text) VALUES (new.rank_key, new.search_text);
 END;
 
+CREATE VIEW albums_visible AS SELECT rank_key, search_text, search_extra FROM albums;
 CREATE VIRTUAL TABLE albums_fts USING fts5(
     search_text, search_extra,
-    content = 'albums', content_rowid = 'id',
-    tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+    content = 'albums_visible', content_rowid = 'rank_key',
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3 4 5 6'
 );
 CREATE TRIGGER albums_fts_insert AFTER INSERT ON albums BEGIN
-    INSERT INTO albums_fts(rowid, search_text, search_extra) VALUES (new.id, new.search_text, new.search_extra);
+    INSERT INTO albums_fts(rowid, search_text, search_extra) VALUES (new.rank_key, new.search_text, new.search_extra);
 END;
 CREATE TRIGGER albums_fts_delete AFTER DELETE ON albums BEGIN
-    INSERT INTO albums_fts(albums_fts, rowid, search_text, search_extra) VALUES ('delete', old.id, old.search_text, old.search_extra);
+    INSERT INTO albums_fts(albums_fts, rowid, search_text, search_extra) VALUES ('delete', old.rank_key, old.search_text, old.search_extra);
 END;
-CREATE TRIGGER albums_fts_update AFTER UPDATE OF search_text, search_extra ON albums BEGIN
-    INSERT INTO albums_fts(albums_fts, rowid, search_text, search_extra) VALUES ('delete', old.id, old.search_text, old.search_extra);
-    INSERT INTO albums_fts(rowid, search_text, search_extra) VALUES (new.id, new.search_text, new.search_extra);
+CREATE TRIGGER albums_fts_update AFTER UPDATE OF popularity, search_text, search_extra ON albums
+WHEN old.rank_key != new.rank_key OR old.search_text != new.search_text OR old.search_extra != new.search_extra BEGIN
+    INSERT INTO albums_fts(albums_fts, rowid, search_text, search_extra) VALUES ('delete', old.rank_key, old.search_text, old.search_extra);
+    INSERT INTO albums_fts(rowid, search_text, search_extra) VALUES (new.rank_key, new.search_text, new.search_extra);
 END;
 
+CREATE VIEW playlists_visible AS SELECT rank_key, search_text FROM playlists WHERE is_public;
 CREATE VIRTUAL TABLE playlists_fts USING fts5(
     search_text,
-    content = 'playlists', content_rowid = 'id',
-    tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+    content = 'playlists_visible', content_rowid = 'rank_key',
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3 4 5 6'
 );
-CREATE TRIGGER playlists_fts_insert AFTER INSERT ON playlists BEGIN
-    INSERT INTO playlists_fts(rowid, search_text) VALUES (new.id, new.search_text);
+CREATE TRIGGER playlists_fts_insert AFTER INSERT ON playlists WHEN new.is_public BEGIN
+    INSERT INTO playlists_fts(rowid, search_text) VALUES (new.rank_key, new.search_text);
 END;
-CREATE TRIGGER playlists_fts_delete AFTER DELETE ON playlists BEGIN
-    INSERT INTO playlists_fts(playlists_fts, rowid, search_text) VALUES ('delete', old.id, old.search_text);
+CREATE TRIGGER playlists_fts_delete AFTER DELETE ON playlists WHEN old.is_public BEGIN
+    INSERT INTO playlists_fts(playlists_fts, rowid, search_text) VALUES ('delete', old.rank_key, old.search_text);
 END;
-CREATE TRIGGER playlists_fts_update AFTER UPDATE OF search_text ON playlists BEGIN
-    INSERT INTO playlists_fts(playlists_fts, rowid, search_text) VALUES ('delete', old.id, old.search_text);
-    INSERT INTO playlists_fts(rowid, search_text) VALUES (new.id, new.search_text);
+CREATE TRIGGER playlists_fts_update AFTER UPDATE OF is_public, popularity, search_text ON playlists
+WHEN old.is_public IS NOT new.is_public OR old.rank_key != new.rank_key OR old.search_text != new.search_text BEGIN
+    INSERT INTO playlists_fts(playlists_fts, rowid, search_text)
+        SELECT 'delete', old.rank_key, old.search_text WHERE old.is_public;
+    INSERT INTO playlists_fts(rowid, search_text)
+        SELECT new.rank_key, new.search_text WHERE new.is_public;
 END;
