@@ -25,7 +25,8 @@ import (
 //     no escaping.
 //   - Segments must be non-empty and must not start with "." (which refuses
 //     "." and ".." however they were spelled); the key must lie under
-//     artists/ (the origin serves nothing else) and pass blob.ValidateKey.
+//     artists/ (the origin serves nothing else); the key then also passes
+//     blob.ValidateKey, which the miss path checks before the origin.
 var pathPrefix = []byte("/t/")
 
 // splitPath splits an original request path into the token and the raw
@@ -91,13 +92,16 @@ func cleanKey(dst, raw []byte) ([]byte, bool) {
 		}
 		segStart = i + 1
 	}
-	// Belt and braces: the store's own rules. The string does not outlive
-	// the call (ValidateKey keeps it only in an error we drop).
-	if blob.ValidateKey(b2s(key)) != nil {
-		return nil, false
-	}
+	// These rules are stricter than blob.ValidateKey's, so every key that
+	// passes them passes it too (FuzzCleanKey checks that). ValidateKey
+	// itself runs on the miss path, before a key reaches the origin or the
+	// cache (validKey); a hit is a key that went through it before.
 	return key, true
 }
+
+// validKey applies the store's own rules: defence in depth on the miss
+// path, in case the rules above and blob's ever drift apart.
+func validKey(key string) bool { return blob.ValidateKey(key) == nil }
 
 // unreserved reports whether c is an RFC 3986 unreserved character.
 func unreserved(c byte) bool {

@@ -79,8 +79,7 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	}
 	key, ok := cleanKey(nil, rawKey)
 	if !ok {
-		s.m.badPath.Inc()
-		s.plainError(ctx, fasthttp.StatusBadRequest, "bad path\n")
+		s.badPath(ctx)
 		return
 	}
 	if !claims.Allows(b2s(key)) {
@@ -99,6 +98,12 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	default:
 		s.servePlaylist(ctx, key, kind, claims.MaxKbps)
 	}
+}
+
+// badPath answers 400 to a key that breaks the rules of path.go.
+func (s *Server) badPath(ctx *fasthttp.RequestCtx) {
+	s.m.badPath.Inc()
+	s.plainError(ctx, fasthttp.StatusBadRequest, "bad path\n")
 }
 
 // refuse answers 403 with a body that says nothing about why; the reason
@@ -335,6 +340,10 @@ var errChanged = errors.New("edge: object changed at the origin")
 // coalescing group, one Range request per contiguous missing run.
 func (s *Server) serveMediaMiss(ctx *fasthttp.RequestCtx, key []byte, name cache.Name, meta *cache.Meta) {
 	keyStr := string(key)
+	if !validKey(keyStr) {
+		s.badPath(ctx)
+		return
+	}
 	have := map[int64][]byte{}
 	S := s.cfg.SliceBytes
 	get := ctx.IsGet()
@@ -585,8 +594,13 @@ func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, key []byte, kind, maxKb
 	name := s.cache.Name(key)
 	e, hit := s.cache.Get(name, cache.KindWhole, 0)
 	if !hit {
+		keyStr := string(key)
+		if !validKey(keyStr) {
+			s.badPath(ctx)
+			return
+		}
 		var err error
-		if e, err = s.fetchWholeCoalesced(string(key), name); err != nil {
+		if e, err = s.fetchWholeCoalesced(keyStr, name); err != nil {
 			s.fail(ctx, err)
 			return
 		}

@@ -15,6 +15,7 @@
 # Knobs (environment): SONGS (8), SONG_SECONDS (90), DURATION (10s per
 # round), CONNS (32), THREADS (1), ROUNDS (2 pairs), SLICE (1MiB),
 # PORT_BASE (18080: origin +1, edge +2, nginx +3, edge admin +4),
+# NGINX_WORKERS (auto), GOMAXPROCS (the edge's; default all cores),
 # KEEP=1 keeps the scratch folder, PROFILE=1 saves a CPU profile of the edge
 # during its last round, DOC=0 leaves docs/performance.md alone.
 set -euo pipefail
@@ -35,6 +36,7 @@ NGINX_PORT=$((PORT_BASE + 3))
 ADMIN_PORT=$((PORT_BASE + 4))
 SECRET=bench-secret
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+NGINX_WORKERS=${NGINX_WORKERS:-auto}
 
 for tool in go ffmpeg wrk python3 curl "$NGINX"; do
   command -v "$tool" >/dev/null 2>&1 || { echo "bench-edge needs $tool" >&2; exit 1; }
@@ -169,7 +171,8 @@ PIDS+=($!)
 PIDS+=($!)
 mkdir -p "$WORK/nginx/logs" "$WORK/nginx/cache" "$WORK/nginx/tmp"
 sed -e "s/127.0.0.1:8083/127.0.0.1:$NGINX_PORT/" -e "s/127.0.0.1:8081/127.0.0.1:$ORIGIN_PORT/" \
-  -e "s/\"change-me\"/\"$SECRET\"/" configs/nginx-edge.conf >"$WORK/nginx/nginx.conf"
+  -e "s/\"change-me\"/\"$SECRET\"/" -e "s/^worker_processes auto;/worker_processes $NGINX_WORKERS;/" \
+  configs/nginx-edge.conf >"$WORK/nginx/nginx.conf"
 NGINX_GLOBAL="daemon off;"
 # As root, nginx's workers would run as nobody and could not use the
 # scratch folder (mode 0700); keep them as the invoking user.
@@ -228,9 +231,9 @@ ORIGIN_AFTER=$(curl -s "http://127.0.0.1:$((PORT_BASE + 5))/metrics" | awk '/^ri
 
 # --- report -------------------------------------------------------------------
 CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
-REPORT=$(python3 - "$RESULTS" "$NREQ" "$AVGSIZE" "$SONGS" "$SONG_SECONDS" "$DURATION" "$CONNS" "$THREADS" "$SLICE" "$(nproc)" "$CPU" "$((ORIGIN_AFTER - ORIGIN_BEFORE))" "$("$NGINX" -v 2>&1 | sed 's/.*: //')" "$(go env GOVERSION)" <<'PY'
+REPORT=$(python3 - "$RESULTS" "$NREQ" "$AVGSIZE" "$SONGS" "$SONG_SECONDS" "$DURATION" "$CONNS" "$THREADS" "$SLICE" "$(nproc)" "$CPU" "$((ORIGIN_AFTER - ORIGIN_BEFORE))" "$("$NGINX" -v 2>&1 | sed 's/.*: //')" "$(go env GOVERSION)" "$NGINX_WORKERS" <<'PY'
 import sys
-(results, nreq, avg, songs, secs, dur, conns, threads, slice_, ncpu, cpu, origin_reqs, nginx_v, go_v) = sys.argv[1:]
+(results, nreq, avg, songs, secs, dur, conns, threads, slice_, ncpu, cpu, origin_reqs, nginx_v, go_v, workers) = sys.argv[1:]
 rows = [l.split() for l in open(results) if l.strip()]
 def mean(who, i):
     v = [float(r[i]) for r in rows if r[0] == who]
@@ -240,7 +243,8 @@ out.append(f"Measured by `make bench-edge` (bench/edge/run.sh) on {ncpu} cores (
            f"wrk -t{threads} -c{conns} -d{dur} per round, rounds alternating riff, nginx; {songs} songs of {secs} s "
            f"(AAC 64/128/320), {nreq} distinct segment byte ranges (mean {int(avg)//1024} KiB), shuffled; "
            f"warm caches; slice {slice_}; riff URLs carry an Ed25519 playback token, verified per request "
-           f"(cached verification); nginx {nginx_v} with proxy_cache + slice 1m (configs/nginx-edge.conf), no token; {go_v}.")
+           f"(cached verification); nginx {nginx_v} with proxy_cache + slice 1m (configs/nginx-edge.conf, "
+           f"worker_processes {workers}), no token; {go_v}.")
 out.append("")
 out.append("| round | server | req/s | MB/s | p50 ms | p99 ms |")
 out.append("|---|---|---:|---:|---:|---:|")
