@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"riff/dev"
 	"riff/edge"
 	"riff/internal/playtoken"
 	"riff/origin"
@@ -32,7 +33,7 @@ func commands() []command {
 		{"edge", "streaming edge: tokens, slice cache, coalescing, purge", edge.Run},
 		{"package", "package an audio file into HLS/DASH/Ogg renditions", packager.Run},
 		{"bench", "load generator that behaves like players", notBuilt("bench", 8)},
-		{"dev", "all-in-one: catalogd + origin + edge on loopback with demo content", notBuilt("dev", 7)},
+		{"dev", "all-in-one: catalogd + origin + edge on loopback with demo content", dev.Run},
 		{"keygen", "make a token signing key and public key set", playtoken.RunKeygen},
 		{"version", "print the version", runVersion},
 	}

@@ -1,0 +1,202 @@
+// Package dev is `riff dev`: the whole of Riff in one process on loopback,
+// for a newcomer's first minute and for end-to-end tests.
+//
+// It keeps everything under one data folder (default ./data): a signing
+// key made with `riff keygen` (data/keys), the SQLite catalog
+// (data/riff.db) and the blob folder (data/blob). On first start it seeds
+// demo content: a demo account that is an artist and a premium listener,
+// an album, and a few songs synthesised with ffmpeg and packaged by the
+// real packager into the real key layout. Then it runs catalogd, origin
+// and edge through their own Run functions, exactly as the separate
+// daemons would run, waits until each answers /readyz, and prints where to
+// listen.
+//
+// Uploads through catalogd (the ingest issue) will replace the direct
+// store writes of the seeding; until then seeding is the only way songs
+// get into a dev catalog.
+package dev
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"riff/catalogd"
+	"riff/edge"
+	"riff/internal/config"
+	"riff/internal/playtoken"
+	"riff/origin"
+)
+
+// Settings are riff dev's flags.
+type Settings struct {
+	Data             string
+	CatalogdListen   string
+	OriginListen     string
+	EdgeListen       string
+	EdgeAdminListen  string
+	Demo             bool
+	DemoSongs        int
+	DemoSeconds      time.Duration
+	LogLevel         string
+	ReadyTimeout     time.Duration
+	FFmpeg           string
+	FFprobe          string
+	PackagerParallel int
+}
+
+// Run starts catalogd, origin and edge on loopback and blocks until ctx is
+// cancelled or one of them fails.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var s Settings
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&s.Data, "data", "data", "`folder` for the keys, the SQLite catalog and the blob folder")
+	fs.StringVar(&s.CatalogdListen, "catalogd-listen", "127.0.0.1:8080", "catalogd `address`")
+	fs.StringVar(&s.OriginListen, "origin-listen", "127.0.0.1:8081", "origin `address`")
+	fs.StringVar(&s.EdgeListen, "edge-listen", "127.0.0.1:8082", "edge public `address`")
+	fs.StringVar(&s.EdgeAdminListen, "edge-admin-listen", "127.0.0.1:9082", "edge admin `address` (metrics, purge)")
+	fs.BoolVar(&s.Demo, "demo", true, "seed demo content on first start")
+	fs.IntVar(&s.DemoSongs, "demo-songs", 3, "how many demo songs to synthesise (1 to 3)")
+	fs.DurationVar(&s.DemoSeconds, "demo-length", 30*time.Second, "length of each demo song")
+	fs.StringVar(&s.LogLevel, "log-level", "warn", "log `level` of the daemons: debug, info, warn or error")
+	fs.DurationVar(&s.ReadyTimeout, "ready-timeout", 30*time.Second, "how long to wait for every daemon to be ready")
+	fs.StringVar(&s.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg `binary`")
+	fs.StringVar(&s.FFprobe, "ffprobe", "ffprobe", "ffprobe `binary`")
+	fs.IntVar(&s.PackagerParallel, "demo-concurrency", 2, "ffmpeg encodes at once while seeding")
+	if err := config.Load(fs, args, getenv, "dev"); err != nil {
+		return err
+	}
+	if s.DemoSongs < 1 || s.DemoSongs > len(demoTracks()) {
+		return fmt.Errorf("dev: -demo-songs %d: want 1 to %d", s.DemoSongs, len(demoTracks()))
+	}
+	return start(ctx, s, getenv, stdout, stderr)
+}
+
+func start(ctx context.Context, s Settings, getenv func(string) string, stdout, stderr io.Writer) error {
+	keysDir := filepath.Join(s.Data, "keys")
+	blobDir := filepath.Join(s.Data, "blob")
+	dbDSN := "file:" + filepath.Join(s.Data, "riff.db")
+	if err := os.MkdirAll(s.Data, 0o755); err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(keysDir, playtoken.SigningKeyFile)); errors.Is(err, os.ErrNotExist) {
+		if err := playtoken.RunKeygen(ctx, []string{"-dir", keysDir}, getenv, io.Discard, stderr); err != nil {
+			return fmt.Errorf("dev: keygen: %w", err)
+		}
+	}
+	var demo *demoAccount
+	if s.Demo {
+		var err error
+		if demo, err = seed(ctx, s, dbDSN, blobDir, stdout); err != nil {
+			return fmt.Errorf("dev: seeding demo content: %w", err)
+		}
+	}
+
+	edgeURL := "http://" + s.EdgeListen
+	daemons := []struct {
+		name  string
+		run   func(context.Context, []string, func(string) string, io.Writer, io.Writer) error
+		args  []string
+		ready string
+	}{
+		{"origin", origin.Run, []string{"-listen", s.OriginListen, "-blob", blobDir, "-log-level", s.LogLevel},
+			"http://" + s.OriginListen + "/readyz"},
+		{"edge", edge.Run, []string{"-listen", s.EdgeListen, "-admin-listen", s.EdgeAdminListen,
+			"-origin", "http://" + s.OriginListen, "-keys", filepath.Join(keysDir, playtoken.JWKSFile), "-log-level", s.LogLevel},
+			"http://" + s.EdgeAdminListen + "/readyz"},
+		{"catalogd", catalogd.Run, []string{"-listen", s.CatalogdListen, "-db", dbDSN, "-keys", keysDir,
+			"-edge-url", edgeURL, "-log-level", s.LogLevel},
+			"http://" + s.CatalogdListen + "/readyz"},
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(daemons))
+	for _, d := range daemons {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := d.run(ctx, d.args, getenv, io.Discard, stderr)
+			if ctx.Err() == nil {
+				if err == nil {
+					err = errors.New("stopped")
+				}
+				errc <- fmt.Errorf("dev: %s: %w", d.name, err)
+			}
+		}()
+	}
+	stop := func(err error) error {
+		cancel()
+		wg.Wait()
+		return err
+	}
+
+	for _, d := range daemons {
+		if err := waitReady(ctx, d.ready, s.ReadyTimeout, errc); err != nil {
+			return stop(fmt.Errorf("dev: %s not ready: %w", d.name, err))
+		}
+	}
+	banner(stdout, s, edgeURL, demo)
+
+	select {
+	case <-ctx.Done():
+		return stop(nil)
+	case err := <-errc:
+		return stop(err)
+	}
+}
+
+// waitReady polls url until it answers 200, a daemon fails, or timeout.
+func waitReady(ctx context.Context, url string, timeout time.Duration, errc <-chan error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if res, err := client.Do(req); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", url, ctx.Err())
+		case err := <-errc:
+			return err
+		case <-tick.C:
+		}
+	}
+}
+
+func banner(w io.Writer, s Settings, edgeURL string, demo *demoAccount) {
+	api := "http://" + s.CatalogdListen
+	fmt.Fprintf(w, "\nRiff is running (Ctrl-C stops it):\n")
+	fmt.Fprintf(w, "  catalogd  %s   (API; /openapi.json, /metrics, /readyz)\n", api)
+	fmt.Fprintf(w, "  origin    http://%s\n", s.OriginListen)
+	fmt.Fprintf(w, "  edge      %s   (admin http://%s)\n", edgeURL, s.EdgeAdminListen)
+	fmt.Fprintf(w, "  data      %s\n", s.Data)
+	if demo == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nDemo account: %s / %s (artist %q, premium listener)\n", demo.Email, demo.Password, demo.ArtistName)
+	fmt.Fprintf(w, "\nTry it:\n")
+	fmt.Fprintf(w, "  TOKEN=$(curl -s %s/auth/login -H 'Content-Type: application/json' -d '{\"email\":\"%s\",\"password\":\"%s\"}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\n", api, demo.Email, demo.Password)
+	fmt.Fprintf(w, "  curl -s '%s/search?q=tone'\n", api)
+	fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $TOKEN\" %s/songs/%d     # hls_url, dash_url, stream_url\n", api, demo.FirstSongID)
+	fmt.Fprintf(w, "  ffplay \"$(curl -s -H \"Authorization: Bearer $TOKEN\" %s/songs/%d | sed 's/.*\"hls_url\":\"\\([^\"]*\\)\".*/\\1/')\"\n\n", api, demo.FirstSongID)
+}
