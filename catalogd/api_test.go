@@ -510,3 +510,39 @@ func TestPrivateDataStaysPrivate(t *testing.T) {
 		t.Errorf("/users/me contains the password hash: %s", r.body)
 	}
 }
+
+func TestPlaybackTokenReuse(t *testing.T) {
+	e := newEnv(t)
+	f := e.fixture()
+	u := e.register("reuse@example.com", "Reuse")
+	get := func() songView {
+		var so songView
+		r := e.get("/songs/"+itoa(f.ready.ID), u.AccessToken)
+		wantStatus(t, r, http.StatusOK, "")
+		r.decode(t, &so)
+		return so
+	}
+	first := get()
+	e.clock.Advance(2 * time.Minute)
+	again := get()
+	if again.HLSURL != first.HLSURL || !again.ExpiresAt.Equal(*first.ExpiresAt) {
+		t.Errorf("within 5 minutes: %s (exp %v), want the first token again (exp %v)", again.HLSURL, again.ExpiresAt, first.ExpiresAt)
+	}
+	// The reused token verifies and its expiry is what expires_at says.
+	c, _ := verifyPlayback(t, e, again.StreamURL)
+	if !c.Expires.Equal(*again.ExpiresAt) {
+		t.Errorf("token exp %v, expires_at %v", c.Expires, again.ExpiresAt)
+	}
+	e.clock.Advance(4 * time.Minute)
+	fresh := get()
+	if fresh.HLSURL == first.HLSURL || !fresh.ExpiresAt.Equal(e.clock.Now().Add(time.Hour)) {
+		t.Errorf("after 6 minutes: same token or expiry %v", fresh.ExpiresAt)
+	}
+	// Another song gets its own token.
+	var other songView
+	e.get("/songs/"+itoa(f.other.ID), u.AccessToken).decode(t, &other)
+	c2, _ := verifyPlayback(t, e, other.HLSURL)
+	if c2.Prefix == c.Prefix {
+		t.Error("two songs share a token prefix")
+	}
+}

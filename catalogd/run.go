@@ -44,6 +44,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	keysDir := fs.String("keys", "", "`folder` with signing.key and jwks.json from `riff keygen` (default: an ephemeral key, for development)")
 	edgeURL := fs.String("edge-url", "http://127.0.0.1:8082", "base `URL` of the edge in playback URLs")
 	tokenTTL := fs.Duration("token-ttl", time.Hour, "lifetime of playback URLs")
+	tokenReuse := fs.Duration("token-reuse", 5*time.Minute, "hand out the same playback token to a user for a song for this long (0: never)")
 	accessTTL := fs.Duration("access-ttl", 15*time.Minute, "lifetime of access tokens")
 	refreshTTL := fs.Duration("refresh-ttl", 30*24*time.Hour, "lifetime of an unused refresh token")
 	refreshGrace := fs.Duration("refresh-grace", 10*time.Second, "how long a rotated refresh token may be retried without ending the session")
@@ -93,7 +94,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	o.AddCheck("db", st.Ping)
 
 	srv, err := NewServer(Config{
-		EdgeURL: *edgeURL, PlaybackTTL: *tokenTTL, RefreshTTL: *refreshTTL, RefreshGrace: *refreshGrace,
+		EdgeURL: *edgeURL, PlaybackTTL: *tokenTTL, PlaybackReuse: reuse(*tokenReuse), RefreshTTL: *refreshTTL, RefreshGrace: *refreshGrace,
 		MaxBodyBytes: int64(maxBody), ClientIPHeader: *clientIPHeader,
 		LoginAccountBurst: *loginAccount, LoginIPBurst: *loginIP, LoginWindow: *loginWindow,
 	}, Deps{
@@ -172,6 +173,15 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		o.Logger.Warn("shutdown incomplete", "err", err)
 	}
 	return serveErr
+}
+
+// reuse maps the -token-reuse flag (0 disables) to Config.PlaybackReuse
+// (0 is the default there, negative disables).
+func reuse(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // shutdown calls stop with a fresh deadline (the run context is already

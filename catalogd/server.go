@@ -23,6 +23,12 @@ type Config struct {
 	EdgeURL string
 	// PlaybackTTL is how long playback URLs work (default 1h).
 	PlaybackTTL time.Duration
+	// PlaybackReuse is how long a minted playback token is handed out
+	// again for the same user, song version and bitrate cap (default 5m,
+	// at most PlaybackTTL/2; negative: never). Reuse saves a signature
+	// here and lets the edge's verification cache hit; the URLs then live
+	// between PlaybackTTL-PlaybackReuse and PlaybackTTL.
+	PlaybackReuse time.Duration
 	// RefreshTTL is how long an unused refresh token lives (default 30 days).
 	RefreshTTL time.Duration
 	// RefreshGrace is how long a rotated refresh token may come back (a
@@ -59,6 +65,10 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	def(&c.PlaybackTTL, time.Hour)
+	if c.PlaybackReuse == 0 {
+		c.PlaybackReuse = 5 * time.Minute
+	}
+	c.PlaybackReuse = min(c.PlaybackReuse, c.PlaybackTTL/2)
 	def(&c.RefreshTTL, 30*24*time.Hour)
 	def(&c.RefreshGrace, 10*time.Second)
 	def(&c.LoginWindow, 15*time.Minute)
@@ -110,6 +120,7 @@ type Server struct {
 	loginIP      *auth.Limiter
 	loginAccount *auth.Limiter
 	trending     *trendingCache
+	minted       *mintCache
 	handler      http.Handler
 }
 
@@ -134,6 +145,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		loginIP:      auth.NewLimiter(cfg.LoginIPBurst, cfg.LoginWindow, 100_000, d.Now),
 		loginAccount: auth.NewLimiter(cfg.LoginAccountBurst, cfg.LoginWindow, 100_000, d.Now),
 		trending:     newTrendingCache(cfg.TrendingCacheTTL, d.Now),
+		minted:       &mintCache{},
 	}
 	s.handler = d.Obs.Middleware(s.router(true))
 	return s, nil

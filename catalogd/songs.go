@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"riff/catalogd/store"
@@ -44,16 +45,66 @@ func (s *Server) visibleSong(ctx context.Context, p principal, id int64) (store.
 	return store.Song{}, newError(kindNotFound, "not_found", "No such song.")
 }
 
-// playbackToken mints a token that opens the current version folder of so
-// for p, capped at p's tier, and returns it with its expiry.
+// playbackToken returns a token that opens the current version folder of
+// so for p, capped at p's tier, and its expiry: a token minted for the
+// same user, folder and cap within Config.PlaybackReuse, or a new one.
 func (s *Server) playbackToken(p principal, so store.Song) (token, prefix string, kbps int, expires time.Time, err error) {
 	prefix = so.BlobPrefix()
 	kbps = tierKbps(p.Tier)
-	expires = s.now().Add(s.cfg.PlaybackTTL).Truncate(time.Second)
+	now := s.now()
+	key := mintKey{user: p.UserID, prefix: prefix, kbps: kbps}
+	if s.cfg.PlaybackReuse > 0 {
+		if e, ok := s.minted.get(key); ok && now.Before(e.minted.Add(s.cfg.PlaybackReuse)) {
+			return e.token, prefix, kbps, e.expires, nil
+		}
+	}
 	token, err = s.playback.Mint(playtoken.Claims{
 		Type: playtoken.TypePlay, Subject: itoa(p.UserID), Prefix: prefix, MaxKbps: kbps,
 	}, s.cfg.PlaybackTTL)
-	return token, prefix, kbps, expires, err
+	if err != nil {
+		return "", "", 0, time.Time{}, err
+	}
+	expires = now.Add(s.cfg.PlaybackTTL).Truncate(time.Second) // the token's exp (second precision)
+	if s.cfg.PlaybackReuse > 0 {
+		s.minted.put(key, mintEntry{token: token, minted: now, expires: expires})
+	}
+	return token, prefix, kbps, expires, nil
+}
+
+// mintCache remembers recently minted playback tokens. It holds at most
+// maxMinted and is emptied when full. It is safe for concurrent use.
+type mintCache struct {
+	mu sync.RWMutex
+	m  map[mintKey]mintEntry
+}
+
+type mintKey struct {
+	user   int64
+	prefix string
+	kbps   int
+}
+
+type mintEntry struct {
+	token           string
+	minted, expires time.Time
+}
+
+const maxMinted = 100_000
+
+func (c *mintCache) get(k mintKey) (mintEntry, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.m[k]
+	return e, ok
+}
+
+func (c *mintCache) put(k mintKey, e mintEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxMinted {
+		c.m = make(map[mintKey]mintEntry)
+	}
+	c.m[k] = e
 }
 
 // playable reports whether a song has media to play.

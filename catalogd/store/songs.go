@@ -194,15 +194,36 @@ func (s *Store) SongByID(ctx context.Context, id int64) (Song, error) {
 }
 
 func (s *Store) songByID(ctx context.Context, db querier, id int64) (Song, error) {
-	so, err := scanSong(db.QueryRowContext(ctx, songSelect+` WHERE s.id = $1`, id))
+	// One statement: the song with one row per credit.
+	rows, err := db.QueryContext(ctx, `SELECT `+songColumns+`, COALESCE(sa.artist_id, 0), COALESCE(a.name, ''), COALESCE(sa.role, '')`+songFrom+`
+		LEFT JOIN song_artists sa ON sa.song_id = s.id LEFT JOIN artists a ON a.id = sa.artist_id
+		WHERE s.id = $1 ORDER BY sa.position`, id)
 	if err != nil {
-		return Song{}, notFound(err, "song", id)
-	}
-	songs := []Song{so}
-	if err := loadCredits(ctx, db, songs); err != nil {
 		return Song{}, fmt.Errorf("store: song %d: %w", id, err)
 	}
-	return songs[0], nil
+	defer rows.Close()
+	var so Song
+	found := false
+	for rows.Next() {
+		var c Credit
+		row, err := scanSong(rows, &c.ArtistID, &c.Name, &c.Role)
+		if err != nil {
+			return Song{}, fmt.Errorf("store: song %d: %w", id, err)
+		}
+		if !found {
+			so, found = row, true
+		}
+		if c.ArtistID != 0 {
+			so.Credits = append(so.Credits, c)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return Song{}, fmt.Errorf("store: song %d: %w", id, err)
+	}
+	if !found {
+		return Song{}, fmt.Errorf("store: song %d: %w", id, ErrNotFound)
+	}
+	return so, nil
 }
 
 // loadCredits fills in the Credits of songs with one query.
