@@ -15,7 +15,10 @@
 # Knobs (environment): SONGS (8), SONG_SECONDS (90), DURATION (10s per
 # round), CONNS (32), THREADS (1), ROUNDS (2 pairs), SLICE (1MiB),
 # PORT_BASE (18080: origin +1, edge +2, nginx +3, edge admin +4),
-# NGINX_WORKERS (auto), GOMAXPROCS (the edge's; default all cores),
+# PIN (1 on machines with 2+ cores: the servers on core 0 — riff edge with
+# GOMAXPROCS=1, nginx with one worker — and wrk on core 1, so that each
+# server has one core to itself and wrk does not preempt it; 0: no pinning,
+# NGINX_WORKERS (auto) and the edge's GOMAXPROCS (all cores)),
 # KEEP=1 keeps the scratch folder, PROFILE=1 saves a CPU profile of the edge
 # during its last round, DOC=0 leaves docs/performance.md alone.
 set -euo pipefail
@@ -36,7 +39,14 @@ NGINX_PORT=$((PORT_BASE + 3))
 ADMIN_PORT=$((PORT_BASE + 4))
 SECRET=bench-secret
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
-NGINX_WORKERS=${NGINX_WORKERS:-auto}
+PIN=${PIN:-$([ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null && echo 1 || echo 0)}
+if [ "$PIN" = 1 ]; then
+  SERVER_CPU="taskset -c 0"; WRK_CPU="taskset -c 1"
+  NGINX_WORKERS=1; EDGE_PROCS=1
+else
+  SERVER_CPU=""; WRK_CPU=""
+  NGINX_WORKERS=${NGINX_WORKERS:-auto}; EDGE_PROCS=${GOMAXPROCS:-$(nproc)}
+fi
 
 for tool in go ffmpeg wrk python3 curl "$NGINX"; do
   command -v "$tool" >/dev/null 2>&1 || { echo "bench-edge needs $tool" >&2; exit 1; }
@@ -165,10 +175,11 @@ log "starting riff origin :$ORIGIN_PORT, riff edge :$EDGE_PORT, nginx :$NGINX_PO
 "$RIFF" origin -listen "127.0.0.1:$ORIGIN_PORT" -admin-listen "127.0.0.1:$((PORT_BASE + 5))" \
   -blob "$WORK/blob" -secret "$SECRET" -log-level warn 2>"$WORK/origin.log" &
 PIDS+=($!)
-"$RIFF" edge -listen "127.0.0.1:$EDGE_PORT" -admin-listen "127.0.0.1:$ADMIN_PORT" \
+GOMAXPROCS=$EDGE_PROCS $SERVER_CPU "$RIFF" edge -listen "127.0.0.1:$EDGE_PORT" -admin-listen "127.0.0.1:$ADMIN_PORT" \
   -origin "http://127.0.0.1:$ORIGIN_PORT" -origin-secret "$SECRET" -keys "$WORK/keys/jwks.json" \
   -cache-bytes 1GiB -slice-bytes "$SLICE" -log-level warn -pprof 2>"$WORK/edge.log" &
 PIDS+=($!)
+EDGE_PID=$!
 mkdir -p "$WORK/nginx/logs" "$WORK/nginx/cache" "$WORK/nginx/tmp"
 sed -e "s/127.0.0.1:8083/127.0.0.1:$NGINX_PORT/" -e "s/127.0.0.1:8081/127.0.0.1:$ORIGIN_PORT/" \
   -e "s/\"change-me\"/\"$SECRET\"/" -e "s/^worker_processes auto;/worker_processes $NGINX_WORKERS;/" \
@@ -177,8 +188,9 @@ NGINX_GLOBAL="daemon off;"
 # As root, nginx's workers would run as nobody and could not use the
 # scratch folder (mode 0700); keep them as the invoking user.
 [ "$(id -u)" = 0 ] && NGINX_GLOBAL="$NGINX_GLOBAL user root;"
-"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g "$NGINX_GLOBAL" 2>"$WORK/nginx/stderr.log" &
+$SERVER_CPU "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g "$NGINX_GLOBAL" 2>"$WORK/nginx/stderr.log" &
 PIDS+=($!)
+NGINX_PID=$!
 wait_http "http://127.0.0.1:$((PORT_BASE + 5))/readyz"
 wait_http "http://127.0.0.1:$ADMIN_PORT/readyz"
 FIRST_KEY=$(awk -F'"' '/^  [{]"[/]artists/ {print substr($2, 2); exit}' "$WORK/nginx.lua")
@@ -199,6 +211,18 @@ check_hit nginx "http://127.0.0.1:$NGINX_PORT/artists/1/albums/1/songs/1/v1/aac_
 ORIGIN_BEFORE=$(curl -s "http://127.0.0.1:$((PORT_BASE + 5))/metrics" | awk '/^riff_http_requests_total/ {s += $2} END {print s+0}')
 
 # --- load ---------------------------------------------------------------------
+# cpu_ticks PID... -> user+system clock ticks of those processes
+cpu_ticks() {
+  local t=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+server_pids() { # riff|nginx
+  if [ "$1" = riff ]; then echo "$EDGE_PID"; else echo "$NGINX_PID" $(pgrep -P "$NGINX_PID"); fi
+}
+HZ=$(getconf CLK_TCK)
 # parse_wrk FILE -> "req/s MB/s p50_ms p99_ms errors"
 parse_wrk() {
   awk '
@@ -219,11 +243,16 @@ for round in $(seq 1 "$ROUNDS"); do
       PROF_PID=$!
     fi
     log "round $round: $who (wrk -t$THREADS -c$CONNS -d$DURATION)"
-    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$WORK/$who.lua" "http://127.0.0.1:$port" >"$WORK/wrk-$who-$round.txt"
+    pids=$(server_pids "$who")
+    t0=$(cpu_ticks $pids)
+    $WRK_CPU wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$WORK/$who.lua" "http://127.0.0.1:$port" >"$WORK/wrk-$who-$round.txt"
+    t1=$(cpu_ticks $pids)
     [ -n "${PROF_PID:-}" ] && { wait "$PROF_PID"; PROF_PID=""; }
     read -r rps mbs p50 p99 errs < <(parse_wrk "$WORK/wrk-$who-$round.txt")
     if [ "$errs" != 0 ]; then cat "$WORK/wrk-$who-$round.txt" >&2; echo "$who answered errors" >&2; exit 1; fi
-    echo "$who $round $rps $mbs $p50 $p99" >>"$RESULTS"
+    nreq=$(awk '/requests in/ {print $1}' "$WORK/wrk-$who-$round.txt")
+    cpu_us=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$nreq" 'BEGIN {printf "%.1f", d / hz * 1e6 / n}')
+    echo "$who $round $rps $mbs $p50 $p99 $cpu_us" >>"$RESULTS"
   done
 done
 ORIGIN_AFTER=$(curl -s "http://127.0.0.1:$((PORT_BASE + 5))/metrics" | awk '/^riff_http_requests_total/ {s += $2} END {print s+0}')
@@ -231,32 +260,34 @@ ORIGIN_AFTER=$(curl -s "http://127.0.0.1:$((PORT_BASE + 5))/metrics" | awk '/^ri
 
 # --- report -------------------------------------------------------------------
 CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
-REPORT=$(python3 - "$RESULTS" "$NREQ" "$AVGSIZE" "$SONGS" "$SONG_SECONDS" "$DURATION" "$CONNS" "$THREADS" "$SLICE" "$(nproc)" "$CPU" "$((ORIGIN_AFTER - ORIGIN_BEFORE))" "$("$NGINX" -v 2>&1 | sed 's/.*: //')" "$(go env GOVERSION)" "$NGINX_WORKERS" <<'PY'
+REPORT=$(python3 - "$RESULTS" "$NREQ" "$AVGSIZE" "$SONGS" "$SONG_SECONDS" "$DURATION" "$CONNS" "$THREADS" "$SLICE" "$(nproc)" "$CPU" "$((ORIGIN_AFTER - ORIGIN_BEFORE))" "$("$NGINX" -v 2>&1 | sed 's/.*: //')" "$(go env GOVERSION)" "$NGINX_WORKERS" "$PIN" "$EDGE_PROCS" <<'PY'
 import sys
-(results, nreq, avg, songs, secs, dur, conns, threads, slice_, ncpu, cpu, origin_reqs, nginx_v, go_v, workers) = sys.argv[1:]
+(results, nreq, avg, songs, secs, dur, conns, threads, slice_, ncpu, cpu, origin_reqs, nginx_v, go_v, workers, pin, procs) = sys.argv[1:]
 rows = [l.split() for l in open(results) if l.strip()]
 def mean(who, i):
     v = [float(r[i]) for r in rows if r[0] == who]
     return sum(v) / len(v)
 out = []
-out.append(f"Measured by `make bench-edge` (bench/edge/run.sh) on {ncpu} cores ({cpu}), everything on loopback: "
+placement = ("the servers pinned to core 0 (riff edge GOMAXPROCS=1, nginx 1 worker), wrk to core 1" if pin == "1"
+             else f"no pinning (riff edge GOMAXPROCS={procs}, nginx worker_processes {workers})")
+out.append(f"Measured by `make bench-edge` (bench/edge/run.sh) on {ncpu} cores ({cpu}), everything on loopback, {placement}: "
            f"wrk -t{threads} -c{conns} -d{dur} per round, rounds alternating riff, nginx; {songs} songs of {secs} s "
            f"(AAC 64/128/320), {nreq} distinct segment byte ranges (mean {int(avg)//1024} KiB), shuffled; "
            f"warm caches; slice {slice_}; riff URLs carry an Ed25519 playback token, verified per request "
-           f"(cached verification); nginx {nginx_v} with proxy_cache + slice 1m (configs/nginx-edge.conf, "
-           f"worker_processes {workers}), no token; {go_v}.")
+           f"(cached verification); nginx {nginx_v} with proxy_cache + slice 1m (configs/nginx-edge.conf), "
+           f"no token; {go_v}.")
 out.append("")
-out.append("| round | server | req/s | MB/s | p50 ms | p99 ms |")
-out.append("|---|---|---:|---:|---:|---:|")
+out.append("| round | server | req/s | MB/s | p50 ms | p99 ms | server CPU µs/req |")
+out.append("|---|---|---:|---:|---:|---:|---:|")
 for r in rows:
-    out.append(f"| {r[1]} | {r[0]} | {float(r[2]):.0f} | {float(r[3]):.1f} | {float(r[4]):.3f} | {float(r[5]):.3f} |")
+    out.append(f"| {r[1]} | {r[0]} | {float(r[2]):.0f} | {float(r[3]):.1f} | {float(r[4]):.3f} | {float(r[5]):.3f} | {float(r[6]):.1f} |")
 out.append("")
-out.append("| mean | req/s | MB/s | p50 ms | p99 ms |")
-out.append("|---|---:|---:|---:|---:|")
+out.append("| mean | req/s | MB/s | p50 ms | p99 ms | server CPU µs/req |")
+out.append("|---|---:|---:|---:|---:|---:|")
 for who in ("riff", "nginx"):
-    out.append(f"| {who} | {mean(who,2):.0f} | {mean(who,3):.1f} | {mean(who,4):.3f} | {mean(who,5):.3f} |")
+    out.append(f"| {who} | {mean(who,2):.0f} | {mean(who,3):.1f} | {mean(who,4):.3f} | {mean(who,5):.3f} | {mean(who,6):.1f} |")
 out.append(f"| riff / nginx | {mean('riff',2)/mean('nginx',2):.2f} | {mean('riff',3)/mean('nginx',3):.2f} | "
-           f"{mean('riff',4)/mean('nginx',4):.2f} | {mean('riff',5)/mean('nginx',5):.2f} |")
+           f"{mean('riff',4)/mean('nginx',4):.2f} | {mean('riff',5)/mean('nginx',5):.2f} | {mean('riff',6)/mean('nginx',6):.2f} |")
 out.append("")
 out.append(f"Origin requests during the measured rounds: {origin_reqs} (both caches warm).")
 print("\n".join(out))
