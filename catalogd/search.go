@@ -1,6 +1,8 @@
 package catalogd
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -67,49 +69,15 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, _ principal) err
 	sq := store.ParseQuery(text)
 	ctx := r.Context()
 	resp := searchResponse{Query: text}
-	for _, t := range types {
-		switch t {
-		case "song":
-			res, err := s.store.SearchSongs(ctx, sq, limit, offset)
-			if err != nil {
-				return err
-			}
-			p := searchPage(r, songViews(res.Items), limit, offset, res.Total, res.Capped, t)
-			resp.Songs = &p
-		case "artist":
-			res, err := s.store.SearchArtists(ctx, sq, limit, offset)
-			if err != nil {
-				return err
-			}
-			views := make([]artistView, len(res.Items))
-			for i, a := range res.Items {
-				views[i] = newArtistView(a)
-			}
-			p := searchPage(r, views, limit, offset, res.Total, res.Capped, t)
-			resp.Artists = &p
-		case "album":
-			res, err := s.store.SearchAlbums(ctx, sq, limit, offset)
-			if err != nil {
-				return err
-			}
-			views := make([]albumView, len(res.Items))
-			for i, al := range res.Items {
-				views[i] = newAlbumView(al)
-			}
-			p := searchPage(r, views, limit, offset, res.Total, res.Capped, t)
-			resp.Albums = &p
-		case "playlist":
-			res, err := s.store.SearchPlaylists(ctx, sq, limit, offset)
-			if err != nil {
-				return err
-			}
-			views := make([]playlistView, len(res.Items))
-			for i, pl := range res.Items {
-				views[i] = newPlaylistView(pl)
-			}
-			p := searchPage(r, views, limit, offset, res.Total, res.Capped, t)
-			resp.Playlists = &p
-		}
+	// The groups are independent: search them at once.
+	var wg sync.WaitGroup
+	errs := make([]error, len(types))
+	for i, t := range types {
+		wg.Go(func() { errs[i] = s.searchGroup(ctx, r, &resp, t, sq, limit, offset) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	return writeJSON(w, http.StatusOK, resp)
 }
@@ -119,6 +87,53 @@ const (
 	defaultTrendingLimit = 50
 	maxTrendingLimit     = 100
 )
+
+// searchGroup fills the group of type t of resp.
+func (s *Server) searchGroup(ctx context.Context, r *http.Request, resp *searchResponse, t string, sq store.Query, limit, offset int) error {
+	switch t {
+	case "song":
+		res, err := s.store.SearchSongs(ctx, sq, limit, offset)
+		if err != nil {
+			return err
+		}
+		p := searchPage(r, songViews(res.Items), limit, offset, res.Total, res.Capped, t)
+		resp.Songs = &p
+	case "artist":
+		res, err := s.store.SearchArtists(ctx, sq, limit, offset)
+		if err != nil {
+			return err
+		}
+		views := make([]artistView, len(res.Items))
+		for i, a := range res.Items {
+			views[i] = newArtistView(a)
+		}
+		p := searchPage(r, views, limit, offset, res.Total, res.Capped, t)
+		resp.Artists = &p
+	case "album":
+		res, err := s.store.SearchAlbums(ctx, sq, limit, offset)
+		if err != nil {
+			return err
+		}
+		views := make([]albumView, len(res.Items))
+		for i, al := range res.Items {
+			views[i] = newAlbumView(al)
+		}
+		p := searchPage(r, views, limit, offset, res.Total, res.Capped, t)
+		resp.Albums = &p
+	case "playlist":
+		res, err := s.store.SearchPlaylists(ctx, sq, limit, offset)
+		if err != nil {
+			return err
+		}
+		views := make([]playlistView, len(res.Items))
+		for i, pl := range res.Items {
+			views[i] = newPlaylistView(pl)
+		}
+		p := searchPage(r, views, limit, offset, res.Total, res.Capped, t)
+		resp.Playlists = &p
+	}
+	return nil
+}
 
 // searchPage is the page of one group; its next link asks for that
 // group alone. Totals stop at store.MaxSearchTotal (total_capped).

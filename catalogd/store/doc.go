@@ -38,7 +38,7 @@
 // Each tier is read in rank_key order and stops at the end of the page, so
 // a word found in half the catalog costs what a rare one does. On SQLite
 // the FTS5 tables (external content over views of the listable rows,
-// unicode61 remove_diacritics 2, prefix indexes of 1–6 characters) use
+// unicode61 remove_diacritics 2, prefix indexes of 1–8 characters) use
 // rank_key as their rowid; on PostgreSQL tsvector columns (name words
 // weight A) with GIN indexes and btree indexes on rank_key serve the same
 // queries. Totals are counted up to MaxSearchTotal. On PostgreSQL a query

@@ -145,7 +145,19 @@ func search[T any](ctx context.Context, s *Store, spec searchSpec, q Query, limi
 		return p, nil
 	}
 	all, names := s.matchers(spec, q)
-	n, err := s.countMatches(ctx, spec, all)
+	// Counting runs beside the tier reads; it is the costlier part.
+	var n int
+	var countErr error
+	counted := make(chan struct{})
+	go func() {
+		defer close(counted)
+		n, countErr = s.countMatches(ctx, spec, all)
+	}()
+	keys, err := s.tierKeys(ctx, spec, q, all, names, offset+limit)
+	<-counted
+	if err == nil {
+		err = countErr
+	}
 	if err != nil {
 		return p, err
 	}
@@ -156,13 +168,21 @@ func search[T any](ctx context.Context, s *Store, spec searchSpec, q Query, limi
 		}
 		return p, nil
 	}
-	if offset >= p.Total {
+	if offset >= len(keys) {
 		return p, nil
 	}
 	need := offset + limit
-	keys, err := s.rankKeys(ctx, spec, `name_key = `+"$1", need, q.Key)
+	keys = keys[offset:min(len(keys), need)]
+	p.Items, err = loadByRank(ctx, s, spec, keys, scan)
+	return p, err
+}
+
+// tierKeys returns the rank keys of the first need results in ranking
+// order (see search).
+func (s *Store) tierKeys(ctx context.Context, spec searchSpec, q Query, all, names matcher, need int) ([]int64, error) {
+	keys, err := s.rankKeys(ctx, spec, "name_key = $1", need, q.Key)
 	if err != nil {
-		return p, err
+		return nil, err
 	}
 	seen := make(map[int64]bool, len(keys))
 	for _, k := range keys {
@@ -170,7 +190,7 @@ func search[T any](ctx context.Context, s *Store, spec searchSpec, q Query, limi
 	}
 	more, err := s.matchKeys(ctx, spec, names, need+len(keys))
 	if err != nil {
-		return p, err
+		return nil, err
 	}
 	for _, k := range more {
 		if !seen[k] {
@@ -181,16 +201,11 @@ func search[T any](ctx context.Context, s *Store, spec searchSpec, q Query, limi
 	if len(keys) < need && spec.extra && !q.Short() {
 		rest, err := s.matchKeys(ctx, spec, all.except(names), need-len(keys))
 		if err != nil {
-			return p, err
+			return nil, err
 		}
 		keys = append(keys, rest...)
 	}
-	if offset >= len(keys) {
-		return p, nil
-	}
-	keys = keys[offset:min(len(keys), need)]
-	p.Items, err = loadByRank(ctx, s, spec, keys, scan)
-	return p, err
+	return keys, nil
 }
 
 // matcher is a full-text condition in the store's dialect: an FTS5 MATCH

@@ -52,8 +52,9 @@ var (
 type Options struct {
 	// Now is the clock for created/updated times. Default time.Now.
 	Now func() time.Time
-	// ReadConns caps the SQLite reader pool (default 2×GOMAXPROCS, at least
-	// 4) or the PostgreSQL pool (default 4×GOMAXPROCS, at least 8).
+	// ReadConns caps the SQLite reader pool or the PostgreSQL pool
+	// (default 4×GOMAXPROCS, at least 8: a search runs several queries at
+	// once).
 	ReadConns int
 }
 
@@ -146,7 +147,7 @@ func (s *Store) openSQLite(dsn string, opts Options) error {
 	}
 	n := opts.ReadConns
 	if n <= 0 {
-		n = max(4, 2*runtime.GOMAXPROCS(0))
+		n = max(8, 4*runtime.GOMAXPROCS(0))
 	}
 	s.r.SetMaxOpenConns(n)
 	s.r.SetMaxIdleConns(n)

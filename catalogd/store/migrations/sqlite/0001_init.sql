@@ -187,14 +187,14 @@ END;
 -- matches first and stops at the LIMIT, however common the words. Only
 -- rowids are read back, so the views are only scanned by 'rebuild'.
 -- Triggers keep the indexes in step; the seed command suspends them and
--- rebuilds at the end. Prefix indexes of 1 to 6 characters serve
+-- rebuilds at the end. Prefix indexes of 1 to 8 characters serve
 -- as-you-type prefixes without merging term lists.
 CREATE VIEW songs_visible AS
     SELECT rank_key, search_text, search_extra FROM songs WHERE status = 'ready';
 CREATE VIRTUAL TABLE songs_fts USING fts5(
     search_text, search_extra,
     content = 'songs_visible', content_rowid = 'rank_key',
-    tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3 4 5 6'
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3 4 5 6 7 8'
 );
 CREATE TRIGGER songs_fts_insert AFTER INSERT ON songs WHEN new.status = 'ready' BEGIN
     INSERT INTO songs_fts(rowid, search_text, search_extra) VALUES (new.rank_key, new.search_text, new.search_extra);
@@ -215,7 +215,7 @@ CREATE VIEW artists_visible AS SELECT rank_key, search_text FROM artists;
 CREATE VIRTUAL TABLE artists_fts USING fts5(
     search_text,
     content = 'artists_visible', content_rowid = 'rank_key',
-    tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3 4 5 6'
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3 4 5 6 7 8'
 );
 CREATE TRIGGER artists_fts_insert AFTER INSERT ON artists BEGIN
     INSERT INTO artists_fts(rowid, search_text) VALUES (new.rank_key, new.search_text);
@@ -233,7 +233,7 @@ CREATE VIEW albums_visible AS SELECT rank_key, search_text, search_extra FROM al
 CREATE VIRTUAL TABLE albums_fts USING fts5(
     search_text, search_extra,
     content = 'albums_visible', content_rowid = 'rank_key',
-    tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3 4 5 6'
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3 4 5 6 7 8'
 );
 CREATE TRIGGER albums_fts_insert AFTER INSERT ON albums BEGIN
     INSERT INTO albums_fts(rowid, search_text, search_extra) VALUES (new.rank_key, new.search_text, new.search_extra);
@@ -251,7 +251,7 @@ CREATE VIEW playlists_visible AS SELECT rank_key, search_text FROM playlists WHE
 CREATE VIRTUAL TABLE playlists_fts USING fts5(
     search_text,
     content = 'playlists_visible', content_rowid = 'rank_key',
-    tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3 4 5 6'
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3 4 5 6 7 8'
 );
 CREATE TRIGGER playlists_fts_insert AFTER INSERT ON playlists WHEN new.is_public BEGIN
     INSERT INTO playlists_fts(rowid, search_text) VALUES (new.rank_key, new.search_text);
