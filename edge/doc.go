@@ -44,10 +44,20 @@
 // Names are two maphash hashes of the key plus generation, kind and index:
 // no allocation, and never the token.
 //
+// On Linux the slices live in a cache.Slab: fixed-size slots of one memfd,
+// mapped into the process, reference counted so that a slot is never reused
+// under a response that still sends it. A warm response of slab slices goes
+// to a plain TCP socket with sendfile from the memfd, without the copy from
+// user memory that write needs (that copy was a third of the edge's CPU
+// under load); over TLS, or where the slab is full or off (-heap-slices),
+// the bytes are written from memory.
+//
 // A range is answered from the slices it covers. Warm, the handler looks up
 // the metadata and the slices and hands their bytes to fasthttp without
-// copying (one slice: SetBodyRaw; several: a pooled io.WriterTo that writes
-// them in turn); the benchmark shows 0 allocations per request. Cold, the
+// copying (a heap slice: SetBodyRaw; slab slices or several: a pooled
+// fasthttp.BodyWriterTo holding slot references); the benchmark shows 0
+// allocations in the handler (sendfile adds one small one, the socket's
+// syscall.RawConn). Cold, the
 // missing slices are fetched with one origin Range request per contiguous
 // missing run, aligned to slice boundaries (the last slice of an object may
 // be short). When the size is not known yet, the slices the Range header
@@ -97,7 +107,8 @@
 // # Metrics
 //
 // Besides obs's request counters and latency: riff_edge_cache_requests_total
-// and riff_edge_served_bytes_total by hit/miss; riff_edge_origin_fetches_total,
+// and riff_edge_served_bytes_total by hit/miss; riff_edge_sendfile_responses_total;
+// riff_edge_slab_slots and riff_edge_slab_used_slots; riff_edge_origin_fetches_total,
 // _bytes_total, _fetch_duration_seconds, _errors_total{kind} and
 // _breaker_state per origin; riff_edge_coalesced_waiters_total;
 // riff_edge_inflight_slices; riff_edge_cache_items, _used_bytes, _max_bytes,

@@ -45,6 +45,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		tlsKey          = fs.String("tls-key", "", "TLS private key `file` (PEM)")
 		logLevel        = fs.String("log-level", "info", "debug, info, warn or error")
 		pprofOn         = fs.Bool("pprof", false, "serve /debug/pprof/profile and /debug/pprof/heap on the admin listener")
+		heapSlices      = fs.Bool("heap-slices", false, "keep media slices on the Go heap, not in a memfd slab sent with sendfile")
 	)
 	fs.Var(&cacheBytes, "cache-bytes", "cache budget, e.g. 512MiB")
 	fs.Var(&sliceBytes, "slice-bytes", "media slice size, e.g. 1MiB")
@@ -101,6 +102,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		TLSCertFile:    *tlsCert,
 		TLSKeyFile:     *tlsKey,
 		Pprof:          *pprofOn,
+		HeapSlices:     *heapSlices,
 	}, time.Now)
 	if err != nil {
 		return err

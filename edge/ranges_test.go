@@ -13,8 +13,23 @@ import (
 // about the same objects and wants the same answers, byte for byte and
 // header for header, with a cold cache and again warm.
 func TestRangesMatchOrigin(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		heap bool
+	}{{"slab", false}, {"heap", true}} {
+		t.Run(mode.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{sliceBytes: 64 << 10, cfg: func(c *Config) { c.HeapSlices = mode.heap }})
+			testRangesMatchOrigin(t, h)
+			sent := h.metric("riff_edge_sendfile_responses_total")
+			if mode.heap && sent != 0 || !mode.heap && sent <= 0 {
+				t.Errorf("responses sent with sendfile = %v in %s mode", sent, mode.name)
+			}
+		})
+	}
+}
+
+func testRangesMatchOrigin(t *testing.T, h *harness) {
 	const S = 64 << 10 // the harness's slice size
-	h := newHarness(t, harnessOptions{sliceBytes: S})
 	key := songA + "aac_320.mp4"
 	fi, err := os.Stat(filepath.Join(testMedia(t), key))
 	if err != nil {

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"sync"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
@@ -283,34 +281,47 @@ func (s *Server) serveMedia(ctx *fasthttp.RequestCtx, key []byte) {
 	S := s.cfg.SliceBytes
 	first, last := r.Start/S, (r.Start+r.Length-1)/S
 	if first == last {
+		// The common case: the range lies in one slice. Heap bytes go to
+		// fasthttp as they are (SetBodyRaw; cached slices are immutable).
 		e, ok := s.cache.Get(name, cache.KindSlice, first)
 		if !ok || !sliceFits(e, meta, first, S) {
 			s.serveMediaMiss(ctx, key, name, meta)
 			return
 		}
-		off := r.Start - first*S
-		s.writeHead(ctx, status, meta, r, vImmutable, true)
-		ctx.Response.SetBodyRaw(e.Data[off : off+r.Length])
-		s.count(true, r.Length)
-		return
+		if _, _, inSlab := e.Slot(); !inSlab {
+			lo, hi := sliceWindow(first, S, r)
+			s.writeHead(ctx, status, meta, r, vImmutable, true)
+			ctx.Response.SetBodyRaw(e.Data[lo:hi])
+			s.count(true, r.Length)
+			return
+		}
 	}
 	if last-first >= maxFastParts {
 		s.serveMediaMiss(ctx, key, name, meta)
 		return
 	}
-	mr := s.readers.Get().(*multiReader)
+	// Slab slices, or several slices: a body that references them (and
+	// sends slab bytes with sendfile).
+	b := s.bodies.Get().(*body)
+	slab := s.cache.Slab()
 	for idx := first; idx <= last; idx++ {
 		e, ok := s.cache.Get(name, cache.KindSlice, idx)
 		if !ok || !sliceFits(e, meta, idx, S) {
-			mr.Close()
+			b.Close()
 			s.serveMediaMiss(ctx, key, name, meta)
 			return
 		}
 		lo, hi := sliceWindow(idx, S, r)
-		mr.parts = append(mr.parts, e.Data[lo:hi])
+		if !b.add(slab, e, lo, hi) {
+			b.Close()
+			s.serveMediaMiss(ctx, key, name, meta)
+			return
+		}
 	}
 	s.writeHead(ctx, status, meta, r, vImmutable, true)
-	ctx.Response.SetBodyStream(mr, int(r.Length))
+	if b.attach(ctx, r.Length) {
+		s.m.sendfile.Inc()
+	}
 	s.count(true, r.Length)
 }
 
@@ -377,16 +388,17 @@ func (s *Server) serveMediaMiss(ctx *fasthttp.RequestCtx, key []byte, name cache
 		}
 		hit = hit && !fetched
 		s.writeHead(ctx, status, meta, r, vImmutable, hit)
+		// have holds heap bytes only (see gather), owned by no one else.
 		if first == last {
 			lo, hi := sliceWindow(first, S, r)
 			ctx.Response.SetBodyRaw(have[first][lo:hi])
 		} else {
-			mr := s.readers.Get().(*multiReader)
+			b := s.bodies.Get().(*body)
 			for idx := first; idx <= last; idx++ {
 				lo, hi := sliceWindow(idx, S, r)
-				mr.parts = append(mr.parts, have[idx][lo:hi])
+				b.addHeap(have[idx][lo:hi])
 			}
-			ctx.Response.SetBodyStream(mr, int(r.Length))
+			b.attach(ctx, r.Length)
 		}
 		s.count(hit, r.Length)
 		return
@@ -462,7 +474,12 @@ func (s *Server) gather(key string, name cache.Name, first, last int64, meta *ca
 				continue
 			}
 			if e, ok := s.cache.Get(name, cache.KindSlice, idx); ok && (meta == nil || sliceFits(e, meta, idx, S)) {
-				have[idx] = e.Data
+				d, ok := s.heapCopy(e)
+				if !ok {
+					missing = append(missing, idx)
+					continue
+				}
+				have[idx] = d
 				if meta == nil {
 					meta = e.Meta
 					last = min(last, lastIndex(meta.Size, S))
@@ -486,6 +503,24 @@ func (s *Server) gather(key string, name cache.Name, first, last int64, meta *ca
 		meta = m
 	}
 	return meta, fetchedAny, errors.New("edge: slices still missing after three rounds")
+}
+
+// heapCopy returns the bytes of a cached slice that the miss path may keep:
+// slab bytes are copied out under a reference (the slot may be reused once
+// the entry is evicted), heap bytes are immutable and returned as they
+// are. It reports false if the slot was freed meanwhile.
+func (s *Server) heapCopy(e *cache.Entry) ([]byte, bool) {
+	slot, gen, inSlab := e.Slot()
+	if !inSlab {
+		return e.Data, true
+	}
+	slab := s.cache.Slab()
+	if !slab.Acquire(slot, gen) {
+		return nil, false
+	}
+	d := bytes.Clone(e.Data)
+	slab.Release(slot)
+	return d, true
 }
 
 // lastIndex returns the index of the last slice of an object of size
@@ -570,13 +605,16 @@ func (s *Server) fetchRun(ctx context.Context, run []sliceKey) (fetched, error) 
 				break
 			}
 			part := body[lo-off : hi-off]
-			if len(run) > 1 {
-				// Own memory per slice, so the cache's byte accounting
-				// matches what eviction frees.
-				part = bytes.Clone(part)
-			}
+			// The waiters get the origin's bytes; the cache gets a copy in
+			// its slab, or, on the heap, the bytes themselves (copied when
+			// the run has several slices, so that the cache's byte
+			// accounting matches what eviction frees).
 			out.data = append(out.data, part)
-			s.cache.Set(name, cache.KindSlice, idx, &cache.Entry{Data: part, Meta: meta})
+			e := s.cache.SliceEntry(part, meta)
+			if _, _, inSlab := e.Slot(); !inSlab && len(run) > 1 {
+				e.Data = bytes.Clone(part)
+			}
+			s.cache.Set(name, cache.KindSlice, idx, e)
 		}
 	}
 	s.cache.Set(name, cache.KindMeta, 0, &cache.Entry{Meta: meta})
@@ -730,56 +768,6 @@ func (s *Server) fetchWhole(ctx context.Context, run []sliceKey) (fetched, error
 	s.cache.Set(s.cache.NameAt(k.key, k.gen), cache.KindWhole, 0, &cache.Entry{Data: res.Body, Meta: meta})
 	s.cache.Wait()
 	return fetched{first: -1, data: [][]byte{res.Body}, meta: meta}, nil
-}
-
-// multiReader is a response body made of several cached slices. fasthttp
-// writes it with WriteTo, slice by slice, straight from the cache, and
-// closes it when done, which returns it to its pool.
-type multiReader struct {
-	parts [][]byte
-	i     int // next part
-	off   int // bytes of parts[i] already read
-	pool  *sync.Pool
-}
-
-// Read implements io.Reader for writers that do not use WriteTo.
-func (m *multiReader) Read(p []byte) (int, error) {
-	n := 0
-	for m.i < len(m.parts) && n < len(p) {
-		c := copy(p[n:], m.parts[m.i][m.off:])
-		n += c
-		if m.off += c; m.off == len(m.parts[m.i]) {
-			m.i, m.off = m.i+1, 0
-		}
-	}
-	if n == 0 && m.i == len(m.parts) {
-		return 0, io.EOF
-	}
-	return n, nil
-}
-
-// WriteTo implements io.WriterTo.
-func (m *multiReader) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	for m.i < len(m.parts) {
-		n, err := w.Write(m.parts[m.i][m.off:])
-		total += int64(n)
-		if err != nil {
-			m.off += n
-			return total, err
-		}
-		m.i, m.off = m.i+1, 0
-	}
-	return total, nil
-}
-
-// Close returns m to its pool. fasthttp calls it once the body is written
-// or dropped.
-func (m *multiReader) Close() error {
-	clear(m.parts)
-	m.parts, m.i, m.off = m.parts[:0], 0, 0
-	m.pool.Put(m)
-	return nil
 }
 
 // s2b views s as bytes without copying, for fasthttp setters that copy.

@@ -53,6 +53,11 @@ type Config struct {
 	// Pprof makes the admin handler serve /debug/pprof/profile and
 	// /debug/pprof/heap.
 	Pprof bool
+
+	// HeapSlices keeps media slices on the Go heap instead of in a memfd
+	// slab (see cache.Slab). The slab lets warm responses go out with
+	// sendfile; it is used on Linux unless this is set.
+	HeapSlices bool
 }
 
 func (c *Config) defaults() {
@@ -103,7 +108,7 @@ type Server struct {
 	closeOnce sync.Once
 
 	ccPlaylist []byte
-	readers    sync.Pool // *multiReader
+	bodies     sync.Pool // *body
 	m          serverMetrics
 }
 
@@ -111,6 +116,7 @@ type serverMetrics struct {
 	hits, misses        *metrics.Counter
 	hitBytes, missBytes *metrics.Counter
 	coalesced           *metrics.Counter
+	sendfile            *metrics.Counter
 	purges, purgedPfx   *metrics.Counter
 	refusals            map[string]*metrics.Counter
 	refusedOther        *metrics.Counter
@@ -136,7 +142,11 @@ func NewServer(o *obs.Obs, v Verifier, up Upstream, cfg Config, now func() time.
 	}
 	cfg.defaults()
 	gens := cache.NewGenerations()
-	c, err := cache.New(cache.Config{MaxBytes: cfg.CacheBytes, AvgEntryBytes: max(cfg.SliceBytes/4, 16<<10)}, gens)
+	ccfg := cache.Config{MaxBytes: cfg.CacheBytes, AvgEntryBytes: max(cfg.SliceBytes/4, 16<<10)}
+	if !cfg.HeapSlices {
+		ccfg.SlabSlotBytes = cfg.SliceBytes
+	}
+	c, err := cache.New(ccfg, gens)
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
@@ -145,7 +155,7 @@ func NewServer(o *obs.Obs, v Verifier, up Upstream, cfg Config, now func() time.
 		gens: gens, cache: c, slices: cache.NewGroup[sliceKey, fetched](),
 		ccPlaylist: fmt.Appendf(nil, "private, max-age=%d", int(cfg.PlaylistMaxAge/time.Second)),
 	}
-	s.readers.New = func() any { return &multiReader{pool: &s.readers} }
+	s.bodies.New = func() any { return newBody(&s.bodies) }
 	s.initMetrics()
 	o.AddCheck("origin", up.Ready)
 
@@ -196,6 +206,7 @@ func (s *Server) initMetrics() {
 	m.hitBytes = set.NewCounter(`riff_edge_served_bytes_total{cache="hit"}`)
 	m.missBytes = set.NewCounter(`riff_edge_served_bytes_total{cache="miss"}`)
 	m.coalesced = set.NewCounter(`riff_edge_coalesced_waiters_total`)
+	m.sendfile = set.NewCounter(`riff_edge_sendfile_responses_total`)
 	m.purges = set.NewCounter(`riff_edge_purges_total`)
 	m.purgedPfx = set.NewCounter(`riff_edge_purged_prefixes_total`)
 	m.badPath = set.NewCounter(`riff_edge_bad_paths_total`)
@@ -220,6 +231,8 @@ func (s *Server) initMetrics() {
 	set.NewGauge(`riff_edge_cache_evicted_bytes_total`, func() float64 { return float64(c.Stats().CostEvicted) })
 	set.NewGauge(`riff_edge_cache_sets_dropped_total`, func() float64 { return float64(c.Stats().SetsDropped) })
 	set.NewGauge(`riff_edge_cache_sets_rejected_total`, func() float64 { return float64(c.Stats().SetsRejected) })
+	set.NewGauge(`riff_edge_slab_slots`, func() float64 { return float64(c.Stats().SlabSlots) })
+	set.NewGauge(`riff_edge_slab_used_slots`, func() float64 { return float64(c.Stats().SlabUsed) })
 	g := s.slices
 	set.NewGauge(`riff_edge_inflight_slices`, func() float64 { return float64(g.InFlight()) })
 }

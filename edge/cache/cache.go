@@ -43,11 +43,18 @@ type Entry struct {
 	// object itself).
 	Meta *Meta
 
-	h2   uint64
-	gen  uint64
-	idx  int64
-	kind Kind
+	slot    int32  // Slab slot holding Data, plus one; 0: Data is on the heap
+	slotGen uint32 // the slot's generation (Slab.Acquire)
+	h2      uint64
+	gen     uint64
+	idx     int64
+	kind    Kind
 }
+
+// Slot returns the Slab slot that holds e.Data and its generation, if the
+// data is in one. Such data may be read only while a reference to the slot
+// is held: see Slab.Acquire.
+func (e *Entry) Slot() (slot int32, gen uint32, ok bool) { return e.slot - 1, e.slotGen, e.slot > 0 }
 
 // Config tunes a Cache.
 type Config struct {
@@ -58,6 +65,11 @@ type Config struct {
 	// ristretto's admission counters (10 per expected entry). Default
 	// 64 KiB.
 	AvgEntryBytes int64
+	// SlabSlotBytes, when positive, keeps slices of up to that many bytes
+	// in a Slab of MaxBytes/SlabSlotBytes slots instead of on the Go heap
+	// (see SliceEntry). Where the platform has no Slab, or it is full,
+	// slices stay on the heap.
+	SlabSlotBytes int64
 }
 
 // entryOverhead approximates what an entry costs beyond its data: the
@@ -72,6 +84,7 @@ const entryOverhead = 160
 type Cache struct {
 	rc    *ristretto.Cache[uint64, *Entry]
 	gens  *Generations
+	slab  *Slab // nil: slices on the heap
 	seed1 maphash.Seed
 	seed2 maphash.Seed
 }
@@ -91,6 +104,13 @@ func New(cfg Config, gens *Generations) (*Cache, error) {
 	}
 	counters := 10 * (cfg.MaxBytes/avg + 1)
 	counters = max(counters, 1000)
+	var slab *Slab
+	if cfg.SlabSlotBytes > 0 && cfg.MaxBytes/cfg.SlabSlotBytes > 0 {
+		var err error
+		if slab, err = NewSlab(int(cfg.MaxBytes/cfg.SlabSlotBytes), cfg.SlabSlotBytes); err != nil && err != ErrNoSlab {
+			return nil, err
+		}
+	}
 	rc, err := ristretto.NewCache(&ristretto.Config[uint64, *Entry]{
 		NumCounters:        counters,
 		MaxCost:            cfg.MaxBytes,
@@ -98,11 +118,52 @@ func New(cfg Config, gens *Generations) (*Cache, error) {
 		Metrics:            true,
 		IgnoreInternalCost: true, // entryOverhead is added to the cost instead
 		KeyToHash:          func(k uint64) (uint64, uint64) { return k, 0 },
+		// Whenever an entry leaves (evicted, refused, replaced), the
+		// cache's reference to its slot goes with it.
+		OnExit: func(e *Entry) {
+			if slot, ok := e.slotOf(); ok && slab != nil {
+				slab.Release(slot)
+			}
+		},
 	})
 	if err != nil {
+		if slab != nil {
+			slab.Close()
+		}
 		return nil, err
 	}
-	return &Cache{rc: rc, gens: gens, seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed()}, nil
+	return &Cache{rc: rc, gens: gens, slab: slab, seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed()}, nil
+}
+
+func (e *Entry) slotOf() (int32, bool) {
+	if e == nil || e.slot <= 0 {
+		return 0, false
+	}
+	return e.slot - 1, true
+}
+
+// Slab returns the cache's slab, or nil when slices live on the heap.
+func (c *Cache) Slab() *Slab { return c.slab }
+
+// SliceEntry returns an entry for a slice whose bytes are data: copied
+// into a Slab slot when there is a free one big enough, else data itself,
+// which the entry then owns. Pass it to Set (which takes over the slot
+// reference) or drop it with Discard.
+func (c *Cache) SliceEntry(data []byte, meta *Meta) *Entry {
+	if c.slab != nil && int64(len(data)) <= c.slab.SlotBytes() {
+		if slot, gen, mem, ok := c.slab.Alloc(); ok {
+			copy(mem, data)
+			return &Entry{Data: mem[:len(data):len(data)], Meta: meta, slot: slot + 1, slotGen: gen}
+		}
+	}
+	return &Entry{Data: data, Meta: meta}
+}
+
+// Discard releases what an entry that was never Set holds.
+func (c *Cache) Discard(e *Entry) {
+	if slot, ok := e.slotOf(); ok {
+		c.slab.Release(slot)
+	}
 }
 
 // Name identifies an object at its current generation. It is a small value
@@ -168,21 +229,32 @@ func (c *Cache) Has(n Name, kind Kind, idx int64) bool {
 
 // Set stores e as the entry of kind and index for the named object and
 // reports whether ristretto accepted it into its buffers (it may still
-// refuse it later). e must not be modified afterwards.
+// refuse it later). e must not be modified afterwards; its slot reference,
+// if any, now belongs to the cache.
 func (c *Cache) Set(n Name, kind Kind, idx int64, e *Entry) bool {
 	e.h2, e.gen, e.kind, e.idx = n.h2, n.gen, kind, idx
 	cost := int64(len(e.Data)) + entryOverhead
 	if kind == KindMeta && e.Meta != nil {
 		cost += int64(len(e.Meta.ETag) + len(e.Meta.ContentType) + len(e.Meta.LastModified))
 	}
-	return c.rc.Set(hashKey(n, kind, idx), e, cost)
+	if !c.rc.Set(hashKey(n, kind, idx), e, cost) {
+		c.Discard(e) // dropped before ristretto saw it: no OnExit will come
+		return false
+	}
+	return true
 }
 
 // Wait blocks until every Set made before it was applied (or refused).
 func (c *Cache) Wait() { c.rc.Wait() }
 
-// Close stops the cache's goroutines. The Cache must not be used after.
-func (c *Cache) Close() { c.rc.Close() }
+// Close stops the cache's goroutines and frees the slab. The Cache must not
+// be used after, and no slot may still be referenced.
+func (c *Cache) Close() {
+	c.rc.Close()
+	if c.slab != nil {
+		c.slab.Close()
+	}
+}
 
 // Stats are counters and sizes of a Cache, for metrics.
 type Stats struct {
@@ -192,12 +264,18 @@ type Stats struct {
 	SetsDropped            uint64
 	SetsRejected           uint64
 	MaxCost, UsedCost      int64
+	SlabSlots, SlabUsed    int // slots of the slab (0 without one), in use
 }
 
 // Stats returns the cache's counters since it was made.
 func (c *Cache) Stats() Stats {
 	m := c.rc.Metrics
+	var slots, used int
+	if c.slab != nil {
+		slots, used = c.slab.Slots()
+	}
 	return Stats{
+		SlabSlots: slots, SlabUsed: used,
 		Hits: m.Hits(), Misses: m.Misses(),
 		KeysAdded: m.KeysAdded(), KeysEvicted: m.KeysEvicted(),
 		CostAdded: m.CostAdded(), CostEvicted: m.CostEvicted(),

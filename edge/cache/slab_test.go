@@ -1,0 +1,145 @@
+package cache
+
+import (
+	"bytes"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+func newTestSlab(t *testing.T, n int, slot int64) *Slab {
+	t.Helper()
+	s, err := NewSlab(n, slot)
+	if err == ErrNoSlab {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestSlabSlotsAndReferences(t *testing.T) {
+	s := newTestSlab(t, 3, 4096)
+	var slots []int32
+	var gens []uint32
+	for range 3 {
+		i, gen, mem, ok := s.Alloc()
+		if !ok || len(mem) != 4096 {
+			t.Fatalf("Alloc = %d, %d bytes, %v", i, len(mem), ok)
+		}
+		mem[0] = byte(i)
+		slots = append(slots, i)
+		gens = append(gens, gen)
+	}
+	if _, _, _, ok := s.Alloc(); ok {
+		t.Fatal("Alloc succeeded on a full slab")
+	}
+	if total, used := s.Slots(); total != 3 || used != 3 {
+		t.Errorf("Slots() = %d, %d", total, used)
+	}
+	// A response holds slot 0 while the cache lets go of it: it is not
+	// reused until the response is done.
+	if !s.Acquire(slots[0], gens[0]) {
+		t.Fatal("Acquire of a live slot failed")
+	}
+	s.Release(slots[0]) // the cache's reference
+	if _, _, _, ok := s.Alloc(); ok {
+		t.Fatal("a referenced slot was reused")
+	}
+	s.Release(slots[0]) // the response's
+	if s.Acquire(slots[0], gens[0]) {
+		t.Fatal("Acquire of a freed slot succeeded")
+	}
+	i, gen, _, ok := s.Alloc()
+	if !ok || i != slots[0] || gen == gens[0] {
+		t.Fatalf("Alloc after release = %d gen %d, %v; want slot %d back with a new generation", i, gen, ok, slots[0])
+	}
+	// The slot now belongs to someone else: the old entry cannot take it.
+	if s.Acquire(slots[0], gens[0]) {
+		t.Fatal("Acquire with a stale generation succeeded")
+	}
+	if !s.Acquire(i, gen) {
+		t.Fatal("Acquire by the new owner failed")
+	}
+	s.Release(i)
+	defer func() {
+		if recover() == nil {
+			t.Error("releasing a free slot did not panic")
+		}
+	}()
+	s.Release(slots[1])
+	s.Release(slots[1])
+}
+
+// TestSlabBytesNeverChangeUnderAReader fills a tiny slab-backed cache from
+// several goroutines, so that entries are evicted and slots reused all the
+// time, while readers hold references and check that what they read is
+// what was stored.
+func TestSlabBytesNeverChangeUnderAReader(t *testing.T) {
+	const slot = 4096
+	c, err := New(Config{MaxBytes: 128 * (slot + entryOverhead), SlabSlotBytes: slot}, NewGenerations())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Slab() == nil {
+		t.Skip("no slab on this platform")
+	}
+	content := func(key string, idx int64) []byte {
+		return bytes.Repeat([]byte(fmt.Sprintf("%s#%d;", key, idx)), slot)[:slot-int(idx%7)]
+	}
+	const keys = 64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("artists/%d/x", (i*7+w)%keys)
+				n := c.Name([]byte(key))
+				idx := int64(i % 5)
+				c.Set(n, KindSlice, idx, c.SliceEntry(content(key, idx), nil))
+			}
+		}()
+	}
+	var checked, races int
+	for i := 0; i < 20000; i++ {
+		key := fmt.Sprintf("artists/%d/x", i%keys)
+		idx := int64(i % 5)
+		e, ok := c.Get(c.Name([]byte(key)), KindSlice, idx)
+		if !ok {
+			continue
+		}
+		s, gen, inSlab := e.Slot()
+		if !inSlab {
+			continue
+		}
+		if !c.Slab().Acquire(s, gen) {
+			races++ // evicted between Get and Acquire: a miss
+			continue
+		}
+		runtime.Gosched() // let the writers evict and reuse meanwhile
+		if !bytes.Equal(e.Data, content(key, idx)) {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("slot %d changed under a reader", s)
+		}
+		c.Slab().Release(s)
+		checked++
+	}
+	close(stop)
+	wg.Wait()
+	if checked == 0 {
+		t.Fatal("no slab entry was ever read")
+	}
+	t.Logf("checked %d reads, %d lost to eviction", checked, races)
+}
