@@ -147,6 +147,12 @@ func NewServer(o *obs.Obs, v Verifier, up Upstream, cfg Config, now func() time.
 		ccfg.SlabSlotBytes = cfg.SliceBytes
 	}
 	c, err := cache.New(ccfg, gens)
+	if err != nil && ccfg.SlabSlotBytes > 0 {
+		// No memfd (a seccomp profile, an old kernel): serve from the heap.
+		o.Logger.Warn("slab unavailable, keeping slices on the heap", "err", err)
+		ccfg.SlabSlotBytes = 0
+		c, err = cache.New(ccfg, gens)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
