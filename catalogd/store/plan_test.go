@@ -62,7 +62,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	clock := newTestClock()
 	s := openSQLite(t, clock)
 	ctx := context.Background()
-	if _, err := s.Seed(ctx, SeedOptions{Songs: 20000, Seed: 11}); err != nil {
+	if _, err := s.Seed(ctx, SeedOptions{Songs: 8000, Seed: 11}); err != nil {
 		t.Fatal(err)
 	}
 	c := newCatalog(t, s)
