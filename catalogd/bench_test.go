@@ -25,7 +25,7 @@ import (
 //
 //	RIFF_BENCH_SONGS=1000000 go test -run '^$' -bench . -benchtime 2000x ./catalogd
 //
-// See docs/perf-catalogd.md for results.
+// See docs/performance.md (catalogd section) for results.
 
 func benchCatalog(b *testing.B) string {
 	b.Helper()

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"riff/catalogd"
 	"riff/dev"
 	"riff/edge"
 	"riff/internal/playtoken"
@@ -28,7 +29,7 @@ type command struct {
 // commands lists the subcommands in the order usage shows them.
 func commands() []command {
 	return []command{
-		{"catalogd", "accounts, search, playlists, uploads API (net/http)", notBuilt("catalogd", 5)},
+		{"catalogd", "accounts, search, playlists, uploads API (net/http)", catalogd.Run},
 		{"origin", "regional origin: serves packaged objects from the blob store", origin.Run},
 		{"edge", "streaming edge: tokens, slice cache, coalescing, purge", edge.Run},
 		{"package", "package an audio file into HLS/DASH/Ogg renditions", packager.Run},
