@@ -44,7 +44,7 @@ type Settings struct {
 	EdgeAdminListen  string
 	Demo             bool
 	DemoSongs        int
-	DemoSeconds      time.Duration
+	DemoLength       time.Duration
 	LogLevel         string
 	ReadyTimeout     time.Duration
 	FFmpeg           string
@@ -65,7 +65,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&s.EdgeAdminListen, "edge-admin-listen", "127.0.0.1:9082", "edge admin `address` (metrics, purge)")
 	fs.BoolVar(&s.Demo, "demo", true, "seed demo content on first start")
 	fs.IntVar(&s.DemoSongs, "demo-songs", 3, "how many demo songs to synthesise (1 to 3)")
-	fs.DurationVar(&s.DemoSeconds, "demo-length", 30*time.Second, "length of each demo song")
+	fs.DurationVar(&s.DemoLength, "demo-length", 30*time.Second, "length of each demo song")
 	fs.StringVar(&s.LogLevel, "log-level", "warn", "log `level` of the daemons: debug, info, warn or error")
 	fs.DurationVar(&s.ReadyTimeout, "ready-timeout", 30*time.Second, "how long to wait for every daemon to be ready")
 	fs.StringVar(&s.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg `binary`")

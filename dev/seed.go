@@ -107,13 +107,13 @@ func seed(ctx context.Context, s Settings, dsn, blobDir string, progress io.Writ
 
 	for i, tr := range demoTracks()[:s.DemoSongs] {
 		src := filepath.Join(tmp, fmt.Sprintf("demo%d.flac", i+1))
-		lavfi := fmt.Sprintf(tr.lavfi, s.DemoSeconds.Seconds())
+		lavfi := fmt.Sprintf(tr.lavfi, s.DemoLength.Seconds())
 		cmd := exec.CommandContext(ctx, s.FFmpeg, "-nostdin", "-v", "error", "-f", "lavfi", "-i", lavfi, "-c:a", "flac", src)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("synthesising %q: %w: %s", tr.title, err, out)
 		}
 		song, err := st.CreateSong(ctx, store.NewSong{AlbumID: album.ID, Title: tr.title, TrackNumber: i + 1, Genre: tr.genre,
-			DurationMS: s.DemoSeconds.Milliseconds()})
+			DurationMS: s.DemoLength.Milliseconds()})
 		if err != nil {
 			return nil, err
 		}

@@ -120,8 +120,7 @@ type serverMetrics struct {
 	purges, purgedPfx   *metrics.Counter
 	refusals            map[string]*metrics.Counter
 	refusedOther        *metrics.Counter
-	badPath, notAllowed *metrics.Counter
-	originErrs          map[error]*metrics.Counter
+	badPath             *metrics.Counter
 }
 
 // Refusal reasons beyond playtoken's.

@@ -19,7 +19,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/Eyevinn/mp4ff/aac"
 	"github.com/Eyevinn/mp4ff/mp4"
@@ -376,5 +375,3 @@ func atoi(t testing.TB, s string) int {
 	}
 	return n
 }
-
-func seconds(d time.Duration) float64 { return d.Seconds() }

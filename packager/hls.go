@@ -93,10 +93,9 @@ func mediaPlaylist(mediaURI string, lay *layout, st segmentTiming) ([]byte, erro
 
 // variant is one line of the multivariant playlist.
 type variant struct {
-	uri         string
-	peak, avg   int
-	codecs      string
-	description string
+	uri       string
+	peak, avg int
+	codecs    string
 }
 
 // masterPlaylist writes the multivariant playlist.

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 feature/s3/manager is deprecated for transfermanager, which is still v0.x; the manager is the stable, tested uploader (see doc.go).
+
 package blob
 
 import (

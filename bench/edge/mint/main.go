@@ -5,6 +5,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,7 +34,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *key == "" || fs.NArg() == 0 {
-		return fmt.Errorf("usage: mint -key FILE [-type play|purge] [-mbr KBPS] [-ttl D] PREFIX...")
+		return errors.New("usage: mint -key FILE [-type play|purge] [-mbr KBPS] [-ttl D] PREFIX")
 	}
 	signer, err := playtoken.LoadSigner(*key, time.Now)
 	if err != nil {
