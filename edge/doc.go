@@ -16,7 +16,7 @@
 // results are cached per token, so a session pays one signature check);
 // the key is cleaned (see path.go: read from the original request target,
 // percent-decoded exactly once, unreserved characters only, no empty, "."
-// or dot-leading segments, under artists/, blob.ValidateKey); the token's
+// or dot-leading segments, under artists/, blobkey.Validate); the token's
 // prefix must open the key (playtoken.Claims.Allows); a rendition whose
 // name carries a rung above the token's mbr (aac_320.mp4 for mbr=128) is
 // refused too, so tiers are enforced, not only hidden. Refusals are 403

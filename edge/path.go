@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"unsafe"
 
-	"riff/internal/blob"
+	"riff/internal/blobkey"
 )
 
 // Request paths are /t/{token}/{blob key}.
@@ -26,7 +26,7 @@ import (
 //   - Segments must be non-empty and must not start with "." (which refuses
 //     "." and ".." however they were spelled); the key must lie under
 //     artists/ (the origin serves nothing else); the key then also passes
-//     blob.ValidateKey, which the miss path checks before the origin.
+//     blobkey.Validate, which the miss path checks before the origin.
 var pathPrefix = []byte("/t/")
 
 // splitPath splits an original request path into the token and the raw
@@ -75,7 +75,7 @@ func cleanKey(dst, raw []byte) ([]byte, bool) {
 			key = append(key, c)
 		}
 	}
-	if len(key) > blob.MaxKeyLen || !bytes.HasPrefix(key, []byte(keyRoot)) {
+	if len(key) > blobkey.MaxLen || !bytes.HasPrefix(key, []byte(keyRoot)) {
 		return nil, false
 	}
 	segStart := 0
@@ -87,12 +87,12 @@ func cleanKey(dst, raw []byte) ([]byte, bool) {
 			continue
 		}
 		seg := key[segStart:i]
-		if len(seg) == 0 || seg[0] == '.' || len(seg) > blob.MaxSegmentLen {
+		if len(seg) == 0 || seg[0] == '.' || len(seg) > blobkey.MaxSegmentLen {
 			return nil, false
 		}
 		segStart = i + 1
 	}
-	// These rules are stricter than blob.ValidateKey's, so every key that
+	// These rules are stricter than blobkey.Validate's, so every key that
 	// passes them passes it too (FuzzCleanKey checks that). ValidateKey
 	// itself runs on the miss path, before a key reaches the origin or the
 	// cache (validKey); a hit is a key that went through it before.
@@ -101,7 +101,7 @@ func cleanKey(dst, raw []byte) ([]byte, bool) {
 
 // validKey applies the store's own rules: defence in depth on the miss
 // path, in case the rules above and blob's ever drift apart.
-func validKey(key string) bool { return blob.ValidateKey(key) == nil }
+func validKey(key string) bool { return blobkey.Validate(key) == nil }
 
 // unreserved reports whether c is an RFC 3986 unreserved character.
 func unreserved(c byte) bool {

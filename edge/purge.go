@@ -11,7 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"riff/edge/cache"
-	"riff/internal/blob"
+	"riff/internal/blobkey"
 	"riff/internal/playtoken"
 )
 
@@ -144,7 +144,7 @@ func normalizePurgePrefix(p string) (string, bool) {
 		return "", true
 	}
 	p = strings.TrimSuffix(p, "/")
-	if !strings.HasPrefix(p, keyRoot) || blob.ValidateKey(p) != nil {
+	if !strings.HasPrefix(p, keyRoot) || blobkey.Validate(p) != nil {
 		return "", false
 	}
 	p += "/"

@@ -6,6 +6,8 @@ import (
 	"io"
 	"iter"
 	"time"
+
+	"riff/internal/blobkey"
 )
 
 // Errors returned by every Store. Wrapped errors match with errors.Is.
@@ -13,7 +15,7 @@ var (
 	// ErrNotFound: no object has that key.
 	ErrNotFound = errors.New("blob: object not found")
 	// ErrInvalidKey: the key breaks the rules of ValidateKey.
-	ErrInvalidKey = errors.New("blob: invalid key")
+	ErrInvalidKey = blobkey.ErrInvalid
 	// ErrInvalidRange: the requested range starts at or past the end of
 	// the object, or is malformed (negative offset or zero length).
 	ErrInvalidRange = errors.New("blob: invalid range")
