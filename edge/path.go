@@ -54,25 +54,11 @@ const keyRoot = "artists/"
 func cleanKey(dst, raw []byte) ([]byte, bool) {
 	key := raw
 	if bytes.IndexByte(raw, '%') >= 0 {
-		key = dst[:0]
-		for i := 0; i < len(raw); i++ {
-			c := raw[i]
-			if c == '%' {
-				if i+2 >= len(raw) {
-					return nil, false
-				}
-				hi, ok1 := unhex(raw[i+1])
-				lo, ok2 := unhex(raw[i+2])
-				if !ok1 || !ok2 {
-					return nil, false
-				}
-				c = hi<<4 | lo
-				if !unreserved(c) { // never '/': an encoded slash is refused
-					return nil, false
-				}
-				i += 2
-			}
-			key = append(key, c)
+		var ok bool
+		// Only unreserved bytes may arrive escaped: never '/', so an
+		// encoded slash is refused.
+		if key, ok = blobkey.Unescape(dst[:0], raw, unreserved); !ok {
+			return nil, false
 		}
 	}
 	if len(key) > blobkey.MaxLen || !bytes.HasPrefix(key, []byte(keyRoot)) {
@@ -112,18 +98,6 @@ func unreserved(c byte) bool {
 		return true
 	}
 	return false
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // b2s views b as a string without copying. Only for calls that do not keep

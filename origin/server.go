@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"riff/internal/blob"
+	"riff/internal/blobkey"
 	"riff/internal/httprange"
 	"riff/internal/obs"
 )
@@ -199,9 +200,10 @@ func requestKey(ctx *fasthttp.RequestCtx) (string, int) {
 	if bytes.IndexByte(p, '%') < 0 {
 		key = string(p)
 	} else {
+		// Decoded once: an escaped '%' would be double encoding.
 		var buf [blob.MaxKeyLen]byte
-		dec, ok := unescape(buf[:0], p)
-		if !ok || bytes.IndexByte(dec, '%') >= 0 {
+		dec, ok := blobkey.Unescape(buf[:0], p, func(c byte) bool { return c != '%' })
+		if !ok {
 			return "", fasthttp.StatusBadRequest
 		}
 		key = string(dec)
@@ -213,44 +215,6 @@ func requestKey(ctx *fasthttp.RequestCtx) (string, int) {
 		return "", fasthttp.StatusNotFound
 	}
 	return key, 0
-}
-
-// unescape percent-decodes src into dst ('+' is not special in a path). It
-// fails on a malformed escape or when the result would not fit in dst's
-// capacity.
-func unescape(dst, src []byte) ([]byte, bool) {
-	for i := 0; i < len(src); i++ {
-		c := src[i]
-		if c == '%' {
-			if i+2 >= len(src) {
-				return nil, false
-			}
-			hi, ok1 := unhex(src[i+1])
-			lo, ok2 := unhex(src[i+2])
-			if !ok1 || !ok2 {
-				return nil, false
-			}
-			c = hi<<4 | lo
-			i += 2
-		}
-		if len(dst) == cap(dst) {
-			return nil, false
-		}
-		dst = append(dst, c)
-	}
-	return dst, true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // serveObject answers GET or HEAD for a valid published key.

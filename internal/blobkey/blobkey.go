@@ -111,3 +111,43 @@ func truncate(s string) string {
 	}
 	return s[:max] + "…"
 }
+
+// Unescape percent-decodes src, the key part of a request path, appending
+// the result to dst ('+' is not special in a path). It fails on a malformed
+// escape or when allow refuses a decoded byte: each server decides which
+// bytes may arrive escaped (the edge only unreserved ones, never '/').
+// Literal bytes are copied as they are; the caller validates the result.
+func Unescape(dst, src []byte, allow func(byte) bool) ([]byte, bool) {
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if c == '%' {
+			if i+2 >= len(src) {
+				return nil, false
+			}
+			hi, ok1 := unhex(src[i+1])
+			lo, ok2 := unhex(src[i+2])
+			if !ok1 || !ok2 {
+				return nil, false
+			}
+			c = hi<<4 | lo
+			if !allow(c) {
+				return nil, false
+			}
+			i += 2
+		}
+		dst = append(dst, c)
+	}
+	return dst, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
