@@ -122,6 +122,7 @@ type Server struct {
 	loginAccount *auth.Limiter
 	trending     *trendingCache
 	minted       *mintCache
+	web          *webUI
 	handler      http.Handler
 }
 
@@ -136,6 +137,10 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	ui, err := newWebUI(cfg.EdgeURL)
+	if err != nil {
+		return nil, err
+	}
 	jwks, err := d.PublicKeys.MarshalJSON()
 	if err != nil {
 		return nil, fmt.Errorf("catalogd: key set: %w", err)
@@ -147,6 +152,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		loginAccount: auth.NewLimiter(cfg.LoginAccountBurst, cfg.LoginWindow, 100_000, d.Now),
 		trending:     newTrendingCache(cfg.TrendingCacheTTL, d.Now),
 		minted:       &mintCache{},
+		web:          ui,
 	}
 	s.handler = d.Obs.Middleware(s.router(true))
 	return s, nil
@@ -232,6 +238,9 @@ func (s *Server) router(withMetrics bool) http.Handler {
 	for _, rt := range s.routes() {
 		mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
 	}
+	// The web player (webui.go): API routes never start with /assets/.
+	mux.HandleFunc("GET /{$}", s.serveIndex)
+	mux.HandleFunc("GET /assets/{name}", s.serveAsset)
 	health := s.obs.Handler()
 	mux.Handle("GET /healthz", health)
 	mux.Handle("GET /readyz", health)

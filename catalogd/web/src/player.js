@@ -1,0 +1,206 @@
+// player.js: the audio player. It plays a song's signed HLS URL with
+// hls.js where the browser has Media Source Extensions, natively where
+// it plays HLS itself (Safari), and the Ogg stream otherwise. It keeps the
+// queue, reports plays and drives the Media Session API (media keys, lock
+// screens).
+import Hls from 'hls.js/light';
+
+/** Player is the one audio element of the app and its queue. */
+export class Player extends EventTarget {
+  constructor(audio, api, reporter) {
+    super();
+    this.audio = audio;
+    this.api = api;
+    this.reporter = reporter;
+    this.queue = [];
+    this.index = -1;
+    this.hls = null;
+    this.quality = '';
+    this.error = '';
+    this.play = null; // the play being measured: {song_id, started_at, ms, source}
+    this.lastTime = 0;
+    this.loadSeq = 0;
+
+    const a = audio;
+    a.addEventListener('timeupdate', () => this.tick());
+    a.addEventListener('playing', () => { this.error = ''; this.changed(); });
+    a.addEventListener('pause', () => this.changed());
+    a.addEventListener('volumechange', () => { localStorage.setItem('riff.volume', String(a.volume)); this.changed(); });
+    a.addEventListener('durationchange', () => this.changed());
+    a.addEventListener('ended', () => { this.finish(true); this.next(); });
+    a.addEventListener('error', () => {
+      if (!this.hls && a.error) this.fail('This song cannot be played right now (media error).');
+    });
+    const v = parseFloat(localStorage.getItem('riff.volume'));
+    if (v >= 0 && v <= 1) a.volume = v;
+    this.mediaSession();
+  }
+
+  get current() { return this.queue[this.index] || null; }
+  get playing() { return !this.audio.paused && !this.audio.ended; }
+
+  changed() { this.dispatchEvent(new Event('change')); }
+
+  fail(message) {
+    this.error = message;
+    this.dispatchEvent(new CustomEvent('error', { detail: message }));
+    this.changed();
+  }
+
+  /** playSongs replaces the queue with songs and plays songs[start]. */
+  playSongs(songs, start = 0, source = 'other') {
+    this.queue = songs.map((s) => ({ ...s, source }));
+    return this.load(start);
+  }
+
+  /** enqueue adds a song at the end of the queue. */
+  enqueue(song, source = 'queue') {
+    this.queue.push({ ...song, source });
+    if (this.index < 0) return this.load(this.queue.length - 1);
+    this.changed();
+    return Promise.resolve();
+  }
+
+  removeAt(i) {
+    if (i === this.index) return;
+    this.queue.splice(i, 1);
+    if (i < this.index) this.index--;
+    this.changed();
+  }
+
+  /** load plays queue[i]: it asks catalogd for fresh signed URLs first. */
+  async load(i) {
+    if (i < 0 || i >= this.queue.length) return;
+    this.finish(false);
+    const seq = ++this.loadSeq;
+    this.index = i;
+    this.error = '';
+    this.quality = '';
+    this.changed();
+    let song;
+    try {
+      song = await this.api.get(`/songs/${this.queue[i].id}`);
+    } catch (err) {
+      if (seq === this.loadSeq) this.fail(err.message);
+      return;
+    }
+    if (seq !== this.loadSeq) return;
+    if (!song.hls_url && !song.stream_url) {
+      this.fail(this.api.loggedIn ? `“${song.title}” is not ready to play yet.` : 'Log in to play songs.');
+      return;
+    }
+    this.queue[i] = { ...this.queue[i], ...song };
+    this.attach(song);
+    this.play = { song_id: song.id, started_at: new Date().toISOString(), ms: 0, source: this.queue[i].source };
+    this.lastTime = 0;
+    this.updateMetadata();
+    try {
+      await this.audio.play();
+    } catch (err) {
+      // NotAllowedError: autoplay refused until the person interacts.
+      if (err.name !== 'AbortError' && seq === this.loadSeq) this.fail(err.name === 'NotAllowedError' ? 'Press play to start.' : 'This song cannot be played right now.');
+    }
+  }
+
+  attach(song) {
+    this.detach();
+    const a = this.audio;
+    if (song.hls_url && Hls.isSupported()) {
+      const hls = new Hls({ enableWorker: false, startLevel: -1 });
+      this.hls = hls;
+      hls.on(Hls.Events.LEVEL_SWITCHED, (_, d) => {
+        const level = hls.levels[d.level];
+        this.quality = level ? `AAC ${Math.round(level.bitrate / 1000)} kbps` : '';
+        this.changed();
+      });
+      let recovered = false;
+      hls.on(Hls.Events.ERROR, (_, d) => {
+        if (!d.fatal) return;
+        if (d.type === Hls.ErrorTypes.MEDIA_ERROR && !recovered) { recovered = true; hls.recoverMediaError(); return; }
+        if (d.type === Hls.ErrorTypes.NETWORK_ERROR && !recovered) { recovered = true; hls.startLoad(); return; }
+        this.fail('Playback failed: the stream could not be loaded. Try again in a moment.');
+        this.detach();
+      });
+      hls.loadSource(song.hls_url);
+      hls.attachMedia(a);
+    } else if (song.hls_url && a.canPlayType('application/vnd.apple.mpegurl')) {
+      a.src = song.hls_url;
+      this.quality = 'HLS (adaptive)';
+    } else {
+      a.src = song.stream_url;
+      this.quality = 'Ogg Vorbis';
+    }
+  }
+
+  detach() {
+    if (this.hls) { this.hls.destroy(); this.hls = null; }
+    this.audio.removeAttribute('src');
+  }
+
+  /** tick counts played time from timeupdate steps (seeks do not count). */
+  tick() {
+    const t = this.audio.currentTime;
+    const d = t - this.lastTime;
+    if (this.play && d > 0 && d < 2 && !this.audio.seeking) this.play.ms += d * 1000;
+    this.lastTime = t;
+    if ('mediaSession' in navigator && Number.isFinite(this.audio.duration) && this.audio.duration > 0) {
+      try { navigator.mediaSession.setPositionState({ duration: this.audio.duration, position: Math.min(t, this.audio.duration), playbackRate: this.audio.playbackRate }); } catch { /* unsupported */ }
+    }
+    this.changed();
+  }
+
+  /** finish reports the play being measured, if any time was played. */
+  finish(completed) {
+    const p = this.play;
+    this.play = null;
+    if (!p || p.ms < 1000 || !this.api.loggedIn) return;
+    this.reporter.add({ song_id: p.song_id, started_at: p.started_at, ms_played: Math.round(p.ms), source: p.source, completed });
+  }
+
+  toggle() {
+    if (!this.current) return this.queue.length ? this.load(0) : undefined;
+    if (this.audio.paused) return this.audio.play().catch(() => {});
+    this.audio.pause();
+  }
+
+  next() { if (this.index + 1 < this.queue.length) return this.load(this.index + 1); this.finish(true); this.changed(); }
+
+  prev() {
+    if (this.audio.currentTime > 3 || this.index <= 0) { this.seek(0); return; }
+    return this.load(this.index - 1);
+  }
+
+  seek(t) {
+    if (!Number.isFinite(t)) return;
+    this.audio.currentTime = Math.max(0, t);
+    this.lastTime = this.audio.currentTime;
+  }
+
+  setVolume(v) { this.audio.volume = Math.min(1, Math.max(0, v)); }
+
+  updateMetadata() {
+    if (!('mediaSession' in navigator) || !this.current) return;
+    const s = this.current;
+    navigator.mediaSession.metadata = new MediaMetadata({
+      title: s.title,
+      artist: (s.artists || []).map((a) => a.name).join(', '),
+      album: s.album ? s.album.title : '',
+      artwork: s.album && s.album.cover_url && s.album.cover_url.startsWith('/') ? [{ src: s.album.cover_url }] : [],
+    });
+  }
+
+  mediaSession() {
+    if (!('mediaSession' in navigator)) return;
+    const ms = navigator.mediaSession;
+    const on = (action, fn) => { try { ms.setActionHandler(action, fn); } catch { /* action not supported */ } };
+    on('play', () => this.toggle());
+    on('pause', () => this.audio.pause());
+    on('previoustrack', () => this.prev());
+    on('nexttrack', () => this.next());
+    on('seekbackward', (d) => this.seek(this.audio.currentTime - (d.seekOffset || 10)));
+    on('seekforward', (d) => this.seek(this.audio.currentTime + (d.seekOffset || 10)));
+    on('seekto', (d) => this.seek(d.seekTime));
+    on('stop', () => { this.audio.pause(); this.seek(0); });
+    this.addEventListener('change', () => { ms.playbackState = this.current ? (this.playing ? 'playing' : 'paused') : 'none'; });
+  }
+}
