@@ -4,7 +4,7 @@ BIN     := bin/riff
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test run lint bench bench-edge clean deps tools-go tools-media
+.PHONY: all build test run lint bench bench-edge clean deps tools-go tools-media web tools-web
 
 all: build
 
@@ -23,10 +23,37 @@ tools-media:
 	  fi; \
 	fi
 
+# The web player (catalogd/web): its built bundle is committed, so Go alone
+# builds Riff; with node on PATH, `make build` rebuilds it from src/ first.
+WEB := catalogd/web
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+	@touch $@
+
+web:
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory $(WEB)/node_modules/.package-lock.json && cd $(WEB) && node build.mjs >/dev/null; \
+	else \
+	  echo "node/npm not found: using the committed web player bundle in $(WEB)/dist"; \
+	fi
+
+# tools-web: what the web player's tests need: node and npm, Debian's
+# chromium (apt-get when we are root on Debian/Ubuntu) and `npm ci`.
+tools-web:
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "node, npm or chromium missing: installing Debian's packages with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm chromium >/dev/null || exit 1; \
+	  else \
+	    echo "the web player's tests need node 18+, npm and chromium on PATH (Debian/Ubuntu: sudo apt-get install nodejs npm chromium)"; exit 1; \
+	  fi; \
+	fi
+	@$(MAKE) --no-print-directory $(WEB)/node_modules/.package-lock.json
+
 deps: tools-go tools-media
 	$(GO) mod download
 
-build: tools-go
+build: tools-go web
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/riff
 
 # run: everything on loopback with SQLite, a local blob folder and demo content.
@@ -35,7 +62,7 @@ run: build tools-media
 
 # test: the whole suite with the race detector. PostgreSQL tests run when
 # RIFF_TEST_POSTGRES is set (CI sets it) and skip loudly otherwise.
-test: tools-go tools-media
+test: tools-go tools-media tools-web
 	$(GO) test -race -count=1 ./...
 
 lint: tools-go
@@ -50,4 +77,4 @@ bench-edge: build tools-media
 	bash bench/edge/run.sh
 
 clean:
-	rm -rf bin data
+	rm -rf bin data testout

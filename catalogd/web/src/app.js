@@ -607,6 +607,7 @@ function uploadItem(title) {
     el,
     progress(sent, total) {
       bar.value = Math.round((sent / total) * 100);
+      el.dataset.uploaded = String(bar.value);
       state.textContent = `Uploading… ${Math.round((sent / total) * 100)}% (${(sent / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(1)} MiB)`;
     },
     failed(msg) { bar.remove(); state.textContent = `Upload failed: ${msg}`; el.classList.add('failed'); },
@@ -632,6 +633,7 @@ function uploadItem(title) {
           return true;
         }
         if (s.status === 'taken_down' || s.status === 'deleted') { bar.remove(); state.textContent = 'Taken down'; actions.replaceChildren(); return true; }
+        el.dataset.sawProcessing = 'yes';
         bar.setAttribute('aria-label', `Processing of ${s.title}`);
         if (pct === null) bar.removeAttribute('value'); else bar.value = pct;
         state.textContent = `Processing${pct === null ? '' : ` ${pct}%`}… (${s.status})`;
@@ -736,7 +738,7 @@ player.addEventListener('change', () => {
   const a = player.audio;
   bar.title.textContent = s ? s.title : 'Nothing playing';
   bar.artist.textContent = s ? (s.artists || []).map((x) => x.name).join(', ') : '';
-  bar.play.textContent = player.playing ? '❚❚' : '▶';
+  bar.play.dataset.state = player.playing ? 'playing' : 'paused';
   bar.play.setAttribute('aria-label', player.playing ? 'Pause' : 'Play');
   bar.prev.disabled = !s;
   bar.next.disabled = !s || player.index + 1 >= player.queue.length;
@@ -765,6 +767,6 @@ document.addEventListener('keydown', (e) => {
 document.getElementById('skip').addEventListener('click', () => { main.focus(); });
 
 window.addEventListener('hashchange', render);
-window.riff = { api, player }; // for the end-to-end test and the curious
+window.riff = { api, player, reporter }; // for the end-to-end test and the curious
 player.changed();
 render();

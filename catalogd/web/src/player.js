@@ -109,8 +109,7 @@ export class Player extends EventTarget {
       const hls = new Hls({ enableWorker: false, startLevel: -1 });
       this.hls = hls;
       hls.on(Hls.Events.LEVEL_SWITCHED, (_, d) => {
-        const level = hls.levels[d.level];
-        this.quality = level ? `AAC ${Math.round(level.bitrate / 1000)} kbps` : '';
+        this.quality = qualityOf(hls.levels[d.level]);
         this.changed();
       });
       let recovered = false;
@@ -203,4 +202,19 @@ export class Player extends EventTarget {
     on('stop', () => { this.audio.pause(); this.seek(0); });
     this.addEventListener('change', () => { ms.playbackState = this.current ? (this.playing ? 'playing' : 'paused') : 'none'; });
   }
+}
+
+/** ladder is the packager's AAC bitrates in kbps. */
+const ladder = [64, 128, 320];
+
+/**
+ * qualityOf names an HLS level as its ladder rung: BANDWIDTH is the peak
+ * (container overhead included), so the nearest rung is the honest name.
+ */
+function qualityOf(level) {
+  if (!level) return '';
+  const avg = level.attrs && Number(level.attrs['AVERAGE-BANDWIDTH']);
+  const kbps = (avg || level.bitrate) / 1000;
+  const rung = ladder.reduce((best, r) => (Math.abs(r - kbps) < Math.abs(best - kbps) ? r : best));
+  return `AAC ${Math.abs(rung - kbps) / rung < 0.25 ? rung : Math.round(kbps)} kbps`;
 }

@@ -1,0 +1,263 @@
+// e2e.mjs drives the web player in headless Chromium (playwright-core and
+// the system's browser; nothing is downloaded) against a running Riff:
+//
+//   RIFF_URL=http://127.0.0.1:8080 RIFF_FLAC=song.flac RIFF_OUT=testout/web node e2e/e2e.mjs
+//
+// A listener registers, searches a demo song, plays it (currentTime past
+// 3 s, no media error), likes it, adds it to a new playlist, reloads and
+// finds both; an artist uploads RIFF_FLAC, watches the progress bar and
+// the processing status until ready, and plays it. Along the way it checks
+// phone and desktop layouts, keyboard navigation, accessible names and
+// readable API errors, and it fails on any console error. Screenshots go
+// to RIFF_OUT. TestEndToEnd (e2e_test.go) runs it against `riff dev`.
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const base = process.env.RIFF_URL;
+const flac = process.env.RIFF_FLAC;
+const out = process.env.RIFF_OUT || 'testout/web-e2e';
+const executablePath = process.env.RIFF_CHROMIUM || '/usr/bin/chromium';
+const demoSong = process.env.RIFF_DEMO_SONG || 'A Major Sunrise';
+if (!base || !flac) {
+  console.error('e2e.mjs: set RIFF_URL (catalogd) and RIFF_FLAC (an audio file to upload)');
+  process.exit(2);
+}
+await mkdir(out, { recursive: true });
+
+const started = Date.now();
+function step(name) { console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${name}`); }
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  // Autoplay without a gesture is not what we test; the clicks are real.
+  args: ['--autoplay-policy=no-user-gesture-required', '--no-sandbox', '--disable-dev-shm-usage'],
+});
+
+// Console errors fail the run, except ones a step announces it expects
+// (a refused login logs the 401 of its request).
+const consoleErrors = [];
+let expected = [];
+function watch(page, label) {
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error') return;
+    const text = msg.text();
+    const i = expected.findIndex((re) => re.test(text));
+    if (i >= 0) { expected.splice(i, 1); return; }
+    consoleErrors.push(`${label}: console error: ${text}`);
+  });
+  page.on('pageerror', (err) => consoleErrors.push(`${label}: uncaught: ${err.message}`));
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(out, `${name}.png`), fullPage: false });
+}
+
+/** playedPast waits until the audio element plays past sec seconds with no error. */
+async function playedPast(page, sec) {
+  await page.waitForFunction((s) => {
+    const a = document.getElementById('audio');
+    if (a.error) throw new Error(`media error ${a.error.code}: ${a.error.message}`);
+    if (window.riff.player.error) throw new Error(`player error: ${window.riff.player.error}`);
+    return a.currentTime > s && !a.paused;
+  }, sec, { timeout: 45_000, polling: 250 });
+}
+
+/** accessibleNames fails on any visible control without an accessible name. */
+async function accessibleNames(page, where) {
+  const nameless = await page.evaluate(() => {
+    const bad = [];
+    for (const el of document.querySelectorAll('button, a[href], input, select, textarea, [role=button], progress, [tabindex]:not([tabindex="-1"])')) {
+      if (el.closest('[hidden]') || el.type === 'hidden') continue;
+      const labelled = el.getAttribute('aria-label') || (el.getAttribute('aria-labelledby') && document.getElementById(el.getAttribute('aria-labelledby'))?.textContent) ||
+        (el.labels && [...el.labels].map((l) => l.textContent).join('')) || (el.tagName !== 'INPUT' && el.textContent) || el.getAttribute('title') || '';
+      if (!labelled.trim()) bad.push(el.outerHTML.slice(0, 120));
+    }
+    return bad;
+  });
+  assert.deepEqual(nameless, [], `${where}: controls without an accessible name`);
+}
+
+async function noHorizontalScroll(page, where) {
+  const [sw, w] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  assert.ok(sw <= w, `${where}: page is ${sw}px wide in a ${w}px viewport`);
+}
+
+const stamp = Date.now().toString(36);
+const listener = { name: 'E2E Listener', email: `e2e-${stamp}@riff.test`, password: 'e2e-password-123' };
+
+try {
+  // ---- desktop: listener ----
+  const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await desktop.newPage();
+  watch(page, 'desktop');
+  page.setDefaultTimeout(20_000);
+
+  step('home');
+  await page.goto(base + '/');
+  await page.getByRole('heading', { name: 'Trending' }).waitFor();
+  await accessibleNames(page, 'home');
+  await shot(page, '01-home');
+
+  step('a refused login shows a readable message');
+  await page.goto(base + '/#/login');
+  await page.getByLabel('Email').fill('nobody@riff.test');
+  await page.getByLabel('Password').fill('wrong-password');
+  expected.push(/401/);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  const loginError = page.locator('form .form-error');
+  await loginError.waitFor();
+  const msg = (await loginError.textContent()).trim();
+  assert.ok(msg.length > 5 && !msg.startsWith('{') && !/urn:riff|problem/.test(msg), `login error is not readable: ${msg}`);
+  await shot(page, '02-login-error');
+
+  step('register');
+  await page.goto(base + '/#/register');
+  await page.getByLabel('Display name').fill(listener.name);
+  await page.getByLabel('Email').fill(listener.email);
+  await page.getByLabel('Password').fill(listener.password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: listener.name }).waitFor();
+
+  step('search with the keyboard');
+  await page.goto(base + '/#/');
+  await page.reload(); // a fresh page: focus starts at the top
+  await page.getByRole('heading', { name: 'Trending' }).waitFor();
+  await page.keyboard.press('Tab'); // skip link
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'skip', 'first Tab reaches the skip link');
+  await page.keyboard.press('Tab'); // brand
+  await page.keyboard.press('Tab'); // search box
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'q', 'third Tab reaches the search box');
+  await page.keyboard.type(demoSong.split(' ').slice(-1)[0]);
+  await page.keyboard.press('Enter');
+  const results = page.getByRole('list', { name: 'Matching songs' });
+  await results.getByRole('link', { name: demoSong }).waitFor();
+  await accessibleNames(page, 'search');
+  await shot(page, '03-search');
+
+  step('play the demo song');
+  // Keyboard: focus its Play button and press Enter.
+  await results.getByRole('button', { name: `Play ${demoSong}` }).focus();
+  await page.keyboard.press('Enter');
+  await playedPast(page, 3);
+  const quality = await page.locator('#quality').textContent();
+  assert.match(quality, /kbps|HLS|Ogg/, 'the player bar shows the quality');
+  assert.equal(await page.locator('#np-title').textContent(), demoSong);
+  await shot(page, '04-playing');
+
+  step('pause and resume from the player bar');
+  await page.getByRole('contentinfo', { name: 'Player' }).getByRole('button', { name: 'Pause' }).click();
+  await page.waitForFunction(() => document.getElementById('audio').paused);
+  await page.getByRole('contentinfo', { name: 'Player' }).getByRole('button', { name: 'Play', exact: true }).click();
+  await page.waitForFunction(() => !document.getElementById('audio').paused);
+
+  step('like it');
+  const like = results.getByRole('button', { name: `Like ${demoSong}` });
+  await like.click();
+  await page.waitForFunction(() => document.querySelector('.song .like')?.getAttribute('aria-pressed') === 'true');
+
+  step('create a playlist and add the song');
+  await results.getByRole('button', { name: `Add ${demoSong} to a playlist` }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByLabel('Playlist', { exact: true }).selectOption('new');
+  await dialog.getByLabel('New playlist name').fill('E2E Mix');
+  await dialog.getByRole('button', { name: 'Add' }).click();
+  await page.getByRole('status').filter({ hasText: 'Added' }).waitFor();
+  await dialog.waitFor({ state: 'hidden' });
+
+  step('reload and find both in the library');
+  await page.reload();
+  await page.goto(base + '/#/library');
+  await page.getByRole('heading', { name: 'Your library' }).waitFor();
+  await page.getByRole('link', { name: /E2E Mix/ }).waitFor();
+  await page.getByRole('list', { name: 'Liked songs' }).getByRole('link', { name: demoSong }).waitFor();
+  await accessibleNames(page, 'library');
+  await shot(page, '05-library');
+  await page.getByRole('link', { name: /E2E Mix/ }).click();
+  await page.getByRole('heading', { name: 'E2E Mix' }).waitFor();
+  await page.getByRole('list', { name: 'Playlist songs' }).getByRole('link', { name: demoSong }).waitFor();
+  await shot(page, '06-playlist');
+
+  step('events reach the server');
+  await page.evaluate(() => window.riff.player.audio.pause());
+  await page.evaluate(() => window.riff.player.finish(false));
+  await page.waitForFunction(async () => {
+    await window.riff.reporter.flush();
+    return JSON.parse(localStorage.getItem('riff.events') || '[]').length === 0;
+  }, null, { timeout: 30_000, polling: 500 });
+
+  // ---- desktop: artist ----
+  step('become an artist');
+  await page.goto(base + '/#/studio');
+  await page.getByRole('heading', { name: 'Become an artist' }).waitFor();
+  await page.getByLabel('Artist name').fill(`E2E Band ${stamp}`);
+  await page.getByRole('button', { name: 'Create artist' }).click();
+  await page.getByRole('button', { name: 'Create album' }).waitFor();
+  await page.getByLabel('Album title').fill('E2E Album');
+  await page.getByRole('button', { name: 'Create album' }).click();
+  await page.getByRole('button', { name: 'Upload' }).waitFor();
+
+  step('upload a FLAC');
+  const upload = page.getByRole('form', { name: 'Upload a song' });
+  await upload.getByLabel('Title').fill('E2E Upload');
+  await upload.getByLabel('Genre').fill('ambient');
+  await upload.getByLabel('Audio file').setInputFiles(flac);
+  await upload.getByRole('button', { name: 'Upload' }).click();
+  const item = page.locator('.upload').filter({ hasText: 'E2E Upload' }).first();
+  // The bar shows upload bytes, then processing until ready.
+  await page.waitForFunction(() => Number(document.querySelector('.upload')?.dataset.uploaded) === 100, null, { timeout: 30_000 });
+  await item.locator('[data-status]').or(item).first().waitFor();
+  await shot(page, '07-upload-processing');
+  await page.waitForFunction(() => {
+    const el = document.querySelector('.upload');
+    if (el?.dataset.status === 'failed') throw new Error('processing failed: ' + el.textContent);
+    return el?.dataset.status === 'ready';
+  }, null, { timeout: 120_000, polling: 500 });
+  assert.ok(await page.evaluate(() => document.querySelector('.upload').dataset.sawProcessing === 'yes'), 'the processing status was shown before ready');
+  await accessibleNames(page, 'studio');
+  await shot(page, '08-upload-ready');
+
+  step('play the upload');
+  await item.getByRole('button', { name: 'Play E2E Upload' }).click();
+  await playedPast(page, 3);
+  assert.equal(await page.locator('#np-title').textContent(), 'E2E Upload');
+  await page.getByRole('button', { name: 'Queue' }).click();
+  await page.getByRole('region', { name: 'Queue' }).getByRole('button', { name: 'Play E2E Upload from the queue' }).waitFor();
+  await shot(page, '09-artist-playing');
+  await page.getByRole('button', { name: 'Queue' }).click();
+  await page.evaluate(() => window.riff.player.audio.pause());
+  await desktop.close();
+
+  // ---- phone ----
+  step('phone width');
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  const mobile = await phone.newPage();
+  watch(mobile, 'phone');
+  await mobile.goto(base + '/#/login');
+  await mobile.getByLabel('Email').fill(listener.email);
+  await mobile.getByLabel('Password').fill(listener.password);
+  await mobile.getByRole('button', { name: 'Log in' }).click();
+  await mobile.getByRole('heading', { name: 'Trending' }).waitFor();
+  await noHorizontalScroll(mobile, 'phone home');
+  await shot(mobile, '10-phone-home');
+  await mobile.goto(base + '/#/search?q=' + encodeURIComponent(demoSong));
+  await mobile.getByRole('list', { name: 'Matching songs' }).getByRole('link', { name: demoSong }).waitFor();
+  await mobile.getByRole('button', { name: `Play ${demoSong}` }).first().tap();
+  await playedPast(mobile, 1);
+  await noHorizontalScroll(mobile, 'phone search');
+  await shot(mobile, '11-phone-playing');
+  await phone.close();
+} catch (err) {
+  console.error(`e2e: FAILED: ${err.stack || err}`);
+  if (consoleErrors.length) console.error(consoleErrors.join('\n'));
+  await browser.close();
+  process.exit(1);
+}
+await browser.close();
+if (consoleErrors.length) {
+  console.error(`e2e: FAILED: console errors:\n${consoleErrors.join('\n')}`);
+  process.exit(1);
+}
+console.log('e2e: all flows passed');
