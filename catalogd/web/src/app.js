@@ -236,7 +236,7 @@ async function viewHome(_, query) {
     h('h1', {}, 'Trending'),
     api.loggedIn ? null : h('p', { class: 'lead' }, 'Log in or create an account to play songs. ', h('a', { href: '#/login' }, 'Log in'), ' · ', h('a', { href: '#/register' }, 'Create an account')),
     field('Genre', select),
-    songList(songs, { label: 'Trending songs', source: 'trending', empty: 'Nothing is trending in this genre yet.' }),
+    songList(songs, { label: 'Trending songs', source: 'trending', empty: 'Nothing is trending in this genre yet: search for songs with the box above.' }),
   ];
 }
 
