@@ -197,7 +197,7 @@ type route struct {
 // routes is every API route: the single table the router, the OpenAPI
 // test and the docs agree on. Each area keeps its own part.
 func (s *Server) routes() []route {
-	return slices.Concat(s.coreRoutes(), s.libraryRoutes(), s.ingestRoutes())
+	return slices.Concat(s.coreRoutes(), s.libraryRoutes(), s.ingestRoutes(), s.studioRoutes())
 }
 
 // coreRoutes are accounts, profiles, the catalog, search and playback.

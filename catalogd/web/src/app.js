@@ -333,7 +333,7 @@ async function viewAlbum([id]) {
 
 async function viewArtist([id]) {
   const aid = Number(id);
-  const [a, page] = await Promise.all([api.get(`/artists/${aid}`), api.get(`/artist/${aid}/songs`, { limit: 50 })]);
+  const [a, page, albums] = await Promise.all([api.get(`/artists/${aid}`), api.get(`/artist/${aid}/songs`, { limit: 50 }), api.get(`/artists/${aid}/albums`)]);
   const songs = items(page);
   let following = false;
   if (api.loggedIn) {
@@ -355,6 +355,7 @@ async function viewArtist([id]) {
     h('div', { class: 'row' }, songs.length ? h('button', { type: 'button', on: { click: () => player.playSongs(songs, 0, 'artist') } }, 'Play') : null, follow),
     h('h2', {}, 'Songs'),
     songList(songs, { label: `Songs by ${a.name}`, source: 'artist' }),
+    items(albums).length ? [h('h2', {}, 'Albums'), h('ul', { class: 'cards' }, items(albums).map((al) => h('li', {}, h('a', { href: `#/album/${al.id}` }, h('strong', {}, al.title), h('span', { class: 'sub' }, `${al.type}${al.release_date ? ' · ' + al.release_date.slice(0, 4) : ''}`)))))] : null,
   ];
 }
 
@@ -496,35 +497,8 @@ async function viewProfile() {
 
 // ---- artist studio ----
 
-function studioState() {
-  const key = `riff.studio.${api.user.id}`;
-  let st;
-  try { st = JSON.parse(localStorage.getItem(key) || '{}'); } catch { st = {}; }
-  st.artists = st.artists || [];
-  st.albums = st.albums || [];
-  st.songs = st.songs || [];
-  st.save = () => localStorage.setItem(key, JSON.stringify({ artists: st.artists, albums: st.albums, songs: st.songs }));
-  return st;
-}
-
-async function myArtists(st) {
-  // Prefer the server's list when it has one; fall back to what this
-  // browser created.
-  try {
-    const page = await api.get('/users/me/artists');
-    const list = items(page);
-    for (const a of list) if (!st.artists.includes(a.id)) st.artists.push(a.id);
-    st.save();
-    return list;
-  } catch (err) {
-    if (err.status !== 404) throw err;
-  }
-  return (await Promise.all(st.artists.map((id) => api.get(`/artists/${id}`).catch(() => null)))).filter(Boolean);
-}
-
 async function viewStudio() {
-  const st = studioState();
-  const artists = await myArtists(st);
+  const artists = items(await api.get('/users/me/artists'));
   const out = [h('h1', {}, 'Artist studio')];
   const become = onSubmit(h('form', { class: 'stack narrow', 'aria-label': 'Become an artist' },
     h('h2', {}, artists.length ? 'Add another artist' : 'Become an artist'),
@@ -532,8 +506,6 @@ async function viewStudio() {
     field('Bio', h('textarea', { name: 'bio', rows: 3, maxlength: 4000 })),
     h('button', { type: 'submit' }, 'Create artist')), async (fd) => {
     const a = await api.post('/artists', { name: String(fd.get('name')).trim(), bio: String(fd.get('bio') || '') });
-    st.artists.push(a.id);
-    st.save();
     say(`You are now the artist ${a.name}.`);
     render();
   });
@@ -541,7 +513,9 @@ async function viewStudio() {
     out.push(h('p', { class: 'lead' }, 'Upload your music to Riff: create your artist, an album, then upload songs.'), become);
     return out;
   }
-  const albums = (await Promise.all(st.albums.map((id) => api.get(`/albums/${id}`).catch(() => null)))).filter(Boolean);
+  // The owner sees songs of every status on their albums.
+  const albumPages = await Promise.all(artists.map((a) => api.get(`/artists/${a.id}/albums`)));
+  const albums = await Promise.all(albumPages.flatMap(items).map((al) => api.get(`/albums/${al.id}`)));
 
   const albumForm = onSubmit(h('form', { class: 'row wrap', 'aria-label': 'New album' },
     field('Artist', h('select', { name: 'artist_id' }, artists.map((a) => h('option', { value: a.id }, a.name)))),
@@ -549,8 +523,6 @@ async function viewStudio() {
     field('Type', h('select', { name: 'type' }, ['album', 'single', 'ep'].map((t) => h('option', { value: t }, t)))),
     h('button', { type: 'submit' }, 'Create album')), async (fd) => {
     const al = await api.post('/albums', { artist_id: Number(fd.get('artist_id')), title: String(fd.get('title')).trim(), type: fd.get('type') });
-    st.albums.push(al.id);
-    st.save();
     say(`Created the album “${al.title}”.`);
     render();
   });
@@ -572,8 +544,6 @@ async function viewStudio() {
     uploads.prepend(item.el);
     try {
       const song = await api.upload('POST', '/songs', form, item.progress);
-      st.songs.unshift(song.id);
-      st.save();
       item.track(song);
       upload.reset();
     } catch (err) {
@@ -582,14 +552,14 @@ async function viewStudio() {
     }
   }) : h('p', { class: 'muted' }, 'Create an album first, then upload songs to it.');
 
-  const songs = (await Promise.all(st.songs.slice(0, 30).map((id) => api.get(`/songs/${id}`).catch((err) => (err.status === 404 ? null : { id, title: `Song ${id}`, status: 'unknown' }))))).filter(Boolean);
+  const songs = albums.flatMap((al) => al.songs || []).sort((a, b) => b.id - a.id);
   for (const s of songs) { const it = uploadItem(s.title); uploads.append(it.el); it.track(s); }
 
   out.push(
     h('section', { 'aria-label': 'Your artists' }, h('h2', {}, 'Your artists'), h('ul', { class: 'cards' }, artists.map((a) => h('li', {}, h('a', { href: `#/artist/${a.id}` }, h('strong', {}, a.name), h('span', { class: 'sub' }, 'Artist page')))))),
     h('section', { 'aria-label': 'Albums' }, h('h2', {}, 'Albums'), albums.length ? h('ul', { class: 'cards' }, albums.map((al) => h('li', {}, h('a', { href: `#/album/${al.id}` }, h('strong', {}, al.title), h('span', { class: 'sub' }, al.type))))) : null, albumForm),
     h('section', { 'aria-label': 'Upload' }, h('h2', {}, 'Upload a song'), upload),
-    h('section', { 'aria-label': 'Your songs' }, h('h2', {}, 'Your songs'), uploads),
+    h('section', { 'aria-label': 'Your songs' }, h('h2', {}, 'Your songs'), uploads, songs.length ? null : h('p', { class: 'muted' }, 'Songs you upload show up here.')),
     h('details', {}, h('summary', {}, 'Add another artist'), become),
   );
   return out;
@@ -666,7 +636,7 @@ function replaceButton(song) {
     say(`New audio for “${song.title}” is processing.`);
     render();
   }));
-  return [btn, input];
+  return h('span', { class: 'replace' }, btn, input);
 }
 
 function takedownButton(song, el) {

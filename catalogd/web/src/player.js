@@ -213,6 +213,9 @@ const ladder = [64, 128, 320];
  */
 function qualityOf(level) {
   if (!level) return '';
+  // The packager names renditions aac_{kbps}.m3u8.
+  const named = /aac_(\d+)\.m3u8/.exec(String(level.url || ''));
+  if (named) return `AAC ${named[1]} kbps`;
   const avg = level.attrs && Number(level.attrs['AVERAGE-BANDWIDTH']);
   const kbps = (avg || level.bitrate) / 1000;
   const rung = ladder.reduce((best, r) => (Math.abs(r - kbps) < Math.abs(best - kbps) ? r : best));

@@ -1,0 +1,175 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"riff/dev"
+)
+
+// node returns the node binary and checks that `npm ci` has been run
+// here, failing with what to do otherwise: the player's checks are part
+// of `make test`, which installs both.
+func node(t *testing.T, pkgs ...string) string {
+	t.Helper()
+	bin, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is not on PATH: install Node.js 20+ (Debian: apt-get install nodejs npm), then run `npm ci` in catalogd/web (make test does both)")
+	}
+	for _, p := range pkgs {
+		if _, err := os.Stat(filepath.Join("node_modules", p, "package.json")); err != nil {
+			t.Fatalf("catalogd/web/node_modules/%s is missing: run `npm ci` in catalogd/web (make test does)", p)
+		}
+	}
+	return bin
+}
+
+// TestBundleUpToDate fails when the committed dist/ is not what src/
+// builds: edit src/, then run `make web` and commit dist/.
+func TestBundleUpToDate(t *testing.T) {
+	cmd := exec.Command(node(t, "esbuild", "hls.js"), "build.mjs", "--check")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node build.mjs --check: %v\n%s", err, out)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// artifacts is where screenshots go: $RIFF_TEST_ARTIFACTS/web-e2e, or
+// testout/web-e2e at the top of the repository (gitignored).
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("RIFF_TEST_ARTIFACTS")
+	if dir == "" {
+		root, err := filepath.Abs(filepath.Join("..", ".."))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(root, "testout")
+	}
+	dir = filepath.Join(dir, "web-e2e")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestEndToEnd runs e2e/e2e.mjs in headless Chromium against a real
+// `riff dev` (catalogd, origin and edge on loopback ports, a temp data
+// folder, one synthesised demo song). See e2e/e2e.mjs for the flows.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("headless browser test; runs without -short (make test)")
+	}
+	nodeBin := node(t, "playwright-core", "esbuild", "hls.js")
+	chromium := os.Getenv("RIFF_CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("no Chromium at %s: install Debian's chromium (apt-get install chromium; make test does) or set RIFF_CHROMIUM", chromium)
+	}
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal("ffmpeg is not on PATH (make test installs it)")
+	}
+	tmp := t.TempDir()
+
+	// The artist's upload: a generated 8 s stereo FLAC.
+	flac := filepath.Join(tmp, "upload.flac")
+	gen := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+		"-i", "sine=frequency=330:sample_rate=44100:duration=8", "-ac", "2", "-c:a", "flac", flac)
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("generating the FLAC: %v\n%s", err, out)
+	}
+
+	api := freeAddr(t)
+	args := []string{"-data", filepath.Join(tmp, "data"), "-catalogd-listen", api, "-origin-listen", freeAddr(t),
+		"-edge-listen", freeAddr(t), "-edge-admin-listen", freeAddr(t),
+		"-demo-songs", "1", "-demo-length", "12s", "-ready-timeout", "60s"}
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- dev.Run(ctx, args, func(string) string { return "" }, stdout, stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("riff dev: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("riff dev did not stop within 30s")
+		}
+	})
+	deadline := time.After(3 * time.Minute)
+	for !strings.Contains(stdout.String(), "Riff is running") {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("riff dev stopped early: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+		case <-deadline:
+			t.Fatalf("riff dev not up in time\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+
+	out := artifacts(t)
+	runCtx, stop := context.WithTimeout(ctx, 5*time.Minute)
+	defer stop()
+	cmd := exec.CommandContext(runCtx, nodeBin, filepath.Join("e2e", "e2e.mjs"))
+	cmd.Env = append(os.Environ(), "RIFF_URL=http://"+api, "RIFF_FLAC="+flac, "RIFF_OUT="+out, "RIFF_CHROMIUM="+chromium)
+	var log lockedBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	err = cmd.Run()
+	t.Logf("e2e.mjs (screenshots in %s):\n%s", out, log.String())
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			t.Fatalf("the web player's end-to-end run failed (exit %d); riff dev stderr:\n%s", exit.ExitCode(), tail(stderr.String(), 4000))
+		}
+		t.Fatalf("running e2e.mjs: %v", err)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
