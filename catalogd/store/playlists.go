@@ -31,6 +31,9 @@ var (
 	ErrPlaylistFull = errors.New("playlist full")
 	// ErrOutOfRange: a position or range lies outside the playlist.
 	ErrOutOfRange = errors.New("position out of range")
+	// ErrNotInPlaylist: the song or item to remove is not in the
+	// playlist. It wraps ErrNotFound.
+	ErrNotInPlaylist = fmt.Errorf("not in the playlist: %w", ErrNotFound)
 )
 
 // UnknownSongsError lists song ids that do not exist (or are not ready):
@@ -472,7 +475,7 @@ func (s *Store) removeItems(ctx context.Context, id int64, ed Editor, col string
 			return err
 		}
 		if n == 0 {
-			return fmt.Errorf("playlist %d has no item with %s %d: %w", id, col, v, ErrNotFound)
+			return fmt.Errorf("playlist %d, %s %d: %w", id, col, v, ErrNotInPlaylist)
 		}
 		removed = int(n)
 		pe.count -= removed
