@@ -212,7 +212,7 @@ try {
   await shot(page, '07-upload-processing');
   await page.waitForFunction(() => {
     const el = document.querySelector('.upload');
-    if (el?.dataset.status === 'failed') throw new Error('processing failed: ' + el.textContent);
+    if (el?.dataset.status === 'failed' || el?.classList.contains('failed')) throw new Error('upload failed: ' + el.textContent);
     return el?.dataset.status === 'ready';
   }, null, { timeout: 120_000, polling: 500 });
   assert.ok(await page.evaluate(() => document.querySelector('.upload').dataset.sawProcessing === 'yes'), 'the processing status was shown before ready');

@@ -187,7 +187,7 @@ async function addToPlaylist(song) {
   const lists = await guard(myPlaylists);
   if (!lists) return;
   const select = h('select', { name: 'playlist' }, lists.map((p) => h('option', { value: p.id }, p.name)), h('option', { value: 'new' }, 'New playlist…'));
-  const name = h('input', { name: 'name', autocomplete: 'off', maxlength: 200, placeholder: 'My playlist' });
+  const name = h('input', { name: 'name', autocomplete: 'off', maxlength: 100, placeholder: 'My playlist' });
   const newField = field('New playlist name', name);
   const syncNew = () => { newField.hidden = select.value !== 'new'; };
   select.addEventListener('change', syncNew);
@@ -337,7 +337,7 @@ async function viewArtist([id]) {
   const songs = items(page);
   let following = false;
   if (api.loggedIn) {
-    const f = await api.get('/users/me/following', { limit: 100 }).catch(() => null);
+    const f = await api.get('/users/me/following', { limit: 50 }).catch(() => null);
     following = items(f).some((x) => (x.artist ? x.artist.id : x.id) === aid);
   }
   const follow = h('button', { type: 'button', 'aria-pressed': String(following) }, following ? 'Following' : 'Follow');
@@ -370,7 +370,7 @@ async function viewPlaylist([id]) {
   const reorder = (from, to) => guard(async () => {
     // to is the index the song should end up at.
     const insertBefore = to > from ? to + 1 : to;
-    update(await api.request('PUT', `/playlists/${pid}/songs`, { body: { range_start: from, range_length: 1, insert_before: insertBefore, snapshot_id: pl.snapshot_id }, headers: ifMatch() }));
+    update(await api.request('PUT', `/playlists/${pid}/songs`, { body: { range_start: from, range_length: 1, insert_before: insertBefore }, headers: ifMatch() }));
     const [moved] = entries.splice(from, 1);
     entries.splice(to, 0, moved);
     drawList();
@@ -383,7 +383,8 @@ async function viewPlaylist([id]) {
     h('button', { type: 'button', class: 'icon up', 'aria-label': `Move ${s.title} up`, disabled: i === 0, on: { click: () => reorder(i, i - 1) } }, '↑'),
     h('button', { type: 'button', class: 'icon down', 'aria-label': `Move ${s.title} down`, disabled: i === entries.length - 1, on: { click: () => reorder(i, i + 1) } }, '↓'),
     h('button', { type: 'button', class: 'icon', 'aria-label': `Remove ${s.title} from playlist`, on: { click: () => guard(async () => {
-      update(await api.request('DELETE', `/playlists/${pid}/songs/${s.id}`, { headers: ifMatch() }));
+      // One item (a song may be in a playlist more than once).
+      update(await api.request('DELETE', s.item_id ? `/playlists/${pid}/items/${s.item_id}` : `/playlists/${pid}/songs/${s.id}`, { headers: ifMatch() }));
       entries.splice(i, 1);
       drawList();
       say(`Removed “${s.title}”.`);
@@ -409,7 +410,7 @@ async function viewPlaylist([id]) {
   let manage = null;
   if (mine) {
     const form = onSubmit(h('form', { class: 'row wrap', 'aria-label': 'Playlist settings' },
-      field('Name', h('input', { name: 'name', value: pl.name, required: true, maxlength: 200 })),
+      field('Name', h('input', { name: 'name', value: pl.name, required: true, maxlength: 100 })),
       h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'is_public', checked: !!pl.is_public }), ' Public'),
       h('button', { type: 'submit' }, 'Save')), async (fd) => {
       update(await api.patch(`/playlists/${pid}`, { name: String(fd.get('name')).trim(), is_public: fd.get('is_public') === 'on' }, ifMatch()));
@@ -442,7 +443,7 @@ async function viewLibrary() {
     api.get('/users/me/following', { limit: 50 }).catch(() => null),
   ]);
   const create = onSubmit(h('form', { class: 'row wrap', 'aria-label': 'New playlist' },
-    field('New playlist', h('input', { name: 'name', required: true, maxlength: 200, placeholder: 'Road trip' })),
+    field('New playlist', h('input', { name: 'name', required: true, maxlength: 100, placeholder: 'Road trip' })),
     h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'is_public' }), ' Public'),
     h('button', { type: 'submit' }, 'Create')), async (fd) => {
     const pl = await api.post('/playlist', { name: String(fd.get('name')).trim(), is_public: fd.get('is_public') === 'on', description: '' });

@@ -6,6 +6,8 @@
 const KEY = 'riff.events';
 const MAX_BATCH = 50;
 const MAX_KEPT = 500;
+// SOURCES are the sources the server knows; the rest are sent as other.
+const SOURCES = new Set(['search', 'playlist', 'album', 'artist', 'other']);
 
 /** newID returns a random UUID (v4), also outside secure contexts. */
 export function newID() {
@@ -37,7 +39,8 @@ export class Reporter {
 
   /** add queues one event: {song_id, started_at, ms_played, source, completed}. */
   add(ev) {
-    this.store([...this.pending(), { id: newID(), ...ev }]);
+    const source = SOURCES.has(ev.source) ? ev.source : 'other';
+    this.store([...this.pending(), { event_id: newID(), ...ev, source }]);
     this.schedule(2000);
   }
 
@@ -70,7 +73,7 @@ export class Reporter {
   }
 
   done(batch) {
-    const sent = new Set(batch.map((e) => e.id));
-    this.store(this.pending().filter((e) => !sent.has(e.id)));
+    const sent = new Set(batch.map((e) => e.event_id));
+    this.store(this.pending().filter((e) => !sent.has(e.event_id)));
   }
 }
