@@ -69,7 +69,7 @@ func TestRoutingProblems(t *testing.T) {
 	e := newEnv(t)
 	r := e.get("/nope", "")
 	wantStatus(t, r, http.StatusNotFound, "route_not_found")
-	r = e.do(request{method: "DELETE", path: "/songs/1"})
+	r = e.do(request{method: "POST", path: "/songs/1"})
 	wantStatus(t, r, http.StatusMethodNotAllowed, "method_not_allowed")
 	if allow := r.Header.Get("Allow"); !strings.Contains(allow, "GET") {
 		t.Errorf("405 Allow = %q", allow)

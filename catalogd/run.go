@@ -19,9 +19,11 @@ import (
 
 	"riff/catalogd/auth"
 	"riff/catalogd/store"
+	"riff/internal/blob"
 	"riff/internal/config"
 	"riff/internal/obs"
 	"riff/internal/playtoken"
+	"riff/packager"
 )
 
 // Run starts catalogd and blocks until ctx is cancelled or a server fails.
@@ -61,6 +63,19 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	loginIP := fs.Int("login-ip-limit", 30, "login and register attempts per client address per -login-window")
 	loginWindow := fs.Duration("login-window", 15*time.Minute, "window of the login rate limits")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second, "how long to let requests finish on shutdown")
+	// Ingest: uploads, the job queue and the packager.
+	blobURL := fs.String("blob", "data/blob", "blob store `URL` for originals and packaged media: a folder, file:///abs/path or s3://bucket?region=…")
+	uploadMax := config.ByteSize(200 << 20)
+	fs.Var(&uploadMax, "upload-max", "largest audio upload")
+	uploadDir := fs.String("upload-dir", "", "`folder` for uploads while they are checked and packaged (default: the system temporary folder)")
+	workers := fs.Int("workers", 2, "packaging jobs run at once by this catalogd (0: none; other catalogds on the same database do them)")
+	jobLease := fs.Duration("job-lease", 30*time.Second, "lease of a claimed job, renewed at a third of it; a dead worker's job is claimed again after it")
+	jobAttempts := fs.Int("job-attempts", 3, "tries of a packaging job before its song fails")
+	jobBackoff := fs.Duration("job-backoff", 5*time.Second, "wait before the first retry of a failed job (doubles each retry)")
+	gcDelay := fs.Duration("gc-delay", time.Minute, "extra wait past -token-ttl before superseded or taken-down media is deleted (clock skew)")
+	ffmpeg := fs.String("ffmpeg", "ffmpeg", "ffmpeg `binary`")
+	ffprobe := fs.String("ffprobe", "ffprobe", "ffprobe `binary`")
+	encodes := fs.Int("encodes", 2, "ffmpeg encodes run at once per packaging job")
 	if err := config.Load(fs, args, getenv, "catalogd"); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stderr, "\nSubcommand:\n  riff catalogd seed -db DSN -songs N\n    \tfill a database with a synthetic catalog (riff catalogd seed --help)\n")
@@ -93,14 +108,27 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer st.Close()
 	o.AddCheck("db", st.Ping)
 
+	bs, err := blob.Open(ctx, *blobURL)
+	if err != nil {
+		return fmt.Errorf("catalogd: %w", err)
+	}
+	defer closeBlob(bs)
+	if *workers < 0 || *jobAttempts < 1 || *jobLease < 3*time.Millisecond {
+		return errors.New("catalogd: need -workers ≥ 0, -job-attempts ≥ 1 and a positive -job-lease")
+	}
+	pk := packager.New(packager.Config{FFmpeg: *ffmpeg, FFprobe: *ffprobe, Concurrency: *encodes, TempDir: *uploadDir})
+
 	srv, err := NewServer(Config{
 		EdgeURL: *edgeURL, PlaybackTTL: *tokenTTL, PlaybackReuse: reuse(*tokenReuse), RefreshTTL: *refreshTTL, RefreshGrace: *refreshGrace,
 		MaxBodyBytes: int64(maxBody), ClientIPHeader: *clientIPHeader,
 		LoginAccountBurst: *loginAccount, LoginIPBurst: *loginIP, LoginWindow: *loginWindow,
+		UploadMaxBytes: int64(uploadMax), UploadDir: *uploadDir, Workers: *workers, JobLease: *jobLease,
+		JobAttempts: *jobAttempts, JobBackoff: *jobBackoff, GCDelay: gcDelayConfig(*gcDelay),
 	}, Deps{
 		Obs: o, Store: st, Passwords: passwords,
 		Access:   auth.NewAccessTokens(keys.AccessKID, keys.AccessKey, *accessTTL, time.Now),
 		Playback: keys.Playback, PublicKeys: keys.Public, Now: time.Now,
+		Blob: bs, Packager: pk,
 	})
 	if err != nil {
 		return err
@@ -156,6 +184,21 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 
+	// Packaging and GC workers; on shutdown they hand their jobs back.
+	jobsDone := make(chan struct{})
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	defer stopJobs()
+	if *workers > 0 {
+		go func() {
+			defer close(jobsDone)
+			if err := srv.RunJobs(jobsCtx); err != nil {
+				o.Logger.Error("job workers", "err", err)
+			}
+		}()
+	} else {
+		close(jobsDone)
+	}
+
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -172,7 +215,25 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := shutdown(api.Shutdown, *shutdownTimeout); err != nil {
 		o.Logger.Warn("shutdown incomplete", "err", err)
 	}
+	stopJobs()
+	<-jobsDone
 	return serveErr
+}
+
+// gcDelayConfig maps the -gc-delay flag (0: none) to Config.GCDelay (0 is
+// the default there, negative none).
+func gcDelayConfig(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
+}
+
+// closeBlob closes a blob store that holds resources.
+func closeBlob(bs blob.Store) {
+	if c, ok := bs.(io.Closer); ok {
+		c.Close()
+	}
 }
 
 // reuse maps the -token-reuse flag (0 disables) to Config.PlaybackReuse

@@ -13,8 +13,10 @@ import (
 
 	"riff/catalogd/auth"
 	"riff/catalogd/store"
+	"riff/internal/blob"
 	"riff/internal/obs"
 	"riff/internal/playtoken"
+	"riff/packager"
 )
 
 // Config holds the settings of a Server. NewServer fills zero fields with
@@ -49,6 +51,25 @@ type Config struct {
 	LoginWindow       time.Duration
 	// TrendingCacheTTL is how long a trending answer is reused (default 30s).
 	TrendingCacheTTL time.Duration
+
+	// Ingest (see ingest.go and jobs.go).
+	//
+	// UploadMaxBytes caps an uploaded audio file (default 200 MB);
+	// UploadDir holds uploads while they are checked (default the system
+	// temporary folder). Workers package jobs at once (default 2); a job
+	// is leased for JobLease (default 30s, renewed at a third of it) and
+	// tried JobAttempts times (default 3), JobBackoff apart, doubling
+	// (default 5s). Superseded media is collected PlaybackTTL+GCDelay
+	// after the switch (GCDelay default 1m, for clock skew); JobPoll is
+	// how often idle workers look for due jobs (default 1s).
+	UploadMaxBytes int64
+	UploadDir      string
+	Workers        int
+	JobLease       time.Duration
+	JobAttempts    int
+	JobBackoff     time.Duration
+	GCDelay        time.Duration
+	JobPoll        time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -74,6 +95,23 @@ func (c *Config) setDefaults() error {
 	def(&c.RefreshGrace, 10*time.Second)
 	def(&c.LoginWindow, 15*time.Minute)
 	def(&c.TrendingCacheTTL, 30*time.Second)
+	def(&c.JobLease, 30*time.Second)
+	def(&c.JobBackoff, 5*time.Second)
+	def(&c.JobPoll, time.Second)
+	if c.GCDelay < 0 {
+		c.GCDelay = 0
+	} else if c.GCDelay == 0 {
+		c.GCDelay = time.Minute
+	}
+	if c.UploadMaxBytes <= 0 {
+		c.UploadMaxBytes = 200 << 20
+	}
+	if c.Workers <= 0 {
+		c.Workers = 2
+	}
+	if c.JobAttempts <= 0 {
+		c.JobAttempts = 3
+	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 64 << 10
 	}
@@ -104,6 +142,10 @@ type Deps struct {
 	// Now is the clock (default time.Now); it must be the clock of Access
 	// and Playback too.
 	Now func() time.Time
+	// Blob holds originals and packaged media, and Packager packages
+	// uploads; without both, uploads answer 503.
+	Blob     blob.Store
+	Packager *packager.Packager
 }
 
 // Server is the catalogd HTTP API. It is safe for concurrent use.
@@ -124,6 +166,10 @@ type Server struct {
 	minted       *mintCache
 	web          *webUI
 	handler      http.Handler
+
+	blob blob.Store
+	pk   *packager.Packager
+	kick chan struct{} // wakes an idle job worker
 }
 
 // NewServer builds a Server; it starts nothing and touches no network.
@@ -153,6 +199,9 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		trending:     newTrendingCache(cfg.TrendingCacheTTL, d.Now),
 		minted:       &mintCache{},
 		web:          ui,
+		blob:         d.Blob,
+		pk:           d.Packager,
+		kick:         make(chan struct{}, 1),
 	}
 	s.handler = d.Obs.Middleware(s.router(true))
 	return s, nil

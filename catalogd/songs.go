@@ -130,6 +130,7 @@ func (s *Server) getSong(w http.ResponseWriter, r *http.Request, p principal) er
 		}
 		v = one[0]
 	}
+	v.Processing = s.jobProgress(r.Context(), p, so)
 	if p.UserID != 0 && playable(so) {
 		token, prefix, kbps, exp, err := s.playbackToken(p, so)
 		if err != nil {

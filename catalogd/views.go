@@ -110,6 +110,10 @@ type songView struct {
 	Explicit    bool         `json:"explicit"`
 	Status      string       `json:"status"`
 
+	// Processing is the newest packaging job, shown to the song's owner
+	// while a version is on its way (or failed).
+	Processing *jobView `json:"processing,omitempty"`
+
 	HLSURL    string     `json:"hls_url,omitempty"`
 	DASHURL   string     `json:"dash_url,omitempty"`
 	StreamURL string     `json:"stream_url,omitempty"`
@@ -128,6 +132,23 @@ func newSongView(so store.Song) songView {
 	return songView{ID: so.ID, Title: so.Title, Album: albumRef{so.AlbumID, so.AlbumTitle, so.AlbumCoverURL},
 		Artists: credits, TrackNumber: so.TrackNumber, DurationMS: so.DurationMS, Genre: so.Genre,
 		Explicit: so.Explicit, Status: so.Status}
+}
+
+// jobView is the state of a packaging job: its stage and percent while it
+// runs, and why it failed.
+type jobView struct {
+	Version     int    `json:"version"`
+	State       string `json:"state"`
+	Stage       string `json:"stage,omitempty"`
+	Percent     int    `json:"percent"`
+	Attempts    int    `json:"attempts"`
+	MaxAttempts int    `json:"max_attempts,omitempty"`
+	Error       string `json:"error,omitempty"`
+}
+
+func newJobView(j store.Job) *jobView {
+	return &jobView{Version: j.Version, State: j.State, Stage: j.Stage, Percent: j.Percent, Attempts: j.Attempts,
+		MaxAttempts: j.MaxAttempts, Error: j.LastError}
 }
 
 func songViews(songs []store.Song) []songView {

@@ -23,7 +23,9 @@ type migration struct {
 }
 
 // migrations returns the embedded migrations of dialect d in version order.
-// File names are NNNN_name.sql; versions start at 1 and have no gaps.
+// File names are NNNN_name.sql with distinct versions. Numbers are
+// reserved per feature branch, so a version may be missing for a while
+// (0003 may land before 0002); migrate applies whatever is not applied yet.
 func migrations(d Dialect) ([]migration, error) {
 	dir := path.Join("migrations", d.String())
 	entries, err := fs.ReadDir(migrationFiles, dir)
@@ -45,8 +47,8 @@ func migrations(d Dialect) ([]migration, error) {
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("store: %s migrations: version %d where %d was expected", d, m.version, i+1)
+		if m.version < 1 || (i > 0 && m.version == ms[i-1].version) {
+			return nil, fmt.Errorf("store: %s migrations: version %d is not positive or not unique", d, m.version)
 		}
 	}
 	return ms, nil
@@ -56,14 +58,18 @@ func migrations(d Dialect) ([]migration, error) {
 // migrations of concurrently starting instances ("riffcat" in ASCII).
 const migrateLockID = 0x72696666636174
 
-// migrate brings the schema to the newest version in one transaction. It
+// migrate brings the schema to the newest version in one transaction,
+// applying every known migration not recorded yet, in version order. It
 // refuses a database whose schema is newer than the newest migration.
 func (s *Store) migrate(ctx context.Context) error {
 	ms, err := migrations(s.dialect)
 	if err != nil {
 		return err
 	}
-	latest := len(ms)
+	latest := 0
+	if len(ms) > 0 {
+		latest = ms[len(ms)-1].version
+	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if s.dialect == Postgres {
 			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLockID)); err != nil {
@@ -83,7 +89,27 @@ func (s *Store) migrate(ctx context.Context) error {
 		if current > latest {
 			return fmt.Errorf("store: %w: database is at version %d, this binary knows up to %d; run a newer riff", ErrNewerSchema, current, latest)
 		}
-		for _, m := range ms[current:] {
+		applied := map[int]bool{}
+		rows, err := tx.QueryContext(ctx, "SELECT version FROM schema_migrations")
+		if err != nil {
+			return fmt.Errorf("store: schema version: %w", err)
+		}
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: schema version: %w", err)
+			}
+			applied[v] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: schema version: %w", err)
+		}
+		for _, m := range ms {
+			if applied[m.version] {
+				continue
+			}
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("store: migration %04d_%s: %w", m.version, m.name, err)
 			}
