@@ -39,6 +39,7 @@ const browser = await chromium.launch({
 // Console errors fail the run, except ones a step announces it expects
 // (a refused login logs the 401 of its request).
 const consoleErrors = [];
+const httpErrors = []; // printed when the run fails, to explain console errors
 let expected = [];
 function watch(page, label) {
   page.on('console', (msg) => {
@@ -49,6 +50,7 @@ function watch(page, label) {
     consoleErrors.push(`${label}: console error: ${text}`);
   });
   page.on('pageerror', (err) => consoleErrors.push(`${label}: uncaught: ${err.message}`));
+  page.on('response', (res) => { if (res.status() >= 400) httpErrors.push(`${label}: ${res.request().method()} ${res.url()} → ${res.status()}`); });
 }
 
 async function shot(page, name) {
@@ -208,7 +210,8 @@ try {
   const item = page.locator('.upload').filter({ hasText: 'E2E Upload' }).first();
   // The bar shows upload bytes, then processing until ready.
   await page.waitForFunction(() => Number(document.querySelector('.upload')?.dataset.uploaded) === 100, null, { timeout: 30_000 });
-  await item.locator('[data-status]').or(item).first().waitFor();
+  await page.waitForFunction(() => document.querySelector('.upload')?.dataset.sawProcessing === 'yes', null, { timeout: 30_000 });
+  await item.scrollIntoViewIfNeeded();
   await shot(page, '07-upload-processing');
   await page.waitForFunction(() => {
     const el = document.querySelector('.upload');
@@ -223,10 +226,10 @@ try {
   await item.getByRole('button', { name: 'Play E2E Upload' }).click();
   await playedPast(page, 3);
   assert.equal(await page.locator('#np-title').textContent(), 'E2E Upload');
-  await page.getByRole('button', { name: 'Queue' }).click();
+  await page.getByRole('button', { name: 'Queue', exact: true }).click();
   await page.getByRole('region', { name: 'Queue' }).getByRole('button', { name: 'Play E2E Upload from the queue' }).waitFor();
   await shot(page, '09-artist-playing');
-  await page.getByRole('button', { name: 'Queue' }).click();
+  await page.getByRole('button', { name: 'Queue', exact: true }).click();
   await page.evaluate(() => window.riff.player.audio.pause());
   await desktop.close();
 
@@ -252,12 +255,13 @@ try {
 } catch (err) {
   console.error(`e2e: FAILED: ${err.stack || err}`);
   if (consoleErrors.length) console.error(consoleErrors.join('\n'));
+  if (httpErrors.length) console.error('HTTP errors seen:\n' + httpErrors.join('\n'));
   await browser.close();
   process.exit(1);
 }
 await browser.close();
 if (consoleErrors.length) {
-  console.error(`e2e: FAILED: console errors:\n${consoleErrors.join('\n')}`);
+  console.error(`e2e: FAILED: console errors:\n${consoleErrors.join('\n')}\nHTTP errors seen:\n${httpErrors.join('\n')}`);
   process.exit(1);
 }
 console.log('e2e: all flows passed');

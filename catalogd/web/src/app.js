@@ -540,9 +540,10 @@ async function viewStudio() {
     const form = new FormData();
     for (const k of ['title', 'album_id', 'track_no', 'genre']) if (fd.get(k)) form.set(k, fd.get(k));
     form.set('explicit', fd.get('explicit') === 'on' ? 'true' : 'false');
-    form.set('audio', fd.get('audio'));
+    form.set('file', fd.get('audio'));
     const item = uploadItem(String(fd.get('title')));
     uploads.prepend(item.el);
+    main.querySelector('.no-songs')?.remove();
     try {
       const song = await api.upload('POST', '/songs', form, item.progress);
       item.track(song);
@@ -560,7 +561,7 @@ async function viewStudio() {
     h('section', { 'aria-label': 'Your artists' }, h('h2', {}, 'Your artists'), h('ul', { class: 'cards' }, artists.map((a) => h('li', {}, h('a', { href: `#/artist/${a.id}` }, h('strong', {}, a.name), h('span', { class: 'sub' }, 'Artist page')))))),
     h('section', { 'aria-label': 'Albums' }, h('h2', {}, 'Albums'), albums.length ? h('ul', { class: 'cards' }, albums.map((al) => h('li', {}, h('a', { href: `#/album/${al.id}` }, h('strong', {}, al.title), h('span', { class: 'sub' }, al.type))))) : null, albumForm),
     h('section', { 'aria-label': 'Upload' }, h('h2', {}, 'Upload a song'), upload),
-    h('section', { 'aria-label': 'Your songs' }, h('h2', {}, 'Your songs'), uploads, songs.length ? null : h('p', { class: 'muted' }, 'Songs you upload show up here.')),
+    h('section', { 'aria-label': 'Your songs' }, h('h2', {}, 'Your songs'), uploads, songs.length ? null : h('p', { class: 'muted no-songs' }, 'Songs you upload show up here.')),
     h('details', {}, h('summary', {}, 'Add another artist'), become),
   );
   return out;
@@ -587,18 +588,23 @@ function uploadItem(title) {
       el.dataset.songId = song.id;
       const show = (s) => {
         el.dataset.status = s.status;
-        const pct = typeof s.progress === 'number' ? Math.round(s.progress <= 1 ? s.progress * 100 : s.progress) : null;
+        const job = s.processing || null;
+        const pct = job && job.state !== 'queued' && typeof job.percent === 'number' ? job.percent : null;
         if (s.status === 'ready') {
           bar.remove();
-          state.textContent = 'Ready';
-          actions.replaceChildren(
-            h('button', { type: 'button', 'aria-label': `Play ${s.title}`, on: { click: () => player.playSongs([s], 0, 'studio') } }, 'Play'),
-            replaceButton(s), takedownButton(s, el));
-          return true;
+          const replacing = job && (job.state === 'queued' || job.state === 'running');
+          state.textContent = replacing ? `Ready · new audio processing${pct === null ? '' : ` ${pct}%`}…` : 'Ready';
+          if (el.dataset.shown !== 'ready') {
+            el.dataset.shown = 'ready';
+            actions.replaceChildren(
+              h('button', { type: 'button', 'aria-label': `Play ${s.title}`, on: { click: () => player.playSongs([s], 0, 'studio') } }, 'Play'),
+              replaceButton(s), takedownButton(s, el));
+          }
+          return !replacing;
         }
         if (s.status === 'failed') {
           bar.remove();
-          state.textContent = `Processing failed: ${s.failure_reason || s.error || s.reason || 'unknown reason'}`;
+          state.textContent = `Processing failed: ${(job && job.error) || 'no reason given'}`;
           el.classList.add('failed');
           actions.replaceChildren(replaceButton(s), takedownButton(s, el));
           return true;
@@ -607,7 +613,7 @@ function uploadItem(title) {
         el.dataset.sawProcessing = 'yes';
         bar.setAttribute('aria-label', `Processing of ${s.title}`);
         if (pct === null) bar.removeAttribute('value'); else bar.value = pct;
-        state.textContent = `Processing${pct === null ? '' : ` ${pct}%`}… (${s.status})`;
+        state.textContent = `Processing${pct === null ? '' : ` ${pct}%`}…${job && job.stage ? ` (${job.stage})` : job && job.state === 'queued' ? ' (waiting in line)' : ''}`;
         actions.replaceChildren(takedownButton(s, el));
         return false;
       };
@@ -629,7 +635,7 @@ function replaceButton(song) {
   input.addEventListener('change', () => guard(async () => {
     if (!input.files.length) return;
     const form = new FormData();
-    form.set('audio', input.files[0]);
+    form.set('file', input.files[0]);
     btn.disabled = true;
     try {
       await api.upload('PUT', `/songs/${song.id}/audio`, form, (sent, total) => { btn.textContent = `Uploading ${Math.round((sent / total) * 100)}%`; });
