@@ -160,6 +160,16 @@ try {
   await like.click();
   await page.waitForFunction(() => document.querySelector('.song .like')?.getAttribute('aria-pressed') === 'true');
 
+  step('events reach the server');
+  await page.evaluate(() => window.riff.player.audio.pause());
+  await page.evaluate(() => window.riff.player.finish(false));
+  await page.waitForFunction(async () => {
+    await window.riff.reporter.flush();
+    return JSON.parse(localStorage.getItem('riff.events') || '[]').length === 0;
+  }, null, { timeout: 30_000, polling: 500 });
+  const sent = await page.evaluate(() => [window.riff.reporter.accepted, window.riff.reporter.rejected]);
+  assert.ok(sent[0] >= 1 && sent[1] === 0, `play events: ${sent[0]} accepted, ${sent[1]} refused`);
+
   step('create a playlist and add the song');
   await results.getByRole('button', { name: `Add ${demoSong} to a playlist` }).click();
   const dialog = page.getByRole('dialog');
@@ -182,13 +192,18 @@ try {
   await page.getByRole('list', { name: 'Playlist songs' }).getByRole('link', { name: demoSong }).waitFor();
   await shot(page, '06-playlist');
 
-  step('events reach the server');
-  await page.evaluate(() => window.riff.player.audio.pause());
-  await page.evaluate(() => window.riff.player.finish(false));
-  await page.waitForFunction(async () => {
-    await window.riff.reporter.flush();
-    return JSON.parse(localStorage.getItem('riff.events') || '[]').length === 0;
-  }, null, { timeout: 30_000, polling: 500 });
+  step('an expired access token is refreshed silently');
+  const before = await page.evaluate(() => {
+    const s = JSON.parse(localStorage.getItem('riff.session'));
+    s.accessExpires = Date.now() - 1000;
+    localStorage.setItem('riff.session', JSON.stringify(s));
+    window.riff.api.session = s;
+    return s.access;
+  });
+  await page.goto(base + '/#/liked');
+  await page.getByRole('list', { name: 'Liked songs' }).getByRole('link', { name: demoSong }).waitFor();
+  const after = await page.evaluate(() => JSON.parse(localStorage.getItem('riff.session')).access);
+  assert.notEqual(after, before, 'the access token was refreshed');
 
   // ---- desktop: artist ----
   step('become an artist');
@@ -231,6 +246,78 @@ try {
   await shot(page, '09-artist-playing');
   await page.getByRole('button', { name: 'Queue', exact: true }).click();
   await page.evaluate(() => window.riff.player.audio.pause());
+
+  // ---- desktop: managing the library ----
+  step('add the upload to the playlist from its song page');
+  const uploadID = await page.evaluate(() => document.querySelector('.upload').dataset.songId);
+  await page.goto(`${base}/#/song/${uploadID}`);
+  await page.getByRole('heading', { name: 'E2E Upload' }).waitFor();
+  await page.getByRole('button', { name: 'Add E2E Upload to a playlist' }).click();
+  await dialog.getByLabel('Playlist', { exact: true }).selectOption({ label: 'E2E Mix' });
+  await dialog.getByRole('button', { name: 'Add' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+
+  step('reorder with the keyboard, and it sticks');
+  await page.goto(base + '/#/library');
+  await page.getByRole('link', { name: /E2E Mix/ }).click();
+  const plSongs = page.getByRole('list', { name: 'Playlist songs' });
+  const order = () => plSongs.locator('.song .title').allTextContents();
+  await plSongs.getByRole('link', { name: 'E2E Upload' }).waitFor();
+  assert.deepEqual(await order(), [demoSong, 'E2E Upload']);
+  await plSongs.getByRole('button', { name: 'Move E2E Upload up' }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('status').filter({ hasText: 'Moved' }).waitFor();
+  assert.deepEqual(await order(), ['E2E Upload', demoSong]);
+  await page.reload();
+  await plSongs.getByRole('link', { name: demoSong }).waitFor();
+  assert.deepEqual(await order(), ['E2E Upload', demoSong], 'the new order survives a reload');
+
+  step('rename, make public, remove a song');
+  await page.getByText('Edit playlist').click();
+  await page.getByRole('form', { name: 'Playlist settings' }).getByLabel('Name').fill('E2E Mix Renamed');
+  await page.getByRole('form', { name: 'Playlist settings' }).getByLabel('Public').check();
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('heading', { name: 'E2E Mix Renamed' }).waitFor();
+  await page.getByText(/^Public playlist/).waitFor();
+  await plSongs.getByRole('button', { name: `Remove ${demoSong} from playlist` }).click();
+  await page.getByRole('status').filter({ hasText: 'Removed' }).waitFor();
+  assert.deepEqual(await order(), ['E2E Upload']);
+  await shot(page, '10-playlist-edited');
+
+  step('follow the demo artist');
+  await page.goto(`${base}/#/search?q=${encodeURIComponent(demoSong)}`);
+  await page.getByRole('list', { name: 'Matching songs' }).getByRole('link', { name: 'The Test Tones' }).click();
+  await page.getByRole('heading', { name: 'The Test Tones' }).waitFor();
+  await page.getByRole('button', { name: 'Follow' }).click();
+  await page.getByRole('button', { name: 'Following' }).waitFor();
+  await page.goto(base + '/#/library');
+  await page.getByRole('region', { name: 'Following' }).getByRole('link', { name: /The Test Tones/ }).waitFor();
+
+  step('profile');
+  await page.goto(base + '/#/profile');
+  await page.getByLabel('Display name').fill('E2E Renamed');
+  await page.getByLabel('Country').fill('no');
+  await page.getByRole('button', { name: 'Save profile' }).click();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'E2E Renamed' }).waitFor();
+  await accessibleNames(page, 'profile');
+
+  step('take the upload down, delete the playlist, log out');
+  await page.goto(base + '/#/studio');
+  const takedown = page.getByRole('button', { name: 'Take down E2E Upload' });
+  await takedown.click();
+  await takedown.click(); // the second press confirms
+  await page.getByRole('status').filter({ hasText: 'taken down' }).waitFor();
+  await page.goto(base + '/#/library');
+  await page.getByRole('link', { name: /E2E Mix Renamed/ }).click();
+  await page.getByText('Edit playlist').click();
+  const del = page.getByRole('button', { name: 'Delete playlist' });
+  await del.click();
+  await page.getByRole('button', { name: 'Press again to delete' }).click();
+  await page.getByRole('heading', { name: 'Your library' }).waitFor();
+  await page.getByText('No playlists yet.').waitFor();
+  await page.goto(base + '/#/profile');
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Log in' }).waitFor();
   await desktop.close();
 
   // ---- phone ----
@@ -244,13 +331,13 @@ try {
   await mobile.getByRole('button', { name: 'Log in' }).click();
   await mobile.getByRole('heading', { name: 'Trending' }).waitFor();
   await noHorizontalScroll(mobile, 'phone home');
-  await shot(mobile, '10-phone-home');
+  await shot(mobile, '11-phone-home');
   await mobile.goto(base + '/#/search?q=' + encodeURIComponent(demoSong));
   await mobile.getByRole('list', { name: 'Matching songs' }).getByRole('link', { name: demoSong }).waitFor();
   await mobile.getByRole('button', { name: `Play ${demoSong}` }).first().tap();
   await playedPast(mobile, 1);
   await noHorizontalScroll(mobile, 'phone search');
-  await shot(mobile, '11-phone-playing');
+  await shot(mobile, '12-phone-playing');
   await phone.close();
 } catch (err) {
   console.error(`e2e: FAILED: ${err.stack || err}`);

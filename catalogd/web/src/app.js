@@ -325,7 +325,7 @@ async function viewAlbum([id]) {
   const songs = al.songs || [];
   return [
     h('h1', {}, al.title),
-    h('p', { class: 'lead' }, `${al.type || 'album'} by `, h('a', { href: `#/artist/${al.artist.id}` }, al.artist.name), al.release_date ? ` · ${al.release_date}` : ''),
+    h('p', { class: 'lead' }, `${{ single: 'Single', ep: 'EP' }[al.type] || 'Album'} by `, h('a', { href: `#/artist/${al.artist.id}` }, al.artist.name), al.release_date ? ` · ${al.release_date}` : ''),
     songs.length ? h('button', { type: 'button', on: { click: () => player.playSongs(songs, 0, 'album') } }, 'Play album') : null,
     songList(songs, { label: 'Album tracks', source: 'album' }),
   ];

@@ -26,6 +26,8 @@ export class Reporter {
     this.backoff = interval;
     this.timer = null;
     this.sending = false;
+    this.accepted = 0; // events the server took, since the page loaded
+    this.rejected = 0; // events dropped because the server refused them
     window.addEventListener('pagehide', () => this.flush({ keepalive: true }));
     api.onChange((user) => { if (user) this.schedule(1000); });
     this.schedule(interval);
@@ -57,12 +59,16 @@ export class Reporter {
     try {
       await this.api.request('POST', '/events', { body: { events: batch }, keepalive });
       this.done(batch);
+      this.accepted += batch.length;
       this.backoff = this.interval;
       if (list.length > batch.length) this.schedule(0);
     } catch (err) {
       // A batch the server refuses as invalid will never be taken: drop
       // it. Everything else (offline, 5xx, rate limits) is retried later.
-      if (err.status >= 400 && err.status < 500 && ![401, 408, 429].includes(err.status)) this.done(batch);
+      if (err.status >= 400 && err.status < 500 && ![401, 408, 429].includes(err.status)) {
+        this.done(batch);
+        this.rejected += batch.length;
+      }
       else {
         this.backoff = Math.min(this.backoff * 2, 5 * 60_000);
         this.schedule(this.backoff);

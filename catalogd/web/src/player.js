@@ -31,6 +31,9 @@ export class Player extends EventTarget {
     a.addEventListener('error', () => {
       if (!this.hls && a.error) this.fail('This song cannot be played right now (media error).');
     });
+    // Leaving the page ends the play being measured; its event is kept
+    // and sent now (keepalive) or on the next visit.
+    window.addEventListener('pagehide', () => { this.finish(false); this.reporter.flush({ keepalive: true }); });
     const v = parseFloat(localStorage.getItem('riff.volume'));
     if (v >= 0 && v <= 1) a.volume = v;
     this.mediaSession();
