@@ -619,3 +619,38 @@ func TestTrendingFromEventHistory(t *testing.T) {
 		}
 	})
 }
+
+// TestPlaylistAliases runs every playlist route at both the singular and
+// the plural path.
+func TestPlaylistAliases(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		f := e.fixture()
+		ann := e.register("ann@example.com", "Ann")
+		bob := e.register("bob@example.com", "Bob")
+		for _, prefix := range []string{"/playlist", "/playlists"} {
+			r := e.do(request{method: "POST", path: prefix, token: ann.AccessToken, body: map[string]any{"name": "P", "is_public": true}})
+			wantStatus(t, r, http.StatusCreated, "")
+			var pl playlistDetailView
+			r.decode(t, &pl)
+			p := prefix + "/" + itoa(pl.ID)
+			wantStatus(t, e.get(p, ""), http.StatusOK, "")
+			wantStatus(t, e.do(request{method: "PATCH", path: p, token: ann.AccessToken, body: `{"description":"d"}`}), http.StatusOK, "")
+			r = e.do(request{method: "PUT", path: p + "/songs", token: ann.AccessToken, body: map[string]any{"songs_id": []int64{f.ready.ID, f.other.ID, f.ready.ID}}})
+			wantStatus(t, r, http.StatusOK, "")
+			var ev playlistEditView
+			r.decode(t, &ev)
+			wantStatus(t, e.do(request{method: "PUT", path: p + "/songs", token: ann.AccessToken, body: `{"range_start":2,"insert_before":0}`}), http.StatusOK, "")
+			wantStatus(t, e.do(request{method: "DELETE", path: p + "/items/" + itoa(ev.Added[1].ItemID), token: ann.AccessToken}), http.StatusOK, "")
+			wantStatus(t, e.do(request{method: "DELETE", path: p + "/songs/" + itoa(f.ready.ID), token: ann.AccessToken}), http.StatusOK, "")
+			wantStatus(t, e.do(request{method: "PUT", path: p + "/followers", token: bob.AccessToken}), http.StatusNoContent, "")
+			var got playlistDetailView
+			e.get(p, "").decode(t, &got)
+			if got.ItemCount != 0 || got.Followers != 1 || got.Description != "d" {
+				t.Errorf("%s after edits: %+v", p, got)
+			}
+			wantStatus(t, e.do(request{method: "DELETE", path: p + "/followers", token: bob.AccessToken}), http.StatusNoContent, "")
+			wantStatus(t, e.do(request{method: "DELETE", path: p, token: ann.AccessToken}), http.StatusNoContent, "")
+			wantStatus(t, e.get(p, ""), http.StatusNotFound, "playlist_not_found")
+		}
+	})
+}
