@@ -481,7 +481,7 @@ func TestLikesAndFollowsAPI(t *testing.T) {
 		wantStatus(t, r, http.StatusOK, "")
 		var fl page[followedArtistView]
 		r.decode(t, &fl)
-		if fl.Total != 1 || fl.Items[0].Artist.ID != f.artist.ID {
+		if fl.Total != 1 || fl.Items[0].Artist.ID != f.artist.ID || fl.Items[0].Artist.Followers == nil || *fl.Items[0].Artist.Followers != 2 {
 			t.Errorf("following = %s", r.body)
 		}
 		for range 2 {
