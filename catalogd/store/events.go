@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -206,10 +207,17 @@ func (s *Store) RecordEvents(ctx context.Context, userID int64, evs []PlayEvent)
 		if len(hourly) == 0 {
 			return nil
 		}
+		if s.dialect == Postgres {
+			// The trigger would update each song once per hour row; the
+			// songs' UPDATE below folds the batch's plays in instead.
+			if _, err := tx.ExecContext(ctx, `SET LOCAL riff.trend_by_caller = 'on'`); err != nil {
+				return err
+			}
+		}
 		if err := s.addHourly(ctx, tx, hourly); err != nil {
 			return err
 		}
-		if err := s.addCounts(ctx, tx, "songs", "popularity", songPlays); err != nil {
+		if err := s.addSongPlays(ctx, tx, hourly, songPlays); err != nil {
 			return err
 		}
 		return s.addCounts(ctx, tx, "artists", "play_count", artistPlays)
@@ -282,6 +290,48 @@ func (s *Store) addHourly(ctx context.Context, tx *sql.Tx, hourly map[playKey]in
 	_, err := tx.ExecContext(ctx, `INSERT INTO song_plays_hourly (song_id, hour, plays)
 		SELECT j.song_id, j.hour, j.plays FROM `+s.jsonTable("$1", "song_id bigint", "hour bigint", "plays bigint")+` WHERE true
 		ON CONFLICT (song_id, hour) DO UPDATE SET plays = song_plays_hourly.plays + excluded.plays`, jsonText(rows))
+	return err
+}
+
+// addSongPlays adds a batch's counted plays to songs' popularity. On
+// PostgreSQL the same statement folds them into trend_log, as the
+// schema's trigger does per hourly row (which RecordEvents turns off
+// there): b = log₂ Σ plays·2^((hour − epoch)/24) over the song's hours in
+// the batch, added to trend_log in the log domain. SQLite's trigger does
+// it per row; its updates in place are cheap.
+func (s *Store) addSongPlays(ctx context.Context, tx *sql.Tx, hourly map[playKey]int64, plays map[int64]int64) error {
+	if s.dialect != Postgres {
+		return s.addCounts(ctx, tx, "songs", "popularity", plays)
+	}
+	type acc struct{ max, sum float64 } // Σ 2^(b_h) = 2^max · sum
+	trend := make(map[int64]*acc, len(plays))
+	for _, k := range sortedKeys(hourly) {
+		b := math.Log2(float64(hourly[k])) + float64(k.bucket-trendEpochHour)/TrendingHalfLife.Hours()
+		a := trend[k.song]
+		switch {
+		case a == nil:
+			trend[k.song] = &acc{b, 1}
+		case b > a.max:
+			a.sum, a.max = a.sum*math.Exp2(a.max-b)+1, b
+		default:
+			a.sum += math.Exp2(b - a.max)
+		}
+	}
+	ids := make([]int64, 0, len(plays))
+	for id := range plays {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	rows := make([][3]any, len(ids))
+	for i, id := range ids {
+		a := trend[id]
+		rows[i] = [3]any{id, plays[id], a.max + math.Log2(a.sum)}
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE songs SET popularity = popularity + j.n, trend_log = CASE
+			WHEN trend_log < j.b - 60 THEN j.b
+			WHEN j.b < trend_log - 60 THEN trend_log
+			ELSE GREATEST(trend_log, j.b) + ln(1 + power(2.0::double precision, -abs(trend_log - j.b))) / ln(2.0) END
+		FROM `+s.jsonTable("$1", "id bigint", "n bigint", "b double precision")+` WHERE songs.id = j.id`, jsonText(rows))
 	return err
 }
 

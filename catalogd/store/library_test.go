@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -698,6 +699,53 @@ func TestConcurrentEvents(t *testing.T) {
 		st, _ := s.ArtistStats(ctx, band.ID)
 		if want == 0 || hourly != want || daily != want || popularity != want || st.Plays != int64(want) {
 			t.Errorf("counted %d; hourly %d, daily %d, popularity %d, artist %d", want, hourly, daily, popularity, st.Plays)
+		}
+	})
+}
+
+// TestEventsTrendMatchesRecordPlays: plays recorded as events and the
+// same plays recorded through RecordPlays (the trigger path) give the
+// same trending score.
+func TestEventsTrendMatchesRecordPlays(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *Store, clock *testClock) {
+		ctx := context.Background()
+		ann, _, songs := librarySongs(t, s, 8)
+		now := clock.Now()
+		rng := rand.New(rand.NewPCG(3, 4))
+		seq := 0
+		for range 3 {
+			var evs []PlayEvent
+			var counts []PlayCount
+			for range 40 {
+				i := rng.IntN(4)
+				ago := time.Duration(rng.IntN(100)) * time.Hour
+				seq++
+				evs = append(evs, PlayEvent{EventID: fmt.Sprint(seq), SongID: songs[i].ID, StartedAt: now.Add(-ago),
+					MSPlayed: 60_000, Source: SourceOther})
+				counts = append(counts, PlayCount{SongID: songs[4+i].ID, Hour: now.Add(-ago), Plays: 1})
+			}
+			if _, err := s.RecordEvents(ctx, ann.ID, evs); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range counts { // one at a time: the trigger folds each
+				if err := s.RecordPlays(ctx, []PlayCount{c}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		trend := func(id int64) (v float64, pop int64) {
+			t.Helper()
+			if err := s.r.QueryRowContext(ctx, `SELECT trend_log, popularity FROM songs WHERE id = $1`, id).Scan(&v, &pop); err != nil {
+				t.Fatal(err)
+			}
+			return v, pop
+		}
+		for i := range 4 {
+			a, ap := trend(songs[i].ID)
+			b, bp := trend(songs[4+i].ID)
+			if math.Abs(a-b) > 1e-9 || ap != bp || ap == 0 {
+				t.Errorf("song %d: events give trend_log %v (popularity %d), RecordPlays %v (%d)", i, a, ap, b, bp)
+			}
 		}
 	})
 }
