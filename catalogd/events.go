@@ -15,12 +15,12 @@ const maxEventsBody = 512 << 10
 
 // eventRequest is one play as a player reports it.
 type eventRequest struct {
-	EventID   string    `json:"event_id"`
-	SongID    int64     `json:"song_id"`
-	StartedAt string    `json:"started_at"`
-	MSPlayed  int64     `json:"ms_played"`
-	Source    string    `json:"source"`
-	Completed bool      `json:"completed"`
+	EventID   string `json:"event_id"`
+	SongID    int64  `json:"song_id"`
+	StartedAt string `json:"started_at"`
+	MSPlayed  int64  `json:"ms_played"`
+	Source    string `json:"source"`
+	Completed bool   `json:"completed"`
 }
 
 type eventsRequest struct {

@@ -129,6 +129,7 @@ func (s *Server) following(w http.ResponseWriter, r *http.Request, p principal) 
 	views := make([]followedArtistView, len(fs))
 	for i, f := range fs {
 		views[i] = followedArtistView{FollowedAt: f.FollowedAt, Artist: newArtistView(f.Artist)}
+		views[i].Artist.Followers, views[i].Artist.PlayCount = &f.Stats.Followers, &f.Stats.Plays
 	}
 	return writeJSON(w, http.StatusOK, newPage(r, views, limit, offset, total, nil))
 }

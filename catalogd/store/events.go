@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -97,19 +99,21 @@ func (s *Store) RecordEvents(ctx context.Context, userID int64, evs []PlayEvent)
 		if err != nil {
 			return err
 		}
-		var q strings.Builder
-		args := make([]any, 0, 9*len(uniq))
-		q.WriteString(`INSERT INTO play_events (user_id, event_id, song_id, started_at, ms_played, source, completed, counted, received_at) VALUES `)
+		rowsIn := make([][]any, len(uniq))
 		for i, e := range uniq {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(" + placeholders(len(args)+1, 9) + ")")
-			args = append(args, userID, e.EventID, e.SongID, e.StartedAt.UnixMilli(), e.MSPlayed, e.Source, e.Completed,
-				Counts(songs[e.SongID].duration, e.MSPlayed), nowMs)
+			rowsIn[i] = []any{e.EventID, e.SongID, e.StartedAt.UnixMilli(), e.MSPlayed, e.Source, e.Completed,
+				Counts(songs[e.SongID].duration, e.MSPlayed)}
 		}
-		q.WriteString(` ON CONFLICT (user_id, event_id) DO NOTHING RETURNING event_id`)
-		rows, err := tx.QueryContext(ctx, q.String(), args...)
+		batch, err := json.Marshal(rowsIn)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `INSERT INTO play_events
+			(user_id, event_id, song_id, started_at, ms_played, source, completed, counted, received_at)
+			SELECT $1, j.event_id, j.song_id, j.started_at, j.ms_played, j.source, j.completed, j.counted, $2
+			FROM `+s.jsonTable("$3", "event_id text", "song_id bigint", "started_at bigint", "ms_played bigint",
+			"source text", "completed boolean", "counted boolean")+` WHERE true
+			ON CONFLICT (user_id, event_id) DO NOTHING RETURNING event_id`, userID, nowMs, string(batch))
 		if err != nil {
 			return err
 		}
@@ -164,18 +168,13 @@ func (s *Store) RecordEvents(ctx context.Context, userID int64, evs []PlayEvent)
 		}
 		// Listeners: this user counts once per song and day.
 		if len(days) > 0 {
-			args = args[:0]
-			q.Reset()
-			q.WriteString(`INSERT INTO song_listeners_daily (song_id, day, user_id) VALUES `)
+			keys := make([][2]int64, len(days))
 			for i, k := range days {
-				if i > 0 {
-					q.WriteString(", ")
-				}
-				q.WriteString("(" + placeholders(len(args)+1, 3) + ")")
-				args = append(args, k.song, k.bucket, userID)
+				keys[i] = [2]int64{k.song, k.bucket}
 			}
-			q.WriteString(` ON CONFLICT (song_id, day, user_id) DO NOTHING RETURNING song_id, day`)
-			rows, err := tx.QueryContext(ctx, q.String(), args...)
+			rows, err := tx.QueryContext(ctx, `INSERT INTO song_listeners_daily (song_id, day, user_id)
+				SELECT j.song_id, j.day, $1 FROM `+s.jsonTable("$2", "song_id bigint", "day bigint")+` WHERE true
+				ON CONFLICT (song_id, day, user_id) DO NOTHING RETURNING song_id, day`, userID, jsonText(keys))
 			if err != nil {
 				return err
 			}
@@ -192,38 +191,77 @@ func (s *Store) RecordEvents(ctx context.Context, userID int64, evs []PlayEvent)
 				return err
 			}
 		}
-		dayKeys := sortedKeys(daily)
-		args = args[:0]
-		q.Reset()
-		q.WriteString(`INSERT INTO song_plays_daily (song_id, day, plays, listeners, ms_played) VALUES `)
-		for i, k := range dayKeys {
-			if i > 0 {
-				q.WriteString(", ")
-			}
+		dayRows := make([][5]int64, 0, len(daily))
+		for _, k := range sortedKeys(daily) {
 			d := daily[k]
-			q.WriteString("(" + placeholders(len(args)+1, 5) + ")")
-			args = append(args, k.song, k.bucket, d.plays, d.listeners, d.ms)
+			dayRows = append(dayRows, [5]int64{k.song, k.bucket, d.plays, d.listeners, d.ms})
 		}
-		q.WriteString(` ON CONFLICT (song_id, day) DO UPDATE SET plays = song_plays_daily.plays + excluded.plays,
-			listeners = song_plays_daily.listeners + excluded.listeners, ms_played = song_plays_daily.ms_played + excluded.ms_played`)
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO song_plays_daily (song_id, day, plays, listeners, ms_played)
+			SELECT j.song_id, j.day, j.plays, j.listeners, j.ms_played
+			FROM `+s.jsonTable("$1", "song_id bigint", "day bigint", "plays bigint", "listeners bigint", "ms_played bigint")+` WHERE true
+			ON CONFLICT (song_id, day) DO UPDATE SET plays = song_plays_daily.plays + excluded.plays,
+			listeners = song_plays_daily.listeners + excluded.listeners, ms_played = song_plays_daily.ms_played + excluded.ms_played`,
+			jsonText(dayRows)); err != nil {
 			return err
 		}
 		if len(hourly) == 0 {
 			return nil
 		}
-		if err := addHourly(ctx, tx, hourly); err != nil {
+		if s.dialect == Postgres {
+			// The trigger would update each song once per hour row; the
+			// songs' UPDATE below folds the batch's plays in instead.
+			if _, err := tx.ExecContext(ctx, `SET LOCAL riff.trend_by_caller = 'on'`); err != nil {
+				return err
+			}
+		}
+		if err := s.addHourly(ctx, tx, hourly); err != nil {
 			return err
 		}
-		if err := addCounts(ctx, tx, "songs", "popularity", songPlays); err != nil {
+		if err := s.addSongPlays(ctx, tx, hourly, songPlays); err != nil {
 			return err
 		}
-		return addCounts(ctx, tx, "artists", "play_count", artistPlays)
+		return s.addCounts(ctx, tx, "artists", "play_count", artistPlays)
 	})
 	if err != nil {
 		return IngestResult{}, fmt.Errorf("store: record events: %w", err)
 	}
 	return res, nil
+}
+
+// jsonTable returns a FROM item "(SELECT …) j" over a JSON array of
+// arrays bound to param: column i of each row is cols[i], "name type"
+// (the PostgreSQL type; SQLite takes JSON's own). A batch is then one
+// statement with one parameter, whose text does not depend on the batch
+// size: nothing to re-parse per batch, no parameter limits.
+func (s *Store) jsonTable(param string, cols ...string) string {
+	var b strings.Builder
+	b.WriteString("(SELECT ")
+	for i, c := range cols {
+		name, typ, _ := strings.Cut(c, " ")
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if s.dialect == Postgres {
+			fmt.Fprintf(&b, "(e->>%d)::%s AS %s", i, typ, name)
+		} else {
+			fmt.Fprintf(&b, "value->>%d AS %s", i, name)
+		}
+	}
+	if s.dialect == Postgres {
+		b.WriteString(" FROM jsonb_array_elements(" + param + "::jsonb) e) j")
+	} else {
+		b.WriteString(" FROM json_each(" + param + ")) j")
+	}
+	return b.String()
+}
+
+// jsonText marshals rows of numbers for jsonTable.
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // numbers only
+	}
+	return string(b)
 }
 
 // sortedKeys returns the keys of m in (song, bucket) order: statements
@@ -244,41 +282,72 @@ func sortedKeys[V any](m map[playKey]V) []playKey {
 
 // addHourly adds plays into song_plays_hourly with one statement; the
 // schema's triggers fold them into songs.trend_log.
-func addHourly(ctx context.Context, tx *sql.Tx, hourly map[playKey]int64) error {
-	var q strings.Builder
-	var args []any
-	q.WriteString(`INSERT INTO song_plays_hourly (song_id, hour, plays) VALUES `)
-	for i, k := range sortedKeys(hourly) {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(" + placeholders(len(args)+1, 3) + ")")
-		args = append(args, k.song, k.bucket, hourly[k])
+func (s *Store) addHourly(ctx context.Context, tx *sql.Tx, hourly map[playKey]int64) error {
+	rows := make([][3]int64, 0, len(hourly))
+	for _, k := range sortedKeys(hourly) {
+		rows = append(rows, [3]int64{k.song, k.bucket, hourly[k]})
 	}
-	q.WriteString(` ON CONFLICT (song_id, hour) DO UPDATE SET plays = song_plays_hourly.plays + excluded.plays`)
-	_, err := tx.ExecContext(ctx, q.String(), args...)
+	_, err := tx.ExecContext(ctx, `INSERT INTO song_plays_hourly (song_id, hour, plays)
+		SELECT j.song_id, j.hour, j.plays FROM `+s.jsonTable("$1", "song_id bigint", "hour bigint", "plays bigint")+` WHERE true
+		ON CONFLICT (song_id, hour) DO UPDATE SET plays = song_plays_hourly.plays + excluded.plays`, jsonText(rows))
+	return err
+}
+
+// addSongPlays adds a batch's counted plays to songs' popularity. On
+// PostgreSQL the same statement folds them into trend_log, as the
+// schema's trigger does per hourly row (which RecordEvents turns off
+// there): b = log₂ Σ plays·2^((hour − epoch)/24) over the song's hours in
+// the batch, added to trend_log in the log domain. SQLite's trigger does
+// it per row; its updates in place are cheap.
+func (s *Store) addSongPlays(ctx context.Context, tx *sql.Tx, hourly map[playKey]int64, plays map[int64]int64) error {
+	if s.dialect != Postgres {
+		return s.addCounts(ctx, tx, "songs", "popularity", plays)
+	}
+	type acc struct{ max, sum float64 } // Σ 2^(b_h) = 2^max · sum
+	trend := make(map[int64]*acc, len(plays))
+	for _, k := range sortedKeys(hourly) {
+		b := math.Log2(float64(hourly[k])) + float64(k.bucket-trendEpochHour)/TrendingHalfLife.Hours()
+		a := trend[k.song]
+		switch {
+		case a == nil:
+			trend[k.song] = &acc{b, 1}
+		case b > a.max:
+			a.sum, a.max = a.sum*math.Exp2(a.max-b)+1, b
+		default:
+			a.sum += math.Exp2(b - a.max)
+		}
+	}
+	ids := make([]int64, 0, len(plays))
+	for id := range plays {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	rows := make([][3]any, len(ids))
+	for i, id := range ids {
+		a := trend[id]
+		rows[i] = [3]any{id, plays[id], a.max + math.Log2(a.sum)}
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE songs SET popularity = popularity + j.n, trend_log = CASE
+			WHEN trend_log < j.b - 60 THEN j.b
+			WHEN j.b < trend_log - 60 THEN trend_log
+			ELSE GREATEST(trend_log, j.b) + ln(1 + power(2.0::double precision, -abs(trend_log - j.b))) / ln(2.0) END
+		FROM `+s.jsonTable("$1", "id bigint", "n bigint", "b double precision")+` WHERE songs.id = j.id`, jsonText(rows))
 	return err
 }
 
 // addCounts adds n[id] to column col of table's rows with one statement.
-func addCounts(ctx context.Context, tx *sql.Tx, table, col string, n map[int64]int64) error {
+func (s *Store) addCounts(ctx context.Context, tx *sql.Tx, table, col string, n map[int64]int64) error {
 	ids := make([]int64, 0, len(n))
 	for id := range n {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	var q strings.Builder
-	args := make([]any, 0, 2*len(ids))
-	q.WriteString(`UPDATE ` + table + ` SET ` + col + ` = ` + col + ` + v.n FROM (SELECT column1 AS id, column2 AS n FROM (VALUES `)
+	rows := make([][2]int64, len(ids))
 	for i, id := range ids {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		fmt.Fprintf(&q, "(CAST($%d AS BIGINT), CAST($%d AS BIGINT))", len(args)+1, len(args)+2)
-		args = append(args, id, n[id])
+		rows[i] = [2]int64{id, n[id]}
 	}
-	q.WriteString(`) AS t) AS v WHERE ` + table + `.id = v.id`)
-	_, err := tx.ExecContext(ctx, q.String(), args...)
+	_, err := tx.ExecContext(ctx, `UPDATE `+table+` SET `+col+` = `+col+` + j.n
+		FROM `+s.jsonTable("$1", "id bigint", "n bigint")+` WHERE `+table+`.id = j.id`, jsonText(rows))
 	return err
 }
 

@@ -54,6 +54,7 @@ func (s *Store) UnfollowArtist(ctx context.Context, userID, artistID int64) erro
 // FollowedArtist is an artist a user follows and since when.
 type FollowedArtist struct {
 	Artist     Artist
+	Stats      ArtistStats
 	FollowedAt time.Time
 }
 
@@ -64,7 +65,8 @@ func (s *Store) FollowedArtists(ctx context.Context, userID int64, limit, offset
 	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM artist_follows WHERE user_id = $1`, userID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: artists followed by user %d: %w", userID, err)
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT a.id, a.owner_user_id, a.name, a.bio, a.image_url, a.popularity, a.created_at, a.updated_at, f.created_at
+	rows, err := s.read.QueryContext(ctx, `SELECT a.id, a.owner_user_id, a.name, a.bio, a.image_url, a.popularity, a.created_at, a.updated_at,
+		a.followers, a.play_count, f.created_at
 		FROM artist_follows f JOIN artists a ON a.id = f.artist_id
 		WHERE f.user_id = $1 ORDER BY f.created_at DESC, f.artist_id DESC LIMIT $2 OFFSET $3`, userID, limit, offset)
 	if err != nil {
@@ -74,12 +76,14 @@ func (s *Store) FollowedArtists(ctx context.Context, userID int64, limit, offset
 	var out []FollowedArtist
 	for rows.Next() {
 		var a Artist
+		var st ArtistStats
 		var created, updated, followed int64
-		if err := rows.Scan(&a.ID, &a.OwnerUserID, &a.Name, &a.Bio, &a.ImageURL, &a.Popularity, &created, &updated, &followed); err != nil {
+		if err := rows.Scan(&a.ID, &a.OwnerUserID, &a.Name, &a.Bio, &a.ImageURL, &a.Popularity, &created, &updated,
+			&st.Followers, &st.Plays, &followed); err != nil {
 			return nil, 0, fmt.Errorf("store: artists followed by user %d: %w", userID, err)
 		}
 		a.CreatedAt, a.UpdatedAt = fromMs(created), fromMs(updated)
-		out = append(out, FollowedArtist{Artist: a, FollowedAt: fromMs(followed)})
+		out = append(out, FollowedArtist{Artist: a, Stats: st, FollowedAt: fromMs(followed)})
 	}
 	return out, total, rows.Err()
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -634,5 +635,117 @@ func TestMigrationUpgradesVersion1(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		dsn := PostgresTestDSN(t)
 		run(t, dsn, "pgx", dsn)
+	})
+}
+
+// TestConcurrentEvents ingests batches from several users at once over
+// the same songs: the rollups add up to the counted plays.
+func TestConcurrentEvents(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *Store, clock *testClock) {
+		ctx := context.Background()
+		_, band, songs := librarySongs(t, s, 8)
+		const writers, batches, size = 4, 6, 100
+		var users []int64
+		for i := range writers {
+			u, err := s.CreateUser(ctx, NewUser{Email: fmt.Sprintf("w%d@example.com", i), PasswordHash: "h", DisplayName: "W"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			users = append(users, u.ID)
+		}
+		now := clock.Now()
+		var wg sync.WaitGroup
+		errs := make(chan error, writers*batches)
+		counted := make([]int, writers)
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(w), 9))
+				for b := range batches {
+					evs := make([]PlayEvent, size)
+					for i := range evs {
+						evs[i] = PlayEvent{EventID: fmt.Sprintf("%d-%d", b, i), SongID: songs[rng.IntN(len(songs))].ID,
+							StartedAt: now.Add(-time.Duration(rng.IntN(72)) * time.Hour), MSPlayed: int64(rng.IntN(90_000)), Source: SourceOther}
+					}
+					res, err := s.RecordEvents(ctx, users[w], evs)
+					if err != nil {
+						errs <- err
+						return
+					}
+					counted[w] += res.Counted
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		want := 0
+		for _, c := range counted {
+			want += c
+		}
+		var hourly, daily, popularity int
+		mustScan := func(q string, v *int) {
+			t.Helper()
+			if err := s.r.QueryRowContext(ctx, q).Scan(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustScan(`SELECT COALESCE(SUM(plays), 0) FROM song_plays_hourly`, &hourly)
+		mustScan(`SELECT COALESCE(SUM(plays), 0) FROM song_plays_daily`, &daily)
+		mustScan(`SELECT COALESCE(SUM(popularity), 0) FROM songs`, &popularity)
+		st, _ := s.ArtistStats(ctx, band.ID)
+		if want == 0 || hourly != want || daily != want || popularity != want || st.Plays != int64(want) {
+			t.Errorf("counted %d; hourly %d, daily %d, popularity %d, artist %d", want, hourly, daily, popularity, st.Plays)
+		}
+	})
+}
+
+// TestEventsTrendMatchesRecordPlays: plays recorded as events and the
+// same plays recorded through RecordPlays (the trigger path) give the
+// same trending score.
+func TestEventsTrendMatchesRecordPlays(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *Store, clock *testClock) {
+		ctx := context.Background()
+		ann, _, songs := librarySongs(t, s, 8)
+		now := clock.Now()
+		rng := rand.New(rand.NewPCG(3, 4))
+		seq := 0
+		for range 3 {
+			var evs []PlayEvent
+			var counts []PlayCount
+			for range 40 {
+				i := rng.IntN(4)
+				ago := time.Duration(rng.IntN(100)) * time.Hour
+				seq++
+				evs = append(evs, PlayEvent{EventID: fmt.Sprint(seq), SongID: songs[i].ID, StartedAt: now.Add(-ago),
+					MSPlayed: 60_000, Source: SourceOther})
+				counts = append(counts, PlayCount{SongID: songs[4+i].ID, Hour: now.Add(-ago), Plays: 1})
+			}
+			if _, err := s.RecordEvents(ctx, ann.ID, evs); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range counts { // one at a time: the trigger folds each
+				if err := s.RecordPlays(ctx, []PlayCount{c}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		trend := func(id int64) (v float64, pop int64) {
+			t.Helper()
+			if err := s.r.QueryRowContext(ctx, `SELECT trend_log, popularity FROM songs WHERE id = $1`, id).Scan(&v, &pop); err != nil {
+				t.Fatal(err)
+			}
+			return v, pop
+		}
+		for i := range 4 {
+			a, ap := trend(songs[i].ID)
+			b, bp := trend(songs[4+i].ID)
+			if math.Abs(a-b) > 1e-9 || ap != bp || ap == 0 {
+				t.Errorf("song %d: events give trend_log %v (popularity %d), RecordPlays %v (%d)", i, a, ap, b, bp)
+			}
+		}
 	})
 }

@@ -540,9 +540,12 @@ type PlaylistItem struct {
 
 // PlaylistItems returns a page of playlist id's items in order.
 func (s *Store) PlaylistItems(ctx context.Context, id int64, limit, offset int) ([]PlaylistItem, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+songColumns+`, i.id, i.added_at FROM playlist_items i
-		JOIN songs s ON s.id = i.song_id JOIN albums al ON al.id = s.album_id
-		WHERE i.playlist_id = $1 ORDER BY i.pos, i.id LIMIT $2 OFFSET $3`, id, limit, offset)
+	// The page's item ids first, from the ordering index alone: the rows
+	// skipped by a deep offset cost an index step each, not a join.
+	rows, err := s.read.QueryContext(ctx, `SELECT `+songColumns+`, i.id, i.added_at
+		FROM (SELECT id FROM playlist_items WHERE playlist_id = $1 ORDER BY pos, id LIMIT $2 OFFSET $3) k
+		JOIN playlist_items i ON i.id = k.id JOIN songs s ON s.id = i.song_id JOIN albums al ON al.id = s.album_id
+		ORDER BY i.pos, i.id`, id, limit, offset)
 	if err != nil {
 		return nil, fmt.Errorf("store: items of playlist %d: %w", id, err)
 	}

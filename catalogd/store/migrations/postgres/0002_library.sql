@@ -73,3 +73,26 @@ CREATE TABLE song_listeners_daily (
     user_id BIGINT NOT NULL,
     PRIMARY KEY (song_id, day, user_id)
 );
+
+-- Play events (store.RecordEvents) fold a batch's plays into songs.trend_log
+-- themselves, in the same UPDATE that adds to popularity: one new version
+-- of each song row instead of two or more (every version of a song row
+-- costs an entry in each of its indexes). They set riff.trend_by_caller
+-- for their transaction; the trigger then leaves those rows alone. Other
+-- writers (RecordPlays, the seeder) are unchanged.
+CREATE OR REPLACE FUNCTION song_plays_trend() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    added BIGINT := NEW.plays - CASE WHEN TG_OP = 'UPDATE' THEN OLD.plays ELSE 0 END;
+    b     DOUBLE PRECISION;
+BEGIN
+    IF added <= 0 OR current_setting('riff.trend_by_caller', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    b := ln(added::double precision) / ln(2.0) + (NEW.hour - 482136) / 24.0;
+    UPDATE songs SET trend_log = CASE
+        WHEN trend_log < b - 60 THEN b
+        WHEN b < trend_log - 60 THEN trend_log
+        ELSE GREATEST(trend_log, b) + ln(1 + power(2.0::double precision, -abs(trend_log - b))) / ln(2.0) END
+    WHERE id = NEW.song_id;
+    RETURN NULL;
+END $$;
