@@ -147,14 +147,17 @@ func (s *Server) runJob(ctx context.Context, j store.Job, owner string) {
 // reasonOf is the failure text an artist reads on GET /songs/{id}.
 func reasonOf(err error) string {
 	var pe *packager.ProbeError
-	if errors.As(err, &pe) {
-		return "the audio was refused: " + pe.Kind.Error() + ": " + pe.Reason
-	}
 	var ee *packager.ExecError
-	if errors.As(err, &ee) {
-		return "transcoding failed: " + err.Error()
+	var perm permanentError
+	switch {
+	case errors.As(err, &pe) && !errors.Is(err, packager.ErrUndecodable):
+		return "the audio was refused: " + pe.Kind.Error() + ": " + pe.Reason
+	case errors.As(err, &pe), errors.As(err, &ee):
+		return "transcoding failed: ffmpeg could not encode the audio"
+	case errors.As(err, &perm):
+		return perm.Error()
 	}
-	return err.Error()
+	return "packaging failed on the server (storage or database error)"
 }
 
 // packageJob packages an upload into its version folder and publishes
@@ -189,8 +192,10 @@ func (s *Server) packageJob(ctx context.Context, j store.Job, owner string) erro
 	}
 	res, err := s.pk.Package(ctx, src, s.blob, prefix, prog.packager)
 	if err != nil {
-		var pe *packager.ProbeError
-		if errors.As(err, &pe) {
+		// The upload decoded once already, so an ffmpeg failure now
+		// (ErrUndecodable) may be the machine's (killed, out of memory):
+		// retried. What the probe refuses cannot change: not retried.
+		if errors.Is(err, packager.ErrUnsupportedFormat) || errors.Is(err, packager.ErrNoAudio) || errors.Is(err, packager.ErrDuration) {
 			return permanentError{err}
 		}
 		return fmt.Errorf("package %s: %w", prefix, err)
@@ -324,13 +329,14 @@ func (p *progressWriter) packager(pg packager.Progress) {
 }
 
 // jobProgress returns the newest package job of a song when it should be
-// shown: to the song's owner, while a version is on its way or failed.
+// shown: to the song's owner, while a version is on its way or when it
+// failed (a failed replacement shows until the next upload).
 func (s *Server) jobProgress(ctx context.Context, p principal, so store.Song) *jobView {
 	if p.UserID == 0 || (p.Role != store.RoleArtist && p.Role != store.RoleAdmin && so.Status == store.StatusReady) {
 		return nil
 	}
 	j, err := s.store.LatestJob(ctx, so.ID, store.JobPackage)
-	if err != nil || (so.Status == store.StatusReady && j.Version <= so.CurrentVersion && j.State == store.JobDone) {
+	if err != nil || j.State == store.JobDone {
 		return nil
 	}
 	if so.Status == store.StatusReady {

@@ -24,6 +24,7 @@ func noEnv(string) string { return "" }
 // cancels it and returns its error.
 func startRun(t *testing.T, args ...string) (addr, admin string, logs *syncBuffer, stop func() error) {
 	t.Helper()
+	args = append([]string{"-blob", t.TempDir()}, args...) // a later -blob wins
 	ctx, cancel := context.WithCancel(context.Background())
 	logs = &syncBuffer{}
 	done := make(chan error, 1)
