@@ -110,12 +110,15 @@ func TestEndToEnd(t *testing.T) {
 	}
 	tmp := t.TempDir()
 
-	// The artist's upload: a generated 8 s stereo FLAC.
-	flac := filepath.Join(tmp, "upload.flac")
-	gen := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
-		"-i", "sine=frequency=330:sample_rate=44100:duration=8", "-ac", "2", "-c:a", "flac", flac)
-	if out, err := gen.CombinedOutput(); err != nil {
-		t.Fatalf("generating the FLAC: %v\n%s", err, out)
+	// The artist's upload and its replacement: generated 8 s stereo FLACs.
+	flacs := make([]string, 2)
+	for i, hz := range []string{"330", "440"} {
+		flacs[i] = filepath.Join(tmp, "upload-"+hz+".flac")
+		gen := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+			"-i", "sine=frequency="+hz+":sample_rate=44100:duration=8", "-ac", "2", "-c:a", "flac", flacs[i])
+		if out, err := gen.CombinedOutput(); err != nil {
+			t.Fatalf("generating a FLAC: %v\n%s", err, out)
+		}
 	}
 
 	api := freeAddr(t)
@@ -162,7 +165,7 @@ func TestEndToEnd(t *testing.T) {
 	runCtx, stop := context.WithTimeout(ctx, 5*time.Minute)
 	defer stop()
 	cmd := exec.CommandContext(runCtx, nodeBin, filepath.Join("e2e", "e2e.mjs"))
-	cmd.Env = append(os.Environ(), "RIFF_URL=http://"+api, "RIFF_FLAC="+flac, "RIFF_OUT="+out, "RIFF_CHROMIUM="+chromium)
+	cmd.Env = append(os.Environ(), "RIFF_URL=http://"+api, "RIFF_FLAC="+flacs[0], "RIFF_FLAC2="+flacs[1], "RIFF_OUT="+out, "RIFF_CHROMIUM="+chromium)
 	var log lockedBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	err = cmd.Run()

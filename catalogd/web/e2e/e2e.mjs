@@ -1,15 +1,18 @@
 // e2e.mjs drives the web player in headless Chromium (playwright-core and
 // the system's browser; nothing is downloaded) against a running Riff:
 //
-//   RIFF_URL=http://127.0.0.1:8080 RIFF_FLAC=song.flac RIFF_OUT=testout/web node e2e/e2e.mjs
+//   RIFF_URL=http://127.0.0.1:8080 RIFF_FLAC=a.flac RIFF_FLAC2=b.flac RIFF_OUT=testout/web node e2e/e2e.mjs
 //
 // A listener registers, searches a demo song, plays it (currentTime past
 // 3 s, no media error), likes it, adds it to a new playlist, reloads and
 // finds both; an artist uploads RIFF_FLAC, watches the progress bar and
-// the processing status until ready, and plays it. Along the way it checks
-// phone and desktop layouts, keyboard navigation, accessible names and
-// readable API errors, and it fails on any console error. Screenshots go
-// to RIFF_OUT. TestEndToEnd (e2e_test.go) runs it against `riff dev`.
+// the processing status until ready, and plays it; then the playlist is
+// reordered, renamed and deleted, the artist followed, the profile edited,
+// the audio replaced with RIFF_FLAC2 and the song taken down. Along the
+// way it checks phone and desktop layouts, keyboard navigation, accessible
+// names, silent token refresh, play events and readable API errors, and
+// it fails on any console error. Screenshots go to RIFF_OUT. TestEndToEnd
+// (e2e_test.go) runs it against `riff dev`.
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -17,6 +20,7 @@ import { chromium } from 'playwright-core';
 
 const base = process.env.RIFF_URL;
 const flac = process.env.RIFF_FLAC;
+const flac2 = process.env.RIFF_FLAC2 || flac; // the replacement audio
 const out = process.env.RIFF_OUT || 'testout/web-e2e';
 const executablePath = process.env.RIFF_CHROMIUM || '/usr/bin/chromium';
 const demoSong = process.env.RIFF_DEMO_SONG || 'A Major Sunrise';
@@ -300,6 +304,18 @@ try {
   await page.getByRole('button', { name: 'Save profile' }).click();
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'E2E Renamed' }).waitFor();
   await accessibleNames(page, 'profile');
+
+  step('replace the upload\'s audio');
+  await page.goto(base + '/#/studio');
+  await page.getByLabel('New audio for E2E Upload').setInputFiles(flac2);
+  await page.getByRole('status').filter({ hasText: 'is processing' }).waitFor();
+  await page.waitForFunction(async (id) => {
+    const s = await window.riff.api.get(`/songs/${id}`);
+    if (s.processing && s.processing.state === 'failed') throw new Error('replacement failed: ' + s.processing.error);
+    return s.status === 'ready' && /\/v2\//.test(s.hls_url || '') && (!s.processing || s.processing.state === 'done');
+  }, uploadID, { timeout: 120_000, polling: 1000 });
+  await page.reload();
+  await page.locator('.upload').filter({ hasText: 'E2E Upload' }).getByText('Ready', { exact: true }).waitFor();
 
   step('take the upload down, delete the playlist, log out');
   await page.goto(base + '/#/studio');

@@ -96,7 +96,7 @@ async function render() {
   try {
     const content = view ? await view(parts.slice(1), query) : notFound();
     if (seq !== renderSeq) return;
-    main.replaceChildren(...[content].flat());
+    main.replaceChildren(...[content].flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
   } catch (err) {
     if (seq !== renderSeq) return;
     main.replaceChildren(h('h1', {}, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, err.message || String(err)),
@@ -392,7 +392,9 @@ async function viewPlaylist([id]) {
   ] : null;
 
   const list = h('div', {});
+  const lead = h('p', { class: 'lead' });
   function drawList() {
+    lead.textContent = `${pl.is_public ? 'Public' : 'Private'} playlist by ${pl.owner ? pl.owner.display_name : 'someone'} · ${entries.length} ${entries.length === 1 ? 'song' : 'songs'}`;
     const ol = songList(entries, { label: 'Playlist songs', source: 'playlist', extra, empty: 'This playlist is empty: add songs with ☰ on any song.' });
     if (mine && entries.length > 1) {
       ol.querySelectorAll('.song').forEach((row, i) => {
@@ -428,7 +430,7 @@ async function viewPlaylist([id]) {
   }
   return [
     h('h1', {}, pl.name),
-    h('p', { class: 'lead' }, `${pl.is_public ? 'Public' : 'Private'} playlist by ${pl.owner ? pl.owner.display_name : 'someone'} · ${entries.length} songs`),
+    lead,
     pl.description ? h('p', {}, pl.description) : null,
     entries.length ? h('button', { type: 'button', on: { click: () => player.playSongs(entries, 0, 'playlist') } }, 'Play') : null,
     manage,

@@ -13,7 +13,7 @@ export function h(tag, props = {}, ...children) {
     if (k === 'class') el.className = v;
     else if (k === 'text') el.textContent = v;
     else if (k === 'on') for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
-    else if (k === 'value') el.value = v;
+    else if (k === 'value') { el.setAttribute('value', v); el.value = v; } // the attribute is what a form reset restores
     else if (k === 'checked') el.checked = v;
     else el.setAttribute(k, v === true ? '' : String(v));
   }
