@@ -349,7 +349,7 @@ try {
   await mobile.goto(base + '/#/search?q=' + encodeURIComponent(demoSong));
   await mobile.getByRole('list', { name: 'Matching songs' }).getByRole('link', { name: demoSong }).waitFor();
   await mobile.getByRole('button', { name: `Play ${demoSong}` }).first().tap();
-  await playedPast(mobile, 1);
+  await playedPast(mobile, 2);
   await noHorizontalScroll(mobile, 'phone search');
   await shot(mobile, '12-phone-playing');
   await phone.close();
