@@ -40,10 +40,12 @@ web:
 # tools-web: what the web player's tests need: node and npm, Debian's
 # chromium (apt-get when we are root on Debian/Ubuntu) and `npm ci`.
 tools-web:
-	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then \
+	@pkgs=""; command -v chromium >/dev/null 2>&1 || pkgs="chromium"; \
+	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || pkgs="$$pkgs nodejs npm"; \
+	if [ -n "$$pkgs" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "node, npm or chromium missing: installing Debian's packages with apt-get"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm chromium >/dev/null || exit 1; \
+	    echo "missing for the web player's tests:$$pkgs; installing Debian's packages with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null || exit 1; \
 	  else \
 	    echo "the web player's tests need node 18+, npm and chromium on PATH (Debian/Ubuntu: sudo apt-get install nodejs npm chromium)"; exit 1; \
 	  fi; \
