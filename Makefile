@@ -47,7 +47,7 @@ tools-web:
 	    echo "missing for the web player's tests:$$pkgs; installing Debian's packages with apt-get"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null || exit 1; \
 	  else \
-	    echo "the web player's tests need node 18+, npm and chromium on PATH (Debian/Ubuntu: sudo apt-get install nodejs npm chromium)"; exit 1; \
+	    echo "the web player's tests need node 20+, npm and chromium on PATH (Debian/Ubuntu: sudo apt-get install nodejs npm chromium)"; exit 1; \
 	  fi; \
 	fi
 	@$(MAKE) --no-print-directory $(WEB)/node_modules/.package-lock.json
