@@ -230,13 +230,21 @@ async function viewHome(_, query) {
   const genre = query.get('genre') || '';
   const select = h('select', { name: 'genre' }, GENRES.map((g) => h('option', { value: g, selected: g === genre }, g || 'All genres')));
   select.addEventListener('change', () => go('#/?genre=' + encodeURIComponent(select.value)));
-  const page = await api.get('/songs/trending', { genre, limit: 50 });
+  const [page, recent, lists] = await Promise.all([
+    api.get('/songs/trending', { genre, limit: 50 }),
+    api.loggedIn ? api.get('/users/me/recently-played', { limit: 5 }).catch(() => null) : null,
+    api.loggedIn ? api.get('/users/me/playlists', { limit: 6 }).catch(() => null) : null,
+  ]);
   const songs = items(page);
+  const recentSongs = items(recent).map(songOf);
   return [
     h('h1', {}, 'Trending'),
     api.loggedIn ? null : h('p', { class: 'lead' }, 'Log in or create an account to play songs. ', h('a', { href: '#/login' }, 'Log in'), ' · ', h('a', { href: '#/register' }, 'Create an account')),
     field('Genre', select),
     songList(songs, { label: 'Trending songs', source: 'trending', empty: 'Nothing is trending in this genre yet: search for songs with the box above.' }),
+    recentSongs.length ? h('section', { 'aria-label': 'Jump back in' }, h('h2', {}, 'Jump back in'), songList(recentSongs, { label: 'Recently played songs', source: 'recent' })) : null,
+    items(lists).length ? h('section', { 'aria-label': 'Your playlists' }, h('h2', {}, 'Your playlists'),
+      h('ul', { class: 'cards' }, items(lists).map((p) => h('li', {}, h('a', { href: `#/playlist/${p.id}` }, h('strong', {}, p.name), h('span', { class: 'sub' }, `${p.item_count ?? 0} songs`)))))) : null,
   ];
 }
 
