@@ -68,7 +68,7 @@ async function playedPast(page, sec) {
     if (a.error) throw new Error(`media error ${a.error.code}: ${a.error.message}`);
     if (window.riff.player.error) throw new Error(`player error: ${window.riff.player.error}`);
     return a.currentTime > s && !a.paused;
-  }, sec, { timeout: 45_000, polling: 250 });
+  }, sec, { timeout: 90_000, polling: 250 });
 }
 
 /** accessibleNames fails on any visible control without an accessible name. */
@@ -99,7 +99,7 @@ try {
   const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await desktop.newPage();
   watch(page, 'desktop');
-  page.setDefaultTimeout(20_000);
+  page.setDefaultTimeout(45_000); // generous: CI runs other packages' tests beside this one
 
   step('home');
   await page.goto(base + '/');
@@ -275,6 +275,27 @@ try {
   await plSongs.getByRole('link', { name: demoSong }).waitFor();
   assert.deepEqual(await order(), ['E2E Upload', demoSong], 'the new order survives a reload');
 
+  step('reorder by drag and drop');
+  await plSongs.locator('.song').nth(1).dragTo(plSongs.locator('.song').nth(0));
+  await page.waitForFunction((first) => document.querySelector('[aria-label="Playlist songs"] .song .title')?.textContent === first, demoSong);
+  assert.deepEqual(await order(), [demoSong, 'E2E Upload']);
+
+  step('play the playlist, next and previous');
+  await page.getByRole('main').getByRole('button', { name: 'Play', exact: true }).click();
+  await page.waitForFunction((t) => {
+    if (window.riff.player.error) throw new Error(`player error: ${window.riff.player.error}`);
+    return document.getElementById('np-title').textContent === t && document.getElementById('audio').currentTime > 0.5;
+  }, demoSong).catch(async (err) => {
+    throw new Error(`${err.message}; player state: ${await page.evaluate(() => JSON.stringify({ title: document.getElementById('np-title').textContent, t: document.getElementById('audio').currentTime, paused: document.getElementById('audio').paused, err: window.riff.player.error, q: window.riff.player.queue.map((s) => s.id), i: window.riff.player.index }))}`);
+  });
+  const bar = page.getByRole('contentinfo', { name: 'Player' });
+  await bar.getByRole('button', { name: 'Next' }).click();
+  await page.waitForFunction(() => document.getElementById('np-title').textContent === 'E2E Upload' && document.getElementById('audio').currentTime > 0.5);
+  await page.evaluate(() => { window.riff.player.seek(1); });
+  await bar.getByRole('button', { name: 'Previous' }).click(); // under 3 s in: the previous song
+  await page.waitForFunction((t) => document.getElementById('np-title').textContent === t, demoSong);
+  await page.evaluate(() => window.riff.player.audio.pause());
+
   step('rename, make public, remove a song');
   await page.getByText('Edit playlist').click();
   await page.getByRole('form', { name: 'Playlist settings' }).getByLabel('Name').fill('E2E Mix Renamed');
@@ -338,6 +359,7 @@ try {
   step('phone width');
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
   const mobile = await phone.newPage();
+  mobile.setDefaultTimeout(45_000);
   watch(mobile, 'phone');
   await mobile.goto(base + '/#/login');
   await mobile.getByLabel('Email').fill(listener.email);
