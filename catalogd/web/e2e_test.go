@@ -3,11 +3,14 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -161,11 +164,13 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
+	demoSong := demoSongTitle(t, "http://"+api, stdout.String())
+
 	out := artifacts(t)
 	runCtx, stop := context.WithTimeout(ctx, 5*time.Minute)
 	defer stop()
 	cmd := exec.CommandContext(runCtx, nodeBin, filepath.Join("e2e", "e2e.mjs"))
-	cmd.Env = append(os.Environ(), "RIFF_URL=http://"+api, "RIFF_FLAC="+flacs[0], "RIFF_FLAC2="+flacs[1], "RIFF_OUT="+out, "RIFF_CHROMIUM="+chromium)
+	cmd.Env = append(os.Environ(), "RIFF_URL=http://"+api, "RIFF_FLAC="+flacs[0], "RIFF_FLAC2="+flacs[1], "RIFF_OUT="+out, "RIFF_DEMO_SONG="+demoSong, "RIFF_CHROMIUM="+chromium)
 	var log lockedBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	err = cmd.Run()
@@ -184,4 +189,26 @@ func tail(s string, n int) string {
 		return "…" + s[len(s)-n:]
 	}
 	return s
+}
+
+// demoSongTitle finds the title of the demo song riff dev's banner points
+// at (…/songs/ID), so the browser searches for whatever the demo is.
+func demoSongTitle(t *testing.T, api, banner string) string {
+	t.Helper()
+	m := regexp.MustCompile(`/songs/(\d+)`).FindStringSubmatch(banner)
+	if m == nil {
+		t.Fatalf("riff dev's banner names no demo song:\n%s", banner)
+	}
+	res, err := http.Get(api + "/songs/" + m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var song struct {
+		Title string `json:"title"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&song); err != nil || res.StatusCode != http.StatusOK || song.Title == "" {
+		t.Fatalf("GET /songs/%s: status %d, %v", m[1], res.StatusCode, err)
+	}
+	return song.Title
 }
