@@ -93,19 +93,36 @@ export class Player extends EventTarget {
       return;
     }
     this.queue[i] = { ...this.queue[i], ...song };
-    this.attach(song);
     this.play = { song_id: song.id, started_at: new Date().toISOString(), ms: 0, source: this.queue[i].source };
     this.lastTime = 0;
     this.updateMetadata();
+    // hls.js starts once the playlist is parsed; other sources at once.
+    if (!this.attach(song, () => this.start(seq))) this.start(seq);
+  }
+
+  /** start plays the loaded song, once more if a load interrupted it. */
+  async start(seq, retried = false) {
+    if (seq !== this.loadSeq) return;
     try {
       await this.audio.play();
     } catch (err) {
+      if (seq !== this.loadSeq) return;
+      if (err.name === 'AbortError' && !retried) {
+        // A new load (the media source attaching) interrupted play():
+        // try again when there is something to play.
+        this.audio.addEventListener('canplay', () => { if (this.audio.paused) this.start(seq, true); }, { once: true });
+        return;
+      }
       // NotAllowedError: autoplay refused until the person interacts.
-      if (err.name !== 'AbortError' && seq === this.loadSeq) this.fail(err.name === 'NotAllowedError' ? 'Press play to start.' : 'This song cannot be played right now.');
+      this.fail(err.name === 'NotAllowedError' ? 'Press play to start.' : 'This song cannot be played right now.');
     }
   }
 
-  attach(song) {
+  /**
+   * attach points the audio element at the song's media. It returns true
+   * when it will call ready itself (hls.js, once the playlist is parsed).
+   */
+  attach(song, ready) {
     this.detach();
     const a = this.audio;
     if (song.hls_url && Hls.isSupported()) {
@@ -123,8 +140,10 @@ export class Player extends EventTarget {
         this.fail('Playback failed: the stream could not be loaded. Try again in a moment.');
         this.detach();
       });
+      hls.once(Hls.Events.MANIFEST_PARSED, ready);
       hls.loadSource(song.hls_url);
       hls.attachMedia(a);
+      return true;
     } else if (song.hls_url && a.canPlayType('application/vnd.apple.mpegurl')) {
       a.src = song.hls_url;
       this.quality = 'HLS (adaptive)';
@@ -132,6 +151,7 @@ export class Player extends EventTarget {
       a.src = song.stream_url;
       this.quality = 'Ogg Vorbis';
     }
+    return false;
   }
 
   detach() {
