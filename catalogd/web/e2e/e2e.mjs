@@ -61,14 +61,27 @@ async function shot(page, name) {
   await page.screenshot({ path: path.join(out, `${name}.png`), fullPage: false });
 }
 
-/** playedPast waits until the audio element plays past sec seconds with no error. */
-async function playedPast(page, sec) {
-  await page.waitForFunction((s) => {
-    const a = document.getElementById('audio');
-    if (a.error) throw new Error(`media error ${a.error.code}: ${a.error.message}`);
-    if (window.riff.player.error) throw new Error(`player error: ${window.riff.player.error}`);
-    return a.currentTime > s && !a.paused;
-  }, sec, { timeout: 90_000, polling: 250 });
+/**
+ * playedPast waits until the audio element plays past sec seconds (of the
+ * song titled title, when given) with no media error; on a timeout it
+ * tells the player's state and its recent playback events.
+ */
+async function playedPast(page, sec, title = '', timeout = 90_000) {
+  try {
+    await page.waitForFunction(([s, t]) => {
+      const a = document.getElementById('audio');
+      if (a.error) throw new Error(`media error ${a.error.code}: ${a.error.message}`);
+      if (window.riff.player.error) throw new Error(`player error: ${window.riff.player.error}`);
+      return a.currentTime > s && !a.paused && (!t || document.getElementById('np-title').textContent === t);
+    }, [sec, title], { timeout, polling: 250 });
+  } catch (err) {
+    const state = await page.evaluate(() => JSON.stringify({
+      title: document.getElementById('np-title').textContent, t: document.getElementById('audio').currentTime,
+      paused: document.getElementById('audio').paused, queue: window.riff.player.queue.map((s) => s.id),
+      index: window.riff.player.index, log: window.riff.player.log,
+    }));
+    throw new Error(`${err.message}\nplayer state: ${state}`);
+  }
 }
 
 /** accessibleNames fails on any visible control without an accessible name. */
@@ -282,15 +295,10 @@ try {
 
   step('play the playlist, next and previous');
   await page.getByRole('main').getByRole('button', { name: 'Play', exact: true }).click();
-  await page.waitForFunction((t) => {
-    if (window.riff.player.error) throw new Error(`player error: ${window.riff.player.error}`);
-    return document.getElementById('np-title').textContent === t && document.getElementById('audio').currentTime > 0.5;
-  }, demoSong).catch(async (err) => {
-    throw new Error(`${err.message}; player state: ${await page.evaluate(() => JSON.stringify({ title: document.getElementById('np-title').textContent, t: document.getElementById('audio').currentTime, paused: document.getElementById('audio').paused, err: window.riff.player.error, q: window.riff.player.queue.map((s) => s.id), i: window.riff.player.index }))}`);
-  });
+  await playedPast(page, 0.5, demoSong, 45_000);
   const bar = page.getByRole('contentinfo', { name: 'Player' });
   await bar.getByRole('button', { name: 'Next' }).click();
-  await page.waitForFunction(() => document.getElementById('np-title').textContent === 'E2E Upload' && document.getElementById('audio').currentTime > 0.5);
+  await playedPast(page, 0.5, 'E2E Upload', 45_000);
   await page.evaluate(() => { window.riff.player.seek(1); });
   await bar.getByRole('button', { name: 'Previous' }).click(); // under 3 s in: the previous song
   await page.waitForFunction((t) => document.getElementById('np-title').textContent === t, demoSong);

@@ -20,11 +20,13 @@ export class Player extends EventTarget {
     this.play = null; // the play being measured: {song_id, started_at, ms, source}
     this.lastTime = 0;
     this.loadSeq = 0;
+    this.log = []; // the last playback events, for debugging (window.riff.player.log)
 
     const a = audio;
     a.addEventListener('timeupdate', () => this.tick());
     a.addEventListener('playing', () => { this.error = ''; this.changed(); });
-    a.addEventListener('pause', () => this.changed());
+    a.addEventListener('pause', () => { this.trace(`pause at ${a.currentTime.toFixed(2)}`); this.changed(); });
+    for (const ev of ['play', 'playing', 'waiting', 'emptied', 'abort', 'stalled', 'canplay']) a.addEventListener(ev, () => this.trace(ev));
     a.addEventListener('volumechange', () => { localStorage.setItem('riff.volume', String(a.volume)); this.changed(); });
     a.addEventListener('durationchange', () => this.changed());
     a.addEventListener('ended', () => { this.finish(true); this.next(); });
@@ -37,6 +39,11 @@ export class Player extends EventTarget {
     const v = parseFloat(localStorage.getItem('riff.volume'));
     if (v >= 0 && v <= 1) a.volume = v;
     this.mediaSession();
+  }
+
+  trace(what) {
+    this.log.push(`${(performance.now() / 1000).toFixed(2)} ${what}`);
+    if (this.log.length > 50) this.log.shift();
   }
 
   get current() { return this.queue[this.index] || null; }
@@ -103,9 +110,11 @@ export class Player extends EventTarget {
   /** start plays the loaded song, once more if a load interrupted it. */
   async start(seq, retried = false) {
     if (seq !== this.loadSeq) return;
+    this.trace(`start ${seq}${retried ? ' (again)' : ''}`);
     try {
       await this.audio.play();
     } catch (err) {
+      this.trace(`play() refused: ${err.name}`);
       if (seq !== this.loadSeq) return;
       if (err.name === 'AbortError' && !retried) {
         // A new load (the media source attaching) interrupted play():
@@ -132,16 +141,31 @@ export class Player extends EventTarget {
         this.quality = qualityOf(hls.levels[d.level]);
         this.changed();
       });
+      // Recovery: a fatal error gets one retry; an append that did not
+      // grow the buffer (seen now and then in Chromium when a song's
+      // MediaSource replaces the last one) resets the media source, and
+      // playback resumes once there is something to play.
       let recovered = false;
+      let resets = 0;
+      const resume = () => a.addEventListener('canplay', () => { if (this.hls === hls && a.paused) this.start(this.loadSeq, true); }, { once: true });
       hls.on(Hls.Events.ERROR, (_, d) => {
-        if (!d.fatal) return;
-        if (d.type === Hls.ErrorTypes.MEDIA_ERROR && !recovered) { recovered = true; hls.recoverMediaError(); return; }
+        this.trace(`hls ${d.fatal ? 'fatal ' : ''}${d.type}/${d.details}`);
+        if (!d.fatal) {
+          if ((d.details === Hls.ErrorDetails.BUFFER_APPEND_NO_PROGRESS || d.details === Hls.ErrorDetails.MEDIA_SOURCE_REQUIRES_RESET) && resets < 3) {
+            resets++;
+            hls.recoverMediaError();
+            resume();
+          }
+          return;
+        }
+        if (d.type === Hls.ErrorTypes.MEDIA_ERROR && !recovered) { recovered = true; hls.recoverMediaError(); resume(); return; }
         if (d.type === Hls.ErrorTypes.NETWORK_ERROR && !recovered) { recovered = true; hls.startLoad(); return; }
         this.fail('Playback failed: the stream could not be loaded. Try again in a moment.');
         this.detach();
       });
+      // Attach first, load once attached (hls.js's recommended order).
       hls.once(Hls.Events.MANIFEST_PARSED, ready);
-      hls.loadSource(song.hls_url);
+      hls.once(Hls.Events.MEDIA_ATTACHED, () => hls.loadSource(song.hls_url));
       hls.attachMedia(a);
       return true;
     } else if (song.hls_url && a.canPlayType('application/vnd.apple.mpegurl')) {
