@@ -22,16 +22,17 @@ func TestMigrations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		latest := ms[len(ms)-1].version
 		v, err := s.SchemaVersion(ctx)
-		if err != nil || v != len(ms) {
-			t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, len(ms))
+		if err != nil || v != latest {
+			t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, latest)
 		}
 		// Migrating again is a no-op.
 		if err := s.migrate(ctx); err != nil {
 			t.Fatalf("second migrate: %v", err)
 		}
 		// A schema from the future is refused.
-		mustExec(t, s, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, 'future', 0)", len(ms)+1)
+		mustExec(t, s, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, 'future', 0)", latest+1)
 		if err := s.migrate(ctx); !errors.Is(err, ErrNewerSchema) {
 			t.Fatalf("migrate on newer schema = %v, want ErrNewerSchema", err)
 		}
@@ -51,8 +52,8 @@ func TestMigrationVersionsMatchAcrossDialects(t *testing.T) {
 		t.Fatalf("sqlite has %d migrations, postgres %d", len(lite), len(pg))
 	}
 	for i := range lite {
-		if lite[i].name != pg[i].name {
-			t.Errorf("migration %d: sqlite %q, postgres %q", i+1, lite[i].name, pg[i].name)
+		if lite[i].version != pg[i].version || lite[i].name != pg[i].name {
+			t.Errorf("migration %d: sqlite %04d_%s, postgres %04d_%s", i+1, lite[i].version, lite[i].name, pg[i].version, pg[i].name)
 		}
 	}
 }
