@@ -15,9 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"riff/catalogd/auth"
+	"riff/catalogd/purge"
 	"riff/catalogd/store"
 	"riff/internal/config"
 	"riff/internal/obs"
@@ -43,6 +45,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	dbURL := fs.String("db", "file:data/riff.db", "database: file:PATH (SQLite) or postgres://… (PostgreSQL)")
 	keysDir := fs.String("keys", "", "`folder` with signing.key and jwks.json from `riff keygen` (default: an ephemeral key, for development)")
 	edgeURL := fs.String("edge-url", "http://127.0.0.1:8082", "base `URL` of the edge in playback URLs")
+	purgeEdges := fs.String("purge-edges", "", "edge admin `URLs`, comma-separated, that get every purge (empty: no fan-out)")
+	purgeLag := fs.Duration("purge-lag", time.Minute, "not ready while an edge's oldest unacknowledged purge is older than this")
 	tokenTTL := fs.Duration("token-ttl", time.Hour, "lifetime of playback URLs")
 	tokenReuse := fs.Duration("token-reuse", 5*time.Minute, "hand out the same playback token to a user for a song for this long (0: never)")
 	accessTTL := fs.Duration("access-ttl", 15*time.Minute, "lifetime of access tokens")
@@ -92,6 +96,18 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer st.Close()
 	o.AddCheck("db", st.Ping)
+
+	// Purge fan-out: the outbox goes to every -purge-edges edge (package
+	// purge); stopped after the servers, before the database closes.
+	var purges *purge.Dispatcher
+	if edges := splitList(*purgeEdges); len(edges) > 0 {
+		if purges, err = purge.New(o, st, purge.Config{Edges: edges, Signer: keys.Playback, LagThreshold: *purgeLag}); err != nil {
+			return fmt.Errorf("catalogd: %w", err)
+		}
+		o.AddCheck("purge", purges.Ready)
+		go purges.Run(ctx)
+		defer purges.Close()
+	}
 
 	srv, err := NewServer(Config{
 		EdgeURL: *edgeURL, PlaybackTTL: *tokenTTL, PlaybackReuse: reuse(*tokenReuse), RefreshTTL: *refreshTTL, RefreshGrace: *refreshGrace,
@@ -173,6 +189,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		o.Logger.Warn("shutdown incomplete", "err", err)
 	}
 	return serveErr
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var items []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
 }
 
 // reuse maps the -token-reuse flag (0 disables) to Config.PlaybackReuse
