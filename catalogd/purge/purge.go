@@ -119,7 +119,7 @@ type Dispatcher struct {
 	st        Store
 	log       *slog.Logger
 	ownClient bool
-	edges     []*edge
+	edges     []*edgeState
 	names     []string
 
 	pruned *metrics.Counter
@@ -131,8 +131,8 @@ type Dispatcher struct {
 	done    chan struct{}
 }
 
-// edge is one edge's delivery state.
-type edge struct {
+// edgeState is one edge's delivery state.
+type edgeState struct {
 	url  string
 	kick chan struct{} // capacity 1: a pending wake-up
 
@@ -175,7 +175,7 @@ func New(o *obs.Obs, st Store, cfg Config) (*Dispatcher, error) {
 		if slices.Contains(d.names, u) {
 			return nil, fmt.Errorf("purge: edge %s listed twice", u)
 		}
-		e := &edge{url: u, kick: make(chan struct{}, 1)}
+		e := &edgeState{url: u, kick: make(chan struct{}, 1)}
 		e.delivered = set.GetOrCreateCounter(fmt.Sprintf(`riff_purge_delivered_total{edge=%q}`, u))
 		e.unavailable = set.GetOrCreateCounter(fmt.Sprintf(`riff_purge_failures_total{edge=%q,kind="unavailable"}`, u))
 		e.refused = set.GetOrCreateCounter(fmt.Sprintf(`riff_purge_failures_total{edge=%q,kind="refused"}`, u))
@@ -303,7 +303,7 @@ func (d *Dispatcher) Ready(context.Context) error {
 }
 
 // lag is the age of e's oldest unacknowledged row, 0 when none.
-func (d *Dispatcher) lag(e *edge) time.Duration {
+func (d *Dispatcher) lag(e *edgeState) time.Duration {
 	_, oldest := e.backlog()
 	if oldest.IsZero() {
 		return 0
@@ -311,19 +311,19 @@ func (d *Dispatcher) lag(e *edge) time.Duration {
 	return max(0, d.cfg.Now().Sub(oldest))
 }
 
-func (e *edge) backlog() (int, time.Time) {
+func (e *edgeState) backlog() (int, time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.pending, e.oldest
 }
 
-func (e *edge) setBacklog(n int, oldest time.Time) {
+func (e *edgeState) setBacklog(n int, oldest time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.pending, e.oldest = n, oldest
 }
 
-func (e *edge) setErr(err error) {
+func (e *edgeState) setErr(err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err == nil {
@@ -335,7 +335,7 @@ func (e *edge) setErr(err error) {
 
 // deliver is e's loop: send every row after its cursor, in order, until ctx
 // ends.
-func (d *Dispatcher) deliver(ctx context.Context, e *edge) {
+func (d *Dispatcher) deliver(ctx context.Context, e *edgeState) {
 	cursor := int64(-1) // not read yet
 	failures := 0
 	// fail counts and logs a failed step and waits out the backoff.
