@@ -545,6 +545,7 @@ func (s *Server) takeDownSong(w http.ResponseWriter, r *http.Request, p principa
 	if err := s.store.TakeDown(ctx, id, s.gcTime()); err != nil {
 		return err
 	}
+	s.purged()
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 	return nil

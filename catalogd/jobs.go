@@ -208,8 +208,12 @@ func (s *Server) packageJob(ctx context.Context, j store.Job, owner string) erro
 	if res.Probe != nil && res.Probe.Duration > 0 {
 		dur = res.Probe.Duration
 	}
-	if _, err := s.store.PublishUpload(ctx, j.ID, owner, store.Published{Renditions: rs, DurationMS: dur.Milliseconds()}, s.gcTime()); err != nil {
+	old, err := s.store.PublishUpload(ctx, j.ID, owner, store.Published{Renditions: rs, DurationMS: dur.Milliseconds()}, s.gcTime())
+	if err != nil {
 		return err
+	}
+	if old > 0 {
+		s.purged()
 	}
 	return nil
 }
@@ -272,7 +276,11 @@ func (s *Server) gcJob(ctx context.Context, j store.Job, owner string) error {
 	if err := s.clearPrefix(ctx, store.SongPrefix(so.AlbumArtistID, so.AlbumID, so.ID, j.Version)); err != nil {
 		return err
 	}
-	return s.store.CompleteGC(ctx, j.ID, owner)
+	if err := s.store.CompleteGC(ctx, j.ID, owner); err != nil {
+		return err
+	}
+	s.purged()
+	return nil
 }
 
 // progressWriter turns packager progress into the job's stage and

@@ -15,9 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"riff/catalogd/auth"
+	"riff/catalogd/purge"
 	"riff/catalogd/store"
 	"riff/internal/blob"
 	"riff/internal/config"
@@ -45,6 +47,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	dbURL := fs.String("db", "file:data/riff.db", "database: file:PATH (SQLite) or postgres://… (PostgreSQL)")
 	keysDir := fs.String("keys", "", "`folder` with signing.key and jwks.json from `riff keygen` (default: an ephemeral key, for development)")
 	edgeURL := fs.String("edge-url", "http://127.0.0.1:8082", "base `URL` of the edge in playback URLs")
+	purgeEdges := fs.String("purge-edges", "", "edge admin `URLs`, comma-separated, that get every purge (empty: no fan-out)")
+	purgeLag := fs.Duration("purge-lag", time.Minute, "not ready while an edge's oldest unacknowledged purge is older than this")
 	tokenTTL := fs.Duration("token-ttl", time.Hour, "lifetime of playback URLs")
 	tokenReuse := fs.Duration("token-reuse", 5*time.Minute, "hand out the same playback token to a user for a song for this long (0: never)")
 	accessTTL := fs.Duration("access-ttl", 15*time.Minute, "lifetime of access tokens")
@@ -108,6 +112,18 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer st.Close()
 	o.AddCheck("db", st.Ping)
 
+	// Purge fan-out: the outbox goes to every -purge-edges edge (package
+	// purge); stopped after the servers, before the database closes.
+	var purges *purge.Dispatcher
+	if edges := splitList(*purgeEdges); len(edges) > 0 {
+		if purges, err = purge.New(o, st, purge.Config{Edges: edges, Signer: keys.Playback, LagThreshold: *purgeLag}); err != nil {
+			return fmt.Errorf("catalogd: %w", err)
+		}
+		o.AddCheck("purge", purges.Ready)
+		go purges.Run(ctx)
+		defer purges.Close()
+	}
+
 	bs, err := blob.Open(ctx, *blobURL)
 	if err != nil {
 		return fmt.Errorf("catalogd: %w", err)
@@ -128,7 +144,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Obs: o, Store: st, Passwords: passwords,
 		Access:   auth.NewAccessTokens(keys.AccessKID, keys.AccessKey, *accessTTL, time.Now),
 		Playback: keys.Playback, PublicKeys: keys.Public, Now: time.Now,
-		Blob: bs, Packager: pk,
+		Blob: bs, Packager: pk, Purged: kickPurges(purges),
 	})
 	if err != nil {
 		return err
@@ -229,11 +245,30 @@ func gcDelayConfig(d time.Duration) time.Duration {
 	return d
 }
 
+// kickPurges is the Deps.Purged hook for a dispatcher (nil: none).
+func kickPurges(d *purge.Dispatcher) func() {
+	if d == nil {
+		return nil
+	}
+	return d.Kick
+}
+
 // closeBlob closes a blob store that holds resources.
 func closeBlob(bs blob.Store) {
 	if c, ok := bs.(io.Closer); ok {
 		c.Close()
 	}
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var items []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
 }
 
 // reuse maps the -token-reuse flag (0 disables) to Config.PlaybackReuse

@@ -146,6 +146,9 @@ type Deps struct {
 	// uploads; without both, uploads answer 503.
 	Blob     blob.Store
 	Packager *packager.Packager
+	// Purged, if set, is called after a change that queued edge purges
+	// commits (the purge dispatcher's Kick), so they go out at once.
+	Purged func()
 }
 
 // Server is the catalogd HTTP API. It is safe for concurrent use.
@@ -166,9 +169,10 @@ type Server struct {
 	minted       *mintCache
 	handler      http.Handler
 
-	blob blob.Store
-	pk   *packager.Packager
-	kick chan struct{} // wakes an idle job worker
+	blob   blob.Store
+	pk     *packager.Packager
+	kick   chan struct{} // wakes an idle job worker
+	purged func()
 }
 
 // NewServer builds a Server; it starts nothing and touches no network.
@@ -196,6 +200,10 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		blob:         d.Blob,
 		pk:           d.Packager,
 		kick:         make(chan struct{}, 1),
+		purged:       d.Purged,
+	}
+	if s.purged == nil {
+		s.purged = func() {}
 	}
 	s.handler = d.Obs.Middleware(s.router(true))
 	return s, nil

@@ -214,10 +214,9 @@ func SongFolder(artistID, albumID, songID int64) string {
 	return fmt.Sprintf("artists/%d/albums/%d/songs/%d/", artistID, albumID, songID)
 }
 
-// purgeInTx queues edge purges of prefixes in the transaction tx, so they
-// are sent if and only if the change commits. The purge outbox (issue 7,
-// item 5) provides the queue; this is the one place ingest calls it.
+// purgeInTx queues edge purges of prefixes in the purge outbox inside tx,
+// so they are sent if and only if the change commits (see outbox.go). It
+// must be the last write of the transaction.
 func (s *Store) purgeInTx(ctx context.Context, tx *sql.Tx, prefixes ...string) error {
-	_, _, _ = ctx, tx, prefixes
-	return nil
+	return enqueuePurge(ctx, tx, s.dialect, s.nowMs(), prefixes...)
 }
