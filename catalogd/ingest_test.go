@@ -41,7 +41,7 @@ type ingestEnv struct {
 	stopJobs  func()
 }
 
-func newIngestEnv(t *testing.T, tweak ...func(*Config, *auth.Argon2Params)) *ingestEnv {
+func newIngestEnv(t testing.TB, tweak ...func(*Config, *auth.Argon2Params)) *ingestEnv {
 	t.Helper()
 	needFFmpeg(t)
 	uploadDir := t.TempDir()
@@ -62,7 +62,7 @@ func newIngestEnv(t *testing.T, tweak ...func(*Config, *auth.Argon2Params)) *ing
 }
 
 // startJobs runs the job workers until the test ends (or stop is called).
-func (e *ingestEnv) startJobs(t *testing.T) {
+func (e *ingestEnv) startJobs(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -132,7 +132,7 @@ func (e *ingestEnv) upload(method, path, token string, fields [][2]string, filen
 }
 
 // waitSong polls GET /songs/{id} as token until ok says so.
-func (e *ingestEnv) waitSong(t *testing.T, id int64, token string, ok func(songView) bool) songView {
+func (e *ingestEnv) waitSong(t testing.TB, id int64, token string, ok func(songView) bool) songView {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
