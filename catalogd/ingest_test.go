@@ -336,7 +336,7 @@ func TestBadUploads(t *testing.T) {
 		{"zero bytes", f.owner.AccessToken, [][2]string{album}, "empty.flac", []byte{}, 400, "empty_file"},
 		{"truncated flac", f.owner.AccessToken, [][2]string{album}, "cut.flac", whole[:len(whole)*6/10], 400, "undecodable"},
 		{"flac header only", f.owner.AccessToken, [][2]string{album}, "head.flac", whole[:200], 400, "undecodable"},
-		{"raw aac", f.owner.AccessToken, [][2]string{album}, "raw.aac", adts, 415, "unsupported_format"},
+		{"truncated raw aac", f.owner.AccessToken, [][2]string{album}, "raw.aac", adts[:len(adts)/2+3], 400, "undecodable"},
 		{"over the size cap", f.owner.AccessToken, [][2]string{album}, "big.wav", big, 413, "upload_too_large"},
 		{"listener", listener.AccessToken, [][2]string{album}, "good.flac", good, 403, "not_artist"},
 		{"someone else's album", stranger.AccessToken, [][2]string{album}, "good.flac", good, 403, "not_owner"},
@@ -377,9 +377,23 @@ func TestBadUploads(t *testing.T) {
 	if ents, _ := os.ReadDir(e.uploadDir); len(ents) != 0 {
 		t.Errorf("upload folder holds %d files", len(ents))
 	}
-	// The good file still goes through.
+	// The good files still go through; raw AAC is rewrapped into M4A.
 	r = e.upload("POST", "/songs", f.owner.AccessToken, [][2]string{album}, "good.flac", good)
 	wantStatus(t, r, http.StatusAccepted, "")
+	r = e.upload("POST", "/songs", f.owner.AccessToken, [][2]string{album}, "raw.aac", adts)
+	wantStatus(t, r, http.StatusAccepted, "")
+	var v songView
+	r.decode(t, &v)
+	v = e.waitSong(t, v.ID, f.owner.AccessToken, func(v songView) bool { return v.Status != store.StatusProcessing })
+	if v.Status != store.StatusReady || v.DurationMS < 1900 || v.DurationMS > 2100 {
+		t.Errorf("raw AAC upload ended %+v %+v", v, v.Processing)
+	}
+	if orig := e.keys(t, "originals/"+itoa(v.ID)+"/"); len(orig) != 1 || !strings.HasSuffix(orig[0], ".m4a") {
+		t.Errorf("original of the raw AAC upload: %v", orig)
+	}
+	if ents, _ := os.ReadDir(e.uploadDir); len(ents) != 0 {
+		t.Errorf("upload folder holds %d files after good uploads", len(ents))
+	}
 }
 
 func TestJobRetriesThenFailsWithReason(t *testing.T) {
