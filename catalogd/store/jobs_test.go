@@ -251,7 +251,7 @@ func TestPublishReplaceAndTakeDown(t *testing.T) {
 			}
 		}
 		v1 := SongFolder(a.ID, al.ID, so.ID) // edges purge song folders
-		wantPurges(v1) // in the switch's transaction
+		wantPurges(v1)                       // in the switch's transaction
 		if _, ok, _ := s.ClaimJob(ctx, "w", time.Minute); ok {
 			t.Fatal("GC claimed before its time")
 		}
