@@ -185,12 +185,21 @@ func (s *Server) checkAudio(ctx context.Context, f *uploadForm) (checkedAudio, e
 		return checkedAudio{}, &apiError{kind: kindUnsupportedMedia, code: "unsupported_format", field: "file",
 			detail: "The file is not audio in a format we accept (FLAC, WAV, AIFF, MP3, M4A/MP4, Ogg).", cause: err}
 	}
+	s.obs.Metrics.GetOrCreateCounter(fmt.Sprintf(`riff_uploads_total{format=%q}`, format.name)).Inc()
 	if format == formatADTS {
 		// The packager reads AAC in MP4 only: rewrap it (no re-encode).
 		if err := s.remuxADTS(ctx, f); err != nil {
 			return checkedAudio{}, err
 		}
 		format = formatMP4
+	}
+	// ffprobe and the decode are CPU work on the API's machine: at most
+	// one per core at a time; the rest wait (or give up with the client).
+	select {
+	case s.checks <- struct{}{}:
+		defer func() { <-s.checks }()
+	case <-ctx.Done():
+		return checkedAudio{}, ctx.Err()
 	}
 	pr, err := s.pk.Probe(ctx, f.file.Name())
 	if err != nil {

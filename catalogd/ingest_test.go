@@ -263,6 +263,13 @@ func TestUploadPublishReplaceTakeDown(t *testing.T) {
 	})
 	e.wantVersion(t, so, 1, false)
 	e.wantVersion(t, so, 2, true)
+	metrics := string(e.get("/metrics", "").body)
+	for _, m := range []string{`riff_jobs_total{kind="package",outcome="done"} 2`, `riff_jobs_total{kind="gc",outcome="done"} 1`,
+		`riff_uploads_total{format="flac"} 3`, `riff_jobs_running 0`} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("metrics lack %s", m)
+		}
+	}
 
 	// Takedown: only the owner; then no playback URLs for anyone.
 	r = e.do(request{method: "DELETE", path: "/songs/" + itoa(so.ID), token: listener.AccessToken})

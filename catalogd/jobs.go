@@ -102,6 +102,14 @@ func (s *Server) runJob(ctx context.Context, j store.Job, owner string) {
 		}
 	}()
 	start := time.Now()
+	running := s.obs.Metrics.GetOrCreateGauge(`riff_jobs_running`, nil)
+	running.Inc()
+	defer running.Dec()
+	outcome := "done"
+	defer func() {
+		s.obs.Metrics.GetOrCreateCounter(fmt.Sprintf(`riff_jobs_total{kind=%q,outcome=%q}`, j.Kind, outcome)).Inc()
+		s.obs.Metrics.GetOrCreateHistogram(fmt.Sprintf(`riff_job_duration_seconds{kind=%q}`, j.Kind)).UpdateDuration(start)
+	}()
 	var err error
 	switch j.Kind {
 	case store.JobPackage:
@@ -122,8 +130,10 @@ func (s *Server) runJob(ctx context.Context, j store.Job, owner string) {
 	case err == nil:
 		log.Info("job done", "took", time.Since(start).Round(time.Millisecond))
 	case leaseLost:
+		outcome = "lost"
 		log.Warn("job lease lost; another worker has it", "err", err)
 	case ctx.Err() != nil:
+		outcome = "released"
 		if rerr := s.store.ReleaseJob(bg, j.ID, owner); rerr != nil {
 			log.Warn("handing a job back on shutdown", "err", rerr)
 		} else {
@@ -134,9 +144,11 @@ func (s *Server) runJob(ctx context.Context, j store.Job, owner string) {
 		permanent := errors.As(err, &pe)
 		backoff := s.cfg.JobBackoff << min(j.Attempts-1, 10)
 		failed, rerr := s.store.RetryJob(bg, j.ID, owner, reasonOf(err), min(backoff, time.Hour), permanent)
+		outcome = "retried"
 		if rerr != nil {
 			log.Warn("recording a job failure", "err", rerr, "job_err", err)
 		} else if failed {
+			outcome = "failed"
 			log.Error("job failed", "err", err)
 		} else {
 			log.Warn("job attempt failed; will retry", "err", err, "backoff", backoff)

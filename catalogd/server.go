@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -172,6 +173,7 @@ type Server struct {
 	blob   blob.Store
 	pk     *packager.Packager
 	kick   chan struct{} // wakes an idle job worker
+	checks chan struct{} // bounds concurrent upload checks (ffprobe, decode)
 	purged func()
 }
 
@@ -201,6 +203,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		pk:           d.Packager,
 		kick:         make(chan struct{}, 1),
 		purged:       d.Purged,
+		checks:       make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
 	}
 	if s.purged == nil {
 		s.purged = func() {}
