@@ -123,6 +123,7 @@ func (s *Server) getSong(w http.ResponseWriter, r *http.Request, p principal) er
 		return err
 	}
 	v := newSongView(so)
+	v.Processing = s.jobProgress(r.Context(), p, so)
 	if p.UserID != 0 && playable(so) {
 		token, prefix, kbps, exp, err := s.playbackToken(p, so)
 		if err != nil {
@@ -137,7 +138,6 @@ func (s *Server) getSong(w http.ResponseWriter, r *http.Request, p principal) er
 		w.Header().Set("Cache-Control", "public, max-age=60")
 		w.Header().Set("Vary", "Authorization")
 	}
-	v.Processing = s.jobProgress(r.Context(), p, so)
 	return writeJSON(w, http.StatusOK, v)
 }
 
