@@ -303,6 +303,38 @@ func TestPublishReplaceAndTakeDown(t *testing.T) {
 	})
 }
 
+// TestConcurrentDuplicateUploads: the same bytes uploaded many times at
+// once make one song.
+func TestConcurrentDuplicateUploads(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *Store, clock *testClock) {
+		ctx := context.Background()
+		a, al := ingestFixture(t, s)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		made, dups := 0, 0
+		for range 8 {
+			wg.Go(func() {
+				_, _, err := s.CreateSongUpload(ctx, NewSong{AlbumID: al.ID, Title: "Same"}, testUpload(a.ID, "same"))
+				mu.Lock()
+				defer mu.Unlock()
+				var dup *DuplicateUploadError
+				switch {
+				case err == nil:
+					made++
+				case errors.As(err, &dup):
+					dups++
+				default:
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if made != 1 || dups != 7 {
+			t.Errorf("%d songs made, %d duplicates; want 1 and 7", made, dups)
+		}
+	})
+}
+
 // TestConcurrentClaims: many workers claiming at once each get a job of
 // their own (SKIP LOCKED on PostgreSQL, the single writer on SQLite).
 func TestConcurrentClaims(t *testing.T) {
