@@ -28,9 +28,11 @@ import (
 	"riff/packager"
 )
 
-// Run starts catalogd and blocks until ctx is cancelled or a server fails.
-// On cancel it stops accepting connections, lets requests in flight finish
-// (up to -shutdown-timeout), closes the database and returns nil.
+// Run starts catalogd and its packaging job workers and blocks until ctx
+// is cancelled or a server fails. On cancel it stops accepting
+// connections, lets requests in flight finish (up to -shutdown-timeout),
+// hands unfinished jobs back to the queue, closes the database and
+// returns nil.
 //
 // With "seed" as the first argument it fills a database with a synthetic
 // catalog instead (see runSeed). Flags can also come from the environment
