@@ -162,15 +162,22 @@ func New(o *obs.Obs, st Store, cfg Config) (*Dispatcher, error) {
 	if d.cfg.Client == nil {
 		d.ownClient = true
 		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil // admin listeners are on a private network: no HTTP_PROXY detours
 		tr.MaxIdleConnsPerHost = 2
-		d.cfg.Client = &http.Client{Timeout: 10 * time.Second, Transport: tr}
+		d.cfg.Client = &http.Client{
+			Timeout: 10 * time.Second, Transport: tr,
+			// An edge never redirects a purge; a redirect is an answer
+			// to report, not to follow (a POST would turn into a GET).
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	set := o.Metrics
 	for _, raw := range cfg.Edges {
 		u := strings.TrimSuffix(strings.TrimSpace(raw), "/")
 		pu, err := url.Parse(u)
-		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.RawQuery != "" || pu.Fragment != "" {
-			return nil, fmt.Errorf("purge: edge %q: want http(s)://host:port of its admin listener", raw)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.User != nil ||
+			pu.RawQuery != "" || pu.Fragment != "" {
+			return nil, fmt.Errorf("purge: edge %q: want http(s)://host:port of its admin listener, without credentials", raw)
 		}
 		if slices.Contains(d.names, u) {
 			return nil, fmt.Errorf("purge: edge %s listed twice", u)
@@ -289,7 +296,7 @@ func (d *Dispatcher) Ready(context.Context) error {
 			continue
 		}
 		e.mu.Lock()
-		msg := fmt.Sprintf("edge %s has %d purges pending, the oldest %s old", e.url, e.pending, lag.Round(time.Second))
+		msg := fmt.Sprintf("edge %s has %d purges pending, the oldest %s old", e.url, e.pending, lag.Round(time.Millisecond))
 		if e.lastErr != "" {
 			msg += " (last error: " + e.lastErr + ")"
 		}
@@ -340,13 +347,16 @@ func (d *Dispatcher) deliver(ctx context.Context, e *edgeState) {
 	failures := 0
 	// fail counts and logs a failed step and waits out the backoff.
 	fail := func(err error) {
+		if ctx.Err() != nil {
+			return // stopping: not a failure
+		}
 		failures++
 		e.setErr(err)
 		var refused *refusedError
 		switch {
 		case errors.As(err, &refused):
 			e.refused.Inc()
-			d.log.Error("edge refused the purge; check that its keys include catalogd's signing key", "edge", e.url, "err", err, "failures", failures)
+			d.log.Error("edge refused the purge (401/403: its jwks.json lacks catalogd's signing key)", "edge", e.url, "err", err, "failures", failures)
 		case errors.Is(err, errStore):
 			e.storeErrs.Inc()
 			d.log.Warn("purge outbox unreadable", "edge", e.url, "err", err, "failures", failures)
@@ -387,9 +397,6 @@ func (d *Dispatcher) deliver(ctx context.Context, e *edgeState) {
 			e.setBacklog(len(batch), batch[0].CreatedAt)
 		}
 		if err := d.send(ctx, e.url, prefixesOf(batch)); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
 			fail(err)
 			continue
 		}

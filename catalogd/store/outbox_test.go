@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -253,4 +254,20 @@ func TestPurgeMigrationUpgrades(t *testing.T) {
 			return s
 		})
 	})
+}
+
+// BenchmarkEnqueuePurge is the cost of recording one song's purge in a
+// transaction of its own (SQLite).
+func BenchmarkEnqueuePurge(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, "file:"+filepath.Join(b.TempDir(), "riff.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for i := range b.N {
+		if err := s.EnqueuePurge(ctx, fmt.Sprintf("artists/1/albums/2/songs/%d/", i+1)); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
