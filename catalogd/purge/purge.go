@@ -410,12 +410,15 @@ func (d *Dispatcher) deliver(ctx context.Context, e *edgeState) {
 		d.log.Debug("purges delivered", "edge", e.url, "rows", len(batch), "through_id", last)
 		// The edge has the rows: move on even if the cursor write fails
 		// (it is rewritten with the next ack; a restart re-sends, which
-		// is harmless).
+		// is harmless). The write outlives a shutdown that began during
+		// the request, briefly.
 		cursor = last
-		if err := d.st.AckPurges(ctx, e.url, last); err != nil && ctx.Err() == nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := d.st.AckPurges(actx, e.url, last); err != nil {
 			e.storeErrs.Inc()
 			d.log.Warn("recording purge cursor", "edge", e.url, "err", err)
 		}
+		cancel()
 	}
 }
 

@@ -57,6 +57,35 @@ func TestPurgeReachesEdge(t *testing.T) {
 	}
 }
 
+// TestRestartResumesFromCursor: a new dispatcher on the same database
+// (a catalogd restart) sends only what the edge has not acknowledged.
+func TestRestartResumesFromCursor(t *testing.T) {
+	signer := newSigner(t)
+	e := startEdge(t, startOrigin(t), signer.KeySet(), signer)
+	f := start(t, testConfig(signer, e.admin))
+	f.waitAcked(e.admin, f.enqueue(songA))
+	if got, want := e.lastBody(), `{"prefixes":["`+songA+`"]}`; got != want {
+		t.Errorf("first purge body = %s, want %s", got, want)
+	}
+	f.d.Close()
+
+	d, err := New(f.obs, f.st, testConfig(signer, e.admin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(context.Background()) }()
+	defer func() { d.Close(); <-done }()
+	f.d = d
+	f.waitAcked(e.admin, f.enqueue(songB))
+	if got, want := e.lastBody(), `{"prefixes":["`+songB+`"]}`; got != want {
+		t.Errorf("after restart: purge body = %s, want only the new row %s", got, want)
+	}
+	if times, _ := e.purgeRequests(); len(times) != 2 {
+		t.Errorf("edge got %d purge requests, want 2", len(times))
+	}
+}
+
 func TestEdgeDownGetsPurgeWhenBack(t *testing.T) {
 	signer := newSigner(t)
 	e := startEdge(t, startOrigin(t), signer.KeySet(), signer)
