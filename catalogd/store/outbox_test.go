@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"riff/internal/blobkey"
 )
 
 func TestPurgePrefix(t *testing.T) {
@@ -275,4 +278,29 @@ func BenchmarkEnqueuePurge(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzPurgePrefix: whatever PurgePrefix accepts is canonical (a fixed
+// point), a folder under artists/ at depth 1, 2, 4 or 6, and a valid blob
+// key without its slash, so an edge never refuses an outbox row.
+func FuzzPurgePrefix(f *testing.F) {
+	for _, s := range []string{"", "artists", "artists/1", "artists/1/albums/2/songs/3/", "artists/1/albums/", "originals/1/", "artists/../x/", "artists/é/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := PurgePrefix(in)
+		if err != nil {
+			return
+		}
+		if again, err := PurgePrefix(out); again != out || err != nil {
+			t.Fatalf("PurgePrefix(%q) = %q, but PurgePrefix(%q) = %q, %v", in, out, out, again, err)
+		}
+		depth := strings.Count(out, "/")
+		if !strings.HasPrefix(out, "artists/") || !strings.HasSuffix(out, "/") || (depth != 1 && depth != 2 && depth != 4 && depth != 6) {
+			t.Fatalf("PurgePrefix(%q) = %q: not an artists folder at a purgeable depth", in, out)
+		}
+		if out != "artists/" && blobkey.Validate(strings.TrimSuffix(out, "/")) != nil {
+			t.Fatalf("PurgePrefix(%q) = %q: not a valid key", in, out)
+		}
+	})
 }
