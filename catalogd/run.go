@@ -104,6 +104,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if purges, err = purge.New(o, st, purge.Config{Edges: edges, Signer: keys.Playback, LagThreshold: *purgeLag}); err != nil {
 			return fmt.Errorf("catalogd: %w", err)
 		}
+		o.AddDetail("purge", purges.Detail)
 		if *purgeLag > 0 {
 			o.AddCheck("purge", purges.Ready)
 		}

@@ -309,6 +309,34 @@ func (d *Dispatcher) Ready(context.Context) error {
 	return nil
 }
 
+// Backlog is the purge backlog as Detail reports it: no edge addresses,
+// since /readyz may be public.
+type Backlog struct {
+	// Pending is the largest number of purges any edge has yet to
+	// acknowledge; OldestSecs the age of the oldest of them.
+	Pending    int     `json:"pending"`
+	OldestSecs float64 `json:"oldest_age_seconds"`
+	Edges      int     `json:"edges"`
+	// Lagging counts edges whose oldest purge is past the lag threshold.
+	Lagging int `json:"edges_lagging"`
+}
+
+// Detail returns the Backlog, for the /readyz detail (see obs.AddDetail).
+// It is safe for concurrent use.
+func (d *Dispatcher) Detail() any {
+	b := Backlog{Edges: len(d.edges)}
+	for _, e := range d.edges {
+		n, _ := e.backlog()
+		lag := d.lag(e)
+		b.Pending = max(b.Pending, n)
+		b.OldestSecs = max(b.OldestSecs, lag.Seconds())
+		if d.cfg.LagThreshold > 0 && lag > d.cfg.LagThreshold {
+			b.Lagging++
+		}
+	}
+	return b
+}
+
 // lag is the age of e's oldest unacknowledged row, 0 when none.
 func (d *Dispatcher) lag(e *edgeState) time.Duration {
 	_, oldest := e.backlog()

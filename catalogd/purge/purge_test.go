@@ -234,6 +234,7 @@ func TestReadinessTracksLag(t *testing.T) {
 	cfg.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	f := start(t, cfg)
 	f.obs.AddCheck("purge", f.d.Ready)
+	f.obs.AddDetail("purge", f.d.Detail)
 	readyz := httptest.NewServer(f.obs.Handler())
 	t.Cleanup(readyz.Close)
 	get := func() (int, string) {
@@ -265,8 +266,9 @@ func TestReadinessTracksLag(t *testing.T) {
 		t.Errorf("Ready error %q does not name the edge, its backlog and last error", msg)
 	}
 	status, body := get()
-	if status != http.StatusServiceUnavailable || !strings.Contains(body, `"purge"`) || strings.Contains(body, e.addr) {
-		t.Errorf("/readyz = %d %s; want 503 naming check purge and not the edge", status, body)
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, `"failed":["purge"]`) || strings.Contains(body, e.addr) ||
+		!strings.Contains(body, `"pending":1,`) || !strings.Contains(body, `"edges_lagging":1`) {
+		t.Errorf("/readyz = %d %s; want 503 naming check purge and the backlog, not the edge", status, body)
 	}
 	if lag := f.value(fmt.Sprintf(`riff_purge_edge_lag_seconds{edge=%q}`, e.admin)); lag < 120 {
 		t.Errorf("edge_lag_seconds = %v, want ≥ 120", lag)
