@@ -180,7 +180,16 @@ func search[T any](ctx context.Context, s *Store, spec searchSpec, q Query, limi
 // tierKeys returns the rank keys of the first need results in ranking
 // order (see search).
 func (s *Store) tierKeys(ctx context.Context, spec searchSpec, q Query, all, names matcher, need int) ([]int64, error) {
-	keys, err := s.rankKeys(ctx, spec, "name_key = $1", need, q.Key)
+	// On SQLite the value is bound through +$1: with sqlite_stat4 rows for
+	// the name_key index a bare $1 makes SQLite re-prepare the statement
+	// at every new binding (the value might change the estimates), which
+	// cost more than the lookup itself; the plan (the name_key index) is
+	// the same for every value.
+	cond := "name_key = $1"
+	if s.dialect == SQLite {
+		cond = "name_key = +$1"
+	}
+	keys, err := s.rankKeys(ctx, spec, cond, need, q.Key)
 	if err != nil {
 		return nil, err
 	}
