@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -118,6 +119,7 @@ func BenchmarkSearch(b *testing.B) {
 			}
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
+			cpu := processCPU()
 			for i := range b.N {
 				q := benchQueries[i%len(benchQueries)]
 				start := time.Now()
@@ -134,6 +136,7 @@ func BenchmarkSearch(b *testing.B) {
 			}
 			b.StopTimer()
 			reportLatency(b, lat)
+			reportCPU(b, cpu)
 		})
 	}
 }
@@ -153,6 +156,7 @@ func BenchmarkSearchQueries(b *testing.B) {
 				path := "/search?type=" + url.QueryEscape(types) + "&q=" + url.QueryEscape(q)
 				be.get(path, "") // warm
 				lat := make([]time.Duration, 0, b.N)
+				cpu := processCPU()
 				for range b.N {
 					start := time.Now()
 					r := be.get(path, "")
@@ -162,9 +166,27 @@ func BenchmarkSearchQueries(b *testing.B) {
 					}
 				}
 				reportLatency(b, lat)
+				reportCPU(b, cpu)
 			})
 		}
 	}
+}
+
+// processCPU returns the user and system CPU time of the process in ns:
+// server and client, as both run here. Unlike latency it hardly moves
+// when other programs load the machine.
+func processCPU() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// reportCPU reports the process CPU time per operation since start (a
+// processCPU reading).
+func reportCPU(b *testing.B, start int64) {
+	b.ReportMetric(float64(processCPU()-start)/1e6/float64(b.N), "cpu-ms/op")
 }
 
 func reportLatency(b *testing.B, lat []time.Duration) {
