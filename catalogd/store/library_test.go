@@ -620,7 +620,7 @@ func TestMigrationUpgradesVersion1(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		if v, _ := s.SchemaVersion(ctx); v != len(ms) {
+		if v, _ := s.SchemaVersion(ctx); v != ms[len(ms)-1].version {
 			t.Errorf("schema version %d", v)
 		}
 		p, err := s.PlaylistByID(ctx, 1)
