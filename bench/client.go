@@ -230,7 +230,7 @@ func (c *Conn) fetch(rec *Recorder, k Kind, url string, r Range, auth string, st
 	res := c.Get(url, r, auth)
 	lat := time.Since(start)
 	if res.Err != "" {
-		rec.Error(k, res.Err, res.Bytes, lat)
+		rec.Error(res.Err, res.Bytes, lat)
 	} else {
 		rec.Request(k, res.Cache, res.Bytes, lat)
 	}

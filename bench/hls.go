@@ -88,7 +88,7 @@ func ParseMaster(text []byte, base string) ([]Variant, error) {
 			pending.URL = resolve(base, line)
 			pending.Kbps = rungOf(line)
 			if pending.Kbps == 0 {
-				pending.Kbps = (pending.Bandwidth + 500) / 1000
+				pending.Kbps = max(1, (pending.Bandwidth+500)/1000)
 			}
 			out = append(out, *pending)
 			pending = nil

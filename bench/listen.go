@@ -115,7 +115,7 @@ func (l *listener) play(ctx context.Context, i int) bool {
 	var variants []Variant
 	if IsMaster(res.Body) {
 		if variants, err = ParseMaster(res.Body, master); err != nil {
-			rec.Error(KindPlaylist, ErrPlaylist, 0, 0)
+			rec.Error(ErrPlaylist, 0, 0)
 			return false
 		}
 		slices.SortStableFunc(variants, func(a, b Variant) int { return a.Bandwidth - b.Bandwidth })
@@ -133,7 +133,7 @@ func (l *listener) play(ctx context.Context, i int) bool {
 		}
 		pl, err := ParseMedia(res.Body, variants[v].URL)
 		if err != nil {
-			rec.Error(KindPlaylist, ErrPlaylist, 0, 0)
+			rec.Error(ErrPlaylist, 0, 0)
 			return false
 		}
 		media[v] = pl

@@ -236,7 +236,7 @@ func (c *catalog) Master(conn *Conn, rec *Recorder, i int) (string, error) {
 		}
 		var s songURLs
 		if err := json.Unmarshal(res.Body, &s); err != nil || s.HLSURL == "" {
-			rec.Error(KindAPI, ErrAPI, 0, 0)
+			rec.Error(ErrAPI, 0, 0)
 			return "", fmt.Errorf("bench: GET %s: no hls_url", u)
 		}
 		return s.HLSURL, nil

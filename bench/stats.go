@@ -91,13 +91,14 @@ type Recorder struct {
 	all    *hdrhistogram.Histogram
 	errs   map[string]int64
 	nerrs  int64
+	ebytes int64  // received in failed requests
 	window window // since the last Tick
 
 	// Listener QoE (listen scenario).
 	startup                              *hdrhistogram.Histogram
 	sessions, songs, rebuffers, switches int64
-	stall, played                        time.Duration // wall time stalled; media time fetched
-	kbpsSeconds                          float64       // Σ kbps × segment seconds
+	stall                                time.Duration // wall time stalled
+	played, kbpsSeconds                  float64       // media seconds fetched; Σ kbps × segment seconds
 }
 
 // window is what happened since the last Tick: the progress line and the
@@ -139,10 +140,10 @@ func (r *Recorder) Request(k Kind, c CacheStatus, n int64, lat time.Duration) {
 	r.mu.Unlock()
 }
 
-// Error records a failed request of kind k. Its latency counts too (a
+// Error records a failed request. Its latency counts too (a
 // timeout is as slow as its timeout); bytes that arrived before the
 // failure are counted as received.
-func (r *Recorder) Error(k Kind, kind string, n int64, lat time.Duration) {
+func (r *Recorder) Error(kind string, n int64, lat time.Duration) {
 	r.mu.Lock()
 	r.errs[kind]++
 	r.nerrs++
@@ -150,8 +151,7 @@ func (r *Recorder) Error(k Kind, kind string, n int64, lat time.Duration) {
 	r.window.bytes += n
 	recordDur(r.all, lat)
 	recordDur(r.window.lat, lat)
-	cl := &r.cells[k][CacheNone]
-	cl.bytes += n
+	r.ebytes += n
 	r.mu.Unlock()
 }
 
@@ -174,7 +174,7 @@ func (r *Recorder) Song(startup time.Duration) {
 // Played records a media segment a listener fetched at kbps.
 func (r *Recorder) Played(seconds float64, kbps int, switched bool) {
 	r.mu.Lock()
-	r.played += time.Duration(seconds * float64(time.Second))
+	r.played += seconds
 	r.kbpsSeconds += float64(kbps) * seconds
 	if switched {
 		r.switches++
@@ -194,7 +194,7 @@ func (r *Recorder) Rebuffer(d time.Duration) {
 func (r *Recorder) Reset() {
 	fresh := NewRecorder()
 	r.mu.Lock()
-	r.cells, r.all, r.errs, r.nerrs, r.window = fresh.cells, fresh.all, fresh.errs, 0, fresh.window
+	r.cells, r.all, r.errs, r.nerrs, r.ebytes, r.window = fresh.cells, fresh.all, fresh.errs, 0, 0, fresh.window
 	r.startup, r.sessions, r.songs, r.rebuffers, r.switches = fresh.startup, 0, 0, 0, 0
 	r.stall, r.played, r.kbpsSeconds = 0, 0, 0
 	r.mu.Unlock()
@@ -257,14 +257,13 @@ func (r *Recorder) summarize(rep *Report, elapsed time.Duration) {
 				}
 			}
 		}
-		for c := range numCache {
-			rep.Bytes += r.cells[k][c].bytes
-		}
+		rep.Bytes += kr.Bytes
 		if kr.Requests > 0 {
 			kr.Latency = latencyOf(merged)
 			rep.ByKind = append(rep.ByKind, kr)
 		}
 	}
+	rep.Bytes += r.ebytes
 	rep.Errors = r.nerrs
 	rep.ErrorsByKind = maps.Clone(r.errs)
 	if total := rep.Requests + rep.Errors; total > 0 {
@@ -285,7 +284,7 @@ func (r *Recorder) summarize(rep *Report, elapsed time.Duration) {
 	if r.songs > 0 || r.sessions > 0 {
 		q := &QoE{
 			Sessions: r.sessions, Songs: r.songs, Startup: latencyOf(r.startup), Rebuffers: r.rebuffers,
-			StallSeconds: r.stall.Seconds(), PlayedSeconds: r.played.Seconds(), Switches: r.switches,
+			StallSeconds: r.stall.Seconds(), PlayedSeconds: r.played, Switches: r.switches,
 		}
 		if p := q.PlayedSeconds + q.StallSeconds; p > 0 {
 			q.RebufferRatio = q.StallSeconds / p
