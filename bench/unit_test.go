@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 const base = "http://edge:8082/t/tok.en/artists/1/albums/2/songs/3/v1/master.m3u8"
@@ -281,5 +284,75 @@ func TestHTMLReport(t *testing.T) {
 	}
 	if !title || !bytes.Contains(page, []byte("http://e/&lt;x&gt;&amp;y")) || !bytes.Contains(page, []byte("FAILED")) {
 		t.Errorf("page lacks title, escaped target or failed threshold")
+	}
+}
+
+// BenchmarkConnGet measures a warm 64 KiB range request through Conn,
+// client side and server side together (the server is a fasthttp handler
+// answering from memory on loopback). The client allocates nothing per
+// request once warm.
+func BenchmarkConnGet(b *testing.B) {
+	body := bytes.Repeat([]byte("x"), 64<<10)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("X-Cache", "HIT")
+		ctx.Response.Header.Set("Content-Range", "bytes 0-65535/1000000")
+		ctx.SetStatusCode(fasthttp.StatusPartialContent)
+		ctx.SetBody(body)
+	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Shutdown()
+	c := NewClient(5*time.Second, 4)
+	defer c.Close()
+	conn := c.NewConn()
+	url := "http://" + ln.Addr().String() + "/t/x/a.mp4"
+	rec := NewRecorder()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if res := conn.fetch(rec, KindSegment, url, Range{0, 65535}, "", time.Now()); res.Err != "" {
+			b.Fatal(res.Err)
+		}
+	}
+}
+
+// TestConnGetAllocs checks that a warm request allocates nothing.
+// AllocsPerRun counts the whole process, the server included; this
+// fasthttp handler allocates nothing either, so any allocation is the
+// client's.
+func TestConnGetAllocs(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
+	body := bytes.Repeat([]byte("x"), 64<<10)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Content-Range", "bytes 0-65535/1000000")
+		ctx.SetStatusCode(fasthttp.StatusPartialContent)
+		ctx.Response.SetBodyRaw(body)
+	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Shutdown()
+	c := NewClient(5*time.Second, 1)
+	defer c.Close()
+	conn := c.NewConn()
+	url := "http://" + ln.Addr().String() + "/t/x/a.mp4"
+	rec := NewRecorder()
+	for range 100 { // warm the pools and buffers
+		conn.fetch(rec, KindSegment, url, Range{0, 65535}, "", time.Now())
+	}
+	allocs := testing.AllocsPerRun(500, func() {
+		if res := conn.fetch(rec, KindSegment, url, Range{0, 65535}, "", time.Now()); res.Err != "" {
+			t.Fatal(res.Err)
+		}
+	})
+	if allocs > 0.5 {
+		t.Errorf("%.2f allocations per request, want none", allocs)
 	}
 }
