@@ -72,7 +72,7 @@ type CacheReport struct {
 
 // QoE is what listeners experienced (listen scenario).
 type QoE struct {
-	Sessions      int64   `json:"sessions"`
+	Sessions      int64   `json:"sessions"` // listeners that played, warm-up included
 	Songs         int64   `json:"songs"`
 	Startup       Latency `json:"startup"` // time to first audio: asking for a song until init and first segment arrived
 	Rebuffers     int64   `json:"rebuffers"`

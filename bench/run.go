@@ -216,8 +216,9 @@ func (r *runner) prepare(ctx context.Context) error {
 			r.src = cat
 			return nil
 		}
+		setup := NewRecorder() // these requests are not measurements
 		for i := range cat.Len() {
-			m, err := cat.Master(conn, NewRecorder(), i)
+			m, err := cat.Master(conn, setup, i)
 			if err != nil {
 				return err
 			}

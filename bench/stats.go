@@ -195,7 +195,7 @@ func (r *Recorder) Reset() {
 	fresh := NewRecorder()
 	r.mu.Lock()
 	r.cells, r.all, r.errs, r.nerrs, r.ebytes, r.window = fresh.cells, fresh.all, fresh.errs, 0, 0, fresh.window
-	r.startup, r.sessions, r.songs, r.rebuffers, r.switches = fresh.startup, 0, 0, 0, 0
+	r.startup, r.songs, r.rebuffers, r.switches = fresh.startup, 0, 0, 0 // sessions span the warm-up
 	r.stall, r.played, r.kbpsSeconds = 0, 0, 0
 	r.mu.Unlock()
 }
