@@ -324,3 +324,28 @@ func TestRedactToken(t *testing.T) {
 		}
 	}
 }
+
+// TestListenArrivals: listeners arrive as a Poisson process, play one
+// song each and leave; the ABR starts low and climbs on loopback.
+func TestListenArrivals(t *testing.T) {
+	st := startStack(t)
+	o := opts("listen")
+	o.Playlists = st.masters(t, 0)
+	o.Rate, o.SessionSongs, o.Speed = 10, 1, 0
+	rep, err := Execute(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := rep.Listen
+	if rep.Errors != 0 || q == nil {
+		t.Fatalf("errors %v, QoE %+v", rep.ErrorsByKind, q)
+	}
+	// 10/s for 2 s: 20 expected; a Poisson count is below 6 or above 40
+	// with negligible probability.
+	if q.Sessions < 6 || q.Sessions > 40 || q.Songs > q.Sessions || q.Songs < q.Sessions-3 {
+		t.Errorf("%d sessions, %d songs; want about 20 sessions of one song", q.Sessions, q.Songs)
+	}
+	if q.Switches == 0 || q.AvgKbps <= 64 {
+		t.Errorf("ABR: %d switches, avg %.0f kbps; want it to climb from 64", q.Switches, q.AvgKbps)
+	}
+}
