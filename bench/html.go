@@ -142,8 +142,8 @@ figcaption { color: #555; font-size: 12px; }
 </head>
 <body>
 `)
-	fmt.Fprintf(&b, "<h1>riff bench %s</h1>\n<p>%s, %s, %.1f s measured from %s (%s)</p>\n",
-		esc(r.Scenario), esc(r.Target), esc(r.Settings), r.Seconds, r.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"), "UTC")
+	fmt.Fprintf(&b, "<h1>riff bench %s</h1>\n<p>%s, %s, %.1f s measured from %s</p>\n",
+		esc(r.Scenario), esc(r.Target), esc(r.Settings), r.Seconds, r.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"))
 	fmt.Fprintf(&b, "<table>\n<tr><th>throughput</th><td>%.0f req/s</td><td>%.1f MB/s</td></tr>\n", r.RPS, r.MBps)
 	fmt.Fprintf(&b, "<tr><th>requests</th><td>%d</td><td>%.1f MB</td></tr>\n", r.Requests, float64(r.Bytes)/1e6)
 	fmt.Fprintf(&b, "<tr><th>errors</th><td>%d</td><td>%s</td></tr>\n", r.Errors, ratio(r.ErrorRate))

@@ -124,19 +124,20 @@ func Execute(ctx context.Context, opt Options, progress io.Writer) (*Report, err
 	}
 	tick.Stop()
 	wg.Wait() // requests in flight finish (each within -timeout)
-	stopped := time.Now()
+	stop := time.Now()
 	cpu1 := readCPU()
+	if stop.After(end) {
+		stop = end
+	}
 	if !warm { // cancelled during the warm-up
 		measure = start
 		cpu0 = cpuTimes{}
 	}
-	stop := stopped
-	if stop.After(end) {
-		stop = end
-	}
 	elapsed := stop.Sub(measure)
-	if s := r.rec.Tick(stopped.Sub(measure), stopped.Sub(last)); s.Requests+s.Errors > 0 && warm {
-		rep.Series = append(rep.Series, s)
+	// The last partial second joins the series only when it is long
+	// enough for its rates to mean something (its requests count anyway).
+	if dt := stop.Sub(last); dt >= 500*time.Millisecond && warm {
+		rep.Series = append(rep.Series, r.rec.Tick(stop.Sub(measure), dt))
 	}
 	rep.StartedAt, rep.Seconds = measure, elapsed.Seconds()
 	r.rec.summarize(rep, elapsed)
