@@ -26,6 +26,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -82,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&s.conns, "conns", 32, "connections of the flat loads")
 	fs.IntVar(&s.listeners, "listeners", 32, "listeners of the listen load (flat out: -speed 0)")
 	fs.Float64Var(&s.rate, "rate", 3000, "requests/s of the fixed-rate flat load (latency at equal load; 0: skip it)")
-	fs.IntVar(&s.portBase, "port-base", 18080, "ports: origin +1, edge +2, nginx +3, edge admin +4, origin admin +5")
+	fs.IntVar(&s.portBase, "port-base", 0, "ports: origin +1, edge +2, nginx +3, edge admin +4, origin admin +5 (0: free ports)")
 	fs.BoolVar(&s.pin, "pin", runtime.NumCPU() >= 2, "pin the servers to core 0 (edge GOMAXPROCS=1, nginx 1 worker) and the load to core 1")
 	fs.BoolVar(&s.keep, "keep", false, "keep the scratch folder")
 	if err := fs.Parse(args); err != nil {
@@ -117,7 +118,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	} else {
 		defer os.RemoveAll(work)
 	}
-	c := &compare{s: s, log: stderr}
+	c := &compare{s: s, log: stderr, ports: map[int]string{}, died: make(chan string, 8)}
 	defer c.stopAll()
 	if err := c.setup(ctx); err != nil {
 		return err
@@ -125,10 +126,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return c.measure(ctx, stdout)
 }
 
+// proc is a server this tool started; done closes when it has exited.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
 type compare struct {
 	s     settings
 	log   io.Writer
-	procs []*exec.Cmd
+	procs []proc
+	ports map[int]string
+	died  chan string // the label of a server that exited
 
 	riffMasters, nginxMasters []string
 	originMetrics             string
@@ -139,7 +148,23 @@ func (c *compare) logf(format string, args ...any) {
 	fmt.Fprintf(c.log, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 
-func (c *compare) port(off int) string { return "127.0.0.1:" + strconv.Itoa(c.s.portBase+off) }
+// port returns the address of a server: -port-base + off, or a port that
+// was free a moment ago.
+func (c *compare) port(off int) string {
+	if c.s.portBase > 0 {
+		return "127.0.0.1:" + strconv.Itoa(c.s.portBase+off)
+	}
+	if a, ok := c.ports[off]; ok {
+		return a
+	}
+	a := "127.0.0.1:0"
+	if ln, err := net.Listen("tcp", a); err == nil {
+		a = ln.Addr().String()
+		ln.Close()
+	}
+	c.ports[off] = a
+	return a
+}
 
 func (c *compare) cmd(ctx context.Context, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
@@ -239,7 +264,7 @@ func (c *compare) setup(ctx context.Context) error {
 	}
 	c.originMetrics = "http://" + c.port(5) + "/metrics"
 	for _, u := range []string{"http://" + c.port(5) + "/readyz", "http://" + c.port(4) + "/readyz", c.nginxMasters[0]} {
-		if err := waitOK(ctx, u); err != nil {
+		if err := c.waitOK(ctx, u); err != nil {
 			return err
 		}
 	}
@@ -259,22 +284,32 @@ func (c *compare) start(ctx context.Context, label string, pin bool, env []strin
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
-	c.procs = append(c.procs, cmd)
+	p := proc{cmd: cmd, done: make(chan struct{})}
+	c.procs = append(c.procs, p)
+	go func() {
+		cmd.Wait()
+		close(p.done)
+		c.died <- label
+	}()
 	return cmd.Process.Pid, ctx.Err()
 }
 
-// stopAll stops the servers, newest first.
+// stopAll stops the servers (SIGTERM to each process group, SIGKILL after
+// 10 s) and waits for them.
 func (c *compare) stopAll() {
-	for i := len(c.procs) - 1; i >= 0; i-- {
-		p := c.procs[i]
-		syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { p.Wait(); close(done) }()
+	for _, p := range c.procs {
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	}
+	deadline := time.After(10 * time.Second)
+	for _, p := range c.procs {
 		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-			<-done
+		case <-p.done:
+		case <-deadline:
+			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+			expired := make(chan time.Time)
+			close(expired)
+			deadline = expired // the rest are killed at once
 		}
 	}
 }
@@ -293,7 +328,7 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func waitOK(ctx context.Context, url string) error {
+func (c *compare) waitOK(ctx context.Context, url string) error {
 	client := &http.Client{Timeout: time.Second}
 	for range 100 {
 		if res, err := client.Get(url); err == nil {
@@ -305,6 +340,8 @@ func waitOK(ctx context.Context, url string) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case label := <-c.died:
+			return fmt.Errorf("%s exited", label)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
