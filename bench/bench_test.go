@@ -237,6 +237,10 @@ func TestFlatCoordinatedOmission(t *testing.T) {
 	if f := rep.Failed(); len(f) != 1 || f[0].Name != "max-p99" {
 		t.Errorf("failed thresholds %+v, want max-p99", f)
 	}
+	// About 80 were scheduled and 40 sent: the rest are reported.
+	if rep.Unsent < 20 || len(rep.Warnings) == 0 || !strings.Contains(rep.Warnings[0], "fell behind") {
+		t.Errorf("unsent %d, warnings %q", rep.Unsent, rep.Warnings)
+	}
 }
 
 // TestRunCommand runs `riff bench` with flags: the report on stdout, JSON

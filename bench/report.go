@@ -28,6 +28,7 @@ type Report struct {
 	Errors       int64            `json:"errors"`
 	ErrorRate    float64          `json:"error_rate"` // errors / (requests + errors)
 	ErrorsByKind map[string]int64 `json:"errors_by_kind"`
+	Unsent       int64            `json:"unsent"`         // flat with -rate: scheduled requests never sent (the server fell behind)
 	HitRatio     float64          `json:"hit_ratio"`      // of responses with X-Cache
 	ByteHitRatio float64          `json:"byte_hit_ratio"` // same, by bytes
 	Latency      Latency          `json:"latency"`

@@ -62,8 +62,9 @@ type runner struct {
 	opt    Options
 	client *Client
 	rec    *Recorder
-	src    source   // listen
-	tgts   []target // flat
+	src    source       // listen
+	tgts   []target     // flat
+	sent   atomic.Int64 // flat: requests sent, warm-up included
 }
 
 // Execute runs one benchmark and returns its report, with the thresholds
@@ -150,6 +151,16 @@ func Execute(ctx context.Context, opt Options, progress io.Writer) (*Report, err
 	}
 	if ctx.Err() != nil {
 		rep.Warnings = append(rep.Warnings, "interrupted before the planned end")
+	} else if opt.Scenario == "flat" && opt.Rate > 0 {
+		// Requests still waiting for a connection at the end were never
+		// sent; a server that fell that far behind is slower than the
+		// histograms can say.
+		scheduled := int64(opt.Rate * end.Sub(start).Seconds())
+		if rep.Unsent = max(0, scheduled-r.sent.Load()); rep.Unsent > scheduled/100 {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+				"the server fell behind the rate: %d of %d scheduled requests were not sent before the end, and their latency is not in the histograms",
+				rep.Unsent, scheduled))
+		}
 	}
 	rep.Thresholds = opt.check(rep)
 	return rep, nil
@@ -324,6 +335,7 @@ func (r *runner) flat(ctx context.Context, wg *sync.WaitGroup, start, end time.T
 				if zipf != nil {
 					t = &r.tgts[zipf.Uint64()]
 				}
+				r.sent.Add(1)
 				conn.fetch(r.rec, t.kind, t.url, t.rng, "", sched)
 			}
 		})

@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&s.rounds, "rounds", 2, "rounds; each runs every load on riff, then on nginx")
 	fs.IntVar(&s.conns, "conns", 32, "connections of the flat loads")
 	fs.IntVar(&s.listeners, "listeners", 32, "listeners of the listen load (flat out: -speed 0)")
-	fs.Float64Var(&s.rate, "rate", 3000, "requests/s of the fixed-rate flat load (latency at equal load; 0: skip it)")
+	fs.Float64Var(&s.rate, "rate", 0, "requests/s of the fixed-rate flat load, latency at equal load (0: half the lower closed-loop req/s of round 1; negative: skip it)")
 	fs.IntVar(&s.portBase, "port-base", 0, "ports: origin +1, edge +2, nginx +3, edge admin +4, origin admin +5 (0: free ports)")
 	fs.BoolVar(&s.pin, "pin", runtime.NumCPU() >= 2, "pin the servers to core 0 (edge GOMAXPROCS=1, nginx 1 worker) and the load to core 1")
 	fs.BoolVar(&s.keep, "keep", false, "keep the scratch folder")
@@ -142,6 +142,7 @@ type compare struct {
 	riffMasters, nginxMasters []string
 	originMetrics             string
 	edgePID, nginxPID         int
+	rate                      float64 // of the fixed-rate load
 }
 
 func (c *compare) logf(format string, args ...any) {
@@ -370,10 +371,10 @@ func (c *compare) loads() []load {
 			return o
 		}},
 	}
-	if c.s.rate > 0 {
-		ls = append(ls, load{fmt.Sprintf("flat, %.0f req/s", c.s.rate), func(m []string) bench.Options {
+	if c.s.rate >= 0 {
+		ls = append(ls, load{"flat, fixed rate", func(m []string) bench.Options {
 			o := base("flat", m)
-			o.Rate = c.s.rate
+			o.Rate = c.rate
 			return o
 		}})
 	}
@@ -427,6 +428,11 @@ func (c *compare) measure(ctx context.Context, stdout io.Writer) error {
 					us = float64(t1-t0) / clockTicks * 1e6 / n
 				}
 				results[li] = append(results[li], result{rep: rep, cpuUS: us, server: sv.name})
+				if li == 0 && c.rate == 0 { // the closed loop: the fixed rate follows from it
+					if c.rate = c.s.rate; c.rate == 0 && len(results[0]) == len(servers) {
+						c.rate = 0.5 * min(results[0][0].rep.RPS, results[0][1].rep.RPS)
+					}
+				}
 				if rep.Errors > 0 {
 					c.logf("%s answered errors: %v", sv.name, rep.ErrorsByKind)
 				}
@@ -456,8 +462,8 @@ func (c *compare) report(w io.Writer, loads []load, results [][]result) {
 	if c.s.pin {
 		placement = "servers pinned to core 0 (riff edge GOMAXPROCS=1, nginx 1 worker), bench on core 1"
 	}
-	fmt.Fprintf(w, "\nbench-compare: %d cores (%s), %s; %d songs of %s (AAC 64/128/320, 6 s fragments, 1 MiB slices), %s per load, %d rounds, %d conns, %d listeners\n\n",
-		c.s.cores, cpu, placement, c.s.songs, c.s.songLen, c.s.duration, c.s.rounds, c.s.conns, c.s.listeners)
+	fmt.Fprintf(w, "\nbench-compare: %d cores (%s), %s; %d songs of %s (AAC 64/128/320, 6 s fragments, 1 MiB slices), %s per load, %d rounds, %d conns, %d listeners, fixed rate %.0f req/s\n\n",
+		c.s.cores, cpu, placement, c.s.songs, c.s.songLen, c.s.duration, c.s.rounds, c.s.conns, c.s.listeners, c.rate)
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	fmt.Fprintln(tw, "| load | metric | riff | nginx | riff/nginx |")
 	fmt.Fprintln(tw, "|---|---|--:|--:|--:|")
