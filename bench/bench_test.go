@@ -353,3 +353,81 @@ func TestListenArrivals(t *testing.T) {
 		t.Errorf("ABR: %d switches, avg %.0f kbps; want it to climb from 64", q.Switches, q.AvgKbps)
 	}
 }
+
+// slowHLS serves one song (a master playlist, a media playlist of five
+// 2-second segments, byte ranges of one file) whose segments take delay
+// each.
+func slowHLS(t *testing.T, delay time.Duration) string {
+	media := strings.Repeat("m", 5000)
+	var pl strings.Builder
+	pl.WriteString("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-MAP:URI=\"aac_64.mp4\",BYTERANGE=\"100@0\"\n")
+	for i := range 5 {
+		fmt.Fprintf(&pl, "#EXTINF:2.0,\n#EXT-X-BYTERANGE:900@%d\naac_64.mp4\n", 100+i*900)
+	}
+	pl.WriteString("#EXT-X-ENDLIST\n")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/s/master.m3u8":
+			io.WriteString(w, "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=70000\naac_64.m3u8\n")
+		case "/s/aac_64.m3u8":
+			io.WriteString(w, pl.String())
+		case "/s/aac_64.mp4":
+			if r.Header.Get("Range") != "bytes=0-99" {
+				time.Sleep(delay)
+			}
+			http.ServeContent(w, r, "aac_64.mp4", time.Time{}, strings.NewReader(media))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/s/master.m3u8"
+}
+
+// TestListenRebuffers: at 20x speed a 2 s segment plays in 100 ms but
+// takes 250 ms to arrive, so playback stalls before every segment after
+// the first; time to first audio includes the first segment's delay.
+func TestListenRebuffers(t *testing.T) {
+	o := opts("listen")
+	o.Playlists = []string{slowHLS(t, 250*time.Millisecond)}
+	o.Listeners, o.Speed, o.Duration = 2, 20, 2500*time.Millisecond
+	o.MaxRebufferRatio = 0.01
+	rep, err := Execute(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := rep.Listen
+	if rep.Errors != 0 || q == nil || q.Songs < 2 {
+		t.Fatalf("errors %v, QoE %+v", rep.ErrorsByKind, q)
+	}
+	// Each song: 4 stalls of about 150 ms.
+	if q.Rebuffers < 3*q.Songs || q.RebufferRatio < 0.3 || q.StallSeconds < 0.4 {
+		t.Errorf("rebuffers %d in %d songs, ratio %.2f, stalled %.2fs; want stalls before most segments",
+			q.Rebuffers, q.Songs, q.RebufferRatio, q.StallSeconds)
+	}
+	if q.Startup.P50 < 250 {
+		t.Errorf("time to first audio p50 %vms, want at least the segment's 250ms", q.Startup.P50)
+	}
+	if f := rep.Failed(); len(f) != 1 || f[0].Name != "max-rebuffer-ratio" {
+		t.Errorf("failed thresholds %+v", f)
+	}
+}
+
+// TestListenStalledServer: a server that never answers costs timeouts,
+// counted with their latency, and no songs.
+func TestListenStalledServer(t *testing.T) {
+	srv := misbehaving(t)
+	o := opts("listen")
+	o.Playlists = []string{srv.URL + "/hang"}
+	o.Timeout, o.Duration, o.MaxErrorRate = 200*time.Millisecond, time.Second, 0
+	rep, err := Execute(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ErrorsByKind[ErrTimeout] < 3 || rep.Requests != 0 || rep.Latency.P50 < 200 {
+		t.Errorf("errors %v, requests %d, p50 %vms", rep.ErrorsByKind, rep.Requests, rep.Latency.P50)
+	}
+	if rep.Listen == nil || rep.Listen.Songs != 0 || len(rep.Failed()) != 1 {
+		t.Errorf("QoE %+v, failed %+v", rep.Listen, rep.Failed())
+	}
+}

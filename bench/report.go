@@ -77,9 +77,9 @@ type QoE struct {
 	Songs         int64   `json:"songs"`
 	Startup       Latency `json:"startup"` // time to first audio: asking for a song until init and first segment arrived
 	Rebuffers     int64   `json:"rebuffers"`
-	StallSeconds  float64 `json:"stall_seconds"`
+	StallSeconds  float64 `json:"stall_seconds"`  // wall clock
 	PlayedSeconds float64 `json:"played_seconds"` // media fetched
-	RebufferRatio float64 `json:"rebuffer_ratio"` // stall / (stall + played)
+	RebufferRatio float64 `json:"rebuffer_ratio"` // stalled / (stalled + playing), in wall-clock time
 	AvgKbps       float64 `json:"avg_kbps"`       // media-time weighted
 	Switches      int64   `json:"bitrate_switches"`
 }

@@ -76,6 +76,7 @@ func Execute(ctx context.Context, opt Options, progress io.Writer) (*Report, err
 		return nil, err
 	}
 	r := &runner{opt: opt, client: NewClient(opt.Timeout, opt.Conns), rec: NewRecorder()}
+	r.rec.speed = opt.Speed
 	defer r.client.Close()
 	if err := r.prepare(ctx); err != nil {
 		return nil, err

@@ -95,6 +95,7 @@ type Recorder struct {
 	window window // since the last Tick
 
 	// Listener QoE (listen scenario).
+	speed                                float64 // playback speed (-speed), set before the run
 	startup                              *hdrhistogram.Histogram
 	sessions, songs, rebuffers, switches int64
 	stall                                time.Duration // wall time stalled
@@ -286,8 +287,9 @@ func (r *Recorder) summarize(rep *Report, elapsed time.Duration) {
 			Sessions: r.sessions, Songs: r.songs, Startup: latencyOf(r.startup), Rebuffers: r.rebuffers,
 			StallSeconds: r.stall.Seconds(), PlayedSeconds: r.played, Switches: r.switches,
 		}
-		if p := q.PlayedSeconds + q.StallSeconds; p > 0 {
-			q.RebufferRatio = q.StallSeconds / p
+		// In the listener's (wall-clock) time: media plays at -speed.
+		if p := q.StallSeconds; p > 0 && r.speed > 0 {
+			q.RebufferRatio = p / (p + q.PlayedSeconds/r.speed)
 		}
 		if q.PlayedSeconds > 0 {
 			q.AvgKbps = r.kbpsSeconds / q.PlayedSeconds
