@@ -16,9 +16,9 @@ import (
 	"riff/internal/config"
 )
 
-// Options configure a run; Run fills them from flags. Zero durations and
-// counts take Run's defaults only through the flags: Execute uses what it
-// is given.
+// Options configure a run. Run fills them from flags, defaults included;
+// Execute uses them as given, except that it fills SessionSongs,
+// MaxSessions and Buffer when they are zero.
 type Options struct {
 	Scenario string // "listen" or "flat"
 
@@ -75,7 +75,15 @@ func Execute(ctx context.Context, opt Options, progress io.Writer) (*Report, err
 	if err := opt.validate(); err != nil {
 		return nil, err
 	}
-	r := &runner{opt: opt, client: NewClient(opt.Timeout, opt.Conns), rec: NewRecorder()}
+	conns := opt.Conns
+	if opt.Scenario == "listen" { // a player has its own connection
+		if opt.Rate > 0 {
+			conns = max(conns, opt.MaxSessions)
+		} else {
+			conns = max(conns, opt.Listeners)
+		}
+	}
+	r := &runner{opt: opt, client: NewClient(opt.Timeout, conns), rec: NewRecorder()}
 	r.rec.speed = opt.Speed
 	defer r.client.Close()
 	if err := r.prepare(ctx); err != nil {
@@ -488,7 +496,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.DurationVar(&opt.Duration, "duration", 10*time.Second, "measured time, e.g. 30s or 5m")
 	fs.DurationVar(&opt.Warmup, "warmup", 0, "load before measuring, not counted (fills caches), e.g. 5s")
 	fs.DurationVar(&opt.Timeout, "timeout", 5*time.Second, "per-request timeout: a request still unanswered then counts as a timeout error, e.g. 2s")
-	fs.IntVar(&opt.Conns, "conns", 64, "connections per host (keep-alive); flat: requests in flight at most, e.g. 128")
+	fs.IntVar(&opt.Conns, "conns", 64, "connections per host (keep-alive); flat: requests in flight at most; listen: at least one per listener, e.g. 128")
 	fs.Float64Var(&opt.Rate, "rate", 0, "flat: requests per second, an open model measured from each request's scheduled time (0: closed loop, as fast as -conns allow);\nlisten: listener arrivals per second, a Poisson process (0: -listeners closed sessions)")
 	fs.IntVar(&opt.Listeners, "listeners", 10, "listen: concurrent listeners, each playing song after song, e.g. 200")
 	fs.IntVar(&opt.SessionSongs, "session-songs", 3, "listen with -rate: songs each arriving listener plays before leaving, e.g. 3")
