@@ -55,7 +55,13 @@ func (s *Server) getArtist(w http.ResponseWriter, r *http.Request, _ principal) 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, newArtistView(a))
+	st, err := s.store.ArtistStats(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	v := newArtistView(a)
+	v.Followers, v.PlayCount = &st.Followers, &st.Plays
+	return writeJSON(w, http.StatusOK, v)
 }
 
 // ownedArtist loads artist id and checks that p may change it (its owner
@@ -225,6 +231,9 @@ func (s *Server) getAlbum(w http.ResponseWriter, r *http.Request, p principal) e
 	}
 	v := newAlbumView(al)
 	views := songViews(songs)
+	if err := s.markLiked(r.Context(), p, views); err != nil {
+		return err
+	}
 	v.Songs = &views
 	return writeJSON(w, http.StatusOK, v)
 }

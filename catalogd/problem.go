@@ -29,6 +29,7 @@ const (
 	kindUnsupportedMedia
 	kindRateLimited
 	kindUnavailable
+	kindPreconditionFailed
 )
 
 func statusOf(k kind) int {
@@ -53,6 +54,8 @@ func statusOf(k kind) int {
 		return http.StatusTooManyRequests
 	case kindUnavailable:
 		return http.StatusServiceUnavailable
+	case kindPreconditionFailed:
+		return http.StatusPreconditionFailed
 	}
 	return http.StatusInternalServerError
 }

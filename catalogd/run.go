@@ -50,7 +50,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	keysDir := fs.String("keys", "", "`folder` with signing.key and jwks.json from `riff keygen` (default: an ephemeral key, for development)")
 	edgeURL := fs.String("edge-url", "http://127.0.0.1:8082", "base `URL` of the edge in playback URLs")
 	purgeEdges := fs.String("purge-edges", "", "edge admin `URLs`, comma-separated, that get every purge (empty: no fan-out)")
-	purgeLag := fs.Duration("purge-lag", time.Minute, "not ready while an edge's oldest unacknowledged purge is older than this")
+	purgeLag := fs.Duration("purge-lag", time.Minute, "not ready while an edge's oldest unacknowledged purge is older than this (0: no readiness check)")
 	tokenTTL := fs.Duration("token-ttl", time.Hour, "lifetime of playback URLs")
 	tokenReuse := fs.Duration("token-reuse", 5*time.Minute, "hand out the same playback token to a user for a song for this long (0: never)")
 	accessTTL := fs.Duration("access-ttl", 15*time.Minute, "lifetime of access tokens")
@@ -121,7 +121,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if purges, err = purge.New(o, st, purge.Config{Edges: edges, Signer: keys.Playback, LagThreshold: *purgeLag}); err != nil {
 			return fmt.Errorf("catalogd: %w", err)
 		}
-		o.AddCheck("purge", purges.Ready)
+		o.AddDetail("purge", purges.Detail)
+		if *purgeLag > 0 {
+			o.AddCheck("purge", purges.Ready)
+		}
 		go purges.Run(ctx)
 		defer purges.Close()
 	}

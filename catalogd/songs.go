@@ -123,6 +123,13 @@ func (s *Server) getSong(w http.ResponseWriter, r *http.Request, p principal) er
 		return err
 	}
 	v := newSongView(so)
+	if p.UserID != 0 {
+		one := []songView{v}
+		if err := s.markLiked(r.Context(), p, one); err != nil {
+			return err
+		}
+		v = one[0]
+	}
 	v.Processing = s.jobProgress(r.Context(), p, so)
 	if p.UserID != 0 && playable(so) {
 		token, prefix, kbps, exp, err := s.playbackToken(p, so)

@@ -53,6 +53,10 @@ type artistView struct {
 	ImageURL  string    `json:"image_url"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Followers and PlayCount (counted plays of its songs) are shown where
+	// the artist is the subject (GET /artists/{id}, the follow list).
+	Followers *int64 `json:"followers,omitempty"`
+	PlayCount *int64 `json:"play_count,omitempty"`
 }
 
 func newArtistView(a store.Artist) artistView {
@@ -114,6 +118,10 @@ type songView struct {
 	DASHURL   string     `json:"dash_url,omitempty"`
 	StreamURL string     `json:"stream_url,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Liked says whether the logged-in caller likes the song (absent for
+	// anonymous callers and on public, cached lists).
+	Liked *bool `json:"liked,omitempty"`
 }
 
 func newSongView(so store.Song) songView {

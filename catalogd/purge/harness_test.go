@@ -89,6 +89,7 @@ type testEdge struct {
 	adminSrv *fasthttp.Server // nil while down
 	purges   []time.Time      // POST /purge requests received
 	statuses []int            // and their answers
+	bodies   []string         // and their bodies
 }
 
 // startEdge starts an edge in front of originURL that accepts tokens of
@@ -137,6 +138,7 @@ func (e *testEdge) serveAdmin(ln net.Listener) {
 				e.mu.Lock()
 				e.purges = append(e.purges, time.Now())
 				e.statuses = append(e.statuses, ctx.Response.StatusCode())
+				e.bodies = append(e.bodies, string(ctx.PostBody()))
 				e.mu.Unlock()
 			}
 		},
@@ -184,6 +186,16 @@ func (e *testEdge) purgeRequests() ([]time.Time, []int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([]time.Time(nil), e.purges...), append([]int(nil), e.statuses...)
+}
+
+// lastBody returns the body of the last POST /purge the edge received.
+func (e *testEdge) lastBody() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.bodies) == 0 {
+		return ""
+	}
+	return e.bodies[len(e.bodies)-1]
 }
 
 // cacheStatus GETs key through the edge's public listener and returns its

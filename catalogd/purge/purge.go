@@ -162,15 +162,22 @@ func New(o *obs.Obs, st Store, cfg Config) (*Dispatcher, error) {
 	if d.cfg.Client == nil {
 		d.ownClient = true
 		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil // admin listeners are on a private network: no HTTP_PROXY detours
 		tr.MaxIdleConnsPerHost = 2
-		d.cfg.Client = &http.Client{Timeout: 10 * time.Second, Transport: tr}
+		d.cfg.Client = &http.Client{
+			Timeout: 10 * time.Second, Transport: tr,
+			// An edge never redirects a purge; a redirect is an answer
+			// to report, not to follow (a POST would turn into a GET).
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	set := o.Metrics
 	for _, raw := range cfg.Edges {
 		u := strings.TrimSuffix(strings.TrimSpace(raw), "/")
 		pu, err := url.Parse(u)
-		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.RawQuery != "" || pu.Fragment != "" {
-			return nil, fmt.Errorf("purge: edge %q: want http(s)://host:port of its admin listener", raw)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.User != nil ||
+			pu.RawQuery != "" || pu.Fragment != "" {
+			return nil, fmt.Errorf("purge: edge %q: want http(s)://host:port of its admin listener, without credentials", raw)
 		}
 		if slices.Contains(d.names, u) {
 			return nil, fmt.Errorf("purge: edge %s listed twice", u)
@@ -289,7 +296,7 @@ func (d *Dispatcher) Ready(context.Context) error {
 			continue
 		}
 		e.mu.Lock()
-		msg := fmt.Sprintf("edge %s has %d purges pending, the oldest %s old", e.url, e.pending, lag.Round(time.Second))
+		msg := fmt.Sprintf("edge %s has %d purges pending, the oldest %s old", e.url, e.pending, lag.Round(time.Millisecond))
 		if e.lastErr != "" {
 			msg += " (last error: " + e.lastErr + ")"
 		}
@@ -300,6 +307,34 @@ func (d *Dispatcher) Ready(context.Context) error {
 		return errors.New(strings.Join(lagging, "; "))
 	}
 	return nil
+}
+
+// Backlog is the purge backlog as Detail reports it: no edge addresses,
+// since /readyz may be public.
+type Backlog struct {
+	// Pending is the largest number of purges any edge has yet to
+	// acknowledge; OldestSecs the age of the oldest of them.
+	Pending    int     `json:"pending"`
+	OldestSecs float64 `json:"oldest_age_seconds"`
+	Edges      int     `json:"edges"`
+	// Lagging counts edges whose oldest purge is past the lag threshold.
+	Lagging int `json:"edges_lagging"`
+}
+
+// Detail returns the Backlog, for the /readyz detail (see obs.AddDetail).
+// It is safe for concurrent use.
+func (d *Dispatcher) Detail() any {
+	b := Backlog{Edges: len(d.edges)}
+	for _, e := range d.edges {
+		n, _ := e.backlog()
+		lag := d.lag(e)
+		b.Pending = max(b.Pending, n)
+		b.OldestSecs = max(b.OldestSecs, lag.Seconds())
+		if d.cfg.LagThreshold > 0 && lag > d.cfg.LagThreshold {
+			b.Lagging++
+		}
+	}
+	return b
 }
 
 // lag is the age of e's oldest unacknowledged row, 0 when none.
@@ -340,13 +375,16 @@ func (d *Dispatcher) deliver(ctx context.Context, e *edgeState) {
 	failures := 0
 	// fail counts and logs a failed step and waits out the backoff.
 	fail := func(err error) {
+		if ctx.Err() != nil {
+			return // stopping: not a failure
+		}
 		failures++
 		e.setErr(err)
 		var refused *refusedError
 		switch {
 		case errors.As(err, &refused):
 			e.refused.Inc()
-			d.log.Error("edge refused the purge; check that its keys include catalogd's signing key", "edge", e.url, "err", err, "failures", failures)
+			d.log.Error("edge refused the purge (401/403: its jwks.json lacks catalogd's signing key)", "edge", e.url, "err", err, "failures", failures)
 		case errors.Is(err, errStore):
 			e.storeErrs.Inc()
 			d.log.Warn("purge outbox unreadable", "edge", e.url, "err", err, "failures", failures)
@@ -387,9 +425,6 @@ func (d *Dispatcher) deliver(ctx context.Context, e *edgeState) {
 			e.setBacklog(len(batch), batch[0].CreatedAt)
 		}
 		if err := d.send(ctx, e.url, prefixesOf(batch)); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
 			fail(err)
 			continue
 		}
@@ -403,12 +438,15 @@ func (d *Dispatcher) deliver(ctx context.Context, e *edgeState) {
 		d.log.Debug("purges delivered", "edge", e.url, "rows", len(batch), "through_id", last)
 		// The edge has the rows: move on even if the cursor write fails
 		// (it is rewritten with the next ack; a restart re-sends, which
-		// is harmless).
+		// is harmless). The write outlives a shutdown that began during
+		// the request, briefly.
 		cursor = last
-		if err := d.st.AckPurges(ctx, e.url, last); err != nil && ctx.Err() == nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := d.st.AckPurges(actx, e.url, last); err != nil {
 			e.storeErrs.Inc()
 			d.log.Warn("recording purge cursor", "edge", e.url, "err", err)
 		}
+		cancel()
 	}
 }
 

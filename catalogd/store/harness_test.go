@@ -77,7 +77,7 @@ func openPostgres(t *testing.T, clock *testClock) *Store {
 // PostgresTestDSN returns a DSN for a fresh schema of the RIFF_TEST_POSTGRES
 // database, dropped at cleanup, or skips the test loudly when the variable
 // is unset.
-func PostgresTestDSN(t *testing.T) string {
+func PostgresTestDSN(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("RIFF_TEST_POSTGRES")
 	if base == "" {

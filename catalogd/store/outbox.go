@@ -62,6 +62,14 @@ func PurgePrefix(p string) (string, error) {
 	return "", fmt.Errorf("store: purge prefix %q: %w", p, errPurgePrefix)
 }
 
+// SongPurgePrefix is the folder to purge when a song's objects change (a
+// new version replaces the current one, a takedown): the song's folder,
+// "artists/{album artist}/albums/{album}/songs/{song}/". Version folders
+// (…/v{N}/) carry no generation at the edges, so a purge names the song.
+func SongPurgePrefix(artistID, albumID, songID int64) string {
+	return fmt.Sprintf("artists/%d/albums/%d/songs/%d/", artistID, albumID, songID)
+}
+
 // maxPurgeInsert bounds the rows of one INSERT statement.
 const maxPurgeInsert = 200
 

@@ -4,10 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"riff/internal/blobkey"
 )
 
 func TestPurgePrefix(t *testing.T) {
@@ -32,6 +36,11 @@ func TestPurgePrefix(t *testing.T) {
 		{"artists/.x/", "", false},
 		{"artists/1//", "", false},
 		{"artists/a\x00b/", "", false},
+	}
+	if p := SongPurgePrefix(1, 2, 3); p != "artists/1/albums/2/songs/3/" {
+		t.Errorf("SongPurgePrefix(1, 2, 3) = %q", p)
+	} else if c, err := PurgePrefix(p); c != p || err != nil {
+		t.Errorf("PurgePrefix(SongPurgePrefix) = %q, %v; want it unchanged", c, err)
 	}
 	for _, tt := range tests {
 		got, err := PurgePrefix(tt.in)
@@ -252,5 +261,46 @@ func TestPurgeMigrationUpgrades(t *testing.T) {
 			t.Cleanup(func() { s.Close() })
 			return s
 		})
+	})
+}
+
+// BenchmarkEnqueuePurge is the cost of recording one song's purge in a
+// transaction of its own (SQLite).
+func BenchmarkEnqueuePurge(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, "file:"+filepath.Join(b.TempDir(), "riff.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for i := range b.N {
+		if err := s.EnqueuePurge(ctx, fmt.Sprintf("artists/1/albums/2/songs/%d/", i+1)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzPurgePrefix: whatever PurgePrefix accepts is canonical (a fixed
+// point), a folder under artists/ at depth 1, 2, 4 or 6, and a valid blob
+// key without its slash, so an edge never refuses an outbox row.
+func FuzzPurgePrefix(f *testing.F) {
+	for _, s := range []string{"", "artists", "artists/1", "artists/1/albums/2/songs/3/", "artists/1/albums/", "originals/1/", "artists/../x/", "artists/é/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := PurgePrefix(in)
+		if err != nil {
+			return
+		}
+		if again, err := PurgePrefix(out); again != out || err != nil {
+			t.Fatalf("PurgePrefix(%q) = %q, but PurgePrefix(%q) = %q, %v", in, out, out, again, err)
+		}
+		depth := strings.Count(out, "/")
+		if !strings.HasPrefix(out, "artists/") || !strings.HasSuffix(out, "/") || (depth != 1 && depth != 2 && depth != 4 && depth != 6) {
+			t.Fatalf("PurgePrefix(%q) = %q: not an artists folder at a purgeable depth", in, out)
+		}
+		if out != "artists/" && blobkey.Validate(strings.TrimSuffix(out, "/")) != nil {
+			t.Fatalf("PurgePrefix(%q) = %q: not a valid key", in, out)
+		}
 	})
 }

@@ -19,8 +19,9 @@ type PlayCount struct {
 func HourOf(t time.Time) int64 { return t.Unix() / 3600 }
 
 // RecordPlays adds plays into the hourly rollup (song_plays_hourly) and to
-// each song's all-time popularity, in one transaction. Issue 6's play
-// events call it in batches; tests and the seed command call it directly.
+// each song's all-time popularity, in one transaction. Tests and tools
+// call it directly; play events (RecordEvents) feed the same rollup and
+// popularity, a batch per statement.
 func (s *Store) RecordPlays(ctx context.Context, counts []PlayCount) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, c := range counts {

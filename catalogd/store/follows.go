@@ -1,0 +1,105 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// FollowArtist makes userID follow artistID (idempotent) and counts the
+// follower once. ErrNotFound when there is no such artist.
+func (s *Store) FollowArtist(ctx context.Context, userID, artistID int64) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM artists WHERE id = $1`, artistID).Scan(&one); err != nil {
+			return notFound(err, "artist", artistID)
+		}
+		r, err := tx.ExecContext(ctx, `INSERT INTO artist_follows (user_id, artist_id, created_at) VALUES ($1, $2, $3)
+			ON CONFLICT (user_id, artist_id) DO NOTHING`, userID, artistID, s.nowMs())
+		if err != nil {
+			return err
+		}
+		if n, err := r.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE artists SET followers = followers + 1 WHERE id = $1`, artistID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: follow artist: %w", err)
+	}
+	return nil
+}
+
+// UnfollowArtist makes userID stop following artistID (idempotent).
+func (s *Store) UnfollowArtist(ctx context.Context, userID, artistID int64) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, `DELETE FROM artist_follows WHERE user_id = $1 AND artist_id = $2`, userID, artistID)
+		if err != nil {
+			return err
+		}
+		if n, err := r.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE artists SET followers = followers - 1 WHERE id = $1`, artistID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: unfollow artist: %w", err)
+	}
+	return nil
+}
+
+// FollowedArtist is an artist a user follows and since when.
+type FollowedArtist struct {
+	Artist     Artist
+	Stats      ArtistStats
+	FollowedAt time.Time
+}
+
+// FollowedArtists returns a page of the artists userID follows, newest
+// follow first, and how many there are.
+func (s *Store) FollowedArtists(ctx context.Context, userID int64, limit, offset int) ([]FollowedArtist, int, error) {
+	var total int
+	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM artist_follows WHERE user_id = $1`, userID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("store: artists followed by user %d: %w", userID, err)
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT a.id, a.owner_user_id, a.name, a.bio, a.image_url, a.popularity, a.created_at, a.updated_at,
+		a.followers, a.play_count, f.created_at
+		FROM artist_follows f JOIN artists a ON a.id = f.artist_id
+		WHERE f.user_id = $1 ORDER BY f.created_at DESC, f.artist_id DESC LIMIT $2 OFFSET $3`, userID, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: artists followed by user %d: %w", userID, err)
+	}
+	defer rows.Close()
+	var out []FollowedArtist
+	for rows.Next() {
+		var a Artist
+		var st ArtistStats
+		var created, updated, followed int64
+		if err := rows.Scan(&a.ID, &a.OwnerUserID, &a.Name, &a.Bio, &a.ImageURL, &a.Popularity, &created, &updated,
+			&st.Followers, &st.Plays, &followed); err != nil {
+			return nil, 0, fmt.Errorf("store: artists followed by user %d: %w", userID, err)
+		}
+		a.CreatedAt, a.UpdatedAt = fromMs(created), fromMs(updated)
+		out = append(out, FollowedArtist{Artist: a, Stats: st, FollowedAt: fromMs(followed)})
+	}
+	return out, total, rows.Err()
+}
+
+// ArtistStats are an artist's follower and counted-play totals.
+type ArtistStats struct {
+	Followers int64
+	Plays     int64
+}
+
+// ArtistStats returns the totals of artistID.
+func (s *Store) ArtistStats(ctx context.Context, artistID int64) (ArtistStats, error) {
+	var st ArtistStats
+	err := s.read.QueryRowContext(ctx, `SELECT followers, play_count FROM artists WHERE id = $1`, artistID).Scan(&st.Followers, &st.Plays)
+	if err != nil {
+		return ArtistStats{}, notFound(err, "artist", artistID)
+	}
+	return st, nil
+}
