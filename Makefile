@@ -4,7 +4,7 @@ BIN     := bin/riff
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test run lint bench bench-edge clean deps tools-go tools-media web tools-web
+.PHONY: all build test run lint bench bench-compare clean deps tools-go tools-media web tools-web
 
 all: build
 
@@ -74,9 +74,14 @@ lint: tools-go
 bench: tools-go tools-media
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# bench-edge: riff edge against nginx on the same content, side by side.
-bench-edge: build tools-media
-	bash bench/edge/run.sh
+# bench-compare: riff edge against nginx (configs/nginx-edge.conf), same
+# origin and content, the same riff bench loads in alternation; prints one
+# table with both and the ratios. Flags: COMPARE_FLAGS='-duration 20s -rounds 3'
+# (go run ./bench/compare -h lists them). See docs/performance.md.
+bench-compare: build tools-media
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { echo "bench-compare needs nginx (Debian/Ubuntu: sudo apt-get install nginx)"; exit 1; }
+	$(GO) build -o bin/riff-compare ./bench/compare
+	./bin/riff-compare -riff $(BIN) -nginx "$$(command -v nginx || echo /usr/sbin/nginx)" $(COMPARE_FLAGS)
 
 clean:
 	rm -rf bin data testout

@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/Eyevinn/dash-mpd v0.17.0 // indirect
 	github.com/Eyevinn/mp4ff v0.56.0 // indirect
+	github.com/HdrHistogram/hdrhistogram-go v1.1.2 // indirect
 	github.com/VictoriaMetrics/metrics v1.45.0 // indirect
 	github.com/aws/aws-sdk-go-v2 v1.48.0 // indirect
 	github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream v1.7.27 // indirect

@@ -12,5 +12,10 @@
 // rotation, the refresh grace window, search and trending, what is public)
 // and docs/openapi.json, a copy of openapi.json, describes the API.
 //
+// Uploads (ingest.go, sniff.go) are checked and stored by the API; a
+// durable job queue in the database (jobs.go, store/jobs.go) packages
+// them, publishes new versions in one transaction and collects superseded
+// ones; Server.RunJobs runs its workers (Run starts -workers of them).
+//
 // A Server is safe for concurrent use.
 package catalogd

@@ -185,9 +185,21 @@ func (s *Server) checkAudio(ctx context.Context, f *uploadForm) (checkedAudio, e
 		return checkedAudio{}, &apiError{kind: kindUnsupportedMedia, code: "unsupported_format", field: "file",
 			detail: "The file is not audio in a format we accept (FLAC, WAV, AIFF, MP3, M4A/MP4, Ogg).", cause: err}
 	}
+	s.obs.Metrics.GetOrCreateCounter(fmt.Sprintf(`riff_uploads_total{format=%q}`, format.name)).Inc()
 	if format == formatADTS {
-		return checkedAudio{}, &apiError{kind: kindUnsupportedMedia, code: "unsupported_format", field: "file",
-			detail: "Raw AAC (ADTS) is not accepted; send it in an M4A container, or send FLAC or WAV."}
+		// The packager reads AAC in MP4 only: rewrap it (no re-encode).
+		if err := s.remuxADTS(ctx, f); err != nil {
+			return checkedAudio{}, err
+		}
+		format = formatMP4
+	}
+	// ffprobe and the decode are CPU work on the API's machine: at most
+	// one per core at a time; the rest wait (or give up with the client).
+	select {
+	case s.checks <- struct{}{}:
+		defer func() { <-s.checks }()
+	case <-ctx.Done():
+		return checkedAudio{}, ctx.Err()
 	}
 	pr, err := s.pk.Probe(ctx, f.file.Name())
 	if err != nil {
@@ -197,6 +209,39 @@ func (s *Server) checkAudio(ctx context.Context, f *uploadForm) (checkedAudio, e
 		return checkedAudio{}, err
 	}
 	return checkedAudio{format: format, probe: pr}, nil
+}
+
+// remuxADTS rewraps a raw AAC (ADTS) upload into an M4A in place of the
+// spooled file, copying the AAC frames unchanged. The upload's size and
+// SHA-256 stay those of the bytes sent (duplicates are found by them).
+func (s *Server) remuxADTS(ctx context.Context, f *uploadForm) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	out, err := os.CreateTemp(s.cfg.UploadDir, "riff-upload-*.m4a")
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	out.Close()
+	cmd := exec.CommandContext(ctx, s.pk.Config().FFmpeg, "-nostdin", "-hide_banner", "-v", "error", "-xerror",
+		"-protocol_whitelist", "file", "-format_whitelist", "aac", "-f", "aac", "-i", "file:"+f.file.Name(),
+		"-map", "0:a:0", "-c:a", "copy", "-f", "mp4", "-y", "file:"+out.Name())
+	if b, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(out.Name())
+		if ctx.Err() != nil {
+			return fmt.Errorf("remux: %w", ctx.Err())
+		}
+		return &apiError{kind: kindInvalid, code: "undecodable", field: "file", detail: "The AAC stream cannot be read (corrupt or truncated?).",
+			cause: fmt.Errorf("ffmpeg: %w: %s", err, firstLine(b))}
+	}
+	m4a, err := os.Open(out.Name())
+	if err != nil {
+		os.Remove(out.Name())
+		return fmt.Errorf("upload: %w", err)
+	}
+	f.file.Close()
+	os.Remove(f.file.Name())
+	f.file = m4a
+	return nil
 }
 
 // probeProblem maps a packager refusal to an API error.
@@ -545,6 +590,7 @@ func (s *Server) takeDownSong(w http.ResponseWriter, r *http.Request, p principa
 	if err := s.store.TakeDown(ctx, id, s.gcTime()); err != nil {
 		return err
 	}
+	s.purged()
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -41,7 +41,7 @@ type ingestEnv struct {
 	stopJobs  func()
 }
 
-func newIngestEnv(t *testing.T, tweak ...func(*Config, *auth.Argon2Params)) *ingestEnv {
+func newIngestEnv(t testing.TB, tweak ...func(*Config, *auth.Argon2Params)) *ingestEnv {
 	t.Helper()
 	needFFmpeg(t)
 	uploadDir := t.TempDir()
@@ -62,7 +62,7 @@ func newIngestEnv(t *testing.T, tweak ...func(*Config, *auth.Argon2Params)) *ing
 }
 
 // startJobs runs the job workers until the test ends (or stop is called).
-func (e *ingestEnv) startJobs(t *testing.T) {
+func (e *ingestEnv) startJobs(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -132,7 +132,7 @@ func (e *ingestEnv) upload(method, path, token string, fields [][2]string, filen
 }
 
 // waitSong polls GET /songs/{id} as token until ok says so.
-func (e *ingestEnv) waitSong(t *testing.T, id int64, token string, ok func(songView) bool) songView {
+func (e *ingestEnv) waitSong(t testing.TB, id int64, token string, ok func(songView) bool) songView {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -263,6 +263,13 @@ func TestUploadPublishReplaceTakeDown(t *testing.T) {
 	})
 	e.wantVersion(t, so, 1, false)
 	e.wantVersion(t, so, 2, true)
+	metrics := string(e.get("/metrics", "").body)
+	for _, m := range []string{`riff_jobs_total{kind="package",outcome="done"} 2`, `riff_jobs_total{kind="gc",outcome="done"} 1`,
+		`riff_uploads_total{format="flac"} 3`, `riff_jobs_running 0`} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("metrics lack %s", m)
+		}
+	}
 
 	// Takedown: only the owner; then no playback URLs for anyone.
 	r = e.do(request{method: "DELETE", path: "/songs/" + itoa(so.ID), token: listener.AccessToken})
@@ -336,7 +343,7 @@ func TestBadUploads(t *testing.T) {
 		{"zero bytes", f.owner.AccessToken, [][2]string{album}, "empty.flac", []byte{}, 400, "empty_file"},
 		{"truncated flac", f.owner.AccessToken, [][2]string{album}, "cut.flac", whole[:len(whole)*6/10], 400, "undecodable"},
 		{"flac header only", f.owner.AccessToken, [][2]string{album}, "head.flac", whole[:200], 400, "undecodable"},
-		{"raw aac", f.owner.AccessToken, [][2]string{album}, "raw.aac", adts, 415, "unsupported_format"},
+		{"truncated raw aac", f.owner.AccessToken, [][2]string{album}, "raw.aac", adts[:len(adts)/2+3], 400, "undecodable"},
 		{"over the size cap", f.owner.AccessToken, [][2]string{album}, "big.wav", big, 413, "upload_too_large"},
 		{"listener", listener.AccessToken, [][2]string{album}, "good.flac", good, 403, "not_artist"},
 		{"someone else's album", stranger.AccessToken, [][2]string{album}, "good.flac", good, 403, "not_owner"},
@@ -377,9 +384,23 @@ func TestBadUploads(t *testing.T) {
 	if ents, _ := os.ReadDir(e.uploadDir); len(ents) != 0 {
 		t.Errorf("upload folder holds %d files", len(ents))
 	}
-	// The good file still goes through.
+	// The good files still go through; raw AAC is rewrapped into M4A.
 	r = e.upload("POST", "/songs", f.owner.AccessToken, [][2]string{album}, "good.flac", good)
 	wantStatus(t, r, http.StatusAccepted, "")
+	r = e.upload("POST", "/songs", f.owner.AccessToken, [][2]string{album}, "raw.aac", adts)
+	wantStatus(t, r, http.StatusAccepted, "")
+	var v songView
+	r.decode(t, &v)
+	v = e.waitSong(t, v.ID, f.owner.AccessToken, func(v songView) bool { return v.Status != store.StatusProcessing })
+	if v.Status != store.StatusReady || v.DurationMS < 1900 || v.DurationMS > 2100 {
+		t.Errorf("raw AAC upload ended %+v %+v", v, v.Processing)
+	}
+	if orig := e.keys(t, "originals/"+itoa(v.ID)+"/"); len(orig) != 1 || !strings.HasSuffix(orig[0], ".m4a") {
+		t.Errorf("original of the raw AAC upload: %v", orig)
+	}
+	if ents, _ := os.ReadDir(e.uploadDir); len(ents) != 0 {
+		t.Errorf("upload folder holds %d files after good uploads", len(ents))
+	}
 }
 
 func TestJobRetriesThenFailsWithReason(t *testing.T) {

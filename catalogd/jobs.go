@@ -102,6 +102,14 @@ func (s *Server) runJob(ctx context.Context, j store.Job, owner string) {
 		}
 	}()
 	start := time.Now()
+	running := s.obs.Metrics.GetOrCreateGauge(`riff_jobs_running`, nil)
+	running.Inc()
+	defer running.Dec()
+	outcome := "done"
+	defer func() {
+		s.obs.Metrics.GetOrCreateCounter(fmt.Sprintf(`riff_jobs_total{kind=%q,outcome=%q}`, j.Kind, outcome)).Inc()
+		s.obs.Metrics.GetOrCreateHistogram(fmt.Sprintf(`riff_job_duration_seconds{kind=%q}`, j.Kind)).UpdateDuration(start)
+	}()
 	var err error
 	switch j.Kind {
 	case store.JobPackage:
@@ -122,8 +130,10 @@ func (s *Server) runJob(ctx context.Context, j store.Job, owner string) {
 	case err == nil:
 		log.Info("job done", "took", time.Since(start).Round(time.Millisecond))
 	case leaseLost:
+		outcome = "lost"
 		log.Warn("job lease lost; another worker has it", "err", err)
 	case ctx.Err() != nil:
+		outcome = "released"
 		if rerr := s.store.ReleaseJob(bg, j.ID, owner); rerr != nil {
 			log.Warn("handing a job back on shutdown", "err", rerr)
 		} else {
@@ -134,9 +144,11 @@ func (s *Server) runJob(ctx context.Context, j store.Job, owner string) {
 		permanent := errors.As(err, &pe)
 		backoff := s.cfg.JobBackoff << min(j.Attempts-1, 10)
 		failed, rerr := s.store.RetryJob(bg, j.ID, owner, reasonOf(err), min(backoff, time.Hour), permanent)
+		outcome = "retried"
 		if rerr != nil {
 			log.Warn("recording a job failure", "err", rerr, "job_err", err)
 		} else if failed {
+			outcome = "failed"
 			log.Error("job failed", "err", err)
 		} else {
 			log.Warn("job attempt failed; will retry", "err", err, "backoff", backoff)
@@ -208,8 +220,12 @@ func (s *Server) packageJob(ctx context.Context, j store.Job, owner string) erro
 	if res.Probe != nil && res.Probe.Duration > 0 {
 		dur = res.Probe.Duration
 	}
-	if _, err := s.store.PublishUpload(ctx, j.ID, owner, store.Published{Renditions: rs, DurationMS: dur.Milliseconds()}, s.gcTime()); err != nil {
+	old, err := s.store.PublishUpload(ctx, j.ID, owner, store.Published{Renditions: rs, DurationMS: dur.Milliseconds()}, s.gcTime())
+	if err != nil {
 		return err
+	}
+	if old > 0 {
+		s.purged()
 	}
 	return nil
 }
@@ -272,7 +288,11 @@ func (s *Server) gcJob(ctx context.Context, j store.Job, owner string) error {
 	if err := s.clearPrefix(ctx, store.SongPrefix(so.AlbumArtistID, so.AlbumID, so.ID, j.Version)); err != nil {
 		return err
 	}
-	return s.store.CompleteGC(ctx, j.ID, owner)
+	if err := s.store.CompleteGC(ctx, j.ID, owner); err != nil {
+		return err
+	}
+	s.purged()
+	return nil
 }
 
 // progressWriter turns packager progress into the job's stage and

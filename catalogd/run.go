@@ -15,9 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"riff/catalogd/auth"
+	"riff/catalogd/purge"
 	"riff/catalogd/store"
 	"riff/internal/blob"
 	"riff/internal/config"
@@ -26,9 +28,11 @@ import (
 	"riff/packager"
 )
 
-// Run starts catalogd and blocks until ctx is cancelled or a server fails.
-// On cancel it stops accepting connections, lets requests in flight finish
-// (up to -shutdown-timeout), closes the database and returns nil.
+// Run starts catalogd and its packaging job workers and blocks until ctx
+// is cancelled or a server fails. On cancel it stops accepting
+// connections, lets requests in flight finish (up to -shutdown-timeout),
+// hands unfinished jobs back to the queue, closes the database and
+// returns nil.
 //
 // With "seed" as the first argument it fills a database with a synthetic
 // catalog instead (see runSeed). Flags can also come from the environment
@@ -45,6 +49,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	dbURL := fs.String("db", "file:data/riff.db", "database: file:PATH (SQLite) or postgres://… (PostgreSQL)")
 	keysDir := fs.String("keys", "", "`folder` with signing.key and jwks.json from `riff keygen` (default: an ephemeral key, for development)")
 	edgeURL := fs.String("edge-url", "http://127.0.0.1:8082", "base `URL` of the edge in playback URLs")
+	purgeEdges := fs.String("purge-edges", "", "edge admin `URLs`, comma-separated, that get every purge (empty: no fan-out)")
+	purgeLag := fs.Duration("purge-lag", time.Minute, "not ready while an edge's oldest unacknowledged purge is older than this (0: no readiness check)")
 	tokenTTL := fs.Duration("token-ttl", time.Hour, "lifetime of playback URLs")
 	tokenReuse := fs.Duration("token-reuse", 5*time.Minute, "hand out the same playback token to a user for a song for this long (0: never)")
 	accessTTL := fs.Duration("access-ttl", 15*time.Minute, "lifetime of access tokens")
@@ -108,6 +114,21 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer st.Close()
 	o.AddCheck("db", st.Ping)
 
+	// Purge fan-out: the outbox goes to every -purge-edges edge (package
+	// purge); stopped after the servers, before the database closes.
+	var purges *purge.Dispatcher
+	if edges := splitList(*purgeEdges); len(edges) > 0 {
+		if purges, err = purge.New(o, st, purge.Config{Edges: edges, Signer: keys.Playback, LagThreshold: *purgeLag}); err != nil {
+			return fmt.Errorf("catalogd: %w", err)
+		}
+		o.AddDetail("purge", purges.Detail)
+		if *purgeLag > 0 {
+			o.AddCheck("purge", purges.Ready)
+		}
+		go purges.Run(ctx)
+		defer purges.Close()
+	}
+
 	bs, err := blob.Open(ctx, *blobURL)
 	if err != nil {
 		return fmt.Errorf("catalogd: %w", err)
@@ -128,7 +149,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Obs: o, Store: st, Passwords: passwords,
 		Access:   auth.NewAccessTokens(keys.AccessKID, keys.AccessKey, *accessTTL, time.Now),
 		Playback: keys.Playback, PublicKeys: keys.Public, Now: time.Now,
-		Blob: bs, Packager: pk,
+		Blob: bs, Packager: pk, Purged: kickPurges(purges),
 	})
 	if err != nil {
 		return err
@@ -229,11 +250,30 @@ func gcDelayConfig(d time.Duration) time.Duration {
 	return d
 }
 
+// kickPurges is the Deps.Purged hook for a dispatcher (nil: none).
+func kickPurges(d *purge.Dispatcher) func() {
+	if d == nil {
+		return nil
+	}
+	return d.Kick
+}
+
 // closeBlob closes a blob store that holds resources.
 func closeBlob(bs blob.Store) {
 	if c, ok := bs.(io.Closer); ok {
 		c.Close()
 	}
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var items []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
 }
 
 // reuse maps the -token-reuse flag (0 disables) to Config.PlaybackReuse

@@ -168,7 +168,7 @@ func TestRunErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"-keys", filepath.Join(t.TempDir(), "missing")},
 		{"-db", "mysql://x"},
-		{"-edge-url", "ftp://x", "-db", "file:" + filepath.Join(t.TempDir(), "x.db")},
+		{"-edge-url", "ftp://x", "-db", "file:" + filepath.Join(t.TempDir(), "x.db"), "-blob", t.TempDir()},
 		{"-log-level", "loud"},
 		{"-argon2-time", "0"},
 		{"stray"},

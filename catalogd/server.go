@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -146,6 +147,9 @@ type Deps struct {
 	// uploads; without both, uploads answer 503.
 	Blob     blob.Store
 	Packager *packager.Packager
+	// Purged, if set, is called after a change that queued edge purges
+	// commits (the purge dispatcher's Kick), so they go out at once.
+	Purged func()
 }
 
 // Server is the catalogd HTTP API. It is safe for concurrent use.
@@ -167,9 +171,11 @@ type Server struct {
 	web          *webUI
 	handler      http.Handler
 
-	blob blob.Store
-	pk   *packager.Packager
-	kick chan struct{} // wakes an idle job worker
+	blob   blob.Store
+	pk     *packager.Packager
+	kick   chan struct{} // wakes an idle job worker
+	checks chan struct{} // bounds concurrent upload checks (ffprobe, decode)
+	purged func()
 }
 
 // NewServer builds a Server; it starts nothing and touches no network.
@@ -202,6 +208,11 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		blob:         d.Blob,
 		pk:           d.Packager,
 		kick:         make(chan struct{}, 1),
+		purged:       d.Purged,
+		checks:       make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+	}
+	if s.purged == nil {
+		s.purged = func() {}
 	}
 	s.handler = d.Obs.Middleware(s.router(true))
 	return s, nil

@@ -3,17 +3,17 @@
 //
 // It keeps everything under one data folder (default ./data): a signing
 // key made with `riff keygen` (data/keys), the SQLite catalog
-// (data/riff.db) and the blob folder (data/blob). On first start it seeds
-// demo content: a demo account that is an artist and a premium listener,
-// an album, and a few songs synthesised with ffmpeg and packaged by the
-// real packager into the real key layout. Then it runs catalogd, origin
+// (data/riff.db) and the blob folder (data/blob). It runs catalogd, origin
 // and edge through their own Run functions, exactly as the separate
-// daemons would run, waits until each answers /readyz, and prints where to
-// listen.
+// daemons would run (catalogd packages uploads into the blob folder the
+// origin serves and sends purges to the edge's admin listener), waits
+// until each answers /readyz, and prints where to listen.
 //
-// Uploads through catalogd (the ingest issue) will replace the direct
-// store writes of the seeding; until then seeding is the only way songs
-// get into a dev catalog.
+// On first start it seeds demo content through the real upload path: it
+// registers the demo artists' owners, creates their artists and albums,
+// uploads songs synthesised with ffmpeg (POST /songs), and waits for
+// catalogd's job workers to package and publish them; then it registers
+// the demo listener.
 package dev
 
 import (
@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -50,6 +51,9 @@ type Settings struct {
 	FFmpeg           string
 	FFprobe          string
 	PackagerParallel int
+	TokenTTL         time.Duration
+	GCDelay          time.Duration
+	Workers          int
 }
 
 // Run starts catalogd, origin and edge on loopback and blocks until ctx is
@@ -64,18 +68,33 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&s.EdgeListen, "edge-listen", "127.0.0.1:8082", "edge public `address`")
 	fs.StringVar(&s.EdgeAdminListen, "edge-admin-listen", "127.0.0.1:9082", "edge admin `address` (metrics, purge)")
 	fs.BoolVar(&s.Demo, "demo", true, "seed demo content on first start")
-	fs.IntVar(&s.DemoSongs, "demo-songs", 3, "how many demo songs to synthesise (1 to 3)")
+	fs.IntVar(&s.DemoSongs, "demo-songs", 4, "how many demo songs to synthesise and upload (1 to 4)")
 	fs.DurationVar(&s.DemoLength, "demo-length", 30*time.Second, "length of each demo song")
 	fs.StringVar(&s.LogLevel, "log-level", "warn", "log `level` of the daemons: debug, info, warn or error")
 	fs.DurationVar(&s.ReadyTimeout, "ready-timeout", 30*time.Second, "how long to wait for every daemon to be ready")
 	fs.StringVar(&s.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg `binary`")
 	fs.StringVar(&s.FFprobe, "ffprobe", "ffprobe", "ffprobe `binary`")
-	fs.IntVar(&s.PackagerParallel, "demo-concurrency", 2, "ffmpeg encodes at once while seeding")
+	fs.IntVar(&s.PackagerParallel, "demo-concurrency", 2, "ffmpeg encodes at once per packaging job (catalogd -encodes)")
+	fs.IntVar(&s.Workers, "workers", 2, "catalogd packaging jobs at once")
+	fs.DurationVar(&s.TokenTTL, "token-ttl", time.Hour, "lifetime of playback URLs (catalogd -token-ttl; superseded media is deleted after it)")
+	fs.DurationVar(&s.GCDelay, "gc-delay", time.Minute, "extra wait past -token-ttl before superseded media is deleted (catalogd -gc-delay)")
 	if err := config.Load(fs, args, getenv, "dev"); err != nil {
 		return err
 	}
 	if s.DemoSongs < 1 || s.DemoSongs > len(demoTracks()) {
 		return fmt.Errorf("dev: -demo-songs %d: want 1 to %d", s.DemoSongs, len(demoTracks()))
+	}
+	for _, a := range []struct {
+		name string
+		addr *string
+		flag string
+	}{{"catalogd", &s.CatalogdListen, "-catalogd-listen"}, {"origin", &s.OriginListen, "-origin-listen"},
+		{"edge", &s.EdgeListen, "-edge-listen"}, {"edge admin", &s.EdgeAdminListen, "-edge-admin-listen"}} {
+		resolved, err := resolveAddr(*a.addr)
+		if err != nil {
+			return fmt.Errorf("dev: %s cannot listen on %s: %w (is another riff running? pick another address with %s)", a.name, *a.addr, err, a.flag)
+		}
+		*a.addr = resolved
 	}
 	return start(ctx, s, getenv, stdout, stderr)
 }
@@ -95,8 +114,8 @@ func start(ctx context.Context, s Settings, getenv func(string) string, stdout, 
 	var demo *demoAccount
 	if s.Demo {
 		var err error
-		if demo, err = seed(ctx, s, dbDSN, blobDir, stdout); err != nil {
-			return fmt.Errorf("dev: seeding demo content: %w", err)
+		if demo, err = existingDemo(ctx, s, dbDSN); err != nil {
+			return fmt.Errorf("dev: %w", err)
 		}
 	}
 
@@ -113,7 +132,9 @@ func start(ctx context.Context, s Settings, getenv func(string) string, stdout, 
 			"-origin", "http://" + s.OriginListen, "-keys", filepath.Join(keysDir, playtoken.JWKSFile), "-log-level", s.LogLevel},
 			"http://" + s.EdgeAdminListen + "/readyz"},
 		{"catalogd", catalogd.Run, []string{"-listen", s.CatalogdListen, "-db", dbDSN, "-keys", keysDir,
-			"-edge-url", edgeURL, "-log-level", s.LogLevel},
+			"-edge-url", edgeURL, "-log-level", s.LogLevel, "-blob", blobDir, "-purge-edges", "http://" + s.EdgeAdminListen,
+			"-token-ttl", s.TokenTTL.String(), "-gc-delay", s.GCDelay.String(), "-workers", fmt.Sprint(s.Workers),
+			"-encodes", fmt.Sprint(s.PackagerParallel), "-ffmpeg", s.FFmpeg, "-ffprobe", s.FFprobe},
 			"http://" + s.CatalogdListen + "/readyz"},
 	}
 
@@ -145,6 +166,12 @@ func start(ctx context.Context, s Settings, getenv func(string) string, stdout, 
 			return stop(fmt.Errorf("dev: %s not ready: %w", d.name, err))
 		}
 	}
+	if s.Demo && demo == nil {
+		var err error
+		if demo, err = seed(ctx, s, "http://"+s.CatalogdListen, dbDSN, stdout); err != nil {
+			return stop(fmt.Errorf("dev: seeding demo content (if a first start was interrupted, delete %s to start over): %w", s.Data, err))
+		}
+	}
 	banner(stdout, s, edgeURL, demo)
 
 	select {
@@ -153,6 +180,20 @@ func start(ctx context.Context, s Settings, getenv func(string) string, stdout, 
 	case err := <-errc:
 		return stop(err)
 	}
+}
+
+// resolveAddr checks that addr can be listened on now and returns it with
+// a port 0 replaced by a free port (so the daemons and the URLs agree).
+func resolveAddr(addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	if _, port, _ := net.SplitHostPort(addr); port == "0" {
+		return ln.Addr().String(), nil
+	}
+	return addr, nil
 }
 
 // waitReady polls url until it answers 200, a daemon fails, or timeout.
@@ -193,10 +234,22 @@ func banner(w io.Writer, s Settings, edgeURL string, demo *demoAccount) {
 	if demo == nil {
 		return
 	}
-	fmt.Fprintf(w, "\nDemo account: %s / %s (artist %q, premium listener)\n", demo.Email, demo.Password, demo.ArtistName)
-	fmt.Fprintf(w, "\nTry it:\n")
-	fmt.Fprintf(w, "  TOKEN=$(curl -s %s/auth/login -H 'Content-Type: application/json' -d '{\"email\":\"%s\",\"password\":\"%s\"}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\n", api, demo.Email, demo.Password)
-	fmt.Fprintf(w, "  curl -s '%s/search?q=tone'\n", api)
+	token := func(v, email, password string) string {
+		return fmt.Sprintf("%s=$(curl -s %s/auth/login -H 'Content-Type: application/json' -d '{\"email\":\"%s\",\"password\":\"%s\"}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')",
+			v, api, email, password)
+	}
+	fmt.Fprintf(w, "\nDemo listener: %s / %s (premium)\n", demo.Email, demo.Password)
+	fmt.Fprintf(w, "Demo artist:   %s / %s (owns %q, album %d)\n", demo.ArtistEmail, demo.ArtistPassword, demo.ArtistName, demo.FirstAlbumID)
+	fmt.Fprintf(w, "\nListen:\n")
+	fmt.Fprintf(w, "  %s\n", token("TOKEN", demo.Email, demo.Password))
+	fmt.Fprintf(w, "  curl -s '%s/search?q=major'\n", api)
 	fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $TOKEN\" %s/songs/%d     # hls_url, dash_url, stream_url\n", api, demo.FirstSongID)
-	fmt.Fprintf(w, "  ffplay \"$(curl -s -H \"Authorization: Bearer $TOKEN\" %s/songs/%d | sed 's/.*\"hls_url\":\"\\([^\"]*\\)\".*/\\1/')\"\n\n", api, demo.FirstSongID)
+	fmt.Fprintf(w, "  curl -s -o /dev/null -w '%%{redirect_url}\\n' -H \"Authorization: Bearer $TOKEN\" %s/songs/%d/stream   # signed Ogg URL\n", api, demo.FirstSongID)
+	fmt.Fprintf(w, "  ffplay \"$(curl -s -H \"Authorization: Bearer $TOKEN\" %s/songs/%d | sed 's/.*\"hls_url\":\"\\([^\"]*\\)\".*/\\1/')\"\n", api, demo.FirstSongID)
+	fmt.Fprintf(w, "    (no ffplay? ffmpeg -i \"<hls_url>\" -f wav - | aplay, or -f null - to just decode)\n")
+	fmt.Fprintf(w, "\nUpload (as the artist):\n")
+	fmt.Fprintf(w, "  %s\n", token("ARTIST", demo.ArtistEmail, demo.ArtistPassword))
+	fmt.Fprintf(w, "  ffmpeg -f lavfi -i 'sine=f=523.25:d=30' -c:a flac my-song.flac\n")
+	fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $ARTIST\" -F album_id=%d -F title='My Song' -F file=@my-song.flac %s/songs\n", demo.FirstAlbumID, api)
+	fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $ARTIST\" %s/songs/<id>   # status processing → ready, with progress\n\n", api)
 }

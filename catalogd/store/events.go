@@ -208,8 +208,9 @@ func (s *Store) RecordEvents(ctx context.Context, userID int64, evs []PlayEvent)
 			return nil
 		}
 		if s.dialect == Postgres {
-			// The trigger would update each song once per hour row; the
-			// songs' UPDATE below folds the batch's plays in instead.
+			// The trigger would update each song once per hour row (a new
+			// row version each time); addSongPlays folds the batch's plays
+			// in instead.
 			if _, err := tx.ExecContext(ctx, `SET LOCAL riff.trend_by_caller = 'on'`); err != nil {
 				return err
 			}
@@ -297,8 +298,9 @@ func (s *Store) addHourly(ctx context.Context, tx *sql.Tx, hourly map[playKey]in
 // PostgreSQL the same statement folds them into trend_log, as the
 // schema's trigger does per hourly row (which RecordEvents turns off
 // there): b = log₂ Σ plays·2^((hour − epoch)/24) over the song's hours in
-// the batch, added to trend_log in the log domain. SQLite's trigger does
-// it per row; its updates in place are cheap.
+// the batch, added to trend_log in the log domain. On SQLite the trigger
+// does it: its updates in place cost little next to the full-text index
+// updates a popularity change can cause.
 func (s *Store) addSongPlays(ctx context.Context, tx *sql.Tx, hourly map[playKey]int64, plays map[int64]int64) error {
 	if s.dialect != Postgres {
 		return s.addCounts(ctx, tx, "songs", "popularity", plays)

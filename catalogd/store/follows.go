@@ -103,13 +103,3 @@ func (s *Store) ArtistStats(ctx context.Context, artistID int64) (ArtistStats, e
 	}
 	return st, nil
 }
-
-// FollowsArtist reports whether userID follows artistID.
-func (s *Store) FollowsArtist(ctx context.Context, userID, artistID int64) (bool, error) {
-	var n int
-	err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM artist_follows WHERE user_id = $1 AND artist_id = $2`, userID, artistID).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("store: follows artist: %w", err)
-	}
-	return n > 0, nil
-}

@@ -238,7 +238,8 @@ type Published struct {
 // records the renditions of the job's version, applies the upload's
 // metadata and duration, makes the version current and the song ready,
 // marks the job done and, when a version is superseded, queues its
-// collection at gcAt and purges its folder at the edges. Running it again
+// collection at gcAt and purges the song's folder at the edges (edges
+// purge by artist, album or song folder, not by version). Running it again
 // for the same version changes nothing. When the song was taken down or a
 // newer version is current meanwhile, nothing is published and the
 // version is queued for collection at once. It returns the superseded
@@ -303,7 +304,9 @@ func (s *Store) PublishUpload(ctx context.Context, id int64, owner string, p Pub
 				VALUES ('gc', $1, $2, 'queued', 10, $3, $4, $4)`, j.SongID, current, gcAt.UnixMilli(), now); err != nil {
 				return err
 			}
-			return s.purgeInTx(ctx, tx, SongPrefix(artistID, albumID, j.SongID, current))
+			// Edges purge whole song folders (their generation counters
+			// are per artist, album and song), which covers v{current}.
+			return s.purgeInTx(ctx, tx, SongFolder(artistID, albumID, j.SongID))
 		}
 		return nil
 	})
@@ -315,7 +318,8 @@ func (s *Store) PublishUpload(ctx context.Context, id int64, owner string, p Pub
 
 // CompleteGC finishes owner's GC job id once the version's objects are
 // deleted: it drops the version's renditions, marks the job done and
-// purges the version's folder at the edges, so cached copies go too.
+// purges the song's folder at the edges, so cached copies of the version
+// go too (an old URL then misses and finds nothing: 404).
 func (s *Store) CompleteGC(ctx context.Context, id int64, owner string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var songID int64
@@ -341,7 +345,7 @@ func (s *Store) CompleteGC(ctx context.Context, id int64, owner string) error {
 			updated_at = $1 WHERE id = $2`, now, id); err != nil {
 			return err
 		}
-		return s.purgeInTx(ctx, tx, SongPrefix(artistID, albumID, songID, version))
+		return s.purgeInTx(ctx, tx, SongFolder(artistID, albumID, songID))
 	})
 	if err != nil {
 		return fmt.Errorf("store: complete GC job %d: %w", id, err)

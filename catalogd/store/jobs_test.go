@@ -236,6 +236,22 @@ func TestPublishReplaceAndTakeDown(t *testing.T) {
 		if got.CurrentVersion != 2 || got.Title != "New Title" || got.DurationMS != 4000 {
 			t.Fatalf("after v2: %+v", got)
 		}
+		wantPurges := func(want ...string) {
+			t.Helper()
+			es, err := s.PendingPurges(ctx, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range es {
+				got = append(got, e.Prefix)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("purge outbox %v, want %v", got, want)
+			}
+		}
+		v1 := SongFolder(a.ID, al.ID, so.ID) // edges purge song folders
+		wantPurges(v1)                       // in the switch's transaction
 		if _, ok, _ := s.ClaimJob(ctx, "w", time.Minute); ok {
 			t.Fatal("GC claimed before its time")
 		}
@@ -250,6 +266,7 @@ func TestPublishReplaceAndTakeDown(t *testing.T) {
 		if r, _ := s.Renditions(ctx, so.ID, 1); len(r) != 0 {
 			t.Errorf("v1 renditions after GC: %+v", r)
 		}
+		wantPurges(v1, v1) // again once the objects are gone
 		if r, _ := s.Renditions(ctx, so.ID, 2); len(r) != 2 {
 			t.Errorf("v2 renditions after GC: %+v", r)
 		}
@@ -266,6 +283,7 @@ func TestPublishReplaceAndTakeDown(t *testing.T) {
 		if got.Status != StatusTakenDown {
 			t.Fatalf("status after takedown: %s", got.Status)
 		}
+		wantPurges(v1, v1, v1)
 		js, _ := s.Jobs(ctx, so.ID)
 		var gcs []int
 		for _, j := range js {
@@ -281,6 +299,38 @@ func TestPublishReplaceAndTakeDown(t *testing.T) {
 		}
 		if _, err := s.CreateReplacement(ctx, so.ID, testUpload(a.ID, "dd")); !errors.Is(err, ErrConflict) {
 			t.Errorf("replacing a taken-down song = %v, want ErrConflict", err)
+		}
+	})
+}
+
+// TestConcurrentDuplicateUploads: the same bytes uploaded many times at
+// once make one song.
+func TestConcurrentDuplicateUploads(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *Store, clock *testClock) {
+		ctx := context.Background()
+		a, al := ingestFixture(t, s)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		made, dups := 0, 0
+		for range 8 {
+			wg.Go(func() {
+				_, _, err := s.CreateSongUpload(ctx, NewSong{AlbumID: al.ID, Title: "Same"}, testUpload(a.ID, "same"))
+				mu.Lock()
+				defer mu.Unlock()
+				var dup *DuplicateUploadError
+				switch {
+				case err == nil:
+					made++
+				case errors.As(err, &dup):
+					dups++
+				default:
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if made != 1 || dups != 7 {
+			t.Errorf("%d songs made, %d duplicates; want 1 and 7", made, dups)
 		}
 	})
 }

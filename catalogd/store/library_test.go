@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -620,7 +621,7 @@ func TestMigrationUpgradesVersion1(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		if v, _ := s.SchemaVersion(ctx); v != len(ms) {
+		if v, _ := s.SchemaVersion(ctx); v != ms[len(ms)-1].version {
 			t.Errorf("schema version %d", v)
 		}
 		p, err := s.PlaylistByID(ctx, 1)
@@ -746,6 +747,31 @@ func TestEventsTrendMatchesRecordPlays(t *testing.T) {
 			if math.Abs(a-b) > 1e-9 || ap != bp || ap == 0 {
 				t.Errorf("song %d: events give trend_log %v (popularity %d), RecordPlays %v (%d)", i, a, ap, b, bp)
 			}
+		}
+	})
+}
+
+// FuzzParseSnapshotID: whatever a client sends as If-Match, a parsed
+// snapshot id names exactly one version, and every version's id parses
+// back to it.
+func FuzzParseSnapshotID(f *testing.F) {
+	for _, s := range []string{"00000001", "0000000a", "ffffffffffffffff", "7fffffffffffffff", "1", "", "0000000A", "-0000001", "00000000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v := ParseSnapshotID(s)
+		if v < 0 {
+			t.Fatalf("ParseSnapshotID(%q) = %d", s, v)
+		}
+		if v > 0 && SnapshotID(v) != s {
+			t.Fatalf("ParseSnapshotID(%q) = %d, whose id is %q", s, v, SnapshotID(v))
+		}
+		if v > 0 {
+			return
+		}
+		// Not an id: then no version's id is s.
+		if n, err := strconv.ParseInt(s, 16, 64); err == nil && n > 0 && SnapshotID(n) == s {
+			t.Fatalf("%q is the id of version %d but does not parse", s, n)
 		}
 	})
 }

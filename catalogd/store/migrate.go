@@ -23,9 +23,10 @@ type migration struct {
 }
 
 // migrations returns the embedded migrations of dialect d in version order.
-// File names are NNNN_name.sql with distinct versions. Numbers are
-// reserved per feature branch, so a version may be missing for a while
-// (0003 may land before 0002); migrate applies whatever is not applied yet.
+// File names are NNNN_name.sql; versions are unique and at least 1. Gaps
+// are allowed: numbers are reserved per area ahead of time, so a branch may
+// carry 0005 before 0002 exists, and migrate applies whichever known
+// versions a database lacks.
 func migrations(d Dialect) ([]migration, error) {
 	dir := path.Join("migrations", d.String())
 	entries, err := fs.ReadDir(migrationFiles, dir)
@@ -48,7 +49,7 @@ func migrations(d Dialect) ([]migration, error) {
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	for i, m := range ms {
 		if m.version < 1 || (i > 0 && m.version == ms[i-1].version) {
-			return nil, fmt.Errorf("store: %s migrations: version %d is not positive or not unique", d, m.version)
+			return nil, fmt.Errorf("store: %s migrations: version %d is used twice or below 1", d, m.version)
 		}
 	}
 	return ms, nil
@@ -59,8 +60,9 @@ func migrations(d Dialect) ([]migration, error) {
 const migrateLockID = 0x72696666636174
 
 // migrate brings the schema to the newest version in one transaction,
-// applying every known migration not recorded yet, in version order. It
-// refuses a database whose schema is newer than the newest migration.
+// applying every known migration the database lacks, in version order. It
+// refuses a database that recorded a version this binary does not know
+// (a newer binary migrated it).
 func (s *Store) migrate(ctx context.Context) error {
 	ms, err := migrations(s.dialect)
 	if err != nil {
@@ -82,29 +84,18 @@ func (s *Store) migrate(ctx context.Context) error {
 			applied_at BIGINT  NOT NULL)`); err != nil {
 			return fmt.Errorf("store: schema_migrations: %w", err)
 		}
-		var current int
-		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
-			return fmt.Errorf("store: schema version: %w", err)
-		}
-		if current > latest {
-			return fmt.Errorf("store: %w: database is at version %d, this binary knows up to %d; run a newer riff", ErrNewerSchema, current, latest)
-		}
-		applied := map[int]bool{}
-		rows, err := tx.QueryContext(ctx, "SELECT version FROM schema_migrations")
+		applied, err := appliedVersions(ctx, tx)
 		if err != nil {
-			return fmt.Errorf("store: schema version: %w", err)
+			return err
 		}
-		for rows.Next() {
-			var v int
-			if err := rows.Scan(&v); err != nil {
-				rows.Close()
-				return fmt.Errorf("store: schema version: %w", err)
+		known := map[int]bool{}
+		for _, m := range ms {
+			known[m.version] = true
+		}
+		for v := range applied {
+			if !known[v] {
+				return fmt.Errorf("store: %w: database has version %d, this binary knows up to %d; run a newer riff", ErrNewerSchema, v, latest)
 			}
-			applied[v] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("store: schema version: %w", err)
 		}
 		for _, m := range ms {
 			if applied[m.version] {
@@ -120,6 +111,27 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// appliedVersions returns the versions recorded in schema_migrations.
+func appliedVersions(ctx context.Context, tx *sql.Tx) (map[int]bool, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("store: schema version: %w", err)
+	}
+	defer rows.Close()
+	applied := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("store: schema version: %w", err)
+		}
+		applied[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: schema version: %w", err)
+	}
+	return applied, nil
 }
 
 // SchemaVersion returns the schema version the database is at.

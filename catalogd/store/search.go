@@ -180,7 +180,16 @@ func search[T any](ctx context.Context, s *Store, spec searchSpec, q Query, limi
 // tierKeys returns the rank keys of the first need results in ranking
 // order (see search).
 func (s *Store) tierKeys(ctx context.Context, spec searchSpec, q Query, all, names matcher, need int) ([]int64, error) {
-	keys, err := s.rankKeys(ctx, spec, "name_key = $1", need, q.Key)
+	// On SQLite the value is bound through +$1: with sqlite_stat4 rows for
+	// the name_key index a bare $1 makes SQLite re-prepare the statement
+	// at every new binding (the value might change the estimates), which
+	// cost more than the lookup itself; the plan (the name_key index) is
+	// the same for every value.
+	cond := "name_key = $1"
+	if s.dialect == SQLite {
+		cond = "name_key = +$1"
+	}
+	keys, err := s.rankKeys(ctx, spec, cond, need, q.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -379,4 +388,174 @@ type queryBuilder struct{ args []any }
 func (b *queryBuilder) arg(v any) string {
 	b.args = append(b.args, v)
 	return "$" + strconv.Itoa(len(b.args))
+}
+
+// Full-text index upkeep (SQLite).
+//
+// An FTS5 index is a stack of b-tree segments: every write transaction
+// adds one, a bulk 'rebuild' leaves a few dozen, and FTS5's own merging
+// keeps ten or twenty on a catalog that is written to. A query looks every
+// term and prefix up in every segment, so the cost of a search grows with
+// the number of segments: on the 1,000,000-song catalog, 27 segments made
+// a four-group two-word search several times slower than one segment
+// does. Optimize merges each index into one segment, and a running Store
+// merges again in the background once an index has more than
+// maxSearchSegments (Options.SearchUpkeep).
+//
+// ANALYZE also writes statistics for the indexes' shadow tables
+// (songs_fts_idx, …). With sqlite_stat4 rows for them, every statement
+// FTS5 runs on its shadow tables is re-prepared whenever a new value is
+// bound (the value might change the plan: there is only one plan), which
+// is once per term per segment of every query: that doubled the cost of
+// full-text reads. Optimize removes those statistics after ANALYZE, and
+// Open removes any an older binary left behind.
+
+// ftsTables are the SQLite full-text indexes.
+var ftsTables = []string{"songs_fts", "artists_fts", "albums_fts", "playlists_fts"}
+
+const (
+	// maxSearchSegments is how many segments the background upkeep lets
+	// an index have before it merges it into one.
+	maxSearchSegments = 8
+	// searchMergePages is how many pages one merge step writes: one write
+	// transaction of some tens of milliseconds, so writers wait at most
+	// that long for the upkeep.
+	searchMergePages = 256
+	// defaultSearchUpkeep is how often a Store checks its indexes.
+	defaultSearchUpkeep = 5 * time.Minute
+)
+
+// SearchSegments returns how many b-tree segments each SQLite full-text
+// index has, by table name (nil on PostgreSQL).
+func (s *Store) SearchSegments(ctx context.Context) (map[string]int, error) {
+	if s.dialect != SQLite {
+		return nil, nil
+	}
+	segs := make(map[string]int, len(ftsTables))
+	for _, t := range ftsTables {
+		n, err := s.searchSegments(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		segs[t] = n
+	}
+	return segs, nil
+}
+
+// searchSegments counts the segments of FTS5 table t: every segment has
+// at least one row (one per leaf page) in t's _idx shadow table.
+func (s *Store) searchSegments(ctx context.Context, t string) (int, error) {
+	var n int
+	if err := s.w.QueryRowContext(ctx, `SELECT COUNT(DISTINCT segid) FROM `+t+`_idx`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: segments of %s: %w", t, err)
+	}
+	return n, nil
+}
+
+// MergeSearchIndexes merges every SQLite full-text index that has more
+// than over segments into a single segment. It works in steps of
+// searchMergePages pages, each its own write transaction, so writes go on
+// between steps; stopping it (ctx) leaves a valid index that the next call
+// finishes. It does nothing on PostgreSQL.
+func (s *Store) MergeSearchIndexes(ctx context.Context, over int) error {
+	if s.dialect != SQLite {
+		return nil
+	}
+	for _, t := range ftsTables {
+		for {
+			n, err := s.searchSegments(ctx, t)
+			if err != nil {
+				return err
+			}
+			if n <= max(over, 1) {
+				break
+			}
+			// A negative page count merges segments of every level: an
+			// optimize done in steps. The segment count drops when the
+			// last step is written; a step that changes nothing means
+			// there is nothing left to merge.
+			var before, after int64
+			if err := s.w.QueryRowContext(ctx, `SELECT total_changes()`).Scan(&before); err != nil {
+				return fmt.Errorf("store: merge %s: %w", t, err)
+			}
+			if _, err := s.w.ExecContext(ctx, `INSERT INTO `+t+`(`+t+`, rank) VALUES ('merge', $1)`, -searchMergePages); err != nil {
+				return fmt.Errorf("store: merge %s: %w", t, err)
+			}
+			if err := s.w.QueryRowContext(ctx, `SELECT total_changes()`).Scan(&after); err != nil {
+				return fmt.Errorf("store: merge %s: %w", t, err)
+			}
+			if after-before < 2 {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// optimizeSearch merges each SQLite full-text index into one segment in one
+// statement per index (fastest; blocks writes meanwhile: for bulk loads).
+func (s *Store) optimizeSearch(ctx context.Context) error {
+	for _, t := range ftsTables {
+		if _, err := s.w.ExecContext(ctx, `INSERT INTO `+t+`(`+t+`) VALUES ('optimize')`); err != nil {
+			return fmt.Errorf("store: optimize %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// dropSearchStats removes planner statistics of the full-text shadow
+// tables (see above) and reloads the statistics when there were any. Run
+// on the writer before reader connections open, or after ANALYZE.
+func (s *Store) dropSearchStats(ctx context.Context) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var removed int64
+		for _, stat := range []string{"sqlite_stat1", "sqlite_stat4"} {
+			var exists int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = $1`, stat).Scan(&exists); err != nil {
+				return fmt.Errorf("store: %s: %w", stat, err)
+			}
+			if exists == 0 {
+				continue
+			}
+			res, err := tx.ExecContext(ctx, `DELETE FROM `+stat+` WHERE tbl LIKE '%\_fts\_%' ESCAPE '\'`)
+			if err != nil {
+				return fmt.Errorf("store: %s: %w", stat, err)
+			}
+			n, _ := res.RowsAffected()
+			removed += n
+		}
+		if removed > 0 {
+			if _, err := tx.ExecContext(ctx, `ANALYZE sqlite_schema`); err != nil {
+				return fmt.Errorf("store: reload statistics: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// startSearchUpkeep merges the full-text indexes in the background, once
+// right away (a database an older binary wrote) and then every interval,
+// until Close.
+func (s *Store) startSearchUpkeep(every time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	s.stopUpkeep = func() {
+		cancel()
+		<-done
+	}
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			// A failed pass leaves valid indexes (each step is a
+			// transaction); the next one tries again.
+			_ = s.MergeSearchIndexes(ctx, maxSearchSegments)
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 }

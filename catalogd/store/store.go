@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -56,6 +57,10 @@ type Options struct {
 	// (default 4×GOMAXPROCS, at least 8: a search runs several queries at
 	// once).
 	ReadConns int
+	// SearchUpkeep is how often an SQLite store checks whether its
+	// full-text indexes need merging (see MergeSearchIndexes; default 5
+	// minutes, negative: never). The first check runs when Open returns.
+	SearchUpkeep time.Duration
 }
 
 // Store is the catalog database. It is safe for concurrent use; Close it
@@ -67,6 +72,8 @@ type Store struct {
 	read    querier // r through prepared statements, or in tests a wrapper that explains every query
 	stmts   *stmtCache
 	now     func() time.Time
+
+	stopUpkeep func() // stops the background index upkeep, or nil
 
 	closeOnce sync.Once
 	closeErr  error
@@ -108,6 +115,16 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if s.dialect == SQLite {
+		// Before any reader connection loads the statistics.
+		if err := s.dropSearchStats(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+		if every := cmp.Or(opts.SearchUpkeep, defaultSearchUpkeep); every > 0 {
+			s.startSearchUpkeep(every)
+		}
 	}
 	return s, nil
 }
@@ -188,6 +205,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
+		if s.stopUpkeep != nil {
+			s.stopUpkeep()
+		}
 		if s.stmts != nil {
 			s.stmts.close()
 		}
@@ -206,11 +226,20 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// Optimize refreshes the query planner's statistics (ANALYZE). Run it
-// after bulk loads.
+// Optimize refreshes the query planner's statistics (ANALYZE) and, on
+// SQLite, merges each full-text index into one segment. Run it after bulk
+// loads.
 func (s *Store) Optimize(ctx context.Context) error {
 	if _, err := s.w.ExecContext(ctx, "ANALYZE"); err != nil {
 		return fmt.Errorf("store: optimize: %w", err)
+	}
+	if s.dialect == SQLite {
+		if err := s.dropSearchStats(ctx); err != nil {
+			return fmt.Errorf("store: optimize: %w", err)
+		}
+		if err := s.optimizeSearch(ctx); err != nil {
+			return fmt.Errorf("store: optimize: %w", err)
+		}
 	}
 	return nil
 }

@@ -52,8 +52,8 @@ func TestMigrationVersionsMatchAcrossDialects(t *testing.T) {
 		t.Fatalf("sqlite has %d migrations, postgres %d", len(lite), len(pg))
 	}
 	for i := range lite {
-		if lite[i].name != pg[i].name || lite[i].version != pg[i].version {
-			t.Errorf("migration %d: sqlite %q, postgres %q", i+1, lite[i].name, pg[i].name)
+		if lite[i].version != pg[i].version || lite[i].name != pg[i].name {
+			t.Errorf("migration %d: sqlite %04d_%s, postgres %04d_%s", i+1, lite[i].version, lite[i].name, pg[i].version, pg[i].name)
 		}
 	}
 }

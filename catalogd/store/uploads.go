@@ -115,7 +115,18 @@ func (s *Store) CreateReplacement(ctx context.Context, songID int64, nu NewUploa
 	return up, nil
 }
 
+// uploadLockSpace keys the PostgreSQL advisory locks that serialise one
+// artist's uploads ("riffup" in ASCII, shifted; the artist id is added).
+const uploadLockSpace = 0x7269666675700000
+
 func (s *Store) checkDuplicate(ctx context.Context, tx *sql.Tx, nu NewUpload) error {
+	if s.dialect == Postgres {
+		// Two identical uploads at once must not both pass the check
+		// (SQLite's single writer already serialises them).
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", uploadLockSpace+nu.ArtistID); err != nil {
+			return err
+		}
+	}
 	var songID int64
 	err := tx.QueryRowContext(ctx, `SELECT u.song_id FROM uploads u JOIN songs s ON s.id = u.song_id
 		WHERE u.artist_id = $1 AND u.sha256 = $2 AND s.status IN ('processing', 'ready') ORDER BY u.id LIMIT 1`,
@@ -214,10 +225,9 @@ func SongFolder(artistID, albumID, songID int64) string {
 	return fmt.Sprintf("artists/%d/albums/%d/songs/%d/", artistID, albumID, songID)
 }
 
-// purgeInTx queues edge purges of prefixes in the transaction tx, so they
-// are sent if and only if the change commits. The purge outbox (issue 7,
-// item 5) provides the queue; this is the one place ingest calls it.
+// purgeInTx queues edge purges of prefixes in the purge outbox inside tx,
+// so they are sent if and only if the change commits (see outbox.go). It
+// must be the last write of the transaction.
 func (s *Store) purgeInTx(ctx context.Context, tx *sql.Tx, prefixes ...string) error {
-	_, _, _ = ctx, tx, prefixes
-	return nil
+	return enqueuePurge(ctx, tx, s.dialect, s.nowMs(), prefixes...)
 }

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"riff/bench"
 	"riff/catalogd"
 	"riff/dev"
 	"riff/edge"
@@ -33,21 +34,16 @@ func commands() []command {
 		{"origin", "regional origin: serves packaged objects from the blob store", origin.Run},
 		{"edge", "streaming edge: tokens, slice cache, coalescing, purge", edge.Run},
 		{"package", "package an audio file into HLS/DASH/Ogg renditions", packager.Run},
-		{"bench", "load generator that behaves like players", notBuilt("bench", 8)},
+		{"bench", "load generator that behaves like players, with reports and thresholds", bench.Run},
 		{"dev", "all-in-one: catalogd + origin + edge on loopback with demo content", dev.Run},
 		{"keygen", "make a token signing key and public key set", playtoken.RunKeygen},
 		{"version", "print the version", runVersion},
 	}
 }
 
-// errNotBuilt marks a component whose issue has not landed yet.
+// errNotBuilt marks a component whose issue has not landed yet (none now;
+// run keeps the exit status 2 for it).
 var errNotBuilt = errors.New("not built yet")
-
-func notBuilt(name string, issue int) runFunc {
-	return func(context.Context, []string, func(string) string, io.Writer, io.Writer) error {
-		return fmt.Errorf("%s is %w (issue #%d)", name, errNotBuilt, issue)
-	}
-}
 
 // run dispatches args to a subcommand and returns the process exit code:
 // 0 success or help, 1 failure, 2 usage error or a component not built yet.

@@ -113,16 +113,25 @@ func (o *Obs) Handler() http.Handler {
 	return mux
 }
 
-// readyBody runs the checks and renders the /readyz answer.
+// readyBody runs the checks and renders the /readyz answer: the status,
+// the names of failed checks and the registered details (see AddDetail).
 func (o *Obs) readyBody(ctx context.Context) (int, []byte) {
 	failed, err := o.Ready(ctx)
+	answer := struct {
+		Status string         `json:"status"`
+		Failed []string       `json:"failed,omitempty"`
+		Detail map[string]any `json:"detail,omitempty"`
+	}{"ready", failed, o.Details()}
+	status := http.StatusOK
 	if err != nil {
 		o.Logger.WarnContext(ctx, "readiness check failed", "err", err)
-		b, _ := json.Marshal(struct {
-			Status string   `json:"status"`
-			Failed []string `json:"failed"`
-		}{"unavailable", failed})
-		return http.StatusServiceUnavailable, append(b, '\n')
+		answer.Status, status = "unavailable", http.StatusServiceUnavailable
 	}
-	return http.StatusOK, []byte(`{"status":"ready"}` + "\n")
+	b, merr := json.Marshal(answer)
+	if merr != nil {
+		o.Logger.ErrorContext(ctx, "readiness detail", "err", merr)
+		answer.Detail = nil
+		b, _ = json.Marshal(answer)
+	}
+	return status, append(b, '\n')
 }

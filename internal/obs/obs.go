@@ -29,8 +29,9 @@ type Obs struct {
 	Logger    *slog.Logger
 	Metrics   *metrics.Set
 
-	mu     sync.RWMutex
-	checks []check
+	mu      sync.RWMutex
+	checks  []check
+	details []detail
 
 	panics   *metrics.Counter
 	requests requestCounters
@@ -40,6 +41,11 @@ type Obs struct {
 type check struct {
 	name string
 	fn   func(context.Context) error
+}
+
+type detail struct {
+	name string
+	fn   func() any
 }
 
 // New returns an Obs for component (e.g. "edge"). logger must not be nil;
@@ -81,6 +87,32 @@ func (o *Obs) AddCheck(name string, fn func(context.Context) error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.checks = append(o.checks, check{name, fn})
+}
+
+// AddDetail registers a readiness detail: fn's value (marshalled as JSON)
+// appears under "detail" → name in every /readyz answer, ready or not. Keep
+// it to numbers an operator acts on (queue depths, ages, lagging peers),
+// never internal error text. fn must be fast and safe for concurrent use.
+func (o *Obs) AddDetail(name string, fn func() any) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.details = append(o.details, detail{name, fn})
+}
+
+// Details returns the current value of every readiness detail by name
+// (nil when none are registered).
+func (o *Obs) Details() map[string]any {
+	o.mu.RLock()
+	details := slices.Clone(o.details)
+	o.mu.RUnlock()
+	if len(details) == 0 {
+		return nil
+	}
+	m := make(map[string]any, len(details))
+	for _, d := range details {
+		m[d.name] = d.fn()
+	}
+	return m
 }
 
 // Ready runs every check and returns the names of those that failed

@@ -75,6 +75,8 @@ func TestHTTPEndpointsAndMiddleware(t *testing.T) {
 		}
 		return nil
 	})
+	queued := 0
+	o.AddDetail("queue", func() any { return map[string]int{"depth": queued} })
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", o.Handler())
 	mux.Handle("/healthz", o.Handler())
@@ -129,13 +131,13 @@ func TestHTTPEndpointsAndMiddleware(t *testing.T) {
 	if res, body = get(t, srv.URL+"/healthz", nil); res.StatusCode != 200 || !strings.Contains(body, "ok") {
 		t.Errorf("/healthz = %d %q", res.StatusCode, body)
 	}
-	if res, body = get(t, srv.URL+"/readyz", nil); res.StatusCode != 200 {
-		t.Errorf("/readyz = %d %q, want 200", res.StatusCode, body)
+	if res, body = get(t, srv.URL+"/readyz", nil); res.StatusCode != 200 || !strings.Contains(body, `"detail":{"queue":{"depth":0}}`) {
+		t.Errorf("/readyz = %d %q, want 200 with the queue detail", res.StatusCode, body)
 	}
-	dbUp = false
+	dbUp, queued = false, 7
 	res, body = get(t, srv.URL+"/readyz", nil)
-	if res.StatusCode != 503 || !strings.Contains(body, `"db"`) || strings.Contains(body, "refused") {
-		t.Errorf("/readyz with db down = %d %q, want 503 naming db without internal text", res.StatusCode, body)
+	if res.StatusCode != 503 || !strings.Contains(body, `"failed":["db"]`) || strings.Contains(body, "refused") || !strings.Contains(body, `"depth":7`) {
+		t.Errorf("/readyz with db down = %d %q, want 503 naming db without internal text, with the queue detail", res.StatusCode, body)
 	}
 
 	o.CountError("not_found")

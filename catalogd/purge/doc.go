@@ -1,0 +1,62 @@
+// Package purge fans catalogd's purge outbox out to every edge.
+//
+// A change that makes objects cached at the edges wrong (a replaced song
+// version, a takedown) writes its blob-key prefixes to the purge outbox in
+// the same transaction as the change (see package store). A Dispatcher
+// sends them to each configured edge's admin listener as
+//
+//	POST {edge}/purge
+//	Authorization: Bearer <purge token>
+//	{"prefixes": [...]}
+//
+// and records, per edge, the highest outbox id the edge acknowledged (its
+// cursor, in the database). Each edge has a goroutine of its own: it sends
+// every row after its cursor, in id order, up to Config.Batch prefixes per
+// request, so an edge that is slow or down never holds the others back.
+// A failed request is retried after an exponential backoff with jitter
+// (Config.BackoffMin doubling up to Config.BackoffMax) until the edge
+// acknowledges; the cursor does not move meanwhile, so an edge that was
+// down during a change gets the purge when it returns, and a catalogd
+// restart resumes from the cursors. A refusal (4xx: a purge token the edge
+// does not accept, usually because its jwks.json lacks catalogd's signing
+// key) is a configuration error: it is logged at error level, counted, and
+// retried with the same backoff, never in a tight loop.
+//
+// Purges are idempotent at the edge (a purge bumps a generation), so
+// sending a row twice is harmless; the dispatcher relies on that: after a
+// crash between an edge's answer and the cursor write, and when several
+// catalogd instances run dispatchers against one database, some rows are
+// sent more than once.
+//
+// An edge that appears in the configuration for the first time has cursor
+// 0: it receives every row still in the outbox. Rows are deleted only when
+// every configured edge has acknowledged them and they are older than
+// Config.Retain (default one hour), so a new edge, or one renamed in the
+// configuration (another URL for the same cache), also gets the purges of
+// the last hour: a cache that started serving before catalogd knew about
+// it cannot keep content that was purged meanwhile. Starting at the head
+// instead would rely on new edges having empty caches; re-sending an hour
+// of purges costs an edge nothing but a few generation bumps.
+//
+// The purge token is minted per request (Config.TokenTTL, default one
+// minute) with subject "catalogd" and the narrowest artist, album or song
+// folder covering the whole batch ("artists/" when the batch spans
+// artists).
+//
+// # Metrics and readiness
+//
+// On the obs metrics set:
+//
+//	riff_purge_outbox_pending                      rows some configured edge has not acknowledged
+//	riff_purge_oldest_undelivered_seconds          age of the oldest of them (0 when none)
+//	riff_purge_edge_pending{edge}                  rows the edge has not acknowledged
+//	riff_purge_edge_lag_seconds{edge}              age of the oldest of them
+//	riff_purge_delivered_total{edge}               rows the edge acknowledged
+//	riff_purge_failures_total{edge,kind}           failed attempts: kind unavailable (network, timeout, 5xx),
+//	                                               refused (4xx) or store (database)
+//	riff_purge_pruned_total                        rows deleted from the outbox
+//
+// Ready, registered as a readiness check, fails while some edge's oldest
+// unacknowledged purge is older than Config.LagThreshold; its error names
+// the lagging edges (obs logs it; /readyz shows only the check's name).
+package purge

@@ -1,0 +1,584 @@
+package purge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"riff/catalogd/store"
+	"riff/internal/obs"
+	"riff/internal/playtoken"
+)
+
+// Store is what a Dispatcher needs from the catalog database; *store.Store
+// is one.
+type Store interface {
+	// PendingPurges returns up to limit outbox rows with ids above after,
+	// in id order.
+	PendingPurges(ctx context.Context, after int64, limit int) ([]store.PurgeEntry, error)
+	// PurgeBacklog counts the rows with ids above after and returns the
+	// creation time of the oldest.
+	PurgeBacklog(ctx context.Context, after int64) (int, time.Time, error)
+	// PurgeCursor returns the highest id edge acknowledged (0: none).
+	PurgeCursor(ctx context.Context, edge string) (int64, error)
+	// AckPurges moves edge's cursor forward to id.
+	AckPurges(ctx context.Context, edge string, id int64) error
+	// PrunePurges deletes rows every one of edges acknowledged that were
+	// created before before.
+	PrunePurges(ctx context.Context, edges []string, before time.Time) (int64, error)
+}
+
+// Signer mints purge tokens; *playtoken.Signer is one.
+type Signer interface {
+	Mint(c playtoken.Claims, ttl time.Duration) (string, error)
+}
+
+// Config configures a Dispatcher. Edges and Signer are required; zero
+// durations and counts take the defaults shown.
+type Config struct {
+	// Edges are the edges' admin base URLs, http(s)://host:port (the
+	// listener that serves POST /purge). An edge's cursor is stored under
+	// its URL as written here (a trailing slash removed).
+	Edges []string
+	// Signer mints the purge tokens the edges verify.
+	Signer Signer
+	// Client sends the requests. Default: a client of its own with a 10s
+	// timeout, whose idle connections Close closes.
+	Client *http.Client
+	// PollInterval is how often an idle edge looks for new rows (Kick wakes
+	// them at once). Default 1s.
+	PollInterval time.Duration
+	// BackoffMin and BackoffMax bound the wait after a failed attempt: it
+	// starts at BackoffMin, doubles with each consecutive failure up to
+	// BackoffMax, and is jittered to between half and all of that.
+	// Defaults 250ms and 30s.
+	BackoffMin, BackoffMax time.Duration
+	// Batch caps the prefixes in one request. Default and maximum 1000
+	// (what an edge accepts).
+	Batch int
+	// TokenTTL is the lifetime of the token minted for each request.
+	// Default 1m.
+	TokenTTL time.Duration
+	// LagThreshold: Ready fails while an edge's oldest unacknowledged purge
+	// is older than this. Default 1m.
+	LagThreshold time.Duration
+	// Retain keeps acknowledged rows this long (for new edges, see the
+	// package doc). Default 1h.
+	Retain time.Duration
+	// PruneInterval is how often acknowledged rows are deleted. Default 1m.
+	PruneInterval time.Duration
+	// Now is the clock for ages. Default time.Now.
+	Now func() time.Time
+}
+
+// maxBatch is the most prefixes an edge takes in one purge request.
+const maxBatch = 1000
+
+func (c *Config) defaults() {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.PollInterval, time.Second)
+	def(&c.BackoffMin, 250*time.Millisecond)
+	def(&c.BackoffMax, 30*time.Second)
+	def(&c.TokenTTL, time.Minute)
+	def(&c.LagThreshold, time.Minute)
+	def(&c.Retain, time.Hour)
+	def(&c.PruneInterval, time.Minute)
+	c.BackoffMax = max(c.BackoffMax, c.BackoffMin)
+	if c.Batch <= 0 || c.Batch > maxBatch {
+		c.Batch = maxBatch
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Dispatcher sends the purge outbox to every configured edge (see the
+// package doc). New has no side effects beyond registering metrics; Run
+// does the work until its context ends or Close is called; Close is
+// idempotent and works whether or not Run was called. Kick and Ready are
+// safe for concurrent use at any time.
+type Dispatcher struct {
+	cfg       Config
+	st        Store
+	log       *slog.Logger
+	ownClient bool
+	edges     []*edgeState
+	names     []string
+
+	pruned *metrics.Counter
+
+	mu      sync.Mutex
+	closed  bool
+	running bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// edgeState is one edge's delivery state.
+type edgeState struct {
+	url  string
+	kick chan struct{} // capacity 1: a pending wake-up
+
+	delivered                       *metrics.Counter
+	unavailable, refused, storeErrs *metrics.Counter
+
+	mu      sync.Mutex
+	pending int       // rows after the cursor
+	oldest  time.Time // creation of the first of them; zero when none
+	lastErr string    // the last failure, for Ready's detail
+}
+
+// New returns a Dispatcher for cfg over st, logging to and registering
+// its metrics on o.
+func New(o *obs.Obs, st Store, cfg Config) (*Dispatcher, error) {
+	if o == nil || st == nil {
+		return nil, errors.New("purge: New needs obs and a store")
+	}
+	if cfg.Signer == nil {
+		return nil, errors.New("purge: no signer for purge tokens")
+	}
+	if len(cfg.Edges) == 0 {
+		return nil, errors.New("purge: no edges")
+	}
+	cfg.defaults()
+	d := &Dispatcher{cfg: cfg, st: st, log: o.Logger.With("part", "purge"), done: make(chan struct{})}
+	if d.cfg.Client == nil {
+		d.ownClient = true
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil // admin listeners are on a private network: no HTTP_PROXY detours
+		tr.MaxIdleConnsPerHost = 2
+		d.cfg.Client = &http.Client{
+			Timeout: 10 * time.Second, Transport: tr,
+			// An edge never redirects a purge; a redirect is an answer
+			// to report, not to follow (a POST would turn into a GET).
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	set := o.Metrics
+	for _, raw := range cfg.Edges {
+		u := strings.TrimSuffix(strings.TrimSpace(raw), "/")
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.User != nil ||
+			pu.RawQuery != "" || pu.Fragment != "" {
+			return nil, fmt.Errorf("purge: edge %q: want http(s)://host:port of its admin listener, without credentials", raw)
+		}
+		if slices.Contains(d.names, u) {
+			return nil, fmt.Errorf("purge: edge %s listed twice", u)
+		}
+		e := &edgeState{url: u, kick: make(chan struct{}, 1)}
+		e.delivered = set.GetOrCreateCounter(fmt.Sprintf(`riff_purge_delivered_total{edge=%q}`, u))
+		e.unavailable = set.GetOrCreateCounter(fmt.Sprintf(`riff_purge_failures_total{edge=%q,kind="unavailable"}`, u))
+		e.refused = set.GetOrCreateCounter(fmt.Sprintf(`riff_purge_failures_total{edge=%q,kind="refused"}`, u))
+		e.storeErrs = set.GetOrCreateCounter(fmt.Sprintf(`riff_purge_failures_total{edge=%q,kind="store"}`, u))
+		set.GetOrCreateGauge(fmt.Sprintf(`riff_purge_edge_pending{edge=%q}`, u), func() float64 {
+			n, _ := e.backlog()
+			return float64(n)
+		})
+		set.GetOrCreateGauge(fmt.Sprintf(`riff_purge_edge_lag_seconds{edge=%q}`, u), func() float64 {
+			return d.lag(e).Seconds()
+		})
+		d.edges = append(d.edges, e)
+		d.names = append(d.names, u)
+	}
+	set.GetOrCreateGauge(`riff_purge_outbox_pending`, func() float64 {
+		n := 0
+		for _, e := range d.edges {
+			p, _ := e.backlog()
+			n = max(n, p)
+		}
+		return float64(n)
+	})
+	set.GetOrCreateGauge(`riff_purge_oldest_undelivered_seconds`, func() float64 {
+		var lag time.Duration
+		for _, e := range d.edges {
+			lag = max(lag, d.lag(e))
+		}
+		return lag.Seconds()
+	})
+	d.pruned = set.GetOrCreateCounter(`riff_purge_pruned_total`)
+	return d, nil
+}
+
+// Edges returns the edges' admin URLs as the Dispatcher names them.
+func (d *Dispatcher) Edges() []string { return slices.Clone(d.names) }
+
+// Run delivers purges until ctx ends or Close is called, then returns nil
+// (at once if Close came first). It returns an error if the Dispatcher is
+// already running.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	d.mu.Lock()
+	if d.running {
+		d.mu.Unlock()
+		return errors.New("purge: dispatcher already running")
+	}
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.running = true
+	ctx, d.cancel = context.WithCancel(ctx)
+	d.mu.Unlock()
+	defer close(d.done)
+	defer d.cancel()
+
+	d.log.Info("purge fan-out started", "edges", d.names)
+	var wg sync.WaitGroup
+	for _, e := range d.edges {
+		wg.Go(func() { d.deliver(ctx, e) })
+	}
+	wg.Go(func() { d.prune(ctx) })
+	wg.Wait()
+	if d.ownClient {
+		d.cfg.Client.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Close stops Run and waits for it to return. It is idempotent, and safe
+// to call when Run was never called.
+func (d *Dispatcher) Close() error {
+	d.mu.Lock()
+	d.closed = true
+	running := d.running
+	if running {
+		d.cancel()
+	}
+	d.mu.Unlock()
+	if running {
+		<-d.done
+	}
+	if d.ownClient {
+		d.cfg.Client.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Kick wakes every idle edge to look for new rows now, instead of at its
+// next poll. Call it after committing a change that enqueued purges. An
+// edge waiting out a backoff keeps waiting. Kick never blocks, and does
+// nothing on a nil Dispatcher (no fan-out configured).
+func (d *Dispatcher) Kick() {
+	if d == nil {
+		return
+	}
+	for _, e := range d.edges {
+		select {
+		case e.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Ready reports an error naming every edge whose oldest unacknowledged
+// purge is older than Config.LagThreshold; use it as a readiness check.
+func (d *Dispatcher) Ready(context.Context) error {
+	var lagging []string
+	for _, e := range d.edges {
+		lag := d.lag(e)
+		if lag <= d.cfg.LagThreshold {
+			continue
+		}
+		e.mu.Lock()
+		msg := fmt.Sprintf("edge %s has %d purges pending, the oldest %s old", e.url, e.pending, lag.Round(time.Millisecond))
+		if e.lastErr != "" {
+			msg += " (last error: " + e.lastErr + ")"
+		}
+		e.mu.Unlock()
+		lagging = append(lagging, msg)
+	}
+	if len(lagging) > 0 {
+		return errors.New(strings.Join(lagging, "; "))
+	}
+	return nil
+}
+
+// Backlog is the purge backlog as Detail reports it: no edge addresses,
+// since /readyz may be public.
+type Backlog struct {
+	// Pending is the largest number of purges any edge has yet to
+	// acknowledge; OldestSecs the age of the oldest of them.
+	Pending    int     `json:"pending"`
+	OldestSecs float64 `json:"oldest_age_seconds"`
+	Edges      int     `json:"edges"`
+	// Lagging counts edges whose oldest purge is past the lag threshold.
+	Lagging int `json:"edges_lagging"`
+}
+
+// Detail returns the Backlog, for the /readyz detail (see obs.AddDetail).
+// It is safe for concurrent use.
+func (d *Dispatcher) Detail() any {
+	b := Backlog{Edges: len(d.edges)}
+	for _, e := range d.edges {
+		n, _ := e.backlog()
+		lag := d.lag(e)
+		b.Pending = max(b.Pending, n)
+		b.OldestSecs = max(b.OldestSecs, lag.Seconds())
+		if d.cfg.LagThreshold > 0 && lag > d.cfg.LagThreshold {
+			b.Lagging++
+		}
+	}
+	return b
+}
+
+// lag is the age of e's oldest unacknowledged row, 0 when none.
+func (d *Dispatcher) lag(e *edgeState) time.Duration {
+	_, oldest := e.backlog()
+	if oldest.IsZero() {
+		return 0
+	}
+	return max(0, d.cfg.Now().Sub(oldest))
+}
+
+func (e *edgeState) backlog() (int, time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pending, e.oldest
+}
+
+func (e *edgeState) setBacklog(n int, oldest time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pending, e.oldest = n, oldest
+}
+
+func (e *edgeState) setErr(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err == nil {
+		e.lastErr = ""
+	} else {
+		e.lastErr = err.Error()
+	}
+}
+
+// deliver is e's loop: send every row after its cursor, in order, until ctx
+// ends.
+func (d *Dispatcher) deliver(ctx context.Context, e *edgeState) {
+	cursor := int64(-1) // not read yet
+	failures := 0
+	// fail counts and logs a failed step and waits out the backoff.
+	fail := func(err error) {
+		if ctx.Err() != nil {
+			return // stopping: not a failure
+		}
+		failures++
+		e.setErr(err)
+		var refused *refusedError
+		switch {
+		case errors.As(err, &refused):
+			e.refused.Inc()
+			d.log.Error("edge refused the purge (401/403: its jwks.json lacks catalogd's signing key)", "edge", e.url, "err", err, "failures", failures)
+		case errors.Is(err, errStore):
+			e.storeErrs.Inc()
+			d.log.Warn("purge outbox unreadable", "edge", e.url, "err", err, "failures", failures)
+		default:
+			e.unavailable.Inc()
+			d.log.Warn("purge not delivered, will retry", "edge", e.url, "err", err, "failures", failures)
+		}
+		sleep(ctx, d.backoff(failures))
+	}
+	for ctx.Err() == nil {
+		if cursor < 0 {
+			c, err := d.st.PurgeCursor(ctx, e.url)
+			if err != nil {
+				fail(fmt.Errorf("%w: %w", errStore, err))
+				continue
+			}
+			cursor = c
+		}
+		batch, err := d.st.PendingPurges(ctx, cursor, d.cfg.Batch)
+		if err != nil {
+			fail(fmt.Errorf("%w: %w", errStore, err))
+			continue
+		}
+		if len(batch) == 0 {
+			e.setBacklog(0, time.Time{})
+			select {
+			case <-ctx.Done():
+			case <-e.kick:
+			case <-time.After(d.cfg.PollInterval):
+			}
+			continue
+		}
+		if len(batch) < d.cfg.Batch {
+			e.setBacklog(len(batch), batch[0].CreatedAt)
+		} else if n, oldest, err := d.st.PurgeBacklog(ctx, cursor); err == nil {
+			e.setBacklog(n, oldest)
+		} else {
+			e.setBacklog(len(batch), batch[0].CreatedAt)
+		}
+		if err := d.send(ctx, e.url, prefixesOf(batch)); err != nil {
+			fail(err)
+			continue
+		}
+		last := batch[len(batch)-1].ID
+		e.delivered.Add(len(batch))
+		if failures > 0 {
+			d.log.Info("edge acknowledged purges again", "edge", e.url, "after_failures", failures)
+		}
+		failures = 0
+		e.setErr(nil)
+		d.log.Debug("purges delivered", "edge", e.url, "rows", len(batch), "through_id", last)
+		// The edge has the rows: move on even if the cursor write fails
+		// (it is rewritten with the next ack; a restart re-sends, which
+		// is harmless). The write outlives a shutdown that began during
+		// the request, briefly.
+		cursor = last
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := d.st.AckPurges(actx, e.url, last); err != nil {
+			e.storeErrs.Inc()
+			d.log.Warn("recording purge cursor", "edge", e.url, "err", err)
+		}
+		cancel()
+	}
+}
+
+// prune deletes acknowledged rows every PruneInterval.
+func (d *Dispatcher) prune(ctx context.Context) {
+	t := time.NewTicker(d.cfg.PruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := d.st.PrunePurges(ctx, d.names, d.cfg.Now().Add(-d.cfg.Retain))
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.Warn("pruning purge outbox", "err", err)
+			}
+			continue
+		}
+		if n > 0 {
+			d.pruned.Add(int(n))
+			d.log.Debug("pruned purge outbox", "rows", n)
+		}
+	}
+}
+
+// backoff is the wait after the n-th consecutive failure (n ≥ 1): the
+// capped exponential delay, jittered to between half and all of it.
+func (d *Dispatcher) backoff(n int) time.Duration {
+	delay := d.cfg.BackoffMin
+	for i := 1; i < n && delay < d.cfg.BackoffMax; i++ {
+		delay *= 2
+	}
+	delay = min(delay, d.cfg.BackoffMax)
+	half := delay / 2
+	return half + rand.N(delay-half+1)
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// errStore marks failures to read the outbox.
+var errStore = errors.New("store")
+
+// refusedError is an edge's 4xx answer: the request will not succeed by
+// being repeated until the configuration changes.
+type refusedError struct {
+	status int
+	body   string
+}
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("edge answered %d %s", e.status, e.body)
+}
+
+type purgeRequest struct {
+	Prefixes []string `json:"prefixes"`
+}
+
+// send posts one purge request for prefixes to the edge at base.
+func (d *Dispatcher) send(ctx context.Context, base string, prefixes []string) error {
+	tok, err := d.cfg.Signer.Mint(playtoken.Claims{Type: playtoken.TypePurge, Subject: "catalogd", Prefix: cover(prefixes)}, d.cfg.TokenTTL)
+	if err != nil {
+		return fmt.Errorf("purge token: %w", err)
+	}
+	body, err := json.Marshal(purgeRequest{Prefixes: prefixes})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/purge", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := d.cfg.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return nil
+	case resp.StatusCode >= 400 && resp.StatusCode < 500:
+		return &refusedError{status: resp.StatusCode, body: strings.TrimSpace(string(snippet))}
+	}
+	return fmt.Errorf("edge answered %d %s", resp.StatusCode, strings.TrimSpace(string(snippet)))
+}
+
+// prefixesOf returns the distinct prefixes of batch in order.
+func prefixesOf(batch []store.PurgeEntry) []string {
+	seen := make(map[string]bool, len(batch))
+	ps := make([]string, 0, len(batch))
+	for _, e := range batch {
+		if !seen[e.Prefix] {
+			seen[e.Prefix] = true
+			ps = append(ps, e.Prefix)
+		}
+	}
+	return ps
+}
+
+// cover returns the narrowest folder a purge token may name that covers
+// every prefix: their longest common artist, album or song folder, or
+// "artists/" (everything).
+func cover(prefixes []string) string {
+	var common []string
+	for i, p := range prefixes {
+		segs := strings.Split(strings.TrimSuffix(p, "/"), "/")
+		if i == 0 {
+			common = segs
+			continue
+		}
+		n := 0
+		for n < len(common) && n < len(segs) && common[n] == segs[n] {
+			n++
+		}
+		common = common[:n]
+	}
+	n := len(common) &^ 1 // folders carrying generations are at depths 2, 4 and 6
+	if n < 2 || common[0] != "artists" {
+		return "artists/"
+	}
+	return strings.Join(common[:n], "/") + "/"
+}
