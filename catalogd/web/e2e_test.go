@@ -131,16 +131,7 @@ func TestEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
 	done := make(chan error, 1)
-	// riff dev passes its blob folder to catalogd; the environment says it
-	// too (flags win), for a riff dev that does not yet.
-	data := filepath.Join(tmp, "data")
-	getenv := func(k string) string {
-		if k == "RIFF_CATALOGD_BLOB" {
-			return filepath.Join(data, "blob")
-		}
-		return ""
-	}
-	go func() { done <- dev.Run(ctx, args, getenv, stdout, stderr) }()
+	go func() { done <- dev.Run(ctx, args, func(string) string { return "" }, stdout, stderr) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
