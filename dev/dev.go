@@ -227,6 +227,7 @@ func waitReady(ctx context.Context, url string, timeout time.Duration, errc <-ch
 func banner(w io.Writer, s Settings, edgeURL string, demo *demoAccount) {
 	api := "http://" + s.CatalogdListen
 	fmt.Fprintf(w, "\nRiff is running (Ctrl-C stops it):\n")
+	fmt.Fprintf(w, "  player    %s/   (the web player: open it in a browser)\n", api)
 	fmt.Fprintf(w, "  catalogd  %s   (API; /openapi.json, /metrics, /readyz)\n", api)
 	fmt.Fprintf(w, "  origin    http://%s\n", s.OriginListen)
 	fmt.Fprintf(w, "  edge      %s   (admin http://%s)\n", edgeURL, s.EdgeAdminListen)

@@ -41,12 +41,8 @@ func commands() []command {
 	}
 }
 
-// errNotBuilt marks a component whose issue has not landed yet (none now;
-// run keeps the exit status 2 for it).
-var errNotBuilt = errors.New("not built yet")
-
 // run dispatches args to a subcommand and returns the process exit code:
-// 0 success or help, 1 failure, 2 usage error or a component not built yet.
+// 0 success or help, 1 failure, 2 usage error.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
@@ -67,9 +63,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		switch {
 		case err == nil, errors.Is(err, flag.ErrHelp):
 			return 0
-		case errors.Is(err, errNotBuilt):
-			fmt.Fprintf(stderr, "riff: %v\n", err)
-			return 2
 		default:
 			fmt.Fprintf(stderr, "riff %s: %v\n", c.name, err)
 			return 1
