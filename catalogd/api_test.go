@@ -3,7 +3,9 @@ package catalogd
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -544,5 +546,30 @@ func TestPlaybackTokenReuse(t *testing.T) {
 	c2, _ := verifyPlayback(t, e, other.HLSURL)
 	if c2.Prefix == c.Prefix {
 		t.Error("two songs share a token prefix")
+	}
+}
+
+// TestClientClosedIsNotAnError checks that a request its client cancelled
+// is recorded as 499 at debug level, not as a 503 error, while a timeout
+// inside the server still is one.
+func TestClientClosedIsNotAnError(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequestWithContext(ctx, "GET", "/users/me/recently-played", nil)
+	rec := httptest.NewRecorder()
+	e.srv.writeError(rec, req, fmt.Errorf("query: %w", context.Canceled))
+	if rec.Code != statusClientClosed || rec.Body.Len() != 0 {
+		t.Errorf("cancelled by the client: %d %q, want 499 and no body", rec.Code, rec.Body)
+	}
+	if strings.Contains(e.logs.String(), `"level":"ERROR"`) {
+		t.Errorf("a client's cancellation was logged as an error:\n%s", e.logs)
+	}
+
+	req = httptest.NewRequest("GET", "/users/me/recently-played", nil)
+	rec = httptest.NewRecorder()
+	e.srv.writeError(rec, req, fmt.Errorf("query: %w", context.DeadlineExceeded))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"code":"unavailable"`) {
+		t.Errorf("server-side timeout: %d %q, want 503 unavailable", rec.Code, rec.Body)
 	}
 }

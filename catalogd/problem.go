@@ -106,6 +106,9 @@ type problem struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
+// statusClientClosed is recorded for a request its client cancelled.
+const statusClientClosed = 499
+
 // problemTypePrefix starts the type URI of every problem; the code
 // completes it.
 const problemTypePrefix = "urn:riff:problem:"
@@ -114,6 +117,14 @@ const problemTypePrefix = "urn:riff:problem:"
 // become 404/409 (store kinds), 503 (timeouts, cancellation) or 500; their
 // text is logged with the request id and never sent.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The client went away (a reload, a cancelled fetch): nobody reads
+		// the answer, and it is no fault of ours. 499, as nginx logs it.
+		s.obs.CountError("client_closed")
+		s.log.DebugContext(r.Context(), "client closed the request", "method", r.Method, "path", r.URL.Path)
+		w.WriteHeader(statusClientClosed)
+		return
+	}
 	var ae *apiError
 	switch {
 	case errors.As(err, &ae):
