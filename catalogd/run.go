@@ -134,6 +134,23 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("catalogd: %w", err)
 	}
 	defer closeBlob(bs)
+	if fsStore, ok := bs.(*blob.FS); ok && *workers > 0 {
+		// The packaging writer sweeps what a crash left in the folder
+		// (temp files, orphaned sidecars), in the background.
+		sweepCtx, stopSweep := context.WithCancel(ctx)
+		swept := make(chan struct{})
+		defer func() { stopSweep(); <-swept }()
+		go func() {
+			defer close(swept)
+			st, err := fsStore.Sweep(sweepCtx, time.Hour)
+			switch {
+			case err != nil && sweepCtx.Err() == nil:
+				o.Logger.Warn("blob sweep", "err", err)
+			case st.Temps+st.Sidecars > 0:
+				o.Logger.Info("blob sweep: removed crash leftovers", "temp_files", st.Temps, "sidecars", st.Sidecars)
+			}
+		}()
+	}
 	if *workers < 0 || *jobAttempts < 1 || *jobLease < 3*time.Millisecond {
 		return errors.New("catalogd: need -workers ≥ 0, -job-attempts ≥ 1 and a positive -job-lease")
 	}
