@@ -33,7 +33,9 @@
 // a mix; concurrent Puts of one key leave exactly one of the contents. On
 // any error or cancellation before the rename, the temp file is removed and
 // the old object is untouched. Only a crash can leave a ".tmp-" file; List
-// never shows them and they can be deleted at leisure.
+// never shows them, and FS.Sweep deletes them, and sidecars whose object
+// generation is gone, once they are older than a cutoff (catalogd sweeps at
+// start).
 //
 // Durability: the data is fsynced before the rename and the folder after it
 // (plus every parent up to the root when the Put created folders), so a Put
