@@ -2,13 +2,8 @@ package catalogd
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"net/http"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -16,59 +11,14 @@ import (
 	"time"
 
 	"riff/catalogd/store"
+	"riff/catalogd/store/storetest"
 )
 
 // eachEnv runs fn against a catalogd on SQLite and, when
 // RIFF_TEST_POSTGRES is set, on PostgreSQL.
 func eachEnv(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, newEnv(t)) })
-	t.Run("postgres", func(t *testing.T) { fn(t, newEnvDB(t, postgresDSN(t))) })
-}
-
-// postgresDSN makes a schema of its own in the RIFF_TEST_POSTGRES
-// database, dropped when the test ends, and returns a DSN that uses it; it
-// skips the test when the variable is unset (CI sets it).
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("RIFF_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("SKIPPING PostgreSQL: set RIFF_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	ctx := context.Background()
-	for i := 0; ; i++ { // racing creators may collide once
-		_, err = admin.ExecContext(ctx, "CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public")
-		if err == nil || i == 3 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("pg_trgm: %v", err)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "riff_catalogd_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema+",public")
-	u.RawQuery = q.Encode()
-	return u.String()
+	t.Run("postgres", func(t *testing.T) { fn(t, newEnvDB(t, storetest.PostgresDSN(t))) })
 }
 
 // librarySongs adds n more ready songs to the fixture's album.

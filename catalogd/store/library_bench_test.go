@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"riff/catalogd/store/storetest"
 )
 
 // benchDBs runs fn on a SQLite store and, with RIFF_TEST_POSTGRES, a
@@ -20,7 +22,7 @@ func benchDBs(b *testing.B, fn func(b *testing.B, s *Store, songs []int64, users
 			if d == "sqlite" {
 				dsn = "file:" + filepath.Join(b.TempDir(), "riff.db")
 			} else {
-				dsn = PostgresTestDSN(b)
+				dsn = storetest.PostgresDSN(b)
 			}
 			s, err := Open(ctx, dsn, Options{})
 			if err != nil {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"riff/catalogd/store/storetest"
 )
 
 // librarySongs makes n ready songs (durations 10 s to 5 min) by one
@@ -415,7 +417,7 @@ func TestPlaylistConcurrentWriters(t *testing.T) {
 		}
 	}
 	t.Run("sqlite", func(t *testing.T) { run(t, "file:"+filepath.Join(t.TempDir(), "riff.db")) })
-	t.Run("postgres", func(t *testing.T) { run(t, PostgresTestDSN(t)) })
+	t.Run("postgres", func(t *testing.T) { run(t, storetest.PostgresDSN(t)) })
 }
 
 func TestLikesAndFollows(t *testing.T) {
@@ -634,7 +636,7 @@ func TestMigrationUpgradesVersion1(t *testing.T) {
 		run(t, "file:"+path, "sqlite", "file:"+path)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := PostgresTestDSN(t)
+		dsn := storetest.PostgresDSN(t)
 		run(t, dsn, "pgx", dsn)
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"riff/catalogd/store/storetest"
 	"riff/internal/blobkey"
 )
 
@@ -252,7 +253,7 @@ func TestPurgeMigrationUpgrades(t *testing.T) {
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := PostgresTestDSN(t)
+		dsn := storetest.PostgresDSN(t)
 		check(t, func() *Store {
 			s, err := Open(ctx, dsn, Options{})
 			if err != nil {
