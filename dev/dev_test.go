@@ -50,9 +50,17 @@ func (l *lockedBuffer) String() string {
 func startDev(t *testing.T, data string) (api string, out *lockedBuffer, stop func() error) {
 	t.Helper()
 	api = freeAddr(t)
-	args := []string{"-data", data, "-catalogd-listen", api, "-origin-listen", freeAddr(t),
+	out, stop = runDev(t, "-data", data, "-catalogd-listen", api, "-origin-listen", freeAddr(t),
 		"-edge-listen", freeAddr(t), "-edge-admin-listen", freeAddr(t),
-		"-demo-songs", "1", "-demo-length", "4s", "-ready-timeout", "60s"}
+		"-demo-songs", "1", "-demo-length", "4s", "-ready-timeout", "60s")
+	return "http://" + api, out, stop
+}
+
+// runDev runs riff dev with args until its banner is printed and returns
+// its stdout and an idempotent stop function that waits for Run to return
+// (also called at cleanup).
+func runDev(t *testing.T, args ...string) (out *lockedBuffer, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errOut := &lockedBuffer{}, &lockedBuffer{}
 	done := make(chan error, 1)
@@ -66,10 +74,15 @@ func startDev(t *testing.T, data string) (api string, out *lockedBuffer, stop fu
 		case <-deadline:
 			cancel()
 			t.Fatalf("riff dev not up in time\nstdout:\n%s\nstderr:\n%s", out, errOut)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return "http://" + api, out, func() error {
+	stopped := false
+	stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
 		cancel()
 		select {
 		case err := <-done:
@@ -78,6 +91,8 @@ func startDev(t *testing.T, data string) (api string, out *lockedBuffer, stop fu
 			return errors.New("riff dev did not stop within 30s")
 		}
 	}
+	t.Cleanup(func() { stop() })
+	return out, stop
 }
 
 func postJSON(t *testing.T, url, body string) map[string]any {

@@ -2,7 +2,6 @@ package dev
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -25,22 +24,7 @@ import (
 // URLs from its banner, and a stop function.
 func startDevArgs(t *testing.T, args ...string) (api, edge string, stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut := &lockedBuffer{}, &lockedBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, args, func(string) string { return "" }, out, errOut) }()
-	deadline := time.After(3 * time.Minute)
-	for !strings.Contains(out.String(), "Riff is running") {
-		select {
-		case err := <-done:
-			cancel()
-			t.Fatalf("riff dev stopped early: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
-		case <-deadline:
-			cancel()
-			t.Fatalf("riff dev not up in time\nstdout:\n%s\nstderr:\n%s", out, errOut)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	out, stop := runDev(t, args...)
 	if m := regexp.MustCompile(`catalogd\s+(http://\S+)`).FindStringSubmatch(out.String()); m != nil {
 		api = m[1]
 	}
@@ -50,21 +34,6 @@ func startDevArgs(t *testing.T, args ...string) (api, edge string, stop func() e
 	if api == "" || edge == "" || strings.HasSuffix(api, ":0") || strings.HasSuffix(edge, ":0") {
 		t.Fatalf("addresses missing from the banner:\n%s", out)
 	}
-	stopped := false
-	stop = func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(30 * time.Second):
-			return fmt.Errorf("riff dev did not stop within 30s")
-		}
-	}
-	t.Cleanup(func() { stop() })
 	return api, edge, stop
 }
 
