@@ -2,6 +2,7 @@ package obs
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -64,7 +65,11 @@ func (o *Obs) FastAdmin(ctx *fasthttp.RequestCtx) bool {
 		ctx.SetContentType("application/json")
 		ctx.SetBodyString(`{"status":"ok"}` + "\n")
 	case bytes.Equal(path, pathReadyz):
-		status, body := o.readyBody(ctx)
+		// The checks get a context that keeps the request's values (its
+		// request id) but not the pooled RequestCtx's Done channel: a
+		// context derived from that starts a goroutine that may read the
+		// RequestCtx after fasthttp has reused it (a data race).
+		status, body := o.readyBody(context.WithoutCancel(ctx))
 		ctx.SetContentType("application/json")
 		ctx.SetStatusCode(status)
 		ctx.SetBody(body)
