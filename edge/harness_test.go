@@ -277,7 +277,8 @@ type harness struct {
 }
 
 type harnessOptions struct {
-	origins    int // default 1
+	root       string // blob folder the origins serve; default testMedia's
+	origins    int    // default 1
 	sliceBytes int64
 	cfg        func(*Config)
 	ocfg       func(*OriginConfig)
@@ -285,7 +286,10 @@ type harnessOptions struct {
 
 func newHarness(t testing.TB, opts harnessOptions) *harness {
 	t.Helper()
-	root := testMedia(t)
+	root := opts.root
+	if root == "" {
+		root = testMedia(t)
+	}
 	if opts.origins == 0 {
 		opts.origins = 1
 	}

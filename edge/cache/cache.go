@@ -151,9 +151,8 @@ func (c *Cache) Slab() *Slab { return c.slab }
 // reference) or drop it with Discard.
 func (c *Cache) SliceEntry(data []byte, meta *Meta) *Entry {
 	if c.slab != nil && int64(len(data)) <= c.slab.SlotBytes() {
-		if slot, gen, mem, ok := c.slab.Alloc(); ok {
-			copy(mem, data)
-			return &Entry{Data: mem[:len(data):len(data)], Meta: meta, slot: slot + 1, slotGen: gen}
+		if slot, gen, mem, ok := c.slab.Alloc(data); ok {
+			return &Entry{Data: mem, Meta: meta, slot: slot + 1, slotGen: gen}
 		}
 	}
 	return &Entry{Data: data, Meta: meta}

@@ -2,7 +2,9 @@ package cache
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"testing"
@@ -26,16 +28,15 @@ func TestSlabSlotsAndReferences(t *testing.T) {
 	s := newTestSlab(t, 3, 4096)
 	var slots []int32
 	var gens []uint32
-	for range 3 {
-		i, gen, mem, ok := s.Alloc()
-		if !ok || len(mem) != 4096 {
+	for k := range 3 {
+		i, gen, mem, ok := s.Alloc(bytes.Repeat([]byte{byte(k)}, 4000))
+		if !ok || len(mem) != 4000 || mem[0] != byte(k) {
 			t.Fatalf("Alloc = %d, %d bytes, %v", i, len(mem), ok)
 		}
-		mem[0] = byte(i)
 		slots = append(slots, i)
 		gens = append(gens, gen)
 	}
-	if _, _, _, ok := s.Alloc(); ok {
+	if _, _, _, ok := s.Alloc([]byte("x")); ok {
 		t.Fatal("Alloc succeeded on a full slab")
 	}
 	if total, used := s.Slots(); total != 3 || used != 3 {
@@ -47,16 +48,19 @@ func TestSlabSlotsAndReferences(t *testing.T) {
 		t.Fatal("Acquire of a live slot failed")
 	}
 	s.Release(slots[0]) // the cache's reference
-	if _, _, _, ok := s.Alloc(); ok {
+	if _, _, _, ok := s.Alloc([]byte("x")); ok {
 		t.Fatal("a referenced slot was reused")
 	}
 	s.Release(slots[0]) // the response's
 	if s.Acquire(slots[0], gens[0]) {
 		t.Fatal("Acquire of a freed slot succeeded")
 	}
-	i, gen, _, ok := s.Alloc()
-	if !ok || i != slots[0] || gen == gens[0] {
-		t.Fatalf("Alloc after release = %d gen %d, %v; want slot %d back with a new generation", i, gen, ok, slots[0])
+	i, gen, mem, ok := s.Alloc([]byte("new"))
+	if !ok || i != slots[0] || gen == gens[0] || string(mem) != "new" {
+		t.Fatalf("Alloc after release = %d gen %d %q, %v; want slot %d back with a new generation", i, gen, mem, ok, slots[0])
+	}
+	if punched, _ := s.Punches(); punched != 1 {
+		t.Errorf("Punches() = %d, want 1 (a reused slot is punched out first)", punched)
 	}
 	// The slot now belongs to someone else: the old entry cannot take it.
 	if s.Acquire(slots[0], gens[0]) {
@@ -66,6 +70,9 @@ func TestSlabSlotsAndReferences(t *testing.T) {
 		t.Fatal("Acquire by the new owner failed")
 	}
 	s.Release(i)
+	if _, _, _, ok := s.Alloc(make([]byte, 4097)); ok {
+		t.Error("Alloc took more bytes than a slot holds")
+	}
 	defer func() {
 		if recover() == nil {
 			t.Error("releasing a free slot did not panic")
@@ -73,6 +80,123 @@ func TestSlabSlotsAndReferences(t *testing.T) {
 	}()
 	s.Release(slots[1])
 	s.Release(slots[1])
+}
+
+// TestSlabModel runs random sequences of Alloc, Acquire (with live and
+// stale generations), Release and failed punches against a plain model of
+// what the slab must do, and checks after every step that each reference
+// sees the bytes it was stored with and that the counts agree.
+func TestSlabModel(t *testing.T) {
+	const n, slot = 6, 3 * 4096
+	for seed := range uint64(20) {
+		s := newTestSlab(t, n, slot)
+		rng := rand.New(rand.NewPCG(seed, 7))
+		type handle struct {
+			slot int32
+			gen  uint32
+			data []byte
+		}
+		var (
+			live      []handle // one per reference held
+			seen      []handle // every generation ever handed out
+			refs      [n]int
+			gens      [n]uint32
+			used      [n]bool // ever allocated: a reuse must punch
+			retired   [n]bool
+			failPunch bool
+		)
+		realPunch := s.punch
+		s.punch = func(off, l int64) error {
+			i := off / s.stride
+			if !used[i] || refs[i] != 0 || retired[i] || l != s.stride {
+				t.Fatalf("seed %d: punch of slot %d (used %v, refs %d, retired %v, %d bytes)", seed, i, used[i], refs[i], retired[i], l)
+			}
+			if failPunch {
+				retired[i] = true
+				return errors.New("injected")
+			}
+			return realPunch(off, l)
+		}
+		free := func() int {
+			k := 0
+			for i := range n {
+				if refs[i] == 0 && !retired[i] {
+					k++
+				}
+			}
+			return k
+		}
+		for step := range 400 {
+			switch op := rng.IntN(10); {
+			case op < 4: // Alloc
+				failPunch = rng.IntN(15) == 0
+				data := make([]byte, 1+rng.IntN(slot))
+				for k := range data {
+					data[k] = byte(rng.Uint32())
+				}
+				i, gen, mem, ok := s.Alloc(data)
+				failPunch = false
+				if !ok {
+					if free() != 0 {
+						t.Fatalf("seed %d step %d: Alloc refused with %d free slots", seed, step, free())
+					}
+					continue
+				}
+				if refs[i] != 0 || retired[i] || gen <= gens[i] || !bytes.Equal(mem, data) {
+					t.Fatalf("seed %d step %d: Alloc gave slot %d (refs %d, retired %v, gen %d after %d)", seed, step, i, refs[i], retired[i], gen, gens[i])
+				}
+				refs[i], gens[i], used[i] = 1, gen, true
+				h := handle{i, gen, data}
+				live, seen = append(live, h), append(seen, h)
+			case op < 7 && len(seen) > 0: // Acquire, maybe with a stale generation
+				h := seen[rng.IntN(len(seen))]
+				want := refs[h.slot] > 0 && gens[h.slot] == h.gen
+				if got := s.Acquire(h.slot, h.gen); got != want {
+					t.Fatalf("seed %d step %d: Acquire(%d, gen %d) = %v, want %v", seed, step, h.slot, h.gen, got, want)
+				} else if got {
+					refs[h.slot]++
+					live = append(live, h)
+				}
+			case len(live) > 0: // Release
+				k := rng.IntN(len(live))
+				h := live[k]
+				live = append(live[:k], live[k+1:]...)
+				s.Release(h.slot)
+				refs[h.slot]--
+			}
+			inUse := 0
+			for i := range n {
+				if refs[i] > 0 {
+					inUse++
+				}
+				if got := s.Refs(int32(i)); int(got) != refs[i] {
+					t.Fatalf("seed %d step %d: Refs(%d) = %d, model %d", seed, step, i, got, refs[i])
+				}
+			}
+			if _, u := s.Slots(); u != inUse {
+				t.Fatalf("seed %d step %d: %d slots used, model %d", seed, step, u, inUse)
+			}
+			if _, lost := s.Punches(); int(lost) != countTrue(retired[:]) {
+				t.Fatalf("seed %d step %d: %d slots retired, model %d", seed, step, lost, countTrue(retired[:]))
+			}
+			for _, h := range live {
+				off := s.Offset(h.slot)
+				if !bytes.Equal(s.mem[off:off+int64(len(h.data))], h.data) {
+					t.Fatalf("seed %d step %d: slot %d changed under a reference", seed, step, h.slot)
+				}
+			}
+		}
+	}
+}
+
+func countTrue(b []bool) int {
+	n := 0
+	for _, v := range b {
+		if v {
+			n++
+		}
+	}
+	return n
 }
 
 // TestSlabBytesNeverChangeUnderAReader fills a tiny slab-backed cache from
