@@ -3,9 +3,10 @@ package edge
 import (
 	"io"
 	"sync"
-	"syscall"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sys/unix"
 
 	"riff/edge/cache"
 )
@@ -15,29 +16,30 @@ import (
 // moment they are added until fasthttp closes the body, so their bytes
 // cannot be reused under the response.
 //
-// On a plain TCP connection the body goes straight to the socket: slab
-// parts with sendfile from the slab's memory file (no copy from user
-// memory), heap parts with write. fasthttp flushes the headers first
-// (ImmediateHeaderFlush) and then calls WriteTo. On any other connection
-// (TLS, or wrapped by the per-IP limit) WriteTo writes the bytes to
-// fasthttp's writer like any io.WriterTo.
+// On a plain TCP connection of the public listener (publicConn) the body
+// goes straight to the socket, with the response head: fasthttp flushes the
+// head (ImmediateHeaderFlush), the connection holds it, and WriteTo sends
+// head and parts with one writev — one system call and one trip through
+// the TCP stack for the whole response. On any other connection (TLS, or
+// wrapped by the per-IP limit) WriteTo writes the bytes to fasthttp's
+// writer like any io.WriterTo.
 type body struct {
 	parts []bodyPart
 	i     int // next part
 	off   int // bytes of parts[i] already sent
 	slab  *cache.Slab
-	rc    syscall.RawConn // nil: write through fasthttp
-	fd    int             // the slab's memory file
+	conn  *publicConn // nil: write through fasthttp
+	head  []byte      // the held response head, then what is left of it
 	sent  int64
 	err   error
+	iov   [maxFastParts + 1]unix.Iovec
 	step  func(fd uintptr) bool // b.sendStep, made once per pooled body
 	pool  *sync.Pool
 }
 
 type bodyPart struct {
-	data    []byte
-	slot    int32 // slab slot, or -1 for heap bytes
-	fileOff int64 // offset of data in the slab's file
+	data []byte
+	slot int32 // slab slot, or -1 for heap bytes
 }
 
 func newBody(pool *sync.Pool) *body {
@@ -56,8 +58,7 @@ func (b *body) add(slab *cache.Slab, e *cache.Entry, lo, hi int64) bool {
 		if !slab.Acquire(slot, gen) {
 			return false
 		}
-		b.slab, b.fd = slab, slab.FD()
-		p.slot, p.fileOff = slot, slab.Offset(slot)+lo
+		b.slab, p.slot = slab, slot
 	}
 	b.parts = append(b.parts, p)
 	return true
@@ -69,18 +70,16 @@ func (b *body) addHeap(data []byte) {
 }
 
 // attach makes ctx send b as its body of n bytes, directly to the socket
-// when that is possible, and reports whether it will be.
+// with the response head when that is possible, and reports whether it
+// will be.
 func (b *body) attach(ctx *fasthttp.RequestCtx, n int64) bool {
-	if b.slab != nil {
-		if sc, ok := ctx.Conn().(syscall.Conn); ok {
-			if rc, err := sc.SyscallConn(); err == nil {
-				b.rc = rc
-				ctx.Response.ImmediateHeaderFlush = true
-			}
-		}
+	if pc, ok := ctx.Conn().(*publicConn); ok && len(b.parts) <= maxFastParts {
+		b.conn = pc
+		pc.hold()
+		ctx.Response.ImmediateHeaderFlush = true
 	}
 	ctx.Response.SetBodyStream(b, int(n))
-	return b.rc != nil
+	return b.conn != nil
 }
 
 // Read implements io.Reader, for writers that do not use WriteTo.
@@ -101,7 +100,7 @@ func (b *body) Read(p []byte) (int, error) {
 
 // WriteTo implements io.WriterTo.
 func (b *body) WriteTo(w io.Writer) (int64, error) {
-	if b.rc == nil {
+	if b.conn == nil {
 		var total int64
 		for b.i < len(b.parts) {
 			n, err := w.Write(b.parts[b.i].data[b.off:])
@@ -114,8 +113,9 @@ func (b *body) WriteTo(w io.Writer) (int64, error) {
 		}
 		return total, nil
 	}
+	b.head = b.conn.release()
 	b.sent, b.err = 0, nil
-	if err := b.rc.Write(b.step); err != nil {
+	if err := b.conn.raw.Write(b.step); err != nil {
 		return b.sent, err
 	}
 	return b.sent, b.err
@@ -124,38 +124,65 @@ func (b *body) WriteTo(w io.Writer) (int64, error) {
 // SupportsBodyWriteTo tells fasthttp to call WriteTo (fasthttp.BodyWriterTo).
 func (b *body) SupportsBodyWriteTo() bool { return true }
 
-// sendStep writes what is left to the socket fd; it returns false to wait
-// until the socket is writable again (syscall.RawConn.Write).
+// sendStep writes what is left of the head and the parts to the socket fd
+// with writev; it returns false to wait until the socket is writable again
+// (syscall.RawConn.Write). writev copies the bytes into the socket before
+// it returns, so nothing refers to a slot once the body is closed.
 func (b *body) sendStep(fd uintptr) bool {
-	for b.i < len(b.parts) {
-		p := &b.parts[b.i]
-		var n int
-		var err error
-		if p.slot >= 0 {
-			off := p.fileOff + int64(b.off)
-			n, err = syscall.Sendfile(int(fd), b.fd, &off, len(p.data)-b.off)
-		} else {
-			n, err = syscall.Write(int(fd), p.data[b.off:])
+	for len(b.head) > 0 || b.i < len(b.parts) {
+		iov := b.iov[:0]
+		if len(b.head) > 0 {
+			iov = appendIovec(iov, b.head)
 		}
-		if n > 0 {
-			b.sent += int64(n)
-			if b.off += n; b.off == len(p.data) {
-				b.i, b.off = b.i+1, 0
+		for k := b.i; k < len(b.parts) && len(iov) < len(b.iov); k++ {
+			d := b.parts[k].data
+			if k == b.i {
+				d = d[b.off:]
 			}
+			iov = appendIovec(iov, d)
 		}
+		r, _, errno := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		n := int(r)
 		switch {
-		case err == syscall.EAGAIN:
+		case errno == unix.EAGAIN:
 			return false
-		case err == syscall.EINTR:
-		case err != nil:
-			b.err = err
+		case errno == unix.EINTR:
+			continue
+		case errno != 0:
+			b.err = errno
 			return true
 		case n == 0:
 			b.err = io.ErrShortWrite
 			return true
 		}
+		// Advance past what was written: the head first, then the parts.
+		if h := min(n, len(b.head)); h > 0 {
+			b.head, n = b.head[h:], n-h
+		}
+		b.sent += int64(n)
+		for n > 0 {
+			left := len(b.parts[b.i].data) - b.off
+			if n < left {
+				b.off += n
+				break
+			}
+			n -= left
+			b.i, b.off = b.i+1, 0
+		}
+		if b.i < len(b.parts) && b.off == len(b.parts[b.i].data) {
+			b.i, b.off = b.i+1, 0
+		}
 	}
 	return true
+}
+
+func appendIovec(iov []unix.Iovec, d []byte) []unix.Iovec {
+	if len(d) == 0 {
+		return iov
+	}
+	v := unix.Iovec{Base: unsafe.SliceData(d)}
+	v.SetLen(len(d))
+	return append(iov, v)
 }
 
 // Close releases the slab references and returns b to its pool. fasthttp
@@ -166,8 +193,12 @@ func (b *body) Close() error {
 			b.slab.Release(p.slot)
 		}
 	}
+	if b.conn != nil && b.conn.holding {
+		b.conn.release() // the body was dropped before WriteTo: so is the head
+	}
 	clear(b.parts)
-	b.parts, b.i, b.off, b.slab, b.rc, b.fd, b.sent, b.err = b.parts[:0], 0, 0, nil, nil, 0, 0, nil
+	clear(b.iov[:])
+	b.parts, b.i, b.off, b.slab, b.conn, b.head, b.sent, b.err = b.parts[:0], 0, 0, nil, nil, nil, 0, nil
 	b.pool.Put(b)
 	return nil
 }

@@ -45,19 +45,22 @@
 // no allocation, and never the token.
 //
 // On Linux the slices live in a cache.Slab: fixed-size slots of one memfd,
-// mapped into the process, reference counted so that a slot is never reused
-// under a response that still sends it. A warm response of slab slices goes
-// to a plain TCP socket with sendfile from the memfd, without the copy from
-// user memory that write needs (that copy was a third of the edge's CPU
-// under load); over TLS, or where the slab is full or off (-heap-slices),
-// the bytes are written from memory.
+// mapped into the process, outside the Go heap, reference counted so that a
+// slot is never reused under a response that still reads it.
 //
 // A range is answered from the slices it covers. Warm, the handler looks up
-// the metadata and the slices and hands their bytes to fasthttp without
-// copying (a heap slice: SetBodyRaw; slab slices or several: a pooled
-// fasthttp.BodyWriterTo holding slot references); the benchmark shows 0
-// allocations in the handler (sendfile adds one small one, the socket's
-// syscall.RawConn). Cold, the
+// the metadata and the slices and hands a pooled body (a
+// fasthttp.BodyWriterTo holding slot references) to fasthttp, which flushes
+// the response head into the connection (conn.go: the public listener's
+// connections hold it back) and calls the body, which sends head and slice
+// bytes with one writev: one system call and one trip through the TCP stack
+// per response. writev copies the bytes into the socket before it returns,
+// so no slot is referred to by the kernel once the body is closed; the
+// zero-copy alternative, sendfile from the memfd, was measured slower on
+// this path and is unsafe with slot reuse (see cache.Slab and
+// docs/performance.md). Over TLS or a per-IP limited connection the body
+// writes through fasthttp's writer. The benchmark shows 0 allocations in
+// the handler. Cold, the
 // missing slices are fetched with one origin Range request per contiguous
 // missing run, aligned to slice boundaries (the last slice of an object may
 // be short). When the size is not known yet, the slices the Range header
@@ -107,7 +110,8 @@
 // # Metrics
 //
 // Besides obs's request counters and latency: riff_edge_cache_requests_total
-// and riff_edge_served_bytes_total by hit/miss; riff_edge_sendfile_responses_total;
+// and riff_edge_served_bytes_total by hit/miss; riff_edge_direct_responses_total (answers written head and body in one writev);
+// riff_edge_negative_hits_total (404s answered from negative caching);
 // riff_edge_slab_slots and riff_edge_slab_used_slots; riff_edge_origin_fetches_total,
 // _bytes_total, _fetch_duration_seconds, _errors_total{kind} and
 // _breaker_state per origin; riff_edge_coalesced_waiters_total;

@@ -40,12 +40,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		writeTimeout    = fs.Duration("write-timeout", 30*time.Second, "time to write a response")
 		idleTimeout     = fs.Duration("idle-timeout", 60*time.Second, "keep-alive idle time")
 		playlistMaxAge  = fs.Duration("playlist-max-age", 60*time.Second, "max-age of tier-filtered playlists")
+		negativeTTL     = fs.Duration("negative-ttl", 10*time.Second, "how long an origin's 404 is remembered (negative caching; 0: off)")
 		shutdownTimeout = fs.Duration("shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight responses")
 		tlsCert         = fs.String("tls-cert", "", "TLS certificate `file` (PEM); with -tls-key, serve HTTPS")
 		tlsKey          = fs.String("tls-key", "", "TLS private key `file` (PEM)")
 		logLevel        = fs.String("log-level", "info", "debug, info, warn or error")
 		pprofOn         = fs.Bool("pprof", false, "serve /debug/pprof/profile and /debug/pprof/heap on the admin listener")
-		heapSlices      = fs.Bool("heap-slices", false, "keep media slices on the Go heap, not in a memfd slab sent with sendfile")
+		heapSlices      = fs.Bool("heap-slices", false, "keep media slices on the Go heap, not in a memfd slab outside it")
 	)
 	fs.Var(&cacheBytes, "cache-bytes", "cache budget, e.g. 512MiB")
 	fs.Var(&sliceBytes, "slice-bytes", "media slice size, e.g. 1MiB")
@@ -59,6 +60,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return errors.New("edge: -tls-cert and -tls-key go together")
 	case sliceBytes < 4<<10 || sliceBytes > 64<<20:
 		return fmt.Errorf("edge: -slice-bytes %v: want 4KiB to 64MiB", sliceBytes)
+	case *negativeTTL < 0:
+		return fmt.Errorf("edge: -negative-ttl %v: want 0 (off) or more", *negativeTTL)
 	case cacheBytes < sliceBytes:
 		return fmt.Errorf("edge: -cache-bytes %v is smaller than a slice", cacheBytes)
 	}
@@ -94,6 +97,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		SliceBytes:     int64(sliceBytes),
 		WaitTimeout:    time.Duration(len(urls))**originTimeout + time.Second,
 		PlaylistMaxAge: *playlistMaxAge,
+		NegativeTTL:    negativeOrOff(*negativeTTL),
 		ReadTimeout:    *readTimeout,
 		WriteTimeout:   *writeTimeout,
 		IdleTimeout:    *idleTimeout,
@@ -135,4 +139,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger.Info("edge stopped")
 	return err
+}
+
+// negativeOrOff maps the flag's 0 (off) to Config's "off" (negative).
+func negativeOrOff(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

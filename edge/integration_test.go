@@ -365,3 +365,84 @@ func TestShutdownLetsInFlightResponsesFinish(t *testing.T) {
 		t.Error("a new request was served after Shutdown")
 	}
 }
+
+// TestMissingObjectsAreRememberedBriefly: a valid token's holder asking for
+// keys that do not exist reaches the origin once per key per NegativeTTL,
+// not once per request; a purge forgets at once.
+func TestMissingObjectsAreRememberedBriefly(t *testing.T) {
+	h := newHarness(t, harnessOptions{cfg: func(c *Config) { c.NegativeTTL = time.Hour }})
+	tok := h.play(songA, 0)
+	for _, name := range []string{"nothing.mp4", "nothing.m3u8"} {
+		key := songA + name
+		for i := range 5 {
+			r := h.do("GET", h.object(tok, key), "Range", "bytes=0-99")
+			if r.status != 404 {
+				t.Fatalf("%s request %d: %d, want 404", name, i, r.status)
+			}
+			if i > 0 && r.get("X-Cache") != "HIT" {
+				t.Errorf("%s request %d: X-Cache %q, want HIT (remembered)", name, i, r.get("X-Cache"))
+			}
+			h.edge.cache.Wait()
+		}
+		if n := h.origins[0].requestsFor(key); n != 1 {
+			t.Errorf("%s: the origin was asked %d times, want 1", name, n)
+		}
+	}
+	if got := h.metric("riff_edge_negative_hits_total"); got != 8 {
+		t.Errorf("riff_edge_negative_hits_total = %v, want 8", got)
+	}
+	// A purge of the song forgets the 404: the next request asks again.
+	song := strings.TrimSuffix(songA, "v1/")
+	pr, err := doRequest(h.client, "POST", h.admin+"/purge", []byte(`{"prefixes":["`+song+`"]}`),
+		"Authorization", "Bearer "+h.purgeToken(song))
+	if err != nil || pr.status != 200 {
+		t.Fatalf("purge: %v %d %s", err, pr.status, pr.body)
+	}
+	if r := h.do("GET", h.object(tok, songA+"nothing.mp4")); r.status != 404 {
+		t.Fatalf("after purge: %d", r.status)
+	}
+	if n := h.origins[0].requestsFor(songA + "nothing.mp4"); n != 2 {
+		t.Errorf("after a purge the origin was asked %d times in all, want 2", n)
+	}
+}
+
+// TestNegativeCachingCanBeOff: with NegativeTTL < 0 every miss asks.
+func TestNegativeCachingCanBeOff(t *testing.T) {
+	h := newHarness(t, harnessOptions{cfg: func(c *Config) { c.NegativeTTL = -1 }})
+	tok := h.play(songA, 0)
+	for range 3 {
+		if r := h.do("GET", h.object(tok, songA+"nothing.mp4")); r.status != 404 {
+			t.Fatalf("status %d", r.status)
+		}
+	}
+	if n := h.origins[0].requestsFor(songA + "nothing.mp4"); n != 3 {
+		t.Errorf("the origin was asked %d times, want 3", n)
+	}
+}
+
+// TestReadyzProbesOrigins: /readyz asks the origins themselves, so a
+// refused secret or dead origins make the edge unready before any
+// listener's request fails, and one healthy origin is enough.
+func TestReadyzProbesOrigins(t *testing.T) {
+	t.Run("wrong secret", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{ocfg: func(c *OriginConfig) { c.Secret = "wrong" }})
+		r := h.do("GET", h.admin+"/readyz")
+		if r.status != 503 || !strings.Contains(string(r.body), "origin") {
+			t.Errorf("readyz with a refused secret = %d %s, want 503", r.status, r.body)
+		}
+	})
+	t.Run("one of two dead", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{origins: 2})
+		if r := h.do("GET", h.admin+"/readyz"); r.status != 200 {
+			t.Fatalf("readyz with two origins = %d %s", r.status, r.body)
+		}
+		h.origins[0].kill()
+		if r := h.do("GET", h.admin+"/readyz"); r.status != 200 {
+			t.Errorf("readyz with one origin left = %d %s", r.status, r.body)
+		}
+		h.origins[1].kill()
+		if r := h.do("GET", h.admin+"/readyz"); r.status != 503 {
+			t.Errorf("readyz with no origin = %d %s, want 503", r.status, r.body)
+		}
+	})
+}

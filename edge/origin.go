@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -185,15 +186,59 @@ func (u *Origins) Breakers() (names []string, breakers []*Breaker) {
 	return names, breakers
 }
 
-// Ready implements Upstream: ready while at least one origin's breaker is
-// not open.
-func (u *Origins) Ready(context.Context) error {
-	for _, oc := range u.list {
-		if oc.breaker.State() != BreakerOpen {
+// Ready implements Upstream: it probes every origin at once (HEAD of a key
+// that is never published, with the shared secret) and is ready when at
+// least one answers as a healthy origin does: 404, the object is not there
+// but its store was asked. A refused secret (403), a 5xx, a timeout or a
+// refused connection count against that origin; the error names each
+// origin's problem. Breakers are not consulted: a probe that succeeds says
+// more than a breaker still cooling down.
+func (u *Origins) Ready(ctx context.Context) error {
+	errs := make([]error, len(u.list))
+	var wg sync.WaitGroup
+	for i, oc := range u.list {
+		wg.Go(func() { errs[i] = u.probe(ctx, oc) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err == nil {
 			return nil
 		}
 	}
-	return errors.New("every origin's circuit breaker is open")
+	return errors.Join(errs...)
+}
+
+// probeKey is under the published prefix, and never published (blob keys
+// of songs are artists/{id}/albums/…).
+const probeKey = "/artists/_edge_readyz"
+
+func (u *Origins) probe(ctx context.Context, oc *originConn) error {
+	timeout := u.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetHost(oc.host)
+	req.SetRequestURI(probeKey)
+	req.Header.SetMethod(fasthttp.MethodHead)
+	if u.secret != "" {
+		req.Header.SetCanonical(hSecret, []byte(u.secret))
+	}
+	resp.SkipBody = true
+	if err := oc.hc.DoTimeout(req, resp, timeout); err != nil {
+		return fmt.Errorf("origin %s: %w", oc.name, err)
+	}
+	switch status := resp.StatusCode(); status {
+	case fasthttp.StatusNotFound:
+		return nil
+	case fasthttp.StatusForbidden:
+		return fmt.Errorf("origin %s refuses the edge's secret (403)", oc.name)
+	default:
+		return fmt.Errorf("origin %s: probe answered %d, want 404", oc.name, status)
+	}
 }
 
 // Fetch implements Upstream.

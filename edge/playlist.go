@@ -6,6 +6,10 @@ import (
 	"errors"
 	"io"
 	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"riff/edge/cache"
 )
 
 // Tier filtering.
@@ -291,4 +295,111 @@ func lineStart(src []byte, at int64) int64 {
 		return i
 	}
 	return at
+}
+
+// errTooLarge: a playlist bigger than Config.MaxPlaylistBytes.
+var errTooLarge = errors.New("edge: playlist too large")
+
+// servePlaylist answers a playlist or MPD, cached whole. master.m3u8 and
+// MPDs are filtered to the token's bitrate ceiling (see playlist.go); the
+// filtered bytes are cached per ceiling.
+func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, key []byte, kind, maxKbps int) {
+	name := s.cache.Name(key)
+	e, hit := s.cache.Get(name, cache.KindWhole, 0)
+	if !hit {
+		keyStr := string(key)
+		if !validKey(keyStr) {
+			s.badPath(ctx)
+			return
+		}
+		if s.knownMissing(name) {
+			s.notFound(ctx)
+			return
+		}
+		var err error
+		if e, err = s.fetchWholeCoalesced(keyStr, name); err != nil {
+			s.fail(ctx, err)
+			return
+		}
+	}
+	cc := vImmutable
+	if kind == kindMaster || kind == kindMPD {
+		cc = s.ccPlaylist
+		if maxKbps > 0 {
+			fe, ok := s.cache.Get(name, cache.KindFiltered, int64(maxKbps))
+			if !ok {
+				var err error
+				if fe, err = s.filter(name, e, kind, maxKbps); err != nil {
+					s.fail(ctx, err)
+					return
+				}
+			}
+			if fe.Meta == nil { // nothing this tier may play
+				s.refuse(ctx, reasonTier)
+				return
+			}
+			e = fe
+		}
+	}
+	status, r := plan(&ctx.Request.Header, e.Meta)
+	if s.answerBodyless(ctx, status, e.Meta, r, cc, hit) {
+		return
+	}
+	s.writeHead(ctx, status, e.Meta, r, cc, hit)
+	ctx.Response.SetBodyRaw(e.Data[r.Start : r.Start+r.Length])
+	s.count(hit, r.Length)
+}
+
+// filter makes and caches the filtered form of a playlist entry. An entry
+// with nil Meta records that nothing is left.
+func (s *Server) filter(name cache.Name, e *cache.Entry, kind, maxKbps int) (*cache.Entry, error) {
+	var out []byte
+	var kept int
+	if kind == kindMaster {
+		out, kept = filterMaster(e.Data, maxKbps)
+		if kept < 0 { // not a multivariant playlist: nothing to filter
+			return e, nil
+		}
+	} else {
+		var err error
+		if out, kept, err = filterMPD(e.Data, maxKbps); err != nil {
+			return nil, err
+		}
+	}
+	fe := &cache.Entry{}
+	if kept > 0 {
+		m := *e.Meta
+		m.Size = int64(len(out))
+		m.ETag = tierETag(e.Meta.ETag, maxKbps)
+		fe.Data, fe.Meta = out, &m
+	}
+	s.cache.Set(name, cache.KindFiltered, int64(maxKbps), fe)
+	return fe, nil
+}
+
+// tierETag derives the validator of a filtered playlist from the
+// original's: "abc" becomes "abc-mbr128" (weakness is kept).
+func tierETag(etag string, maxKbps int) string {
+	if len(etag) < 2 || etag[len(etag)-1] != '"' {
+		return etag
+	}
+	b := make([]byte, 0, len(etag)+12)
+	b = append(b, etag[:len(etag)-1]...)
+	b = append(b, "-mbr"...)
+	b = appendInt(b, int64(maxKbps))
+	return string(append(b, '"'))
+}
+
+func appendInt(b []byte, n int64) []byte {
+	var tmp [20]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return append(b, tmp[i:]...)
 }

@@ -38,6 +38,10 @@ type Config struct {
 	// PlaylistMaxAge is the max-age of tier-filtered playlists (master.m3u8,
 	// *.mpd), which are private to the token's tier. Default 60s.
 	PlaylistMaxAge time.Duration
+	// NegativeTTL is how long the edge remembers that an origin had no
+	// such object (404), so that requests for missing keys under a valid
+	// token do not all reach the origin. Default 10s; negative: off.
+	NegativeTTL time.Duration
 
 	// Public listener limits. Defaults: 10s, 30s, 60s, 10000 connections,
 	// no per-IP cap.
@@ -55,8 +59,9 @@ type Config struct {
 	Pprof bool
 
 	// HeapSlices keeps media slices on the Go heap instead of in a memfd
-	// slab (see cache.Slab). The slab lets warm responses go out with
-	// sendfile; it is used on Linux unless this is set.
+	// slab (see cache.Slab), which keeps the cache's bytes out of the
+	// garbage collector's way; the slab is used on Linux unless this is
+	// set. Both are served the same way.
 	HeapSlices bool
 }
 
@@ -80,6 +85,9 @@ func (c *Config) defaults() {
 	}
 	def(&c.WaitTimeout, 15*time.Second)
 	def(&c.PlaylistMaxAge, 60*time.Second)
+	if c.NegativeTTL == 0 {
+		c.NegativeTTL = 10 * time.Second
+	}
 	def(&c.ReadTimeout, 10*time.Second)
 	def(&c.WriteTimeout, 30*time.Second)
 	def(&c.IdleTimeout, 60*time.Second)
@@ -116,7 +124,8 @@ type serverMetrics struct {
 	hits, misses        *metrics.Counter
 	hitBytes, missBytes *metrics.Counter
 	coalesced           *metrics.Counter
-	sendfile            *metrics.Counter
+	direct              *metrics.Counter
+	negativeHits        *metrics.Counter
 	purges, purgedPfx   *metrics.Counter
 	refusals            map[string]*metrics.Counter
 	refusedOther        *metrics.Counter
@@ -211,7 +220,8 @@ func (s *Server) initMetrics() {
 	m.hitBytes = set.NewCounter(`riff_edge_served_bytes_total{cache="hit"}`)
 	m.missBytes = set.NewCounter(`riff_edge_served_bytes_total{cache="miss"}`)
 	m.coalesced = set.NewCounter(`riff_edge_coalesced_waiters_total`)
-	m.sendfile = set.NewCounter(`riff_edge_sendfile_responses_total`)
+	m.direct = set.NewCounter(`riff_edge_direct_responses_total`)
+	m.negativeHits = set.NewCounter(`riff_edge_negative_hits_total`)
 	m.purges = set.NewCounter(`riff_edge_purges_total`)
 	m.purgedPfx = set.NewCounter(`riff_edge_purged_prefixes_total`)
 	m.badPath = set.NewCounter(`riff_edge_bad_paths_total`)
@@ -256,7 +266,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.cfg.TLSCertFile != "" && s.cfg.TLSKeyFile != "" {
 		return s.public.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
 	}
-	return s.public.Serve(ln)
+	return s.public.Serve(publicListener{ln})
 }
 
 // ServeAdmin serves the admin handler on ln until Shutdown. Give it a

@@ -22,6 +22,9 @@ const (
 	// KindFiltered is a playlist filtered for one bitrate ceiling (index =
 	// the ceiling in kbps).
 	KindFiltered
+	// KindMissing records that the origin had no such object (index 0,
+	// no data): negative caching, always with a TTL (SetTTL).
+	KindMissing
 )
 
 // Meta describes an object as its origin did.
@@ -238,6 +241,16 @@ func (c *Cache) Set(n Name, kind Kind, idx int64, e *Entry) bool {
 	}
 	if !c.rc.Set(hashKey(n, kind, idx), e, cost) {
 		c.Discard(e) // dropped before ristretto saw it: no OnExit will come
+		return false
+	}
+	return true
+}
+
+// SetTTL is Set for an entry that expires after ttl.
+func (c *Cache) SetTTL(n Name, kind Kind, idx int64, e *Entry, ttl time.Duration) bool {
+	e.h2, e.gen, e.kind, e.idx = n.h2, n.gen, kind, idx
+	if !c.rc.SetWithTTL(hashKey(n, kind, idx), e, int64(len(e.Data))+entryOverhead, ttl) {
+		c.Discard(e)
 		return false
 	}
 	return true

@@ -2,7 +2,6 @@ package cache
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -59,9 +58,6 @@ func TestSlabSlotsAndReferences(t *testing.T) {
 	if !ok || i != slots[0] || gen == gens[0] || string(mem) != "new" {
 		t.Fatalf("Alloc after release = %d gen %d %q, %v; want slot %d back with a new generation", i, gen, mem, ok, slots[0])
 	}
-	if punched, _ := s.Punches(); punched != 1 {
-		t.Errorf("Punches() = %d, want 1 (a reused slot is punched out first)", punched)
-	}
 	// The slot now belongs to someone else: the old entry cannot take it.
 	if s.Acquire(slots[0], gens[0]) {
 		t.Fatal("Acquire with a stale generation succeeded")
@@ -83,9 +79,9 @@ func TestSlabSlotsAndReferences(t *testing.T) {
 }
 
 // TestSlabModel runs random sequences of Alloc, Acquire (with live and
-// stale generations), Release and failed punches against a plain model of
-// what the slab must do, and checks after every step that each reference
-// sees the bytes it was stored with and that the counts agree.
+// stale generations) and Release against a plain model of what the slab
+// must do, and checks after every step that each reference sees the bytes
+// it was stored with and that the counts agree.
 func TestSlabModel(t *testing.T) {
 	const n, slot = 6, 3 * 4096
 	for seed := range uint64(20) {
@@ -97,30 +93,15 @@ func TestSlabModel(t *testing.T) {
 			data []byte
 		}
 		var (
-			live      []handle // one per reference held
-			seen      []handle // every generation ever handed out
-			refs      [n]int
-			gens      [n]uint32
-			used      [n]bool // ever allocated: a reuse must punch
-			retired   [n]bool
-			failPunch bool
+			live []handle // one per reference held
+			seen []handle // every generation ever handed out
+			refs [n]int
+			gens [n]uint32
 		)
-		realPunch := s.punch
-		s.punch = func(off, l int64) error {
-			i := off / s.stride
-			if !used[i] || refs[i] != 0 || retired[i] || l != s.stride {
-				t.Fatalf("seed %d: punch of slot %d (used %v, refs %d, retired %v, %d bytes)", seed, i, used[i], refs[i], retired[i], l)
-			}
-			if failPunch {
-				retired[i] = true
-				return errors.New("injected")
-			}
-			return realPunch(off, l)
-		}
 		free := func() int {
 			k := 0
 			for i := range n {
-				if refs[i] == 0 && !retired[i] {
+				if refs[i] == 0 {
 					k++
 				}
 			}
@@ -129,23 +110,21 @@ func TestSlabModel(t *testing.T) {
 		for step := range 400 {
 			switch op := rng.IntN(10); {
 			case op < 4: // Alloc
-				failPunch = rng.IntN(15) == 0
 				data := make([]byte, 1+rng.IntN(slot))
 				for k := range data {
 					data[k] = byte(rng.Uint32())
 				}
 				i, gen, mem, ok := s.Alloc(data)
-				failPunch = false
 				if !ok {
 					if free() != 0 {
 						t.Fatalf("seed %d step %d: Alloc refused with %d free slots", seed, step, free())
 					}
 					continue
 				}
-				if refs[i] != 0 || retired[i] || gen <= gens[i] || !bytes.Equal(mem, data) {
-					t.Fatalf("seed %d step %d: Alloc gave slot %d (refs %d, retired %v, gen %d after %d)", seed, step, i, refs[i], retired[i], gen, gens[i])
+				if refs[i] != 0 || gen <= gens[i] || !bytes.Equal(mem, data) {
+					t.Fatalf("seed %d step %d: Alloc gave slot %d (refs %d, gen %d after %d)", seed, step, i, refs[i], gen, gens[i])
 				}
-				refs[i], gens[i], used[i] = 1, gen, true
+				refs[i], gens[i] = 1, gen
 				h := handle{i, gen, data}
 				live, seen = append(live, h), append(seen, h)
 			case op < 7 && len(seen) > 0: // Acquire, maybe with a stale generation
@@ -176,27 +155,14 @@ func TestSlabModel(t *testing.T) {
 			if _, u := s.Slots(); u != inUse {
 				t.Fatalf("seed %d step %d: %d slots used, model %d", seed, step, u, inUse)
 			}
-			if _, lost := s.Punches(); int(lost) != countTrue(retired[:]) {
-				t.Fatalf("seed %d step %d: %d slots retired, model %d", seed, step, lost, countTrue(retired[:]))
-			}
 			for _, h := range live {
-				off := s.Offset(h.slot)
+				off := s.offset(h.slot)
 				if !bytes.Equal(s.mem[off:off+int64(len(h.data))], h.data) {
 					t.Fatalf("seed %d step %d: slot %d changed under a reference", seed, step, h.slot)
 				}
 			}
 		}
 	}
-}
-
-func countTrue(b []bool) int {
-	n := 0
-	for _, v := range b {
-		if v {
-			n++
-		}
-	}
-	return n
 }
 
 // TestSlabBytesNeverChangeUnderAReader fills a tiny slab-backed cache from

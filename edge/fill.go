@@ -1,0 +1,259 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+
+	"github.com/valyala/fasthttp"
+
+	"riff/edge/cache"
+)
+
+// sliceKey names a slice in the coalescing group: object, generation
+// (so no fetch started before a purge is joined after it), index (-1 for a
+// whole object).
+type sliceKey struct {
+	key string
+	gen uint64
+	idx int64
+}
+
+// fetched is what one flight produced: consecutive slices from first (or
+// the whole object, first == -1), and the object's metadata.
+type fetched struct {
+	first int64
+	data  [][]byte
+	meta  *cache.Meta
+}
+
+// gather puts into have the data of slices [first, last] (cut at the
+// object's end), taking them from have, the cache, or origin fetches that
+// are coalesced with other requests'. meta is what the answer is planned
+// with, or nil when unknown; gather returns the metadata it ended up with
+// and whether it had to wait for a fetch.
+func (s *Server) gather(key string, name cache.Name, first, last int64, meta *cache.Meta, have map[int64][]byte) (*cache.Meta, bool, error) {
+	S := s.cfg.SliceBytes
+	fetchedAny := false
+	for round := 0; round < 3; round++ {
+		if meta != nil {
+			last = min(last, lastIndex(meta.Size, S))
+		}
+		var missing []int64
+		for idx := first; idx <= last; idx++ {
+			if _, ok := have[idx]; ok {
+				continue
+			}
+			if e, ok := s.cache.Get(name, cache.KindSlice, idx); ok && (meta == nil || sliceFits(e, meta, idx, S)) {
+				d, ok := s.heapCopy(e)
+				if !ok {
+					missing = append(missing, idx)
+					continue
+				}
+				have[idx] = d
+				if meta == nil {
+					meta = e.Meta
+					last = min(last, lastIndex(meta.Size, S))
+				}
+				continue
+			}
+			missing = append(missing, idx)
+		}
+		if len(missing) == 0 {
+			if meta == nil { // nothing to fetch and still no size: ask
+				missing = append(missing, first)
+			} else {
+				return meta, fetchedAny, nil
+			}
+		}
+		fetchedAny = true
+		m, err := s.fill(key, name, missing, meta, have)
+		if err != nil {
+			return m, fetchedAny, err
+		}
+		meta = m
+	}
+	return meta, fetchedAny, errors.New("edge: slices still missing after three rounds")
+}
+
+// knownMissing reports whether the origin said recently that the named
+// object does not exist (Config.NegativeTTL).
+func (s *Server) knownMissing(name cache.Name) bool {
+	if s.cfg.NegativeTTL <= 0 || !s.cache.Has(name, cache.KindMissing, 0) {
+		return false
+	}
+	s.m.negativeHits.Inc()
+	return true
+}
+
+// rememberMissing records an origin's 404 for the named object, for
+// Config.NegativeTTL. A purge of its prefix forgets it (a new generation).
+func (s *Server) rememberMissing(name cache.Name, err error) {
+	if s.cfg.NegativeTTL > 0 && errors.Is(err, errNotFound) {
+		s.cache.SetTTL(name, cache.KindMissing, 0, &cache.Entry{}, s.cfg.NegativeTTL)
+	}
+}
+
+// heapCopy returns the bytes of a cached slice that the miss path may keep:
+// slab bytes are copied out under a reference (the slot may be reused once
+// the entry is evicted), heap bytes are immutable and returned as they
+// are. It reports false if the slot was freed meanwhile.
+func (s *Server) heapCopy(e *cache.Entry) ([]byte, bool) {
+	slot, gen, inSlab := e.Slot()
+	if !inSlab {
+		return e.Data, true
+	}
+	slab := s.cache.Slab()
+	if !slab.Acquire(slot, gen) {
+		return nil, false
+	}
+	d := bytes.Clone(e.Data)
+	slab.Release(slot)
+	return d, true
+}
+
+// lastIndex returns the index of the last slice of an object of size
+// bytes, -1 for an empty object.
+func lastIndex(size, S int64) int64 {
+	if size <= 0 {
+		return -1
+	}
+	return (size - 1) / S
+}
+
+// fill fetches the missing slices (sorted indexes) through the coalescing
+// group, one flight per contiguous run, and adds what arrives to have.
+func (s *Server) fill(key string, name cache.Name, missing []int64, meta *cache.Meta, have map[int64][]byte) (*cache.Meta, error) {
+	S := s.cfg.SliceBytes
+	gen := name.Gen()
+	cached := func(k sliceKey) bool {
+		e, ok := s.cache.Get(name, cache.KindSlice, k.idx)
+		return ok && (meta == nil || sliceFits(e, meta, k.idx, S))
+	}
+	var flights []*cache.Flight[sliceKey, fetched]
+	maxRun := max(maxRunBytes/S, 1)
+	for i := 0; i < len(missing); {
+		j := i + 1
+		for j < len(missing) && missing[j] == missing[j-1]+1 && int64(j-i) < maxRun {
+			j++
+		}
+		run := make([]sliceKey, 0, j-i)
+		for _, idx := range missing[i:j] {
+			run = append(run, sliceKey{key, gen, idx})
+		}
+		fs, joined := s.slices.Claim(run, cached, s.fetchRun)
+		s.m.coalesced.Add(joined)
+		flights = append(flights, fs...)
+		i = j
+	}
+	wctx, cancel := context.WithTimeout(context.Background(), s.cfg.WaitTimeout)
+	defer cancel()
+	for i, f := range flights {
+		v, err := f.Wait(wctx)
+		if err == nil && meta != nil && v.meta != nil && v.meta.ETag != meta.ETag {
+			err, meta = errChanged, v.meta
+		}
+		if err != nil {
+			for _, rest := range flights[i+1:] {
+				rest.Leave()
+			}
+			return meta, err
+		}
+		if meta == nil {
+			meta = v.meta
+		}
+		for k, d := range v.data {
+			have[v.first+int64(k)] = d
+		}
+	}
+	return meta, nil
+}
+
+// fetchRun is a flight: it fetches slices run[0].idx..run[n-1].idx with one
+// Range request, stores them (under the generation the run was named with)
+// and the metadata in the cache, and waits until the cache shows them, so
+// that a request arriving as the flight ends finds them there.
+func (s *Server) fetchRun(ctx context.Context, run []sliceKey) (fetched, error) {
+	s.fetching.Add(1)
+	defer s.fetching.Add(-1)
+	S := s.cfg.SliceBytes
+	k0 := run[0]
+	first, last := k0.idx, run[len(run)-1].idx
+	name := s.cache.NameAt(k0.key, k0.gen)
+	res, err := s.up.Fetch(ctx, k0.key, first*S, (last+1)*S-1)
+	if err != nil {
+		s.rememberMissing(name, err)
+		return fetched{}, err
+	}
+	meta := &res.Meta
+	out := fetched{first: first, meta: meta}
+	if res.Status != fasthttp.StatusRequestedRangeNotSatisfiable {
+		body, off := res.Body, res.Start
+		for idx := first; idx <= last; idx++ {
+			lo, hi := idx*S, min((idx+1)*S, meta.Size)
+			if lo >= hi || lo < off || hi > off+int64(len(body)) {
+				break
+			}
+			part := body[lo-off : hi-off]
+			// The waiters get the origin's bytes; the cache gets a copy in
+			// its slab, or, on the heap, the bytes themselves (copied when
+			// the run has several slices, so that the cache's byte
+			// accounting matches what eviction frees).
+			out.data = append(out.data, part)
+			e := s.cache.SliceEntry(part, meta)
+			if _, _, inSlab := e.Slot(); !inSlab && len(run) > 1 {
+				e.Data = bytes.Clone(part)
+			}
+			s.cache.Set(name, cache.KindSlice, idx, e)
+		}
+	}
+	s.cache.Set(name, cache.KindMeta, 0, &cache.Entry{Meta: meta})
+	s.cache.Wait()
+	return out, nil
+}
+
+// fetchWholeCoalesced gets a whole small object through the coalescing
+// group (index -1).
+func (s *Server) fetchWholeCoalesced(key string, name cache.Name) (*cache.Entry, error) {
+	k := sliceKey{key, name.Gen(), -1}
+	var entry *cache.Entry
+	cached := func(sliceKey) bool {
+		e, ok := s.cache.Get(name, cache.KindWhole, 0)
+		entry = e
+		return ok
+	}
+	fs, joined := s.slices.Claim([]sliceKey{k}, cached, s.fetchWhole)
+	s.m.coalesced.Add(joined)
+	if len(fs) == 0 {
+		return entry, nil
+	}
+	wctx, cancel := context.WithTimeout(context.Background(), s.cfg.WaitTimeout)
+	defer cancel()
+	v, err := fs[0].Wait(wctx)
+	if err != nil {
+		return nil, err
+	}
+	return &cache.Entry{Data: v.data[0], Meta: v.meta}, nil
+}
+
+// fetchWhole is a flight that fetches a whole playlist.
+func (s *Server) fetchWhole(ctx context.Context, run []sliceKey) (fetched, error) {
+	s.fetching.Add(1)
+	defer s.fetching.Add(-1)
+	k := run[0]
+	res, err := s.up.Fetch(ctx, k.key, 0, -1)
+	if err != nil {
+		s.rememberMissing(s.cache.NameAt(k.key, k.gen), err)
+		return fetched{}, err
+	}
+	if res.Status != fasthttp.StatusOK {
+		return fetched{}, errBadOrigin
+	}
+	if len(res.Body) > s.cfg.MaxPlaylistBytes {
+		return fetched{}, errTooLarge
+	}
+	meta := &res.Meta
+	s.cache.Set(s.cache.NameAt(k.key, k.gen), cache.KindWhole, 0, &cache.Entry{Data: res.Body, Meta: meta})
+	s.cache.Wait()
+	return fetched{first: -1, data: [][]byte{res.Body}, meta: meta}, nil
+}

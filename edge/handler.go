@@ -1,0 +1,272 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+
+	"riff/edge/cache"
+	"riff/internal/httprange"
+	"riff/internal/playtoken"
+)
+
+// Header names and fixed values, kept as bytes so that setting them costs
+// no allocation.
+var (
+	hAcceptRanges    = []byte("Accept-Ranges")
+	hCacheControl    = []byte("Cache-Control")
+	hXCache          = []byte("X-Cache")
+	hIfNoneMatch     = []byte("If-None-Match")
+	hIfModifiedSince = []byte("If-Modified-Since")
+	hIfRange         = []byte("If-Range")
+	hAllow           = []byte("Allow")
+	hACAO            = []byte("Access-Control-Allow-Origin")
+	hACEH            = []byte("Access-Control-Expose-Headers")
+	hACAM            = []byte("Access-Control-Allow-Methods")
+	hACAH            = []byte("Access-Control-Allow-Headers")
+	hACMA            = []byte("Access-Control-Max-Age")
+	hNoSniff         = []byte("X-Content-Type-Options")
+
+	vBytes     = []byte("bytes")
+	vHit       = []byte("HIT")
+	vMiss      = []byte("MISS")
+	vStar      = []byte("*")
+	vExpose    = []byte("Content-Range, Content-Length, Accept-Ranges, ETag, X-Cache")
+	vMethods   = []byte("GET, HEAD, OPTIONS")
+	vReqHdrs   = []byte("Range, If-Range, If-None-Match, If-Modified-Since")
+	vMaxAge    = []byte("86400")
+	vImmutable = []byte("public, max-age=31536000, immutable")
+	vNoStore   = []byte("no-store")
+	vNoSniff   = []byte("nosniff")
+)
+
+// Handler serves the public side: GET, HEAD and OPTIONS of
+// /t/{token}/{blob key}. It checks the token before anything else, and a
+// refused request never reaches the cache or an origin.
+func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Response.Header
+	h.SetCanonical(hACAO, vStar)
+	h.SetCanonical(hACEH, vExpose)
+	switch {
+	case ctx.IsGet(), ctx.IsHead():
+	case ctx.IsOptions():
+		// CORS preflight: browsers send it without credentials, so it
+		// carries no verdict on the token and costs nothing upstream.
+		h.SetCanonical(hACAM, vMethods)
+		h.SetCanonical(hACAH, vReqHdrs)
+		h.SetCanonical(hACMA, vMaxAge)
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return
+	default:
+		h.SetCanonical(hAllow, vMethods)
+		s.plainError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed\n")
+		return
+	}
+	token, rawKey, ok := splitPath(ctx.Request.URI().PathOriginal())
+	if !ok {
+		s.plainError(ctx, fasthttp.StatusNotFound, "not found\n")
+		return
+	}
+	claims, err := s.verifier.Verify(token, playtoken.TypePlay)
+	if err != nil {
+		s.refuse(ctx, string(playtoken.ReasonOf(err)))
+		return
+	}
+	key, ok := cleanKey(nil, rawKey)
+	if !ok {
+		s.badPath(ctx)
+		return
+	}
+	if !claims.Allows(b2s(key)) {
+		s.refuse(ctx, reasonPrefix)
+		return
+	}
+	// A rendition above the listener's tier is refused even when asked for
+	// by name, not only hidden from the master playlist.
+	if claims.MaxKbps > 0 && rungOf(baseName(key)) > claims.MaxKbps {
+		s.refuse(ctx, reasonTier)
+		return
+	}
+	switch kind := kindOf(key); kind {
+	case kindMedia:
+		s.serveMedia(ctx, key)
+	default:
+		s.servePlaylist(ctx, key, kind, claims.MaxKbps)
+	}
+}
+
+// badPath answers 400 to a key that breaks the rules of path.go.
+func (s *Server) badPath(ctx *fasthttp.RequestCtx) {
+	s.m.badPath.Inc()
+	s.plainError(ctx, fasthttp.StatusBadRequest, "bad path\n")
+}
+
+// notFound answers 404 for an object the origin said recently it does not
+// have (negative caching).
+func (s *Server) notFound(ctx *fasthttp.RequestCtx) {
+	s.obs.CountError("not_found")
+	ctx.Response.Header.SetCanonical(hXCache, vHit)
+	s.plainError(ctx, fasthttp.StatusNotFound, fasthttp.StatusMessage(fasthttp.StatusNotFound)+"\n")
+}
+
+// refuse answers 403 with a body that says nothing about why; the reason
+// goes to the metrics.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, reason string) {
+	s.countRefusal(reason)
+	s.plainError(ctx, fasthttp.StatusForbidden, "forbidden\n")
+}
+
+func (s *Server) plainError(ctx *fasthttp.RequestCtx, status int, body string) {
+	ctx.SetStatusCode(status)
+	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
+	ctx.Response.Header.SetCanonical(hCacheControl, vNoStore)
+	ctx.Response.SetBodyString(body)
+}
+
+// fail answers an error from the cache fill path. Statuses are decided
+// here and nowhere else; the client never sees the error text.
+func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
+	status, kind := fasthttp.StatusBadGateway, "origin_unavailable"
+	switch {
+	case errors.Is(err, errNotFound):
+		status, kind = fasthttp.StatusNotFound, "not_found"
+	case errors.Is(err, errTimeout), errors.Is(err, context.DeadlineExceeded):
+		status, kind = fasthttp.StatusGatewayTimeout, "origin_timeout"
+	case errors.Is(err, errBadOrigin), errors.Is(err, errBadMPD), errors.Is(err, errTooLarge):
+		kind = "bad_origin_response"
+	case errors.Is(err, errUnavailable):
+	default:
+		status, kind = fasthttp.StatusInternalServerError, "internal"
+	}
+	s.obs.CountError(kind)
+	if status != fasthttp.StatusNotFound {
+		s.obs.Logger.WarnContext(ctx, "fill failed", "path", string(ctx.Path()), "err", err)
+	}
+	ctx.Response.ResetBody()
+	s.plainError(ctx, status, fasthttp.StatusMessage(status)+"\n")
+}
+
+// plan evaluates the request's preconditions and Range against an object
+// described by meta exactly as the origin does (RFC 9110 §13.2.2):
+// If-None-Match (or, without it, If-Modified-Since) may answer 304; then
+// Range, unless If-Range disagrees, may answer 206 or 416; otherwise 200
+// with the whole object. HEAD is planned like GET (it answers the headers
+// the GET would get).
+func plan(req *fasthttp.RequestHeader, meta *cache.Meta) (int, httprange.Range) {
+	if inm := req.PeekBytes(hIfNoneMatch); len(inm) > 0 {
+		if httprange.ETagMatch(inm, meta.ETag) {
+			return fasthttp.StatusNotModified, httprange.Range{}
+		}
+	} else if ims := req.PeekBytes(hIfModifiedSince); len(ims) > 0 && httprange.NotModifiedSince(ims, meta.Modified) {
+		return fasthttp.StatusNotModified, httprange.Range{}
+	}
+	whole := httprange.Range{Start: 0, Length: meta.Size}
+	rh := req.PeekBytes(hRange)
+	if len(rh) == 0 {
+		return fasthttp.StatusOK, whole
+	}
+	if ir := req.PeekBytes(hIfRange); len(ir) > 0 && !httprange.IfRangeAllows(ir, meta.ETag, meta.Modified) {
+		return fasthttp.StatusOK, whole
+	}
+	r, ok, err := httprange.Parse(rh, meta.Size)
+	switch {
+	case err != nil:
+		return fasthttp.StatusRequestedRangeNotSatisfiable, httprange.Range{}
+	case !ok:
+		return fasthttp.StatusOK, whole
+	}
+	return fasthttp.StatusPartialContent, r
+}
+
+// writeHead sets the status and headers of an answer about meta. For 206
+// r is the range; for 200 and 206 the caller sets the body (or, for HEAD,
+// the Content-Length).
+func (s *Server) writeHead(ctx *fasthttp.RequestCtx, status int, meta *cache.Meta, r httprange.Range, cc []byte, hit bool) {
+	h := &ctx.Response.Header
+	ctx.SetStatusCode(status)
+	h.SetCanonical(hAcceptRanges, vBytes)
+	if meta.ETag != "" {
+		h.SetCanonical(hETag, s2b(meta.ETag))
+	}
+	if meta.LastModified != "" {
+		h.SetCanonical(hLastModified, s2b(meta.LastModified))
+	}
+	h.SetCanonical(hCacheControl, cc)
+	if hit {
+		h.SetCanonical(hXCache, vHit)
+	} else {
+		h.SetCanonical(hXCache, vMiss)
+	}
+	if status == fasthttp.StatusNotModified {
+		return
+	}
+	if status == fasthttp.StatusPartialContent {
+		var buf [64]byte
+		h.SetCanonical(hContentRange, r.AppendContentRange(buf[:0], meta.Size))
+	}
+	if meta.ContentType != "" {
+		h.SetContentType(meta.ContentType)
+	}
+	h.SetCanonical(hNoSniff, vNoSniff)
+}
+
+// problem416 is the origin's answer to an unsatisfiable range, body and
+// all, so that the edge's is the same.
+const problem416 = `{"type":"about:blank","title":"Range Not Satisfiable","status":416}` + "\n"
+
+// writeUnsatisfiable answers 416 as the origin does: Content-Range with
+// the size, an RFC 9457 problem body, no validators, not cacheable.
+func (s *Server) writeUnsatisfiable(ctx *fasthttp.RequestCtx, meta *cache.Meta, hit bool) {
+	h := &ctx.Response.Header
+	ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
+	h.SetCanonical(hAcceptRanges, vBytes)
+	var buf [40]byte
+	h.SetCanonical(hContentRange, httprange.AppendUnsatisfiedContentRange(buf[:0], meta.Size))
+	h.SetCanonical(hCacheControl, vNoStore)
+	if hit {
+		h.SetCanonical(hXCache, vHit)
+	} else {
+		h.SetCanonical(hXCache, vMiss)
+	}
+	h.SetContentType("application/problem+json")
+	ctx.Response.SetBodyString(problem416)
+}
+
+// count records a served answer as a hit or a miss.
+func (s *Server) count(hit bool, n int64) {
+	if hit {
+		s.m.hits.Inc()
+		s.m.hitBytes.Add(int(n))
+	} else {
+		s.m.misses.Inc()
+		s.m.missBytes.Add(int(n))
+	}
+}
+
+// answer writes an answer that needs no body bytes (304, 416, HEAD, empty),
+// and reports whether it did.
+func (s *Server) answerBodyless(ctx *fasthttp.RequestCtx, status int, meta *cache.Meta, r httprange.Range, cc []byte, hit bool) bool {
+	switch {
+	case status == fasthttp.StatusNotModified:
+		s.writeHead(ctx, status, meta, r, cc, hit)
+		s.count(hit, 0)
+		return true
+	case status == fasthttp.StatusRequestedRangeNotSatisfiable:
+		s.writeUnsatisfiable(ctx, meta, hit)
+		s.count(hit, 0)
+		return true
+	case ctx.IsHead(), r.Length == 0:
+		s.writeHead(ctx, status, meta, r, cc, hit)
+		ctx.Response.Header.SetContentLength(int(r.Length))
+		s.count(hit, 0)
+		return true
+	}
+	return false
+}
+
+// s2b views s as bytes without copying, for fasthttp setters that copy.
+func s2b(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
