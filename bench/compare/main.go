@@ -279,7 +279,7 @@ type compare struct {
 	procs  []proc
 	groups []*cgroup
 	ports  map[int]string
-	died   chan string // the label of a server that exited
+	died   chan string // the label and exit status of a server that exited
 
 	servers       []*server // riff first, then the nginx configurations
 	originMetrics string
@@ -509,7 +509,7 @@ func (c *compare) start(ctx context.Context, label string, group *cgroup, env []
 	go func() {
 		cmd.Wait()
 		close(p.done)
-		c.died <- label
+		c.died <- label + " (" + cmd.ProcessState.String() + ")"
 	}()
 	return cmd.Process.Pid, ctx.Err()
 }
@@ -551,6 +551,17 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		}
 	}
 	return len(b), nil
+}
+
+// alive returns an error when a server has exited (before stopAll): a
+// load that ran meanwhile measured refused connections.
+func (c *compare) alive() error {
+	select {
+	case label := <-c.died:
+		return fmt.Errorf("%s exited during the measurement (killed from outside?); its numbers would be connection errors", label)
+	default:
+		return nil
+	}
 }
 
 func (c *compare) waitOK(ctx context.Context, url string) error {

@@ -174,6 +174,9 @@ func (c *compare) measure(ctx context.Context, stdout io.Writer) error {
 					throttled0 = sv.group.throttled()
 				}
 				r, err := l.run(ctx, sv)
+				if aerr := c.alive(); aerr != nil {
+					return aerr
+				}
 				if err != nil {
 					return fmt.Errorf("%s on %s: %w", l.name, sv.name, err)
 				}
