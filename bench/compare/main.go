@@ -378,11 +378,18 @@ func (c *compare) setup(ctx context.Context) error {
 		}
 	}
 
+	// The servers run from a copy with a name of its own: on a shared
+	// machine, someone's `pkill -f "riff edge"` must not end this run.
+	bin := filepath.Join(s.work, "riff-under-test")
+	if err := c.cmd(ctx, "cp", s.riff, bin); err != nil {
+		return err
+	}
+
 	const secret = "bench-secret"
 	c.logf("starting riff origin %s, riff edge %s, %d nginx (servers on core 0: %v, CPU cap %s)", c.port(1), c.port(2), len(s.nginxConfigs), s.pin, c.capText())
 	// The origin is not under test (the caches are warm, it idles) and not
 	// capped, but it stays off the generators' core.
-	if _, err := c.start(ctx, "origin", nil, nil, s.riff, "origin", "-listen", c.port(1), "-admin-listen", c.port(5),
+	if _, err := c.start(ctx, "origin", nil, nil, bin, "origin", "-listen", c.port(1), "-admin-listen", c.port(5),
 		"-blob", blobDir, "-secret", secret, "-log-level", "warn"); err != nil {
 		return err
 	}
@@ -390,7 +397,7 @@ func (c *compare) setup(ctx context.Context) error {
 	if s.edgeProcs > 0 {
 		env = append(env, "GOMAXPROCS="+strconv.Itoa(s.edgeProcs))
 	}
-	if riff.pid, err = c.start(ctx, "edge", riff.group, env, s.riff, "edge", "-listen", c.port(2), "-admin-listen", c.port(4),
+	if riff.pid, err = c.start(ctx, "edge", riff.group, env, bin, "edge", "-listen", c.port(2), "-admin-listen", c.port(4),
 		"-origin", "http://"+c.port(1), "-origin-secret", secret, "-keys", filepath.Join(keys, playtoken.JWKSFile),
 		"-cache-bytes", "1GiB", "-slice-bytes", "1MiB", "-log-level", "warn"); err != nil {
 		return err
