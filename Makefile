@@ -74,14 +74,19 @@ lint: tools-go
 bench: tools-go tools-media
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# bench-compare: riff edge against nginx (configs/nginx-edge.conf), same
-# origin and content, the same riff bench loads in alternation; prints one
-# table with both and the ratios. Flags: COMPARE_FLAGS='-duration 20s -rounds 3'
+# bench-compare: riff edge against nginx (configs/nginx-edge.conf: slice
+# module; configs/nginx-edge-whole.conf: whole objects), same origin and
+# content, riff bench's loads and wrk in alternation; prints one table with
+# all of them, the ratios and CPU per request. The server under test runs
+# on core 0 under a cgroup CPU cap (-cpu-cap, default 0.5 cores: needs
+# root; -cpu-cap 0 turns it off), the generators on core 1. Flags:
+# COMPARE_FLAGS='-duration 20s -rounds 3 -nginx-configs whole -wrk=false'
 # (go run ./bench/compare -h lists them). See docs/performance.md.
 bench-compare: build tools-media
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { echo "bench-compare needs nginx (Debian/Ubuntu: sudo apt-get install nginx)"; exit 1; }
+	@command -v wrk >/dev/null 2>&1 || case "$(COMPARE_FLAGS)" in *-wrk=false*) ;; *) echo "bench-compare needs wrk (Debian/Ubuntu: sudo apt-get install wrk), or COMPARE_FLAGS=-wrk=false"; exit 1;; esac
 	$(GO) build -o bin/riff-compare ./bench/compare
-	./bin/riff-compare -riff $(BIN) -nginx "$$(command -v nginx || echo /usr/sbin/nginx)" $(COMPARE_FLAGS)
+	./bin/riff-compare -riff $(BIN) -nginx "$$(command -v nginx || echo /usr/sbin/nginx)" -wrk-bin "$$(command -v wrk || echo wrk)" $(COMPARE_FLAGS)
 
 clean:
 	rm -rf bin data testout

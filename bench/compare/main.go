@@ -1,26 +1,36 @@
 // Command compare is `make bench-compare`: riff edge and nginx side by
 // side, in front of one riff origin, with the same content and the same
-// riff bench loads.
+// loads.
 //
 // It synthesises songs with ffmpeg, packages them with `riff package`,
-// starts `riff origin`, `riff edge` and nginx (configs/nginx-edge.conf: a
-// caching reverse proxy with the slice module), warms both caches, then
-// runs each load against riff and nginx in alternation, -rounds times, and
-// prints one table with both and the ratios: requests/s, MB/s, p99 by
-// request kind, origin fetches, and the server's CPU per request. riff's
-// URLs carry a playback token, verified by the edge; nginx's are the bare
-// blob keys (nginx cannot check Ed25519 tokens without a module).
+// starts `riff origin`, `riff edge` and one nginx per -nginx-configs entry
+// (configs/nginx-edge.conf, "slice": the slice module, 1 MiB slices like
+// riff edge; configs/nginx-edge-whole.conf, "whole": proxy_cache of whole
+// objects, ranges served from the cached file), warms every cache, then
+// runs each load against riff and each nginx in alternation, -rounds
+// times, and prints one table with all of them and the ratios: requests/s,
+// MB/s, latency, origin fetches, the server's CPU per request and cores,
+// and the generator's. riff's URLs carry a playback token, verified by the
+// edge; nginx's are the bare blob keys (nginx cannot check Ed25519 tokens
+// without a module).
 //
-// On a machine with two or more cores the servers are pinned to core 0
-// (riff edge with GOMAXPROCS=1, nginx with one worker) and this process,
-// which generates the load, moves itself to core 1 with GOMAXPROCS=1, so
-// that each side has one core of its own.
+// The loads are riff bench's, in this process: flat closed loop
+// (capacity), listen flat out (the player's mix), flat at a fixed rate
+// (latency at equal load); and wrk with a Lua script that cycles through
+// the flat load's requests (a second, independent generator).
+//
+// Placement: on a machine with two or more cores the servers run on core
+// 0 and the generators on core 1 (this process with GOMAXPROCS=1, wrk with
+// one thread). The server under test is also capped, by a cgroup of its
+// own (-cpu-cap cores), so that a server flat out needs less than the
+// generator's core: a capacity number then measures the server, not the
+// generator. Each run reports the generator's cores and warns when it was
+// near its limit.
 //
 //	go build -o bin/riff ./cmd/riff && go run ./bench/compare -riff bin/riff
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -33,15 +43,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"riff/bench"
 	"riff/internal/playtoken"
 )
 
@@ -56,54 +65,141 @@ func main() {
 }
 
 type settings struct {
-	riff, nginx, conf, work string
-	songs                   int
-	songLen                 time.Duration
-	duration                time.Duration
-	rounds                  int
-	conns, listeners        int
-	rate                    float64
-	portBase                int
-	pin                     bool
-	keep                    bool
-	cores                   int
+	riff, nginx, wrk, confDir string
+	nginxConfigs              []string
+	work                      string
+	songs                     int
+	songLen                   time.Duration
+	duration                  time.Duration
+	rounds                    int
+	conns, listeners          int
+	rate                      float64
+	portBase                  int
+	pin                       bool
+	keep                      bool
+	cores                     int
+	cpuCap                    float64       // cores of the server under test (0: no cgroup)
+	cpuPeriod                 time.Duration // of the cap
+	edgeProcs                 int           // riff edge GOMAXPROCS
+	nginxWorkers              int
+	useWrk                    bool
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// defaultCap is -cpu-cap's default: half a core leaves the generator,
+// which needs about as much CPU per request as the servers, about twice
+// what the server can use.
+const defaultCap = 0.5
+
+// parseFlags reads and checks the flags; it has no side effects.
+func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	s := settings{cores: runtime.NumCPU()}
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&s.riff, "riff", "bin/riff", "riff `binary`")
 	fs.StringVar(&s.nginx, "nginx", "/usr/sbin/nginx", "nginx `binary`")
-	fs.StringVar(&s.conf, "nginx-conf", "configs/nginx-edge.conf", "nginx configuration to adapt")
+	fs.StringVar(&s.confDir, "nginx-conf-dir", "configs", "`folder` of the nginx configurations: slice is nginx-edge.conf, any other NAME nginx-edge-NAME.conf")
+	configs := fs.String("nginx-configs", "slice,whole", "nginx configurations to measure, comma-separated: slice (the slice module), whole (proxy_cache of whole objects)")
+	fs.StringVar(&s.wrk, "wrk-bin", "wrk", "wrk `binary`")
+	fs.BoolVar(&s.useWrk, "wrk", true, "also measure with wrk (a second generator; -wrk=false turns it off)")
 	fs.IntVar(&s.songs, "songs", 8, "songs (each packaged once and published under this many song folders)")
 	fs.DurationVar(&s.songLen, "song-length", 90*time.Second, "length of the synthesised song")
 	fs.DurationVar(&s.duration, "duration", 10*time.Second, "measured time of each load on each server")
-	fs.IntVar(&s.rounds, "rounds", 2, "rounds; each runs every load on riff, then on nginx")
-	fs.IntVar(&s.conns, "conns", 32, "connections of the flat loads")
+	fs.IntVar(&s.rounds, "rounds", 2, "rounds; each runs every load on riff, then on each nginx")
+	fs.IntVar(&s.conns, "conns", 32, "connections of the flat loads and wrk")
 	fs.IntVar(&s.listeners, "listeners", 32, "listeners of the listen load (flat out: -speed 0)")
-	fs.Float64Var(&s.rate, "rate", 0, "requests/s of the fixed-rate flat load, latency at equal load (0: half the lower closed-loop req/s of round 1; negative: skip it)")
-	fs.IntVar(&s.portBase, "port-base", 0, "ports: origin +1, edge +2, nginx +3, edge admin +4, origin admin +5 (0: free ports)")
-	fs.BoolVar(&s.pin, "pin", runtime.NumCPU() >= 2, "pin the servers to core 0 (edge GOMAXPROCS=1, nginx 1 worker) and the load to core 1")
+	fs.Float64Var(&s.rate, "rate", 0, "requests/s of the fixed-rate flat load, latency at equal load (0: half the lowest closed-loop req/s of round 1; negative: skip it)")
+	fs.IntVar(&s.portBase, "port-base", 0, "ports: origin +1, edge +2, edge admin +4, origin admin +5, nginx configs +10, +11, … (0: free ports)")
+	fs.BoolVar(&s.pin, "pin", s.cores >= 2, "run the servers on core 0 and the generators on core 1 (this process GOMAXPROCS=1, wrk 1 thread)")
+	fs.Float64Var(&s.cpuCap, "cpu-cap", defaultCap, "CPU cap of the server under test, in `cores`, by a cgroup of its own (needs root; 0: no cgroup, no cap)")
+	fs.DurationVar(&s.cpuPeriod, "cpu-period", 10*time.Millisecond, "enforcement period of -cpu-cap: a throttled server waits up to (1 - cap) × this")
+	fs.IntVar(&s.edgeProcs, "edge-gomaxprocs", 1, "GOMAXPROCS of riff edge (0: Go's default)")
+	fs.IntVar(&s.nginxWorkers, "nginx-workers", 1, "nginx worker_processes (0: auto)")
 	fs.BoolVar(&s.keep, "keep", false, "keep the scratch folder")
 	if err := fs.Parse(args); err != nil {
+		return s, err
+	}
+	if fs.NArg() > 0 {
+		return s, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for c := range strings.SplitSeq(*configs, ",") {
+		if c = strings.TrimSpace(c); c != "" && !slices.Contains(s.nginxConfigs, c) {
+			s.nginxConfigs = append(s.nginxConfigs, c)
+		}
+	}
+	switch {
+	case len(s.nginxConfigs) == 0:
+		return s, errors.New("-nginx-configs: name at least one configuration")
+	case s.cpuCap < 0 || (s.pin && s.cpuCap > 1):
+		return s, fmt.Errorf("-cpu-cap %g: want 0 (off) or a share of the servers' one core, e.g. 0.5", s.cpuCap)
+	case s.rounds < 1 || s.conns < 1 || s.listeners < 1 || s.duration < time.Second:
+		return s, errors.New("-rounds, -conns and -listeners must be at least 1 and -duration at least 1s")
+	case s.edgeProcs < 0 || s.nginxWorkers < 0:
+		return s, errors.New("-edge-gomaxprocs and -nginx-workers must not be negative")
+	}
+	for _, c := range s.nginxConfigs {
+		if strings.ContainsAny(c, "/.") {
+			return s, fmt.Errorf("-nginx-configs: %q is not a configuration name", c)
+		}
+	}
+	return s, nil
+}
+
+// confPath is the file of nginx configuration name.
+func (s settings) confPath(name string) string {
+	if name == "slice" {
+		return filepath.Join(s.confDir, "nginx-edge.conf")
+	}
+	return filepath.Join(s.confDir, "nginx-edge-"+name+".conf")
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	s, err := parseFlags(args, stderr)
+	if err != nil {
 		return err
 	}
-	for _, tool := range []string{s.riff, s.nginx, "ffmpeg"} {
+	tools := []string{s.riff, s.nginx, "ffmpeg"}
+	if s.useWrk {
+		tools = append(tools, s.wrk)
+	}
+	if s.pin {
+		tools = append(tools, "taskset")
+	}
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("needs %s: %w", tool, err)
+			hint := ""
+			switch tool {
+			case s.wrk:
+				hint = " (Debian/Ubuntu: apt-get install wrk; or -wrk=false)"
+			case "taskset":
+				hint = " (util-linux; or -pin=false)"
+			}
+			return fmt.Errorf("needs %s%s: %w", tool, hint, err)
+		}
+	}
+	for _, name := range s.nginxConfigs {
+		if _, err := os.Stat(s.confPath(name)); err != nil {
+			return fmt.Errorf("-nginx-configs %s: %w", name, err)
+		}
+	}
+	var mounts cgroupMounts
+	if s.cpuCap > 0 {
+		data, err := os.ReadFile("/proc/mounts")
+		if err != nil {
+			return fmt.Errorf("-cpu-cap %g: %w", s.cpuCap, err)
+		}
+		mounts = findCgroupMounts(data, os.ReadFile)
+		// Try one group now, so that a machine without cgroups fails fast.
+		g, err := newCgroup(mounts, fmt.Sprintf("riff-bench-compare-%d-probe", os.Getpid()), s.cpuCap, s.cpuPeriod)
+		if err != nil {
+			return fmt.Errorf("-cpu-cap %g: cannot make a cgroup to cap the servers (%w); run as root on a machine with the cpu controller (cgroup v2 cpu.max, or v1 cpu and cpuacct), or pass -cpu-cap 0 to measure without a cap", s.cpuCap, err)
+		}
+		if err := g.remove(); err != nil {
+			return err
 		}
 	}
 	if s.pin {
-		if _, err := exec.LookPath("taskset"); err != nil {
-			s.pin = false
-		}
-	}
-	if s.pin {
-		// The load generator takes core 1, on one thread of Go code.
-		var set unix.CPUSet
-		set.Set(1)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
+		// The generators take core 1; this process runs Go on one thread.
+		if err := pinThreads(1); err != nil {
 			return fmt.Errorf("pinning to core 1: %w", err)
 		}
 		runtime.GOMAXPROCS(1)
@@ -118,12 +214,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	} else {
 		defer os.RemoveAll(work)
 	}
-	c := &compare{s: s, log: stderr, ports: map[int]string{}, died: make(chan string, 8)}
-	defer c.stopAll()
+	c := &compare{s: s, mounts: mounts, log: stderr, ports: map[int]string{}, died: make(chan string, 8)}
+	defer c.stopAll() // stops the servers, then removes their groups
 	if err := c.setup(ctx); err != nil {
 		return err
 	}
 	return c.measure(ctx, stdout)
+}
+
+// pinThreads moves every thread of this process to core (threads made
+// later inherit it from the thread that makes them).
+func pinThreads(core int) error {
+	var set unix.CPUSet
+	set.Set(core)
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return unix.SchedSetaffinity(0, &set)
+	}
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, &set); err != nil && !errors.Is(err, unix.ESRCH) {
+			return err
+		}
+	}
+	return nil
 }
 
 // proc is a server this tool started; done closes when it has exited.
@@ -132,17 +249,41 @@ type proc struct {
 	done chan struct{}
 }
 
-type compare struct {
-	s     settings
-	log   io.Writer
-	procs []proc
-	ports map[int]string
-	died  chan string // the label of a server that exited
+// server is an edge under test.
+type server struct {
+	name    string
+	masters []string
+	base    string // http://host:port, for wrk
+	pid     int
+	group   *cgroup // nil with -cpu-cap 0
+	script  string  // wrk's Lua script
+	targets int     // requests in the script
+}
 
-	riffMasters, nginxMasters []string
-	originMetrics             string
-	edgePID, nginxPID         int
-	rate                      float64 // of the fixed-rate load
+// cpu is the CPU time the server has used: its cgroup's, or from /proc
+// (the process and its children) without one.
+func (sv *server) cpu() time.Duration {
+	if sv.group != nil {
+		if d, err := sv.group.usage(); err == nil {
+			return d
+		}
+	}
+	pids := append([]int{sv.pid}, children(sv.pid)...)
+	return time.Duration(cpuTicks(pids)) * time.Second / clockTicks
+}
+
+type compare struct {
+	s      settings
+	mounts cgroupMounts
+	log    io.Writer
+	procs  []proc
+	groups []*cgroup
+	ports  map[int]string
+	died   chan string // the label and exit status of a server that exited
+
+	servers       []*server // riff first, then the nginx configurations
+	originMetrics string
+	rate          float64 // of the fixed-rate load
 }
 
 func (c *compare) logf(format string, args ...any) {
@@ -211,72 +352,157 @@ func (c *compare) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	riff := &server{name: "riff", base: "http://" + c.port(2)}
+	c.servers = append(c.servers, riff)
+	for i, name := range s.nginxConfigs {
+		c.servers = append(c.servers, &server{name: "nginx-" + name, base: "http://" + c.port(10+i)})
+	}
 	for _, p := range prefixes {
 		tok, err := signer.Mint(playtoken.Claims{Type: playtoken.TypePlay, Subject: "bench", Prefix: p}, 6*time.Hour)
 		if err != nil {
 			return err
 		}
-		c.riffMasters = append(c.riffMasters, "http://"+c.port(2)+"/t/"+tok+"/"+p+"master.m3u8")
-		c.nginxMasters = append(c.nginxMasters, "http://"+c.port(3)+"/"+p+"master.m3u8")
+		riff.masters = append(riff.masters, riff.base+"/t/"+tok+"/"+p+"master.m3u8")
+		for _, sv := range c.servers[1:] {
+			sv.masters = append(sv.masters, sv.base+"/"+p+"master.m3u8")
+		}
+	}
+	if s.cpuCap > 0 {
+		for _, sv := range c.servers {
+			g, err := newCgroup(c.mounts, fmt.Sprintf("riff-bench-compare-%d-%s", os.Getpid(), sv.name), s.cpuCap, s.cpuPeriod)
+			if err != nil {
+				return err
+			}
+			c.groups = append(c.groups, g)
+			sv.group = g
+		}
+	}
+
+	// The servers run from a copy with a name of its own: on a shared
+	// machine, someone's `pkill -f "riff edge"` must not end this run.
+	bin := filepath.Join(s.work, "riff-under-test")
+	if err := c.cmd(ctx, "cp", s.riff, bin); err != nil {
+		return err
 	}
 
 	const secret = "bench-secret"
-	c.logf("starting riff origin %s, riff edge %s, nginx %s (pinned to core 0: %v)", c.port(1), c.port(2), c.port(3), s.pin)
-	if _, err := c.start(ctx, "origin", false, nil, s.riff, "origin", "-listen", c.port(1), "-admin-listen", c.port(5),
+	c.logf("starting riff origin %s, riff edge %s, %d nginx (servers on core 0: %v, CPU cap %s)", c.port(1), c.port(2), len(s.nginxConfigs), s.pin, c.capText())
+	// The origin is not under test (the caches are warm, it idles) and not
+	// capped, but it stays off the generators' core.
+	if _, err := c.start(ctx, "origin", nil, nil, bin, "origin", "-listen", c.port(1), "-admin-listen", c.port(5),
 		"-blob", blobDir, "-secret", secret, "-log-level", "warn"); err != nil {
 		return err
 	}
-	env := []string{}
-	if s.pin {
-		env = append(env, "GOMAXPROCS=1")
+	var env []string
+	if s.edgeProcs > 0 {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(s.edgeProcs))
 	}
-	if c.edgePID, err = c.start(ctx, "edge", s.pin, env, s.riff, "edge", "-listen", c.port(2), "-admin-listen", c.port(4),
+	if riff.pid, err = c.start(ctx, "edge", riff.group, env, bin, "edge", "-listen", c.port(2), "-admin-listen", c.port(4),
 		"-origin", "http://"+c.port(1), "-origin-secret", secret, "-keys", filepath.Join(keys, playtoken.JWKSFile),
 		"-cache-bytes", "1GiB", "-slice-bytes", "1MiB", "-log-level", "warn"); err != nil {
 		return err
 	}
-	ngx := filepath.Join(s.work, "nginx")
-	for _, d := range []string{"logs", "cache", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(ngx, d), 0o755); err != nil {
+	workers := "auto"
+	if s.nginxWorkers > 0 {
+		workers = strconv.Itoa(s.nginxWorkers)
+	}
+	for i, name := range s.nginxConfigs {
+		sv := c.servers[1+i]
+		prefix := filepath.Join(s.work, sv.name)
+		for _, d := range []string{"logs", "cache", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(prefix, d), 0o755); err != nil {
+				return err
+			}
+		}
+		conf, err := os.ReadFile(s.confPath(name))
+		if err != nil {
+			return err
+		}
+		conf, err = adaptConf(conf, map[string]string{
+			"127.0.0.1:8083":         c.port(10 + i),
+			"127.0.0.1:8081":         c.port(1),
+			`"change-me"`:            `"` + secret + `"`,
+			"worker_processes auto;": "worker_processes " + workers + ";",
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.confPath(name), err)
+		}
+		if err := os.WriteFile(filepath.Join(prefix, "nginx.conf"), conf, 0o644); err != nil {
+			return err
+		}
+		global := "daemon off;"
+		if os.Geteuid() == 0 { // workers would run as nobody and could not use the scratch folder
+			global += " user root;"
+		}
+		if sv.pid, err = c.start(ctx, sv.name, sv.group, nil, s.nginx, "-p", prefix, "-c", filepath.Join(prefix, "nginx.conf"), "-g", global); err != nil {
 			return err
 		}
 	}
-	conf, err := os.ReadFile(s.conf)
-	if err != nil {
-		return err
-	}
-	workers := "auto"
-	if s.pin {
-		workers = "1"
-	}
-	conf = bytes.ReplaceAll(conf, []byte("127.0.0.1:8083"), []byte(c.port(3)))
-	conf = bytes.ReplaceAll(conf, []byte("127.0.0.1:8081"), []byte(c.port(1)))
-	conf = bytes.ReplaceAll(conf, []byte(`"change-me"`), []byte(`"`+secret+`"`))
-	conf = bytes.ReplaceAll(conf, []byte("worker_processes auto;"), []byte("worker_processes "+workers+";"))
-	if err := os.WriteFile(filepath.Join(ngx, "nginx.conf"), conf, 0o644); err != nil {
-		return err
-	}
-	global := "daemon off;"
-	if os.Geteuid() == 0 { // workers would run as nobody and could not use the scratch folder
-		global += " user root;"
-	}
-	if c.nginxPID, err = c.start(ctx, "nginx", s.pin, nil, s.nginx, "-p", ngx, "-c", filepath.Join(ngx, "nginx.conf"), "-g", global); err != nil {
-		return err
-	}
 	c.originMetrics = "http://" + c.port(5) + "/metrics"
-	for _, u := range []string{"http://" + c.port(5) + "/readyz", "http://" + c.port(4) + "/readyz", c.nginxMasters[0]} {
+	ready := []string{"http://" + c.port(5) + "/readyz", "http://" + c.port(4) + "/readyz"}
+	for _, sv := range c.servers[1:] {
+		ready = append(ready, sv.masters[0])
+	}
+	for _, u := range ready {
 		if err := c.waitOK(ctx, u); err != nil {
+			return err
+		}
+	}
+	for _, sv := range c.servers {
+		if err := c.checkGroup(sv); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// start runs a server in the background (pinned to core 0 when pin).
-func (c *compare) start(ctx context.Context, label string, pin bool, env []string, name string, args ...string) (int, error) {
-	if pin {
+// adaptConf replaces each key of repl in conf, which must contain it.
+func adaptConf(conf []byte, repl map[string]string) ([]byte, error) {
+	s := string(conf)
+	for from, to := range repl {
+		if !strings.Contains(s, from) {
+			return nil, fmt.Errorf("no %s to replace", from)
+		}
+		s = strings.ReplaceAll(s, from, to)
+	}
+	return []byte(s), nil
+}
+
+// checkGroup makes sure that every process of the server (nginx: the
+// master and its workers, cache manager and loader) is in its cgroup.
+func (c *compare) checkGroup(sv *server) error {
+	if sv.group == nil {
+		return nil
+	}
+	pids := append([]int{sv.pid}, children(sv.pid)...)
+	for _, pid := range pids {
+		if !sv.group.contains(pid) {
+			c.logf("%s: moving pid %d into %s", sv.name, pid, sv.group)
+			if err := sv.group.add(pid); err != nil {
+				return fmt.Errorf("%s: %w", sv.name, err)
+			}
+		}
+	}
+	c.logf("%s: %d processes in %s", sv.name, len(pids), sv.group)
+	return nil
+}
+
+func (c *compare) capText() string {
+	if c.s.cpuCap <= 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%.2f cores per %s", c.s.cpuCap, c.s.cpuPeriod)
+}
+
+// start runs a server in the background: on core 0 when pinning, in group
+// from its first instruction when there is one.
+func (c *compare) start(ctx context.Context, label string, group *cgroup, env []string, name string, args ...string) (int, error) {
+	if c.s.pin {
 		args = append([]string{"-c", "0", name}, args...)
 		name = "taskset"
+	}
+	if group != nil {
+		name, args = group.inGroup(name, args)
 	}
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -290,13 +516,13 @@ func (c *compare) start(ctx context.Context, label string, pin bool, env []strin
 	go func() {
 		cmd.Wait()
 		close(p.done)
-		c.died <- label
+		c.died <- label + " (" + cmd.ProcessState.String() + ")"
 	}()
 	return cmd.Process.Pid, ctx.Err()
 }
 
 // stopAll stops the servers (SIGTERM to each process group, SIGKILL after
-// 10 s) and waits for them.
+// 10 s), waits for them, and removes their cgroups.
 func (c *compare) stopAll() {
 	for _, p := range c.procs {
 		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
@@ -313,6 +539,11 @@ func (c *compare) stopAll() {
 			deadline = expired // the rest are killed at once
 		}
 	}
+	for _, g := range c.groups {
+		if err := g.remove(); err != nil {
+			c.logf("%v", err)
+		}
+	}
 }
 
 type prefixWriter struct {
@@ -327,6 +558,17 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		}
 	}
 	return len(b), nil
+}
+
+// alive returns an error when a server has exited (before stopAll): a
+// load that ran meanwhile measured refused connections.
+func (c *compare) alive() error {
+	select {
+	case label := <-c.died:
+		return fmt.Errorf("%s exited during the measurement (killed from outside?); its numbers would be connection errors", label)
+	default:
+		return nil
+	}
 }
 
 func (c *compare) waitOK(ctx context.Context, url string) error {
@@ -347,170 +589,6 @@ func (c *compare) waitOK(ctx context.Context, url string) error {
 		}
 	}
 	return fmt.Errorf("timed out waiting for %s", url)
-}
-
-// load is one of the loads every server gets.
-type load struct {
-	name string
-	opt  func(masters []string) bench.Options
-}
-
-func (c *compare) loads() []load {
-	base := func(scenario string, masters []string) bench.Options {
-		return bench.Options{
-			Scenario: scenario, Playlists: masters, Duration: c.s.duration, Timeout: 5 * time.Second,
-			Conns: c.s.conns, Seed: 1, Quiet: true, OriginMetrics: c.originMetrics,
-			MaxErrorRate: -1, MinHitRatio: -1, MaxRebufferRatio: -1,
-		}
-	}
-	ls := []load{
-		{"flat, closed loop", func(m []string) bench.Options { return base("flat", m) }},
-		{"listen, flat out", func(m []string) bench.Options {
-			o := base("listen", m)
-			o.Listeners, o.Speed, o.Zipf = c.s.listeners, 0, 1.1
-			return o
-		}},
-	}
-	if c.s.rate >= 0 {
-		ls = append(ls, load{"flat, fixed rate", func(m []string) bench.Options {
-			o := base("flat", m)
-			o.Rate = c.rate
-			return o
-		}})
-	}
-	return ls
-}
-
-// result is one load on one server in one round.
-type result struct {
-	rep    *bench.Report
-	cpuUS  float64 // server CPU µs per request
-	server string
-}
-
-func (c *compare) measure(ctx context.Context, stdout io.Writer) error {
-	servers := []struct {
-		name    string
-		masters []string
-		pids    func() []int
-	}{
-		{"riff", c.riffMasters, func() []int { return []int{c.edgePID} }},
-		{"nginx", c.nginxMasters, func() []int { return append([]int{c.nginxPID}, children(c.nginxPID)...) }},
-	}
-	c.logf("warming both caches")
-	for _, sv := range servers {
-		o := c.loads()[0].opt(sv.masters)
-		o.Duration, o.Zipf, o.Conns = 3*time.Second, 0, 8
-		rep, err := bench.Execute(ctx, o, io.Discard)
-		if err != nil {
-			return err
-		}
-		if rep.Errors > 0 {
-			return fmt.Errorf("%s: errors while warming: %v", sv.name, rep.ErrorsByKind)
-		}
-	}
-	loads := c.loads()
-	results := make([][]result, len(loads))
-	for round := 1; round <= c.s.rounds; round++ {
-		for li, l := range loads {
-			for _, sv := range servers {
-				c.logf("round %d: %s on %s", round, l.name, sv.name)
-				pids := sv.pids()
-				t0 := cpuTicks(pids)
-				rep, err := bench.Execute(ctx, l.opt(sv.masters), io.Discard)
-				if err != nil {
-					return err
-				}
-				t1 := cpuTicks(pids)
-				n := float64(rep.Requests + rep.Errors)
-				us := 0.0
-				if n > 0 {
-					us = float64(t1-t0) / clockTicks * 1e6 / n
-				}
-				results[li] = append(results[li], result{rep: rep, cpuUS: us, server: sv.name})
-				if li == 0 && c.rate == 0 { // the closed loop: the fixed rate follows from it
-					if c.rate = c.s.rate; c.rate == 0 && len(results[0]) == len(servers) {
-						c.rate = 0.5 * min(results[0][0].rep.RPS, results[0][1].rep.RPS)
-					}
-				}
-				if rep.Errors > 0 {
-					c.logf("%s answered errors: %v", sv.name, rep.ErrorsByKind)
-				}
-				for _, w := range rep.Warnings {
-					c.logf("%s: %s", sv.name, w)
-				}
-			}
-		}
-	}
-	c.report(stdout, loads, results)
-	return nil
-}
-
-// report prints one markdown table: each load's metrics for riff and
-// nginx (means over rounds) and the ratio.
-func (c *compare) report(w io.Writer, loads []load, results [][]result) {
-	cpu := ""
-	if out, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(out), "\n") {
-			if name, ok := strings.CutPrefix(line, "model name"); ok {
-				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
-				break
-			}
-		}
-	}
-	placement := "no pinning"
-	if c.s.pin {
-		placement = "servers pinned to core 0 (riff edge GOMAXPROCS=1, nginx 1 worker), bench on core 1"
-	}
-	fmt.Fprintf(w, "\nbench-compare: %d cores (%s), %s; %d songs of %s (AAC 64/128/320, 6 s fragments, 1 MiB slices), %s per load, %d rounds, %d conns, %d listeners, fixed rate %.0f req/s\n\n",
-		c.s.cores, cpu, placement, c.s.songs, c.s.songLen, c.s.duration, c.s.rounds, c.s.conns, c.s.listeners, c.rate)
-	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintln(tw, "| load | metric | riff | nginx | riff/nginx |")
-	fmt.Fprintln(tw, "|---|---|--:|--:|--:|")
-	for li, l := range loads {
-		mean := func(server string, f func(r result) float64) float64 {
-			var sum float64
-			var n int
-			for _, r := range results[li] {
-				if r.server == server {
-					sum += f(r)
-					n++
-				}
-			}
-			if n == 0 {
-				return 0
-			}
-			return sum / float64(n)
-		}
-		row := func(metric, format string, f func(r result) float64) {
-			a, b := mean("riff", f), mean("nginx", f)
-			ratio := "-"
-			if b != 0 {
-				ratio = fmt.Sprintf("%.2f", a/b)
-			}
-			fmt.Fprintf(tw, "| %s | %s | "+format+" | "+format+" | %s |\n", l.name, metric, a, b, ratio)
-		}
-		row("req/s", "%.0f", func(r result) float64 { return r.rep.RPS })
-		row("MB/s", "%.1f", func(r result) float64 { return r.rep.MBps })
-		row("p50 ms", "%.2f", func(r result) float64 { return r.rep.Latency.P50 })
-		row("p99 ms", "%.2f", func(r result) float64 { return r.rep.Latency.P99 })
-		for _, k := range []string{"playlist", "init", "segment"} {
-			if results[li][0].rep.Kind(k).Requests > 0 {
-				row("p99 ms "+k, "%.2f", func(r result) float64 { return r.rep.Kind(k).Latency.P99 })
-			}
-		}
-		row("hit ratio", "%.3f", func(r result) float64 { return r.rep.HitRatio })
-		row("origin fetches", "%.0f", func(r result) float64 {
-			if r.rep.Origin == nil {
-				return 0
-			}
-			return r.rep.Origin.Fetches
-		})
-		row("errors", "%.0f", func(r result) float64 { return float64(r.rep.Errors) })
-		row("server CPU µs/req", "%.1f", func(r result) float64 { return r.cpuUS })
-		row("bench cores", "%.2f", func(r result) float64 { return r.rep.CPU.Cores })
-	}
-	tw.Flush()
 }
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat's CPU times (100 on
