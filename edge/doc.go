@@ -88,8 +88,16 @@
 // or another 4xx is the answer. Each origin has a Breaker: Threshold
 // consecutive failures open it, an open breaker refuses at once (a dead
 // origin costs nothing), after the cool-down one probe is let through and
-// its outcome closes or reopens it. /readyz is ready while at least one
-// breaker is not open. A cache hit never waits on an origin.
+// its outcome closes or reopens it. /readyz probes every origin (a HEAD of a
+// key that is never published, with the secret: a healthy origin answers
+// 404) and is ready while at least one answers so; a refused secret, a 5xx
+// or a dead origin is named in the answer. A cache hit never waits on an
+// origin.
+//
+// An origin's 404 is remembered for Config.NegativeTTL (10 s) under the
+// object's generation, so a token holder asking for missing keys in its
+// prefix reaches the origin once per key and TTL, and a purge forgets at
+// once.
 //
 // # Tiers
 //
@@ -110,9 +118,11 @@
 // # Metrics
 //
 // Besides obs's request counters and latency: riff_edge_cache_requests_total
-// and riff_edge_served_bytes_total by hit/miss; riff_edge_direct_responses_total (answers written head and body in one writev);
-// riff_edge_negative_hits_total (404s answered from negative caching);
-// riff_edge_slab_slots and riff_edge_slab_used_slots; riff_edge_origin_fetches_total,
+// and riff_edge_served_bytes_total by hit/miss;
+// riff_edge_direct_responses_total (answers written head and body in one
+// writev); riff_edge_negative_hits_total (404s answered from negative
+// caching); riff_edge_slab_slots and riff_edge_slab_used_slots;
+// riff_edge_origin_fetches_total,
 // _bytes_total, _fetch_duration_seconds, _errors_total{kind} and
 // _breaker_state per origin; riff_edge_coalesced_waiters_total;
 // riff_edge_inflight_slices; riff_edge_cache_items, _used_bytes, _max_bytes,
@@ -127,4 +137,18 @@
 // slow or abusive clients cannot exhaust the edge; request bodies are capped
 // at 4 KiB. Shutdown lets in-flight responses finish (ShutdownWithContext),
 // waits for running fetches, then frees the cache.
+//
+// # Files
+//
+// edge.go: Run (flags, then build, then serve). server.go: Config, Server,
+// its metrics, listeners and shutdown. handler.go: the public handler,
+// RFC 9110 planning, response heads and error answers. media.go: media
+// ranges from slices, warm and cold. fill.go: origin fills of slices and
+// whole playlists through the coalescing group, negative caching.
+// playlist.go: playlists and MPDs, tier filtering. body.go and conn.go:
+// sending a cached answer (pooled body, held head, one writev). origin.go
+// and breaker.go: the upstream (origin clients, failover, breakers,
+// readiness probes). purge.go: the admin handler (purge, pprof). path.go:
+// the path rules. Package cache: the slice cache, its slab, generations and
+// the coalescing group.
 package edge

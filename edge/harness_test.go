@@ -262,6 +262,13 @@ func (o *testOrigin) sentRanges() []string {
 	return append([]string(nil), o.ranges...)
 }
 
+// sliceModes are the two places the cache keeps slices: a memfd slab
+// (the default on Linux) and the Go heap (Config.HeapSlices).
+var sliceModes = []struct {
+	name string
+	heap bool
+}{{"slab", false}, {"heap", true}}
+
 // harness is an edge on loopback in front of test origins, with a signer
 // for its tokens.
 type harness struct {

@@ -117,10 +117,7 @@ func pausedRequest(t testing.TB, addr, target, rangeHdr string) (net.Conn, *bufi
 func TestPausedHitKeepsItsBytesWhileTheCacheEvicts(t *testing.T) {
 	const S = 1 << 20
 	media := newDistinctMedia(t, 6, 2*S)
-	for _, mode := range []struct {
-		name string
-		heap bool
-	}{{"slab", false}, {"heap", true}} {
+	for _, mode := range sliceModes {
 		t.Run(mode.name, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{root: media.root, sliceBytes: S, cfg: func(c *Config) {
 				c.CacheBytes = 4 * (S + 4096)
@@ -211,10 +208,7 @@ func TestReadersUnderEvictionGetExactBytes(t *testing.T) {
 		size    = 640 << 10
 	)
 	media := newDistinctMedia(t, objects, size)
-	for _, mode := range []struct {
-		name string
-		heap bool
-	}{{"slab", false}, {"heap", true}} {
+	for _, mode := range sliceModes {
 		t.Run(mode.name, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{root: media.root, sliceBytes: S, cfg: func(c *Config) {
 				c.CacheBytes = 2 << 20

@@ -208,25 +208,32 @@ func (u *Origins) Ready(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// probeKey is under the published prefix, and never published (blob keys
-// of songs are artists/{id}/albums/…).
-const probeKey = "/artists/_edge_readyz"
-
-func (u *Origins) probe(ctx context.Context, oc *originConn) error {
+// request returns a request to oc with its host, method and the secret
+// set, a response, and the timeout of one attempt within ctx. The caller
+// releases both.
+func (u *Origins) request(ctx context.Context, oc *originConn, method string) (*fasthttp.Request, *fasthttp.Response, time.Duration) {
 	timeout := u.timeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(dl))
 	}
 	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
 	req.Header.SetHost(oc.host)
-	req.SetRequestURI(probeKey)
-	req.Header.SetMethod(fasthttp.MethodHead)
+	req.Header.SetMethod(method)
 	if u.secret != "" {
 		req.Header.SetCanonical(hSecret, []byte(u.secret))
 	}
+	return req, fasthttp.AcquireResponse(), timeout
+}
+
+// probeKey is under the published prefix, and never published (blob keys
+// of songs are artists/{id}/albums/…).
+const probeKey = "/artists/_edge_readyz"
+
+func (u *Origins) probe(ctx context.Context, oc *originConn) error {
+	req, resp, timeout := u.request(ctx, oc, fasthttp.MethodHead)
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(probeKey)
 	resp.SkipBody = true
 	if err := oc.hc.DoTimeout(req, resp, timeout); err != nil {
 		return fmt.Errorf("origin %s: %w", oc.name, err)
@@ -290,19 +297,12 @@ var (
 )
 
 func (u *Origins) fetchOne(ctx context.Context, oc *originConn, key string, start, end int64) (OriginResponse, error) {
-	timeout := u.timeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(dl))
-	}
-	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
+	req, resp, timeout := u.request(ctx, oc, fasthttp.MethodGet)
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	req.Header.SetHost(oc.host)
 	uri := make([]byte, 0, len(key)+1)
 	uri = append(append(uri, '/'), key...)
 	req.SetRequestURIBytes(uri)
-	req.Header.SetMethod(fasthttp.MethodGet)
 	if end >= 0 {
 		var b [48]byte
 		r := append(b[:0], "bytes="...)
@@ -310,9 +310,6 @@ func (u *Origins) fetchOne(ctx context.Context, oc *originConn, key string, star
 		r = append(r, '-')
 		r = strconv.AppendInt(r, end, 10)
 		req.Header.SetCanonical(hRange, r)
-	}
-	if u.secret != "" {
-		req.Header.SetCanonical(hSecret, []byte(u.secret))
 	}
 	began := time.Now()
 	oc.fetches.Inc()

@@ -13,10 +13,7 @@ import (
 // about the same objects and wants the same answers, byte for byte and
 // header for header, with a cold cache and again warm.
 func TestRangesMatchOrigin(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		heap bool
-	}{{"slab", false}, {"heap", true}} {
+	for _, mode := range sliceModes {
 		t.Run(mode.name, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{sliceBytes: 64 << 10, cfg: func(c *Config) { c.HeapSlices = mode.heap }})
 			testRangesMatchOrigin(t, h)
