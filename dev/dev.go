@@ -54,6 +54,9 @@ type Settings struct {
 	TokenTTL         time.Duration
 	GCDelay          time.Duration
 	Workers          int
+	EdgeCacheBytes   config.ByteSize // 0: the edge's default
+	EdgeSliceBytes   config.ByteSize // 0: the edge's default
+	EdgeHeapSlices   bool
 }
 
 // Run starts catalogd, origin and edge on loopback and blocks until ctx is
@@ -78,6 +81,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&s.Workers, "workers", 2, "catalogd packaging jobs at once")
 	fs.DurationVar(&s.TokenTTL, "token-ttl", time.Hour, "lifetime of playback URLs (catalogd -token-ttl; superseded media is deleted after it)")
 	fs.DurationVar(&s.GCDelay, "gc-delay", time.Minute, "extra wait past -token-ttl before superseded media is deleted (catalogd -gc-delay)")
+	fs.Var(&s.EdgeCacheBytes, "edge-cache-bytes", "edge cache budget, e.g. 4MiB (edge -cache-bytes; default: the edge's)")
+	fs.Var(&s.EdgeSliceBytes, "edge-slice-bytes", "edge media slice size, e.g. 64KiB (edge -slice-bytes; default: the edge's)")
+	fs.BoolVar(&s.EdgeHeapSlices, "edge-heap-slices", false, "keep the edge's media slices on the Go heap, not in a memfd slab (edge -heap-slices)")
 	if err := config.Load(fs, args, getenv, "dev"); err != nil {
 		return err
 	}
@@ -120,6 +126,17 @@ func start(ctx context.Context, s Settings, getenv func(string) string, stdout, 
 	}
 
 	edgeURL := "http://" + s.EdgeListen
+	edgeArgs := []string{"-listen", s.EdgeListen, "-admin-listen", s.EdgeAdminListen,
+		"-origin", "http://" + s.OriginListen, "-keys", filepath.Join(keysDir, playtoken.JWKSFile), "-log-level", s.LogLevel}
+	if s.EdgeCacheBytes != 0 {
+		edgeArgs = append(edgeArgs, "-cache-bytes", s.EdgeCacheBytes.String())
+	}
+	if s.EdgeSliceBytes != 0 {
+		edgeArgs = append(edgeArgs, "-slice-bytes", s.EdgeSliceBytes.String())
+	}
+	if s.EdgeHeapSlices {
+		edgeArgs = append(edgeArgs, "-heap-slices")
+	}
 	daemons := []struct {
 		name  string
 		run   func(context.Context, []string, func(string) string, io.Writer, io.Writer) error
@@ -128,9 +145,7 @@ func start(ctx context.Context, s Settings, getenv func(string) string, stdout, 
 	}{
 		{"origin", origin.Run, []string{"-listen", s.OriginListen, "-blob", blobDir, "-log-level", s.LogLevel},
 			"http://" + s.OriginListen + "/readyz"},
-		{"edge", edge.Run, []string{"-listen", s.EdgeListen, "-admin-listen", s.EdgeAdminListen,
-			"-origin", "http://" + s.OriginListen, "-keys", filepath.Join(keysDir, playtoken.JWKSFile), "-log-level", s.LogLevel},
-			"http://" + s.EdgeAdminListen + "/readyz"},
+		{"edge", edge.Run, edgeArgs, "http://" + s.EdgeAdminListen + "/readyz"},
 		{"catalogd", catalogd.Run, []string{"-listen", s.CatalogdListen, "-db", dbDSN, "-keys", keysDir,
 			"-edge-url", edgeURL, "-log-level", s.LogLevel, "-blob", blobDir, "-purge-edges", "http://" + s.EdgeAdminListen,
 			"-token-ttl", s.TokenTTL.String(), "-gc-delay", s.GCDelay.String(), "-workers", fmt.Sprint(s.Workers),

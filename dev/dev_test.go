@@ -192,3 +192,15 @@ func TestDevRefusesBusyPort(t *testing.T) {
 		t.Errorf("Run with catalogd's port taken = %v, want an error naming catalogd", err)
 	}
 }
+
+// TestDevPassesEdgeCacheFlags checks that -edge-slice-bytes reaches the
+// edge: a slice smaller than the edge allows stops riff dev with the
+// edge's own error.
+func TestDevPassesEdgeCacheFlags(t *testing.T) {
+	args := []string{"-data", t.TempDir(), "-demo=false", "-catalogd-listen", freeAddr(t), "-origin-listen", freeAddr(t),
+		"-edge-listen", freeAddr(t), "-edge-admin-listen", freeAddr(t), "-edge-cache-bytes", "2MiB", "-edge-slice-bytes", "1KiB", "-edge-heap-slices"}
+	err := Run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "edge") || !strings.Contains(err.Error(), "-slice-bytes 1KiB") {
+		t.Errorf("Run with -edge-slice-bytes 1KiB = %v, want the edge's refusal", err)
+	}
+}

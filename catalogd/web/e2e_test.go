@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -100,17 +101,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Skip("headless browser test; runs without -short (make test)")
 	}
 	nodeBin := node(t, "playwright-core", "esbuild", "hls.js")
-	chromium := os.Getenv("RIFF_CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("no Chromium at %s: install Debian's chromium (apt-get install chromium; make test does) or set RIFF_CHROMIUM", chromium)
-	}
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Fatal("ffmpeg is not on PATH (make test installs it)")
-	}
+	chromium := chromiumPath(t)
+	ffmpeg := ffmpegPath(t)
 	tmp := t.TempDir()
 
 	// The artist's upload and its replacement: generated 8 s stereo FLACs.
@@ -124,14 +116,70 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
+	d := startDev(t, filepath.Join(tmp, "data"), "-demo-songs", "1", "-demo-length", "12s")
+	demoSong := demoSongTitle(t, d.api, d.stdout.String())
+
+	out := artifacts(t)
+	runCtx, stop := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer stop()
+	cmd := exec.CommandContext(runCtx, nodeBin, filepath.Join("e2e", "e2e.mjs"))
+	cmd.Env = append(os.Environ(), "RIFF_URL="+d.api, "RIFF_FLAC="+flacs[0], "RIFF_FLAC2="+flacs[1], "RIFF_OUT="+out, "RIFF_DEMO_SONG="+demoSong, "RIFF_CHROMIUM="+chromium)
+	var log lockedBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	err := cmd.Run()
+	t.Logf("e2e.mjs (screenshots in %s):\n%s", out, log.String())
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			t.Fatalf("the web player's end-to-end run failed (exit %d); riff dev stderr:\n%s", exit.ExitCode(), tail(d.stderr.String(), 4000))
+		}
+		t.Fatalf("running e2e.mjs: %v", err)
+	}
+}
+
+// chromiumPath returns Debian's Chromium, or $RIFF_CHROMIUM.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	chromium := os.Getenv("RIFF_CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("no Chromium at %s: install Debian's chromium (apt-get install chromium; make test does) or set RIFF_CHROMIUM", chromium)
+	}
+	return chromium
+}
+
+// ffmpegPath returns ffmpeg, which riff dev synthesises demo songs with.
+func ffmpegPath(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal("ffmpeg is not on PATH (make test installs it)")
+	}
+	return bin
+}
+
+// devServer is a running `riff dev` and what its banner tells.
+type devServer struct {
+	api, edgeAdmin  string // base URLs
+	email, password string // the demo listener
+	firstSong       int64  // the demo song the banner names
+	stdout, stderr  *lockedBuffer
+}
+
+// startDev runs `riff dev` on free loopback ports with its data under
+// data and the extra args, waits for its banner, and stops it at cleanup.
+func startDev(t *testing.T, data string, args ...string) *devServer {
+	t.Helper()
+	ffmpegPath(t)
 	api := freeAddr(t)
-	args := []string{"-data", filepath.Join(tmp, "data"), "-catalogd-listen", api, "-origin-listen", freeAddr(t),
-		"-edge-listen", freeAddr(t), "-edge-admin-listen", freeAddr(t),
-		"-demo-songs", "1", "-demo-length", "12s", "-ready-timeout", "60s"}
+	args = append([]string{"-data", data, "-catalogd-listen", api, "-origin-listen", freeAddr(t),
+		"-edge-listen", freeAddr(t), "-edge-admin-listen", freeAddr(t), "-ready-timeout", "60s"}, args...)
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	d := &devServer{api: "http://" + api, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
 	done := make(chan error, 1)
-	go func() { done <- dev.Run(ctx, args, func(string) string { return "" }, stdout, stderr) }()
+	go func() { done <- dev.Run(ctx, args, func(string) string { return "" }, d.stdout, d.stderr) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -144,35 +192,30 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 	deadline := time.After(3 * time.Minute)
-	for !strings.Contains(stdout.String(), "Riff is running") {
+	for !strings.Contains(d.stdout.String(), "Riff is running") {
 		select {
 		case err := <-done:
 			done <- err
-			t.Fatalf("riff dev stopped early: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+			t.Fatalf("riff dev stopped early: %v\nstdout:\n%s\nstderr:\n%s", err, d.stdout, d.stderr)
 		case <-deadline:
-			t.Fatalf("riff dev not up in time\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
+			t.Fatalf("riff dev not up in time\nstdout:\n%s\nstderr:\n%s", d.stdout, d.stderr)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-
-	demoSong := demoSongTitle(t, "http://"+api, stdout.String())
-
-	out := artifacts(t)
-	runCtx, stop := context.WithTimeout(ctx, 5*time.Minute)
-	defer stop()
-	cmd := exec.CommandContext(runCtx, nodeBin, filepath.Join("e2e", "e2e.mjs"))
-	cmd.Env = append(os.Environ(), "RIFF_URL=http://"+api, "RIFF_FLAC="+flacs[0], "RIFF_FLAC2="+flacs[1], "RIFF_OUT="+out, "RIFF_DEMO_SONG="+demoSong, "RIFF_CHROMIUM="+chromium)
-	var log lockedBuffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	err = cmd.Run()
-	t.Logf("e2e.mjs (screenshots in %s):\n%s", out, log.String())
-	if err != nil {
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			t.Fatalf("the web player's end-to-end run failed (exit %d); riff dev stderr:\n%s", exit.ExitCode(), tail(stderr.String(), 4000))
-		}
-		t.Fatalf("running e2e.mjs: %v", err)
+	banner := d.stdout.String()
+	if m := regexp.MustCompile(`\(admin (http://\S+)\)`).FindStringSubmatch(banner); m != nil {
+		d.edgeAdmin = m[1]
 	}
+	if m := regexp.MustCompile(`Demo listener: (\S+) / (\S+)`).FindStringSubmatch(banner); m != nil {
+		d.email, d.password = m[1], m[2]
+	}
+	if m := regexp.MustCompile(`/songs/(\d+)`).FindStringSubmatch(banner); m != nil {
+		d.firstSong, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	if d.edgeAdmin == "" || d.email == "" || d.firstSong == 0 {
+		t.Fatalf("riff dev's banner lacks the edge admin URL, the demo listener or a demo song:\n%s", banner)
+	}
+	return d
 }
 
 func tail(s string, n int) string {

@@ -21,10 +21,29 @@ export class Player extends EventTarget {
     this.lastTime = 0;
     this.loadSeq = 0;
     this.log = []; // the last playback events, for debugging (window.riff.player.log)
+    // Counters a test reads (window.riff.player): a stall is playback
+    // stopping for want of data mid-play (not while a load or seek
+    // settles; hls.js's bufferStalledError or a waiting event with under
+    // a second buffered ahead), counted once until it plays again; a recovery is the
+    // player resetting hls.js after an error. Both hide trouble from the
+    // listener, so tests fail on them.
+    this.stalls = 0;
+    this.recoveries = 0;
+    this.settling = true; // a load or seek is under way: waiting is expected
+    this.inStall = false;
 
     const a = audio;
     a.addEventListener('timeupdate', () => this.tick());
-    a.addEventListener('playing', () => { this.error = ''; this.changed(); });
+    a.addEventListener('playing', () => { this.error = ''; this.settling = false; this.inStall = false; this.changed(); });
+    for (const ev of ['emptied', 'seeking']) a.addEventListener(ev, () => { this.settling = true; });
+    a.addEventListener('waiting', () => {
+      if (this.settling || a.paused) return;
+      // With media buffered ahead, the decoder is catching up (Chromium
+      // does under load): not a stall.
+      const ahead = bufferedAhead(a);
+      if (ahead < 1) this.stall(`waiting, ${ahead.toFixed(2)}s buffered ahead`);
+      else this.trace(`waiting with ${ahead.toFixed(2)}s buffered ahead (not a stall)`);
+    });
     a.addEventListener('pause', () => { this.trace(`pause at ${a.currentTime.toFixed(2)}`); this.changed(); });
     for (const ev of ['play', 'playing', 'waiting', 'emptied', 'abort', 'stalled', 'canplay']) a.addEventListener(ev, () => this.trace(ev));
     a.addEventListener('volumechange', () => { localStorage.setItem('riff.volume', String(a.volume)); this.changed(); });
@@ -44,6 +63,20 @@ export class Player extends EventTarget {
   trace(what) {
     this.log.push(`${(performance.now() / 1000).toFixed(2)} ${what}`);
     if (this.log.length > 50) this.log.shift();
+  }
+
+  /** stall counts the start of a stall (once until playback resumes). */
+  stall(why) {
+    if (this.inStall) return;
+    this.inStall = true;
+    this.stalls++;
+    this.trace(`stall ${this.stalls} at ${this.audio.currentTime.toFixed(2)}: ${why}`);
+  }
+
+  /** recovered counts a recovery the player starts, and says which. */
+  recovered(how) {
+    this.recoveries++;
+    this.trace(`recovery ${this.recoveries}: ${how}`);
   }
 
   get current() { return this.queue[this.index] || null; }
@@ -151,18 +184,21 @@ export class Player extends EventTarget {
       hls.on(Hls.Events.ERROR, (_, d) => {
         this.trace(`hls ${d.fatal ? 'fatal ' : ''}${d.type}/${d.details}`);
         if (!d.fatal) {
+          if (d.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR && !this.settling && !a.paused) this.stall(d.details);
           if ((d.details === Hls.ErrorDetails.BUFFER_APPEND_NO_PROGRESS || d.details === Hls.ErrorDetails.MEDIA_SOURCE_REQUIRES_RESET) && resets < 3) {
             resets++;
+            this.recovered(`media source reset after ${d.details}`);
             hls.recoverMediaError();
             resume();
           }
           return;
         }
-        if (d.type === Hls.ErrorTypes.MEDIA_ERROR && !recovered) { recovered = true; hls.recoverMediaError(); resume(); return; }
-        if (d.type === Hls.ErrorTypes.NETWORK_ERROR && !recovered) { recovered = true; hls.startLoad(); return; }
+        if (d.type === Hls.ErrorTypes.MEDIA_ERROR && !recovered) { recovered = true; this.recovered(`media error ${d.details}`); hls.recoverMediaError(); resume(); return; }
+        if (d.type === Hls.ErrorTypes.NETWORK_ERROR && !recovered) { recovered = true; this.recovered(`reload after ${d.details}`); hls.startLoad(); return; }
         this.fail('Playback failed: the stream could not be loaded. Try again in a moment.');
         this.detach();
       });
+      hls.on(Hls.Events.STALL_RESOLVED, () => { this.inStall = false; });
       // Attach first, load once attached (hls.js's recommended order).
       hls.once(Hls.Events.MANIFEST_PARSED, ready);
       hls.once(Hls.Events.MEDIA_ATTACHED, () => hls.loadSource(song.hls_url));
@@ -249,6 +285,15 @@ export class Player extends EventTarget {
     on('stop', () => { this.audio.pause(); this.seek(0); });
     this.addEventListener('change', () => { ms.playbackState = this.current ? (this.playing ? 'playing' : 'paused') : 'none'; });
   }
+}
+
+/** bufferedAhead is how many seconds a can play from currentTime on. */
+function bufferedAhead(a) {
+  const t = a.currentTime;
+  for (let i = 0; i < a.buffered.length; i++) {
+    if (a.buffered.start(i) <= t + 0.1 && t < a.buffered.end(i)) return a.buffered.end(i) - t;
+  }
+  return 0;
 }
 
 /** ladder is the packager's AAC bitrates in kbps. */
