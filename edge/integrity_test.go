@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -309,5 +310,65 @@ func TestReadersUnderEvictionGetExactBytes(t *testing.T) {
 				t.Fatal("no warm response went straight to the socket: the test did not exercise the hit path")
 			}
 		})
+	}
+}
+
+// TestPipelinedAnswersKeepTheirOrder: requests pipelined on one connection
+// (a mix of warm slice answers, whose head the connection holds back for
+// the body's writev, and answers fasthttp writes itself: a playlist, a
+// 304, a 416, a 404) come back complete and in order.
+func TestPipelinedAnswersKeepTheirOrder(t *testing.T) {
+	const S = 64 << 10
+	media := newDistinctMedia(t, 1, 5*S)
+	h := newHarness(t, harnessOptions{root: media.root, sliceBytes: S})
+	tok := h.play(distinctSong(0), 0)
+	target := "/t/" + tok + "/" + media.key(0)
+	warm := h.do("GET", h.url+target, "Range", "bytes=0-327679")
+	if warm.status != 206 {
+		t.Fatalf("warming: %d", warm.status)
+	}
+	h.edge.cache.Wait()
+	etag := warm.get("ETag")
+	type want struct {
+		status int
+		body   []byte
+	}
+	var reqs strings.Builder
+	var wants []want
+	add := func(hdr string, w want) {
+		fmt.Fprintf(&reqs, "GET %s HTTP/1.1\r\nHost: edge\r\n%s\r\n", target, hdr)
+		wants = append(wants, w)
+	}
+	for i := range 3 {
+		lo, hi := int64(i)*70000, int64(i)*70000+100000
+		add(fmt.Sprintf("Range: bytes=%d-%d\r\n", lo, hi), want{206, media.data[0][lo : hi+1]})
+		add("If-None-Match: "+etag+"\r\n", want{304, nil})
+		add("Range: bytes=99999999-\r\n", want{416, nil})
+	}
+	fmt.Fprintf(&reqs, "GET /t/%s/%snothing.mp4 HTTP/1.1\r\nHost: edge\r\n\r\n", tok, distinctSong(0))
+	wants = append(wants, want{404, nil})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte(reqs.String())); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(conn)
+	for i, w := range wants {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("answer %d body: %v", i, err)
+		}
+		if resp.StatusCode != w.status || (w.body != nil && !bytes.Equal(body, w.body)) {
+			t.Fatalf("answer %d: %d with %d bytes, want %d with %d", i, resp.StatusCode, len(body), w.status, len(w.body))
+		}
 	}
 }
