@@ -33,6 +33,7 @@ import (
 	"riff/edge"
 	"riff/internal/config"
 	"riff/internal/playtoken"
+	"riff/keygen"
 	"riff/origin"
 )
 
@@ -113,7 +114,7 @@ func start(ctx context.Context, s Settings, getenv func(string) string, stdout, 
 		return fmt.Errorf("dev: %w", err)
 	}
 	if _, err := os.Stat(filepath.Join(keysDir, playtoken.SigningKeyFile)); errors.Is(err, os.ErrNotExist) {
-		if err := playtoken.RunKeygen(ctx, []string{"-dir", keysDir}, getenv, io.Discard, stderr); err != nil {
+		if err := keygen.Run(ctx, []string{"-dir", keysDir}, getenv, io.Discard, stderr); err != nil {
 			return fmt.Errorf("dev: keygen: %w", err)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"riff/internal/playtoken"
+	"riff/keygen"
 )
 
 // syncBuffer collects log lines written from several goroutines.
@@ -45,7 +46,7 @@ func TestRunEndToEnd(t *testing.T) {
 	o := startOrigin(t, root)
 	dir := t.TempDir()
 	var keygenOut bytes.Buffer
-	if err := playtoken.RunKeygen(context.Background(), []string{"-dir", dir}, os.Getenv, &keygenOut, io.Discard); err != nil {
+	if err := keygen.Run(context.Background(), []string{"-dir", dir}, os.Getenv, &keygenOut, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	signer, err := playtoken.LoadSigner(filepath.Join(dir, "signing.key"), time.Now)

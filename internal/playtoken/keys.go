@@ -175,6 +175,10 @@ func Thumbprint(pub ed25519.PublicKey) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
+// ValidateKID checks a key id as keys and keygen require it: 1 to 64 of
+// [A-Za-z0-9._-].
+func ValidateKID(kid string) error { return validKID(kid) }
+
 // validKID restricts key ids to what is safe in a header, a file and a log
 // line: 1 to 64 of [A-Za-z0-9._-].
 func validKID(kid string) error {
