@@ -1,12 +1,12 @@
 package dev
 
 import (
-	"errors"
-	"flag"
+	"fmt"
 	"io"
-	"strings"
 	"testing"
 	"time"
+
+	"riff/internal/testrun"
 )
 
 // TestParseFlags checks riff dev's flags without touching a file or a port.
@@ -39,14 +39,6 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := parseFlags(tt.args, env(nil), io.Discard)
-		if tt.want == "" {
-			if !errors.Is(err, flag.ErrHelp) {
-				t.Errorf("parseFlags(%q) = %v, want flag.ErrHelp", tt.args, err)
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("parseFlags(%q) = %v, want an error mentioning %q", tt.args, err, tt.want)
-		}
+		testrun.WantFlagError(t, fmt.Sprintf("parseFlags(%q)", tt.args), err, tt.want)
 	}
 }

@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"riff/internal/playtoken"
+	"riff/internal/testrun"
 	"riff/keygen"
 )
 
@@ -129,15 +129,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := Run(context.Background(), tt.args, getenv, io.Discard, io.Discard)
-		if tt.want == "" {
-			if !errors.Is(err, flag.ErrHelp) {
-				t.Errorf("Run(%q) = %v, want flag.ErrHelp", tt.args, err)
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("Run(%q) = %v, want an error mentioning %q", tt.args, err, tt.want)
-		}
+		testrun.WantFlagError(t, fmt.Sprintf("Run(%q)", tt.args), err, tt.want)
 	}
 }
 
@@ -217,14 +209,6 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := parseFlags(tt.args, env(nil), io.Discard)
-		if tt.want == "" {
-			if !errors.Is(err, flag.ErrHelp) {
-				t.Errorf("parseFlags(%q) = %v, want flag.ErrHelp", tt.args, err)
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("parseFlags(%q) = %v, want an error mentioning %q", tt.args, err, tt.want)
-		}
+		testrun.WantFlagError(t, fmt.Sprintf("parseFlags(%q)", tt.args), err, tt.want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"riff/internal/playtoken"
+	"riff/internal/testrun"
 )
 
 // playClaims are the claims the rotation test mints.
@@ -149,13 +151,9 @@ func TestParseFlags(t *testing.T) {
 		got, err := parseFlags(tt.args, env(tt.env), io.Discard)
 		switch {
 		case tt.err == "-h":
-			if !errors.Is(err, flag.ErrHelp) {
-				t.Errorf("parseFlags(%q) = %v, want flag.ErrHelp", tt.args, err)
-			}
+			testrun.WantFlagError(t, fmt.Sprintf("parseFlags(%q)", tt.args), err, "")
 		case tt.err != "":
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("parseFlags(%q) = %v, want an error mentioning %q", tt.args, err, tt.err)
-			}
+			testrun.WantFlagError(t, fmt.Sprintf("parseFlags(%q)", tt.args), err, tt.err)
 		case err != nil || got != tt.want:
 			t.Errorf("parseFlags(%q, %v) = %+v, %v; want %+v", tt.args, tt.env, got, err, tt.want)
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"riff/internal/blob"
+	"riff/internal/testrun"
 )
 
 // logBuffer collects the JSON log lines Run writes from several goroutines.
@@ -196,14 +198,6 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := parseFlags(tt.args, env(nil), io.Discard)
-		if tt.want == "" {
-			if !errors.Is(err, flag.ErrHelp) {
-				t.Errorf("parseFlags(%q) = %v, want flag.ErrHelp", tt.args, err)
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("parseFlags(%q) = %v, want an error mentioning %q", tt.args, err, tt.want)
-		}
+		testrun.WantFlagError(t, fmt.Sprintf("parseFlags(%q)", tt.args), err, tt.want)
 	}
 }

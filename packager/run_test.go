@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"riff/internal/testrun"
 )
 
 func noEnv(string) string { return "" }
@@ -146,8 +149,6 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := parseFlags(tt.args, noEnv, io.Discard, io.Discard)
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("parseFlags(%q) = %v, want an error mentioning %q", tt.args, err, tt.want)
-		}
+		testrun.WantFlagError(t, fmt.Sprintf("parseFlags(%q)", tt.args), err, tt.want)
 	}
 }
