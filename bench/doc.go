@@ -1,6 +1,8 @@
 // Package bench is `riff bench`: a load generator that behaves like real
 // players, for an edge (riff's or anyone's) and, in the listen scenario,
-// catalogd.
+// catalogd. It talks to them over HTTP only and must not import the daemons
+// (catalogd, edge, origin) or packager; run.go holds Run (parseFlags, then
+// Execute, then the reports).
 //
 // # Scenarios
 //

@@ -478,8 +478,48 @@ func (f optFloat) Set(s string) error {
 // Run is `riff bench`: it parses flags (see -help), runs the scenario,
 // prints a progress line a second to stderr and the report to stdout,
 // writes -json and -html files, and returns an error wrapping
-// ErrThresholds when a threshold was missed.
+// ErrThresholds when a threshold was missed. It is parse → run: parseFlags
+// checks every flag before Execute opens a connection.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	rep, err := Execute(ctx, cfg.opt, stderr)
+	if err != nil {
+		return err
+	}
+	rep.WriteTable(stdout)
+	if cfg.jsonPath != "" {
+		if err := rep.WriteJSON(cfg.jsonPath); err != nil {
+			return err
+		}
+	}
+	if cfg.htmlPath != "" {
+		if err := rep.WriteHTML(cfg.htmlPath); err != nil {
+			return err
+		}
+	}
+	if failed := rep.Failed(); len(failed) > 0 {
+		names := make([]string, len(failed))
+		for i, c := range failed {
+			names[i] = c.Name
+		}
+		return fmt.Errorf("%w: %s", ErrThresholds, strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// runConfig is what Run's arguments say, checked.
+type runConfig struct {
+	opt                Options // validated
+	jsonPath, htmlPath string  // report files, "" for none
+}
+
+// parseFlags reads the scenario and the flags (and RIFF_BENCH_* and a
+// -config file) and checks them as Execute will (Options.validate). It
+// opens nothing; with -help it prints the help text to stderr.
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (runConfig, error) {
 	opt := Options{Scenario: "listen", MaxErrorRate: -1, MinHitRatio: -1, MaxRebufferRatio: -1}
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		opt.Scenario, args = args[0], args[1:]
@@ -519,33 +559,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if errors.Is(err, flag.ErrHelp) {
 			io.WriteString(stderr, helpText)
 		}
-		return err
+		return runConfig{}, err
 	}
 	opt.Queries = splitList(*queries)
 	opt.Playlists = splitList(*playlists)
-	rep, err := Execute(ctx, opt, stderr)
-	if err != nil {
-		return err
+	if err := opt.validate(); err != nil {
+		return runConfig{}, err
 	}
-	rep.WriteTable(stdout)
-	if *jsonPath != "" {
-		if err := rep.WriteJSON(*jsonPath); err != nil {
-			return err
-		}
-	}
-	if *htmlPath != "" {
-		if err := rep.WriteHTML(*htmlPath); err != nil {
-			return err
-		}
-	}
-	if failed := rep.Failed(); len(failed) > 0 {
-		names := make([]string, len(failed))
-		for i, c := range failed {
-			names[i] = c.Name
-		}
-		return fmt.Errorf("%w: %s", ErrThresholds, strings.Join(names, ", "))
-	}
-	return nil
+	return runConfig{opt: opt, jsonPath: *jsonPath, htmlPath: *htmlPath}, nil
 }
 
 func splitList(s string) []string {

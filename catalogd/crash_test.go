@@ -15,7 +15,7 @@ import (
 
 	"riff/catalogd/store"
 	"riff/internal/blob"
-	"riff/internal/playtoken"
+	"riff/keygen"
 )
 
 // apiClient talks JSON to a catalogd started by Run.
@@ -79,7 +79,7 @@ func TestCrashMidPackaging(t *testing.T) {
 	needFFmpeg(t)
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys")
-	if err := playtoken.RunKeygen(context.Background(), []string{"-dir", keys}, noEnv, io.Discard, io.Discard); err != nil {
+	if err := keygen.Run(context.Background(), []string{"-dir", keys}, noEnv, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	db := "file:" + filepath.Join(dir, "riff.db")

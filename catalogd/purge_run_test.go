@@ -15,6 +15,7 @@ import (
 
 	"riff/catalogd/store"
 	"riff/internal/playtoken"
+	"riff/keygen"
 )
 
 // TestRunPurgeFanOut: with -purge-edges, Run sends outbox rows to the edge
@@ -22,7 +23,7 @@ import (
 func TestRunPurgeFanOut(t *testing.T) {
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys")
-	if err := playtoken.RunKeygen(context.Background(), []string{"-dir", keys, "-kid", "k1"}, noEnv, io.Discard, io.Discard); err != nil {
+	if err := keygen.Run(context.Background(), []string{"-dir", keys, "-kid", "k1"}, noEnv, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	ks, err := playtoken.LoadKeySet(filepath.Join(keys, playtoken.JWKSFile))

@@ -8,12 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -338,17 +335,11 @@ func LoadKeys(dir string, now func() time.Time, log *slog.Logger) (Keys, error) 
 		log.Warn("no -keys folder: using an ephemeral signing key; tokens will not survive a restart and edges must be given this key (run `riff keygen -dir DIR` and pass -keys DIR)",
 			"kid", k.PlaybackKID)
 	} else {
-		data, err := os.ReadFile(filepath.Join(dir, playtoken.SigningKeyFile))
+		kd, err := playtoken.LoadKeyDir(dir)
 		if err != nil {
-			return k, fmt.Errorf("catalogd: signing key: %w (make one with `riff keygen -dir %s`)", err, dir)
-		}
-		if k.PlaybackKID, signing, err = playtoken.ParseSigningKey(data); err != nil {
 			return k, fmt.Errorf("catalogd: %w", err)
 		}
-		public, err = playtoken.LoadKeySet(filepath.Join(dir, playtoken.JWKSFile))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return k, fmt.Errorf("catalogd: %w", err)
-		}
+		k.PlaybackKID, signing, public = kd.KID, kd.Key, kd.Public
 	}
 	k.Playback = playtoken.NewSigner(k.PlaybackKID, signing, now)
 	if public == nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"riff/internal/playtoken"
+	"riff/keygen"
 )
 
 func noEnv(string) string { return "" }
@@ -85,7 +86,7 @@ func httpGet(t *testing.T, url string) (int, string) {
 func TestRunEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys")
-	if err := playtoken.RunKeygen(context.Background(), []string{"-dir", keys, "-kid", "k1"}, noEnv, io.Discard, io.Discard); err != nil {
+	if err := keygen.Run(context.Background(), []string{"-dir", keys, "-kid", "k1"}, noEnv, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	db := "file:" + filepath.Join(dir, "db", "riff.db")

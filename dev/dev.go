@@ -7,7 +7,9 @@
 // and edge through their own Run functions, exactly as the separate
 // daemons would run (catalogd packages uploads into the blob folder the
 // origin serves and sends purges to the edge's admin listener), waits
-// until each answers /readyz, and prints where to listen.
+// until each answers /readyz, and prints where to listen. dev may import
+// every daemon; no daemon may import dev (only cmd/riff and tests do).
+// run.go holds Run and its flags; dev.go starts the daemons.
 //
 // On first start it seeds demo content through the real upload path: it
 // registers the demo artists' owners, creates their artists and albums,
@@ -19,7 +21,6 @@ package dev
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -31,79 +32,10 @@ import (
 
 	"riff/catalogd"
 	"riff/edge"
-	"riff/internal/config"
 	"riff/internal/playtoken"
+	"riff/keygen"
 	"riff/origin"
 )
-
-// Settings are riff dev's flags.
-type Settings struct {
-	Data             string
-	CatalogdListen   string
-	OriginListen     string
-	EdgeListen       string
-	EdgeAdminListen  string
-	Demo             bool
-	DemoSongs        int
-	DemoLength       time.Duration
-	LogLevel         string
-	ReadyTimeout     time.Duration
-	FFmpeg           string
-	FFprobe          string
-	PackagerParallel int
-	TokenTTL         time.Duration
-	GCDelay          time.Duration
-	Workers          int
-	EdgeCacheBytes   config.ByteSize // 0: the edge's default
-	EdgeSliceBytes   config.ByteSize // 0: the edge's default
-	EdgeHeapSlices   bool
-}
-
-// Run starts catalogd, origin and edge on loopback and blocks until ctx is
-// cancelled or one of them fails.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var s Settings
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&s.Data, "data", "data", "`folder` for the keys, the SQLite catalog and the blob folder")
-	fs.StringVar(&s.CatalogdListen, "catalogd-listen", "127.0.0.1:8080", "catalogd `address`")
-	fs.StringVar(&s.OriginListen, "origin-listen", "127.0.0.1:8081", "origin `address`")
-	fs.StringVar(&s.EdgeListen, "edge-listen", "127.0.0.1:8082", "edge public `address`")
-	fs.StringVar(&s.EdgeAdminListen, "edge-admin-listen", "127.0.0.1:9082", "edge admin `address` (metrics, purge)")
-	fs.BoolVar(&s.Demo, "demo", true, "seed demo content on first start")
-	fs.IntVar(&s.DemoSongs, "demo-songs", 4, "how many demo songs to synthesise and upload (1 to 4)")
-	fs.DurationVar(&s.DemoLength, "demo-length", 30*time.Second, "length of each demo song")
-	fs.StringVar(&s.LogLevel, "log-level", "warn", "log `level` of the daemons: debug, info, warn or error")
-	fs.DurationVar(&s.ReadyTimeout, "ready-timeout", 30*time.Second, "how long to wait for every daemon to be ready")
-	fs.StringVar(&s.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg `binary`")
-	fs.StringVar(&s.FFprobe, "ffprobe", "ffprobe", "ffprobe `binary`")
-	fs.IntVar(&s.PackagerParallel, "demo-concurrency", 2, "ffmpeg encodes at once per packaging job (catalogd -encodes)")
-	fs.IntVar(&s.Workers, "workers", 2, "catalogd packaging jobs at once")
-	fs.DurationVar(&s.TokenTTL, "token-ttl", time.Hour, "lifetime of playback URLs (catalogd -token-ttl; superseded media is deleted after it)")
-	fs.DurationVar(&s.GCDelay, "gc-delay", time.Minute, "extra wait past -token-ttl before superseded media is deleted (catalogd -gc-delay)")
-	fs.Var(&s.EdgeCacheBytes, "edge-cache-bytes", "edge cache budget, e.g. 4MiB (edge -cache-bytes; default: the edge's)")
-	fs.Var(&s.EdgeSliceBytes, "edge-slice-bytes", "edge media slice size, e.g. 64KiB (edge -slice-bytes; default: the edge's)")
-	fs.BoolVar(&s.EdgeHeapSlices, "edge-heap-slices", false, "keep the edge's media slices on the Go heap, not in a memfd slab (edge -heap-slices)")
-	if err := config.Load(fs, args, getenv, "dev"); err != nil {
-		return err
-	}
-	if s.DemoSongs < 1 || s.DemoSongs > len(demoTracks()) {
-		return fmt.Errorf("dev: -demo-songs %d: want 1 to %d", s.DemoSongs, len(demoTracks()))
-	}
-	for _, a := range []struct {
-		name string
-		addr *string
-		flag string
-	}{{"catalogd", &s.CatalogdListen, "-catalogd-listen"}, {"origin", &s.OriginListen, "-origin-listen"},
-		{"edge", &s.EdgeListen, "-edge-listen"}, {"edge admin", &s.EdgeAdminListen, "-edge-admin-listen"}} {
-		resolved, err := resolveAddr(*a.addr)
-		if err != nil {
-			return fmt.Errorf("dev: %s cannot listen on %s: %w (is another riff running? pick another address with %s)", a.name, *a.addr, err, a.flag)
-		}
-		*a.addr = resolved
-	}
-	return start(ctx, s, getenv, stdout, stderr)
-}
 
 func start(ctx context.Context, s Settings, getenv func(string) string, stdout, stderr io.Writer) error {
 	keysDir := filepath.Join(s.Data, "keys")
@@ -113,7 +45,7 @@ func start(ctx context.Context, s Settings, getenv func(string) string, stdout, 
 		return fmt.Errorf("dev: %w", err)
 	}
 	if _, err := os.Stat(filepath.Join(keysDir, playtoken.SigningKeyFile)); errors.Is(err, os.ErrNotExist) {
-		if err := playtoken.RunKeygen(ctx, []string{"-dir", keysDir}, getenv, io.Discard, stderr); err != nil {
+		if err := keygen.Run(ctx, []string{"-dir", keysDir}, getenv, io.Discard, stderr); err != nil {
 			return fmt.Errorf("dev: keygen: %w", err)
 		}
 	}

@@ -7,7 +7,9 @@
 //
 // Run is the command; NewServer builds the same thing from explicit parts
 // (obs, a Verifier, an Upstream such as *Origins, a Config and a clock) for
-// tests and `riff dev`.
+// tests and `riff dev`. edge must not import catalogd, origin, packager, SQL
+// drivers or anything that starts ffmpeg (`go list -deps ./edge` shows it):
+// it holds public keys only and reaches the origin over HTTP.
 //
 // # Requests
 //
@@ -140,7 +142,7 @@
 //
 // # Files
 //
-// edge.go: Run (flags, then build, then serve). server.go: Config, Server,
+// run.go: Run (parseFlags, then build, then run). server.go: Config, Server,
 // its metrics, listeners and shutdown. handler.go: the public handler,
 // RFC 9110 planning, response heads and error answers. media.go: media
 // ranges from slices, warm and cold. fill.go: origin fills of slices and

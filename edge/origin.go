@@ -106,8 +106,8 @@ type originConn struct {
 
 // NewOrigins builds the origin client. It does not connect.
 func NewOrigins(o *obs.Obs, cfg OriginConfig, now func() time.Time) (*Origins, error) {
-	if len(cfg.URLs) == 0 {
-		return nil, errors.New("edge: no origin")
+	if err := checkOriginURLs(cfg.URLs); err != nil {
+		return nil, err
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
@@ -122,25 +122,8 @@ func NewOrigins(o *obs.Obs, cfg OriginConfig, now func() time.Time) (*Origins, e
 		cfg.MaxBodyBytes = 64 << 20
 	}
 	ups := &Origins{secret: cfg.Secret, timeout: cfg.Timeout}
-	seen := map[string]bool{}
 	for _, raw := range cfg.URLs {
-		u, err := url.Parse(strings.TrimSpace(raw))
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-			return nil, fmt.Errorf("edge: origin %q: want http(s)://host:port", raw)
-		}
-		host := u.Host
-		if u.Port() == "" {
-			port := "80"
-			if u.Scheme == "https" {
-				port = "443"
-			}
-			host = net.JoinHostPort(u.Hostname(), port)
-		}
-		if seen[host] {
-			return nil, fmt.Errorf("edge: origin %q listed twice", raw)
-		}
-		seen[host] = true
+		u, host, _ := parseOriginURL(raw) // checked above
 		timeout := cfg.Timeout
 		oc := &originConn{
 			name: host,
@@ -175,6 +158,46 @@ func NewOrigins(o *obs.Obs, cfg OriginConfig, now func() time.Time) (*Origins, e
 		ups.list = append(ups.list, oc)
 	}
 	return ups, nil
+}
+
+// checkOriginURLs checks a list of origin URLs as NewOrigins takes them:
+// at least one, each http(s)://host[:port] with nothing after the host, no
+// host:port twice. It builds nothing, so Run checks -origin before starting.
+func checkOriginURLs(urls []string) error {
+	if len(urls) == 0 {
+		return errors.New("edge: no origin")
+	}
+	seen := map[string]bool{}
+	for _, raw := range urls {
+		_, host, err := parseOriginURL(raw)
+		if err != nil {
+			return err
+		}
+		if seen[host] {
+			return fmt.Errorf("edge: origin %q listed twice", raw)
+		}
+		seen[host] = true
+	}
+	return nil
+}
+
+// parseOriginURL parses one origin URL and returns it with the host:port
+// to dial (the scheme's port when the URL names none).
+func parseOriginURL(raw string) (u *url.URL, host string, err error) {
+	u, err = url.Parse(strings.TrimSpace(raw))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return nil, "", fmt.Errorf("edge: origin %q: want http(s)://host:port", raw)
+	}
+	host = u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	return u, host, nil
 }
 
 // Breakers returns each origin's name and breaker, in order.

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +17,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"riff/internal/playtoken"
+	"riff/internal/testrun"
+	"riff/keygen"
 )
 
 // syncBuffer collects log lines written from several goroutines.
@@ -44,7 +46,7 @@ func TestRunEndToEnd(t *testing.T) {
 	o := startOrigin(t, root)
 	dir := t.TempDir()
 	var keygenOut bytes.Buffer
-	if err := playtoken.RunKeygen(context.Background(), []string{"-dir", dir}, os.Getenv, &keygenOut, io.Discard); err != nil {
+	if err := keygen.Run(context.Background(), []string{"-dir", dir}, os.Getenv, &keygenOut, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	signer, err := playtoken.LoadSigner(filepath.Join(dir, "signing.key"), time.Now)
@@ -127,14 +129,86 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := Run(context.Background(), tt.args, getenv, io.Discard, io.Discard)
-		if tt.want == "" {
-			if !errors.Is(err, flag.ErrHelp) {
-				t.Errorf("Run(%q) = %v, want flag.ErrHelp", tt.args, err)
-			}
-			continue
+		testrun.WantFlagError(t, fmt.Sprintf("Run(%q)", tt.args), err, tt.want)
+	}
+}
+
+// TestParseFlags checks what parseFlags makes of good flag sets and that it
+// refuses bad ones with Run's errors, without starting anything.
+func TestParseFlags(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	t.Run("defaults", func(t *testing.T) {
+		cfg, err := parseFlags([]string{"-keys", "jwks.json"}, env(nil), io.Discard)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("Run(%q) = %v, want an error mentioning %q", tt.args, err, tt.want)
+		if cfg.listen != "127.0.0.1:8082" || cfg.adminListen != "127.0.0.1:9082" || cfg.keys != "jwks.json" {
+			t.Errorf("addresses and keys = %q %q %q", cfg.listen, cfg.adminListen, cfg.keys)
 		}
+		if got, want := cfg.origins.URLs, []string{"http://127.0.0.1:8081"}; !slices.Equal(got, want) {
+			t.Errorf("origins = %q, want %q", got, want)
+		}
+		if cfg.server.CacheBytes != 512<<20 || cfg.server.SliceBytes != 1<<20 {
+			t.Errorf("cache, slice bytes = %d, %d; want 512MiB, 1MiB", cfg.server.CacheBytes, cfg.server.SliceBytes)
+		}
+		if got, want := cfg.server.WaitTimeout, 6*time.Second; got != want {
+			t.Errorf("wait timeout = %v, want %v (one origin timeout per origin, plus 1s)", got, want)
+		}
+		if cfg.server.NegativeTTL != 10*time.Second || cfg.shutdownTimeout != 30*time.Second {
+			t.Errorf("negative TTL, shutdown timeout = %v, %v", cfg.server.NegativeTTL, cfg.shutdownTimeout)
+		}
+		if cfg.logger == nil {
+			t.Error("no logger")
+		}
+	})
+	t.Run("flags and environment", func(t *testing.T) {
+		cfg, err := parseFlags([]string{
+			"-keys", "k", "-origin", " http://a:1, ,https://b ", "-origin-timeout", "2s",
+			"-negative-ttl", "0", "-slice-bytes", "256KiB", "-tls-cert", "c", "-tls-key", "k",
+		}, env(map[string]string{"RIFF_EDGE_ORIGIN_SECRET": "s", "RIFF_EDGE_CACHE_BYTES": "1MiB"}), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := cfg.origins.URLs, []string{"http://a:1", "https://b"}; !slices.Equal(got, want) {
+			t.Errorf("origins = %q, want %q", got, want)
+		}
+		if cfg.origins.Secret != "s" || cfg.origins.Timeout != 2*time.Second {
+			t.Errorf("origin secret, timeout = %q, %v", cfg.origins.Secret, cfg.origins.Timeout)
+		}
+		if got, want := cfg.server.WaitTimeout, 5*time.Second; got != want {
+			t.Errorf("wait timeout = %v, want %v", got, want)
+		}
+		if cfg.server.NegativeTTL >= 0 {
+			t.Errorf("-negative-ttl 0: NegativeTTL = %v, want negative (off)", cfg.server.NegativeTTL)
+		}
+		if cfg.server.CacheBytes != 1<<20 || cfg.server.SliceBytes != 256<<10 {
+			t.Errorf("cache, slice bytes = %d, %d", cfg.server.CacheBytes, cfg.server.SliceBytes)
+		}
+		if cfg.server.TLSCertFile != "c" || cfg.server.TLSKeyFile != "k" {
+			t.Errorf("tls = %q %q", cfg.server.TLSCertFile, cfg.server.TLSKeyFile)
+		}
+	})
+	tests := []struct {
+		args []string
+		want string // in the error; "" means flag.ErrHelp
+	}{
+		{[]string{"-h"}, ""},
+		{[]string{}, "edge: -keys is required"},
+		{[]string{"-keys", "k", "-tls-cert", "c"}, "edge: -tls-cert and -tls-key go together"},
+		{[]string{"-keys", "k", "-tls-key", "k"}, "go together"},
+		{[]string{"-keys", "k", "-slice-bytes", "1KiB"}, "edge: -slice-bytes 1KiB: want 4KiB to 64MiB"},
+		{[]string{"-keys", "k", "-slice-bytes", "65MiB"}, "want 4KiB to 64MiB"},
+		{[]string{"-keys", "k", "-negative-ttl", "-1s"}, "edge: -negative-ttl -1s: want 0 (off) or more"},
+		{[]string{"-keys", "k", "-cache-bytes", "512KiB"}, "edge: -cache-bytes 512KiB is smaller than a slice"},
+		{[]string{"-keys", "k", "-log-level", "loud"}, `edge: log level "loud"`},
+		{[]string{"-keys", "k", "-origin", ""}, "edge: no origin"},
+		{[]string{"-keys", "k", "-origin", "ftp://a"}, `edge: origin "ftp://a": want http(s)://host:port`},
+		{[]string{"-keys", "k", "-origin", "http://a/path"}, "want http(s)://host:port"},
+		{[]string{"-keys", "k", "-origin", "http://a,http://a:80"}, `edge: origin "http://a:80" listed twice`},
+		{[]string{"-nope"}, "nope"},
+	}
+	for _, tt := range tests {
+		_, err := parseFlags(tt.args, env(nil), io.Discard)
+		testrun.WantFlagError(t, fmt.Sprintf("parseFlags(%q)", tt.args), err, tt.want)
 	}
 }

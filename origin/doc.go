@@ -1,5 +1,8 @@
 // Package origin is Riff's regional origin (`riff origin`): a fasthttp server
 // that serves packaged objects from a blob.Store to the edges of its region.
+// It must not import catalogd, edge, packager or any SQL driver: it knows
+// the blob store and the published layout, nothing of accounts or jobs.
+// run.go holds Run (parseFlags, then build, then run).
 //
 // # What it serves
 //

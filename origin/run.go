@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"time"
 
@@ -22,7 +23,35 @@ import (
 // environment (RIFF_ORIGIN_LISTEN, RIFF_ORIGIN_SECRET, …) and a -config file;
 // see internal/config. Logs are JSON lines on stderr; the first says where
 // the origin listens.
+//
+// Run is parse → build → run: parseFlags checks every flag and starts
+// nothing, build opens the blob store and makes the server, and
+// (*daemon).run listens, serves and shuts down in reverse order.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	d, err := build(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return d.run(ctx)
+}
+
+// runConfig is what Run's flags say, checked.
+type runConfig struct {
+	listen, adminListen string // adminListen "": admin endpoints on listen
+	blobURL             string
+	logger              *slog.Logger
+	server              ServerConfig
+	shutdownTimeout     time.Duration
+}
+
+// parseFlags reads and checks Run's flags (and their environment variables
+// and -config file). It has no side effects: it opens, starts and listens on
+// nothing, so tests can table-test it.
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (runConfig, error) {
 	fs := flag.NewFlagSet("origin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8081", "`address` to serve objects on")
@@ -34,46 +63,48 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	writeTimeout := fs.Duration("write-timeout", 2*time.Minute, "longest time to write one response")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second, "how long to let responses finish on shutdown")
 	if err := config.Load(fs, args, getenv, "origin"); err != nil {
-		return err
+		return runConfig{}, err
 	}
 	logger, err := obs.NewLogger(stderr, *logLevel)
 	if err != nil {
-		return fmt.Errorf("origin: %w", err)
+		return runConfig{}, fmt.Errorf("origin: %w", err)
 	}
-	o := obs.New("origin", logger)
+	return runConfig{
+		listen:      *listen,
+		adminListen: *adminListen,
+		blobURL:     *blobURL,
+		logger:      logger,
+		server: ServerConfig{
+			Secret:       *secret,
+			Admin:        *adminListen == "",
+			StoreTimeout: *storeTimeout,
+			WriteTimeout: *writeTimeout,
+		},
+		shutdownTimeout: *shutdownTimeout,
+	}, nil
+}
 
-	store, err := blob.Open(ctx, *blobURL)
+// daemon is a built origin, ready to listen.
+type daemon struct {
+	cfg   runConfig
+	obs   *obs.Obs
+	store blob.Store
+	srv   *Server
+	admin *fasthttp.Server // nil without -admin-listen
+}
+
+// build opens the blob store and makes the servers; it listens on nothing
+// and starts no goroutine.
+func build(ctx context.Context, cfg runConfig) (*daemon, error) {
+	o := obs.New("origin", cfg.logger)
+	store, err := blob.Open(ctx, cfg.blobURL)
 	if err != nil {
-		return fmt.Errorf("origin: %w", err)
+		return nil, fmt.Errorf("origin: %w", err)
 	}
-	if c, ok := store.(io.Closer); ok {
-		defer c.Close()
-	}
-	srv := NewServer(o, store, ServerConfig{
-		Secret:       *secret,
-		Admin:        *adminListen == "",
-		StoreTimeout: *storeTimeout,
-		WriteTimeout: *writeTimeout,
-	})
-
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fmt.Errorf("origin: %w", err)
-	}
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
-
-	var admin *fasthttp.Server
-	adminAddr := ""
-	if *adminListen != "" {
-		aln, err := net.Listen("tcp", *adminListen)
-		if err != nil {
-			shutdown(srv.Shutdown, *shutdownTimeout)
-			return fmt.Errorf("origin: admin: %w", err)
-		}
-		adminAddr = aln.Addr().String()
-		admin = &fasthttp.Server{
-			Handler:              srv.AdminHandler,
+	d := &daemon{cfg: cfg, obs: o, store: store, srv: NewServer(o, store, cfg.server)}
+	if cfg.adminListen != "" {
+		d.admin = &fasthttp.Server{
+			Handler:              d.srv.AdminHandler,
 			Name:                 "riff-origin-admin",
 			ReadTimeout:          10 * time.Second,
 			WriteTimeout:         30 * time.Second,
@@ -81,10 +112,35 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			NoDefaultContentType: true,
 			Logger:               fastLogger{o.Logger},
 		}
-		go func() { errc <- admin.Serve(aln) }()
 	}
-	o.Logger.Info("listening", "addr", ln.Addr().String(), "admin_addr", adminAddr,
-		"blob", *blobURL, "secret_required", *secret != "")
+	return d, nil
+}
+
+// run listens, serves until ctx is cancelled or a server fails, then shuts
+// down in reverse order: the admin server, the object server, the store.
+func (d *daemon) run(ctx context.Context) error {
+	defer d.closeStore()
+	cfg := d.cfg
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("origin: %w", err)
+	}
+	var aln net.Listener
+	adminAddr := ""
+	if d.admin != nil {
+		if aln, err = net.Listen("tcp", cfg.adminListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("origin: admin: %w", err)
+		}
+		adminAddr = aln.Addr().String()
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- d.srv.Serve(ln) }()
+	if d.admin != nil {
+		go func() { errc <- d.admin.Serve(aln) }()
+	}
+	d.obs.Logger.Info("listening", "addr", ln.Addr().String(), "admin_addr", adminAddr,
+		"blob", cfg.blobURL, "secret_required", cfg.server.Secret != "")
 
 	var serveErr error
 	select {
@@ -95,14 +151,21 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		serveErr = fmt.Errorf("origin: %w", serveErr)
 	}
-	o.Logger.Info("shutting down")
-	if admin != nil {
-		shutdown(admin.ShutdownWithContext, *shutdownTimeout)
+	d.obs.Logger.Info("shutting down")
+	if d.admin != nil {
+		shutdown(d.admin.ShutdownWithContext, cfg.shutdownTimeout)
 	}
-	if err := shutdown(srv.Shutdown, *shutdownTimeout); err != nil && serveErr == nil {
-		o.Logger.Warn("shutdown incomplete", "err", err)
+	if err := shutdown(d.srv.Shutdown, cfg.shutdownTimeout); err != nil && serveErr == nil {
+		d.obs.Logger.Warn("shutdown incomplete", "err", err)
 	}
 	return serveErr
+}
+
+// closeStore closes the blob store if it holds resources.
+func (d *daemon) closeStore() {
+	if c, ok := d.store.(io.Closer); ok {
+		c.Close()
+	}
 }
 
 // shutdown calls stop with a fresh deadline (the run context is already

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"riff/internal/blob"
+	"riff/internal/testrun"
 )
 
 // logBuffer collects the JSON log lines Run writes from several goroutines.
@@ -135,5 +137,67 @@ func TestRunFlagErrors(t *testing.T) {
 	}
 	if err := Run(context.Background(), []string{"-blob", t.TempDir(), "-listen", "256.0.0.1:0"}, env, io.Discard, io.Discard); err == nil {
 		t.Error("Run with a bad -listen: no error")
+	}
+}
+
+// TestParseFlags checks what parseFlags makes of good flag sets and that it
+// refuses bad ones with Run's errors, without opening or starting anything.
+func TestParseFlags(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	cfg, err := parseFlags(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := runConfig{
+		listen:  "127.0.0.1:8081",
+		blobURL: "data/blob",
+		server: ServerConfig{
+			Admin:        true,
+			StoreTimeout: 30 * time.Second,
+			WriteTimeout: 2 * time.Minute,
+		},
+		shutdownTimeout: 15 * time.Second,
+	}
+	if cfg.logger == nil {
+		t.Error("defaults: no logger")
+	}
+	cfg.logger = nil
+	if cfg != want {
+		t.Errorf("defaults = %+v, want %+v", cfg, want)
+	}
+
+	cfg, err = parseFlags([]string{"-admin-listen", "127.0.0.1:9", "-blob", "s3://b", "-store-timeout", "1s"},
+		env(map[string]string{"RIFF_ORIGIN_SECRET": "s", "RIFF_ORIGIN_SHUTDOWN_TIMEOUT": "2s"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.logger = nil
+	want = runConfig{
+		listen:      "127.0.0.1:8081",
+		adminListen: "127.0.0.1:9",
+		blobURL:     "s3://b",
+		server: ServerConfig{
+			Secret:       "s",
+			StoreTimeout: time.Second,
+			WriteTimeout: 2 * time.Minute,
+		},
+		shutdownTimeout: 2 * time.Second,
+	}
+	if cfg != want {
+		t.Errorf("flags and environment = %+v, want %+v", cfg, want)
+	}
+
+	tests := []struct {
+		args []string
+		want string // in the error; "" means flag.ErrHelp
+	}{
+		{[]string{"-h"}, ""},
+		{[]string{"-log-level", "loud"}, `origin: log level "loud": want debug, info, warn or error`},
+		{[]string{"-store-timeout", "soon"}, "store-timeout"},
+		{[]string{"-nope"}, "nope"},
+	}
+	for _, tt := range tests {
+		_, err := parseFlags(tt.args, env(nil), io.Discard)
+		testrun.WantFlagError(t, fmt.Sprintf("parseFlags(%q)", tt.args), err, tt.want)
 	}
 }

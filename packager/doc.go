@@ -12,7 +12,9 @@
 // The steps are Probe (ffprobe), transcode (ffmpeg, one process per
 // rendition, Config.Concurrency at a time), package (github.com/Eyevinn/mp4ff,
 // in process), manifests (github.com/grafov/m3u8, github.com/Eyevinn/dash-mpd)
-// and publish. Run is the `riff package INPUT OUTDIR` command.
+// and publish. Run (run.go) is the `riff package INPUT OUTDIR` command.
+// packager must not import catalogd, edge, origin, a SQL driver or a network
+// client: it knows files, ffmpeg and a blob.Store.
 //
 // # Inputs and ffmpeg
 //

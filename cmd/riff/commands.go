@@ -14,7 +14,7 @@ import (
 	"riff/catalogd"
 	"riff/dev"
 	"riff/edge"
-	"riff/internal/playtoken"
+	"riff/keygen"
 	"riff/origin"
 	"riff/packager"
 )
@@ -36,7 +36,7 @@ func commands() []command {
 		{"package", "package an audio file into HLS/DASH/Ogg renditions", packager.Run},
 		{"bench", "load generator that behaves like players, with reports and thresholds", bench.Run},
 		{"dev", "all-in-one: catalogd + origin + edge on loopback with demo content", dev.Run},
-		{"keygen", "make a token signing key and public key set", playtoken.RunKeygen},
+		{"keygen", "make a token signing key and public key set", keygen.Run},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -1,4 +1,6 @@
 // Command riff is Riff's one binary: riff catalogd|origin|edge|package|bench|dev|keygen|version.
+// It only picks the subcommand (commands.go) and calls its package's Run;
+// flags, building and serving live in those packages, never here.
 package main
 
 import (

@@ -1,4 +1,7 @@
-// Package playtoken mints and verifies Riff's playback and purge tokens.
+// Package playtoken mints and verifies Riff's playback and purge tokens, and
+// reads and writes their key files. It is a library with no flags: it must
+// not import internal/config or any daemon (the `riff keygen` command lives
+// in package keygen), so edges and tests link only the key code.
 //
 // A token is a JWT (RFC 7519) signed with Ed25519 (JWS alg "EdDSA"). Its
 // header names the signing key with "kid". Its claims are:
@@ -25,7 +28,7 @@
 // are refused before any key is looked at, and a kid that is not in the set
 // is refused too (ReasonUnknownKID).
 //
-// Key files, as written by `riff keygen -dir DIR` (RunKeygen):
+// Key files, as written by `riff keygen -dir DIR` (GenerateKey):
 //
 //   - DIR/signing.key: the Ed25519 private key as a PKCS#8 PEM block ("BEGIN
 //     PRIVATE KEY", what `openssl genpkey -algorithm ed25519` writes), mode

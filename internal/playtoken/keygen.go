@@ -1,21 +1,16 @@
 package playtoken
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
-
-	"riff/internal/config"
 )
 
 // Key file names inside the keygen directory.
@@ -24,60 +19,49 @@ const (
 	JWKSFile       = "jwks.json"
 )
 
-// RunKeygen implements `riff keygen -dir DIR [-kid ID]`: it makes a new
-// Ed25519 key pair, adds the public key to DIR/jwks.json (creating it;
-// keys already there stay, so tokens they signed keep verifying), writes the
-// private key to DIR/signing.key (mode 0600, replacing the previous one) and
-// prints the new kid. The default kid is the UTC date and the start of the
-// key's RFC 7638 thumbprint, e.g. "2026-03-01-kX1Jd0mT".
+// GenerateKey makes a new Ed25519 key pair in dir, as `riff keygen -dir DIR
+// [-kid ID]` does, and returns its kid: it adds the public key to
+// dir/jwks.json (creating dir and the file; keys already there stay, so
+// tokens they signed keep verifying) and writes the private key to
+// dir/signing.key (mode 0600, replacing the previous one). kid "" means the
+// UTC date of now() and the start of the key's RFC 7638 thumbprint, e.g.
+// "2026-03-01-kX1Jd0mT"; a kid already in jwks.json is refused and leaves
+// the files alone.
 //
 // jwks.json is written before signing.key, each atomically (temporary file,
 // then rename), so a crash never leaves a signing key whose public half is
-// unpublished.
-func RunKeygen(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", "", "`folder` for signing.key and jwks.json (required)")
-	kid := fs.String("kid", "", "key `id` (default: date and thumbprint prefix)")
-	if err := config.Load(fs, args, getenv, "keygen"); err != nil {
-		return err
-	}
-	if *dir == "" {
-		return errors.New("keygen: -dir is required")
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+// unpublished. Errors carry no "playtoken:" prefix; the caller names the
+// command.
+func GenerateKey(dir, kid string, now func() time.Time) (string, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		return fmt.Errorf("keygen: %w", err)
+		return "", err
 	}
-	if *kid == "" {
-		*kid = time.Now().UTC().Format("2006-01-02") + "-" + Thumbprint(pub)[:8]
+	if kid == "" {
+		kid = now().UTC().Format("2006-01-02") + "-" + Thumbprint(pub)[:8]
 	}
-	if err := validKID(*kid); err != nil {
-		return fmt.Errorf("keygen: %w", err)
+	if err := validKID(kid); err != nil {
+		return "", err
 	}
-	keyPEM, err := MarshalSigningKey(*kid, priv)
+	keyPEM, err := MarshalSigningKey(kid, priv)
 	if err != nil {
-		return fmt.Errorf("keygen: %w", err)
+		return "", err
 	}
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
-		return fmt.Errorf("keygen: %w", err)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
 	}
-	jwksPath := filepath.Join(*dir, JWKSFile)
-	set, err := addToJWKS(jwksPath, *kid, pub)
+	jwksPath := filepath.Join(dir, JWKSFile)
+	set, err := addToJWKS(jwksPath, kid, pub)
 	if err != nil {
-		return fmt.Errorf("keygen: %w", err)
+		return "", err
 	}
 	if err := writeFileAtomic(jwksPath, set, 0o644); err != nil {
-		return fmt.Errorf("keygen: %w", err)
+		return "", err
 	}
-	if err := writeFileAtomic(filepath.Join(*dir, SigningKeyFile), keyPEM, 0o600); err != nil {
-		return fmt.Errorf("keygen: %w", err)
+	if err := writeFileAtomic(filepath.Join(dir, SigningKeyFile), keyPEM, 0o600); err != nil {
+		return "", err
 	}
-	_, err = fmt.Fprintln(stdout, *kid)
-	return err
+	return kid, nil
 }
 
 // addToJWKS returns the JWK Set at path (or a new one) with pub appended

@@ -11,7 +11,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -175,6 +177,10 @@ func Thumbprint(pub ed25519.PublicKey) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
+// ValidateKID checks a key id as keys and keygen require it: 1 to 64 of
+// [A-Za-z0-9._-].
+func ValidateKID(kid string) error { return validKID(kid) }
+
 // validKID restricts key ids to what is safe in a header, a file and a log
 // line: 1 to 64 of [A-Za-z0-9._-].
 func validKID(kid string) error {
@@ -252,4 +258,30 @@ func LoadSigner(path string, now func() time.Time) (*Signer, error) {
 		return nil, fmt.Errorf("%w (in %s)", err, path)
 	}
 	return NewSigner(kid, key, now), nil
+}
+
+// KeyDir is a key folder as `riff keygen -dir DIR` writes it.
+type KeyDir struct {
+	KID    string             // from DIR/signing.key
+	Key    ed25519.PrivateKey // DIR/signing.key
+	Public *KeySet            // DIR/jwks.json; nil when the folder has none
+}
+
+// LoadKeyDir reads a key folder: the signing key DIR/signing.key and, when
+// the folder has one, the published key set DIR/jwks.json. Its errors carry
+// no "playtoken:" prefix of their own; the caller names the command.
+func LoadKeyDir(dir string) (KeyDir, error) {
+	data, err := os.ReadFile(filepath.Join(dir, SigningKeyFile))
+	if err != nil {
+		return KeyDir{}, fmt.Errorf("signing key: %w (make one with `riff keygen -dir %s`)", err, dir)
+	}
+	var k KeyDir
+	if k.KID, k.Key, err = ParseSigningKey(data); err != nil {
+		return KeyDir{}, err
+	}
+	k.Public, err = LoadKeySet(filepath.Join(dir, JWKSFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return KeyDir{}, err
+	}
+	return k, nil
 }

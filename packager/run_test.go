@@ -3,12 +3,17 @@ package packager
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"riff/internal/testrun"
 )
 
 func noEnv(string) string { return "" }
@@ -97,5 +102,53 @@ func TestRun(t *testing.T) {
 	// With -segment 1s a 2 s clip has two fragments.
 	if pl, err := os.ReadFile(filepath.Join(out, "songs", "1", "v1", "aac_64.m3u8")); err != nil || strings.Count(string(pl), "#EXTINF") != 2 {
 		t.Errorf("aac_64.m3u8 (%v):\n%s", err, pl)
+	}
+}
+
+// TestParseFlags checks what parseFlags makes of good argument sets and
+// that it refuses bad ones with Run's errors, touching no file.
+func TestParseFlags(t *testing.T) {
+	env := map[string]string{"RIFF_FFMPEG": "/opt/ffmpeg"}
+	cfg, err := parseFlags([]string{"in.wav", "-ladder", "320k, 64", "out", "-formats", "AAC", "-prefix", "p/"},
+		func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.input != "in.wav" || cfg.outDir != "out" || cfg.prefix != "p/" {
+		t.Errorf("input, outdir, prefix = %q %q %q", cfg.input, cfg.outDir, cfg.prefix)
+	}
+	if got, want := cfg.packager.Ladder, []int{64, 320}; !slices.Equal(got, want) {
+		t.Errorf("ladder = %v, want %v", got, want)
+	}
+	if got, want := cfg.packager.Formats, []string{FormatAAC}; !slices.Equal(got, want) {
+		t.Errorf("formats = %v, want %v", got, want)
+	}
+	if cfg.packager.FFmpeg != "/opt/ffmpeg" || cfg.packager.SegmentDuration != DefaultSegmentDuration {
+		t.Errorf("ffmpeg, segment = %q, %v", cfg.packager.FFmpeg, cfg.packager.SegmentDuration)
+	}
+	if cfg, err := parseFlags([]string{"--", "-in", "out"}, noEnv, io.Discard, io.Discard); err != nil || cfg.input != "-in" {
+		t.Errorf("-- -in out = %+v, %v; want input -in", cfg, err)
+	}
+
+	var stdout bytes.Buffer
+	if _, err := parseFlags([]string{"-h"}, noEnv, &stdout, io.Discard); !errors.Is(err, flag.ErrHelp) || !strings.Contains(stdout.String(), "INPUT OUTDIR") {
+		t.Errorf("-h = %v with usage %q; want flag.ErrHelp and the usage on stdout", err, stdout.String())
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "package: want INPUT and OUTDIR, got 0 arguments"},
+		{[]string{"a", "b", "c"}, "got 3 arguments"},
+		{[]string{"-ladder", "64,abc", "in", "out"}, `package: -ladder: "abc" is not a number of kbps`},
+		{[]string{"-ladder", ",", "in", "out"}, "package: -ladder: empty"},
+		{[]string{"-ladder", "8", "in", "out"}, "package: ladder: 8 kbps outside 16..512"},
+		{[]string{"-formats", "mp3", "in", "out"}, `package: formats: unknown format "mp3"`},
+		{[]string{"-segment", "100ms", "in", "out"}, "package: segment duration 100ms outside 1s..1m"},
+		{[]string{"-nosuchflag", "in", "out"}, "nosuchflag"},
+	}
+	for _, tt := range tests {
+		_, err := parseFlags(tt.args, noEnv, io.Discard, io.Discard)
+		testrun.WantFlagError(t, fmt.Sprintf("parseFlags(%q)", tt.args), err, tt.want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -20,7 +21,36 @@ import (
 // -shutdown-timeout). args are the flags after "edge"; every flag can also
 // come from RIFF_EDGE_* / RIFF_* or a -config YAML file (see
 // internal/config).
+//
+// Run is parse → build → run: parseFlags checks every flag and starts
+// nothing, build makes the parts, and (*daemon).run listens, serves and
+// shuts down.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	d, err := build(cfg)
+	if err != nil {
+		return err
+	}
+	return d.run(ctx)
+}
+
+// runConfig is what Run's flags say, checked.
+type runConfig struct {
+	listen, adminListen string
+	keys                string // JWKS file
+	logger              *slog.Logger
+	origins             OriginConfig
+	server              Config
+	shutdownTimeout     time.Duration
+}
+
+// parseFlags reads and checks Run's flags (and their environment variables
+// and -config file). It has no side effects: it opens, starts and listens on
+// nothing, so tests can table-test it.
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (runConfig, error) {
 	fs := flag.NewFlagSet("edge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cacheBytes, sliceBytes := config.ByteSize(512<<20), config.ByteSize(1<<20)
@@ -51,94 +81,64 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.Var(&cacheBytes, "cache-bytes", "cache budget, e.g. 512MiB")
 	fs.Var(&sliceBytes, "slice-bytes", "media slice size, e.g. 1MiB")
 	if err := config.Load(fs, args, getenv, "edge"); err != nil {
-		return err
+		return runConfig{}, err
 	}
 	switch {
 	case *keys == "":
-		return errors.New("edge: -keys is required (a JWKS file, e.g. from riff keygen)")
+		return runConfig{}, errors.New("edge: -keys is required (a JWKS file, e.g. from riff keygen)")
 	case (*tlsCert == "") != (*tlsKey == ""):
-		return errors.New("edge: -tls-cert and -tls-key go together")
+		return runConfig{}, errors.New("edge: -tls-cert and -tls-key go together")
 	case sliceBytes < 4<<10 || sliceBytes > 64<<20:
-		return fmt.Errorf("edge: -slice-bytes %v: want 4KiB to 64MiB", sliceBytes)
+		return runConfig{}, fmt.Errorf("edge: -slice-bytes %v: want 4KiB to 64MiB", sliceBytes)
 	case *negativeTTL < 0:
-		return fmt.Errorf("edge: -negative-ttl %v: want 0 (off) or more", *negativeTTL)
+		return runConfig{}, fmt.Errorf("edge: -negative-ttl %v: want 0 (off) or more", *negativeTTL)
 	case cacheBytes < sliceBytes:
-		return fmt.Errorf("edge: -cache-bytes %v is smaller than a slice", cacheBytes)
+		return runConfig{}, fmt.Errorf("edge: -cache-bytes %v is smaller than a slice", cacheBytes)
 	}
 	logger, err := obs.NewLogger(stderr, *logLevel)
 	if err != nil {
-		return fmt.Errorf("edge: %w", err)
+		return runConfig{}, fmt.Errorf("edge: %w", err)
 	}
-	o := obs.New("edge", logger)
-	ks, err := playtoken.LoadKeySet(*keys)
-	if err != nil {
-		return fmt.Errorf("edge: %w", err)
-	}
-	verifier := playtoken.NewVerifier(ks, playtoken.VerifierOptions{})
 	var urls []string
 	for _, u := range strings.Split(*origins, ",") {
 		if u = strings.TrimSpace(u); u != "" {
 			urls = append(urls, u)
 		}
 	}
-	up, err := NewOrigins(o, OriginConfig{
-		URLs:            urls,
-		Secret:          *originSecret,
-		Timeout:         *originTimeout,
-		MaxConns:        *originConns,
-		BreakerFailures: *breakerFailures,
-		BreakerCooldown: *breakerCooldown,
-	}, time.Now)
-	if err != nil {
-		return err
+	if err := checkOriginURLs(urls); err != nil {
+		return runConfig{}, err
 	}
-	srv, err := NewServer(o, verifier, up, Config{
-		CacheBytes:     int64(cacheBytes),
-		SliceBytes:     int64(sliceBytes),
-		WaitTimeout:    time.Duration(len(urls))**originTimeout + time.Second,
-		PlaylistMaxAge: *playlistMaxAge,
-		NegativeTTL:    negativeOrOff(*negativeTTL),
-		ReadTimeout:    *readTimeout,
-		WriteTimeout:   *writeTimeout,
-		IdleTimeout:    *idleTimeout,
-		MaxConns:       *maxConns,
-		MaxConnsPerIP:  *maxConnsPerIP,
-		TLSCertFile:    *tlsCert,
-		TLSKeyFile:     *tlsKey,
-		Pprof:          *pprofOn,
-		HeapSlices:     *heapSlices,
-	}, time.Now)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		srv.Shutdown(context.Background())
-		return fmt.Errorf("edge: %w", err)
-	}
-	aln, err := net.Listen("tcp", *adminListen)
-	if err != nil {
-		ln.Close()
-		srv.Shutdown(context.Background())
-		return fmt.Errorf("edge: %w", err)
-	}
-	logger.Info("edge listening", "public", ln.Addr().String(), "admin", aln.Addr().String(),
-		"origins", urls, "cache_bytes", int64(cacheBytes), "slice_bytes", int64(sliceBytes), "tls", *tlsCert != "")
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
-	go func() { errc <- srv.ServeAdmin(aln) }()
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-		err = fmt.Errorf("edge: serve: %w", err)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
-	defer cancel()
-	if serr := srv.Shutdown(sctx); serr != nil {
-		logger.Warn("shutdown", "err", serr)
-	}
-	logger.Info("edge stopped")
-	return err
+	return runConfig{
+		listen:      *listen,
+		adminListen: *adminListen,
+		keys:        *keys,
+		logger:      logger,
+		origins: OriginConfig{
+			URLs:            urls,
+			Secret:          *originSecret,
+			Timeout:         *originTimeout,
+			MaxConns:        *originConns,
+			BreakerFailures: *breakerFailures,
+			BreakerCooldown: *breakerCooldown,
+		},
+		server: Config{
+			CacheBytes:     int64(cacheBytes),
+			SliceBytes:     int64(sliceBytes),
+			WaitTimeout:    time.Duration(len(urls))**originTimeout + time.Second,
+			PlaylistMaxAge: *playlistMaxAge,
+			NegativeTTL:    negativeOrOff(*negativeTTL),
+			ReadTimeout:    *readTimeout,
+			WriteTimeout:   *writeTimeout,
+			IdleTimeout:    *idleTimeout,
+			MaxConns:       *maxConns,
+			MaxConnsPerIP:  *maxConnsPerIP,
+			TLSCertFile:    *tlsCert,
+			TLSKeyFile:     *tlsKey,
+			Pprof:          *pprofOn,
+			HeapSlices:     *heapSlices,
+		},
+		shutdownTimeout: *shutdownTimeout,
+	}, nil
 }
 
 // negativeOrOff maps the flag's 0 (off) to Config's "off" (negative).
@@ -147,4 +147,67 @@ func negativeOrOff(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// daemon is a built edge, ready to listen.
+type daemon struct {
+	cfg runConfig
+	srv *Server
+}
+
+// build makes the edge's parts from cfg: it reads the key set and builds
+// the origins and the server (whose cache starts its goroutines), but
+// listens on nothing.
+func build(cfg runConfig) (*daemon, error) {
+	o := obs.New("edge", cfg.logger)
+	ks, err := playtoken.LoadKeySet(cfg.keys)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	verifier := playtoken.NewVerifier(ks, playtoken.VerifierOptions{})
+	up, err := NewOrigins(o, cfg.origins, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := NewServer(o, verifier, up, cfg.server, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	return &daemon{cfg: cfg, srv: srv}, nil
+}
+
+// run listens on the public and admin addresses, serves until ctx is
+// cancelled or a listener fails, then shuts the server down. It owns the
+// server: when it returns, the server is stopped.
+func (d *daemon) run(ctx context.Context) error {
+	cfg, srv, logger := d.cfg, d.srv, d.cfg.logger
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		srv.Shutdown(context.Background())
+		return fmt.Errorf("edge: %w", err)
+	}
+	aln, err := net.Listen("tcp", cfg.adminListen)
+	if err != nil {
+		ln.Close()
+		srv.Shutdown(context.Background())
+		return fmt.Errorf("edge: %w", err)
+	}
+	logger.Info("edge listening", "public", ln.Addr().String(), "admin", aln.Addr().String(),
+		"origins", cfg.origins.URLs, "cache_bytes", cfg.server.CacheBytes, "slice_bytes", cfg.server.SliceBytes,
+		"tls", cfg.server.TLSCertFile != "")
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.ServeAdmin(aln) }()
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		err = fmt.Errorf("edge: serve: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil {
+		logger.Warn("shutdown", "err", serr)
+	}
+	logger.Info("edge stopped")
+	return err
 }

@@ -30,8 +30,45 @@ flags:
 
 // Run is the `riff package` command. args are the arguments after
 // "package"; flags may come before or after INPUT and OUTDIR. Progress goes
-// to stderr, a summary table to stdout.
+// to stderr, a summary table to stdout. It is parse → build → run:
+// parseFlags checks everything and touches nothing, then Run opens OUTDIR
+// and packages.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, getenv, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p := New(cfg.packager)
+	store, err := blob.NewFS(cfg.outDir)
+	if err != nil {
+		return fmt.Errorf("package: %w", err)
+	}
+	defer store.Close()
+
+	disp := newProgressDisplay(stderr, time.Now)
+	res, err := p.Package(ctx, cfg.input, store, cfg.prefix, disp.update)
+	disp.finish()
+	if err != nil {
+		return fmt.Errorf("package %s: %w", cfg.input, err)
+	}
+	return writeSummary(stdout, res)
+}
+
+// runConfig is what Run's arguments say, checked.
+type runConfig struct {
+	packager      Config
+	input, outDir string
+	prefix        string
+}
+
+// parseFlags reads Run's flags and positional arguments and checks them
+// (Config.validate, as New would) with no side effects. With -help it prints
+// the usage to stdout and returns flag.ErrHelp; on a usage error it prints
+// the short usage line to stderr.
+func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Writer) (runConfig, error) {
 	fs := flag.NewFlagSet("package", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // we print usage ourselves
 	var (
@@ -53,18 +90,18 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		usage(stdout)
-		return nil
+		return runConfig{}, err
 	}
 	if err == nil && len(pos) != 2 {
 		err = fmt.Errorf("want INPUT and OUTDIR, got %d arguments", len(pos))
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "usage: riff package [flags] INPUT OUTDIR   (riff package --help lists the flags)")
-		return fmt.Errorf("package: %w", err)
+		return runConfig{}, fmt.Errorf("package: %w", err)
 	}
 	lad, err := parseLadder(*ladder)
 	if err != nil {
-		return fmt.Errorf("package: -ladder: %w", err)
+		return runConfig{}, fmt.Errorf("package: -ladder: %w", err)
 	}
 	cfg := Config{
 		FFmpeg:          getenv("RIFF_FFMPEG"),
@@ -77,23 +114,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Timeout:         *timeout,
 		TempDir:         *tmpDir,
 	}
-	p := New(cfg)
-	if p.err != nil {
-		return fmt.Errorf("package: %w", p.err)
+	if err := cfg.withDefaults().validate(); err != nil {
+		return runConfig{}, fmt.Errorf("package: %w", err)
 	}
-	store, err := blob.NewFS(pos[1])
-	if err != nil {
-		return fmt.Errorf("package: %w", err)
-	}
-	defer store.Close()
-
-	disp := newProgressDisplay(stderr, time.Now)
-	res, err := p.Package(ctx, pos[0], store, *prefix, disp.update)
-	disp.finish()
-	if err != nil {
-		return fmt.Errorf("package %s: %w", pos[0], err)
-	}
-	return writeSummary(stdout, res)
+	return runConfig{packager: cfg, input: pos[0], outDir: pos[1], prefix: *prefix}, nil
 }
 
 // parseInterleaved parses flags that may appear before, between or after
