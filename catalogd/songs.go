@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"riff/catalogd/store"
+	"riff/internal/blobkey"
 	"riff/internal/playtoken"
 )
 
@@ -49,7 +50,9 @@ func (s *Server) visibleSong(ctx context.Context, p principal, id int64) (store.
 // so for p, capped at p's tier, and its expiry: a token minted for the
 // same user, folder and cap within Config.PlaybackReuse, or a new one.
 func (s *Server) playbackToken(p principal, so store.Song) (token, prefix string, kbps int, expires time.Time, err error) {
-	prefix = so.BlobPrefix()
+	if so.CurrentVersion > 0 { // else the empty prefix, which opens nothing
+		prefix = blobkey.VersionFolder(so.AlbumArtistID, so.AlbumID, so.ID, so.CurrentVersion)
+	}
 	kbps = tierKbps(p.Tier)
 	now := s.now()
 	key := mintKey{user: p.UserID, prefix: prefix, kbps: kbps}
