@@ -140,9 +140,9 @@ func (s *Server) getSong(w http.ResponseWriter, r *http.Request, p principal) er
 			return err
 		}
 		base := s.cfg.EdgeURL + "/t/" + token + "/" + prefix
-		v.HLSURL = base + "master.m3u8"
-		v.DASHURL = base + "manifest.mpd"
-		v.StreamURL = base + "ogg_" + strconv.Itoa(kbps) + ".ogg"
+		v.HLSURL = base + blobkey.MasterName
+		v.DASHURL = base + blobkey.ManifestName
+		v.StreamURL = base + blobkey.Rendition{Format: blobkey.FormatOgg, Kbps: kbps}.Media()
 		v.ExpiresAt = &exp
 	} else if p.UserID == 0 {
 		w.Header().Set("Cache-Control", "public, max-age=60")
@@ -188,6 +188,6 @@ func (s *Server) streamSong(w http.ResponseWriter, r *http.Request, p principal)
 	}
 	kbps = min(kbps, want)
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, s.cfg.EdgeURL+"/t/"+token+"/"+prefix+"ogg_"+strconv.Itoa(kbps)+".ogg", http.StatusFound)
+	http.Redirect(w, r, s.cfg.EdgeURL+"/t/"+token+"/"+prefix+blobkey.Rendition{Format: blobkey.FormatOgg, Kbps: kbps}.Media(), http.StatusFound)
 	return nil
 }
