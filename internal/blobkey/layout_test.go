@@ -67,11 +67,8 @@ func TestRungOf(t *testing.T) {
 		{"artists/1/albums/2/songs/3/v1/aac_320.mp4", 320}, {"artists/a_1/x", 0}, {"", 0},
 	}
 	for _, tt := range tests {
-		if got := RungOf(tt.in); got != tt.want {
-			t.Errorf("RungOf(%q) = %d, want %d", tt.in, got, tt.want)
-		}
-		if got := RungOf([]byte(tt.in)); got != tt.want {
-			t.Errorf("RungOf([]byte(%q)) = %d, want %d", tt.in, got, tt.want)
+		if got, gotB := RungOf(tt.in), RungOf([]byte(tt.in)); got != tt.want || gotB != tt.want {
+			t.Errorf("RungOf(%q) = %d, on bytes %d; want %d", tt.in, got, gotB, tt.want)
 		}
 	}
 }
@@ -88,11 +85,8 @@ func TestKindOf(t *testing.T) {
 		{"m3u8", KindMedia}, {"a/master.m3u8/x", KindMedia}, {"xmaster.m3u8", KindPlaylist}, {"", KindMedia},
 	}
 	for _, tt := range tests {
-		if got := KindOf(tt.in); got != tt.want {
-			t.Errorf("KindOf(%q) = %d, want %d", tt.in, got, tt.want)
-		}
-		if got := KindOf([]byte(tt.in)); got != tt.want {
-			t.Errorf("KindOf([]byte(%q)) = %d, want %d", tt.in, got, tt.want)
+		if got, gotB := KindOf(tt.in), KindOf([]byte(tt.in)); got != tt.want || gotB != tt.want {
+			t.Errorf("KindOf(%q) = %d, on bytes %d; want %d", tt.in, got, gotB, tt.want)
 		}
 	}
 }
