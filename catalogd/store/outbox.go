@@ -44,9 +44,9 @@ var errPurgePrefix = errors.New("not an artist, album or song folder")
 // (blobkey.PurgeFolder), the form the outbox stores: "artists/" (everything;
 // also for "" and "artists"), or an artist, album or song folder with a
 // trailing slash ("artists/1/", "artists/1/albums/2/",
-// "artists/1/albums/2/songs/3/"; the slash may be left off). These are the prefixes an edge accepts on POST
-// /purge (see edge.AdminHandler); anything else is an error, so a bad row
-// can never block an edge's queue.
+// "artists/1/albums/2/songs/3/"; the slash may be left off). These are the
+// prefixes an edge accepts on POST /purge (see edge.AdminHandler); anything
+// else is an error, so a bad row can never block an edge's queue.
 func PurgePrefix(p string) (string, error) {
 	c, ok := blobkey.PurgeFolder(p)
 	if !ok {
