@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"riff/internal/blobkey"
 )
 
 // Variant is one entry of an HLS multivariant (master) playlist.
@@ -255,23 +257,11 @@ func resolve(base, ref string) string {
 	return base[:strings.LastIndexByte(base, '/')+1] + ref
 }
 
-// rungOf returns the bitrate rung in a rendition name such as
-// "aac_128.m3u8" or ".../aac_320.mp4", or 0.
+// rungOf returns the bitrate rung in a rendition name or URL such as
+// "aac_128.m3u8" or ".../aac_320.mp4?x=1" (blobkey.RungOf), or 0.
 func rungOf(name string) int {
-	if i := strings.LastIndexByte(name, '/'); i >= 0 {
-		name = name[i+1:]
-	}
 	if q := strings.IndexAny(name, "?#"); q >= 0 {
 		name = name[:q]
 	}
-	name, _, _ = strings.Cut(name, ".")
-	_, r, ok := strings.Cut(name, "_")
-	if !ok {
-		return 0
-	}
-	n, err := strconv.Atoi(r)
-	if err != nil || n <= 0 || n > 100000 {
-		return 0
-	}
-	return n
+	return blobkey.RungOf(name)
 }

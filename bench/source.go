@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"riff/internal/blobkey"
 )
 
 // source hands out the master playlists listeners play: pre-minted URLs,
@@ -83,7 +85,7 @@ func kindOfURL(u string) Kind {
 	if q := strings.IndexAny(u, "?#"); q >= 0 {
 		u = u[:q]
 	}
-	if strings.HasSuffix(u, ".m3u8") || strings.HasSuffix(u, ".mpd") {
+	if blobkey.KindOf(u) != blobkey.KindMedia { // .m3u8 or .mpd
 		return KindPlaylist
 	}
 	return KindObject

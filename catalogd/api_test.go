@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"riff/catalogd/store"
+	"riff/internal/blobkey"
 	"riff/internal/playtoken"
 )
 
@@ -249,7 +250,7 @@ func TestSongPlayback(t *testing.T) {
 	e := newEnv(t)
 	f := e.fixture()
 	listener := e.register("listener@example.com", "Listener")
-	prefix := store.SongPrefix(f.artist.ID, f.album.ID, f.ready.ID, 1)
+	prefix := blobkey.VersionFolder(f.artist.ID, f.album.ID, f.ready.ID, 1)
 
 	// Anonymous: metadata only.
 	r := e.get("/songs/"+itoa(f.ready.ID), "")
@@ -276,7 +277,7 @@ func TestSongPlayback(t *testing.T) {
 			t.Errorf("%s: key %q, claims %+v; want %q", u, key, c, prefix+file)
 		}
 		// The token opens nothing of another song or version.
-		if c.Allows(store.SongPrefix(f.artist.ID, f.album.ID, f.other.ID, 3)+"master.m3u8") || c.Allows(store.SongPrefix(f.artist.ID, f.album.ID, f.ready.ID, 2)+"master.m3u8") {
+		if c.Allows(blobkey.VersionFolder(f.artist.ID, f.album.ID, f.other.ID, 3)+"master.m3u8") || c.Allows(blobkey.VersionFolder(f.artist.ID, f.album.ID, f.ready.ID, 2)+"master.m3u8") {
 			t.Errorf("token for %q opens other folders", c.Prefix)
 		}
 	}
@@ -293,7 +294,7 @@ func TestSongPlayback(t *testing.T) {
 	r.decode(t, &premium)
 	e.get("/songs/"+itoa(f.other.ID), premium.AccessToken).decode(t, &so)
 	c, key := verifyPlayback(t, e, so.StreamURL)
-	if c.MaxKbps != 320 || key != store.SongPrefix(f.artist.ID, f.album.ID, f.other.ID, 3)+"ogg_320.ogg" {
+	if c.MaxKbps != 320 || key != blobkey.VersionFolder(f.artist.ID, f.album.ID, f.other.ID, 3)+"ogg_320.ogg" {
 		t.Errorf("premium stream: %q, %+v", key, c)
 	}
 
@@ -317,7 +318,7 @@ func TestSongStream(t *testing.T) {
 	f := e.fixture()
 	free := e.register("free@example.com", "Free")
 	path := "/songs/" + itoa(f.ready.ID) + "/stream"
-	prefix := store.SongPrefix(f.artist.ID, f.album.ID, f.ready.ID, 1)
+	prefix := blobkey.VersionFolder(f.artist.ID, f.album.ID, f.ready.ID, 1)
 	for _, tc := range []struct {
 		query, file string
 	}{

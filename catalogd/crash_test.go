@@ -15,6 +15,7 @@ import (
 
 	"riff/catalogd/store"
 	"riff/internal/blob"
+	"riff/internal/blobkey"
 	"riff/keygen"
 )
 
@@ -139,7 +140,7 @@ func TestCrashMidPackaging(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bs.Close()
-	prefix := store.SongPrefix(so.AlbumArtistID, so.AlbumID, so.ID, 1)
+	prefix := blobkey.VersionFolder(so.AlbumArtistID, so.AlbumID, so.ID, 1)
 	for _, name := range []string{"aac_64.mp4", "ogg_320.ogg", "stray.tmp"} {
 		if _, err := bs.Put(ctx, prefix+name, strings.NewReader("half-written"), blob.PutOptions{}); err != nil {
 			t.Fatal(err)
@@ -172,7 +173,7 @@ func TestCrashMidPackaging(t *testing.T) {
 
 	// Exactly one set of objects and rows.
 	var names []string
-	for info, err := range bs.List(ctx, store.SongFolder(so.AlbumArtistID, so.AlbumID, so.ID)) {
+	for info, err := range bs.List(ctx, blobkey.SongFolder(so.AlbumArtistID, so.AlbumID, so.ID)) {
 		if err != nil {
 			t.Fatal(err)
 		}

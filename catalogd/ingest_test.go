@@ -19,6 +19,7 @@ import (
 	"riff/catalogd/auth"
 	"riff/catalogd/store"
 	"riff/internal/blob"
+	"riff/internal/blobkey"
 	"riff/packager"
 )
 
@@ -174,7 +175,7 @@ var packagedNames = []string{"aac_128.m3u8", "aac_128.mp4", "aac_64.m3u8", "aac_
 
 func (e *ingestEnv) wantVersion(t *testing.T, so store.Song, version int, present bool) {
 	t.Helper()
-	prefix := store.SongPrefix(so.AlbumArtistID, so.AlbumID, so.ID, version)
+	prefix := blobkey.VersionFolder(so.AlbumArtistID, so.AlbumID, so.ID, version)
 	var names []string
 	for _, k := range e.keys(t, prefix) {
 		names = append(names, strings.TrimPrefix(k, prefix))
@@ -256,7 +257,7 @@ func TestUploadPublishReplaceTakeDown(t *testing.T) {
 	e.srv.kickJobs()
 	f.owner = e.relogin("owner@example.com")
 	listener = e.relogin("listener@example.com")
-	waitFor(t, "v1 collected", func() bool { return len(e.keys(t, store.SongPrefix(so.AlbumArtistID, so.AlbumID, so.ID, 1))) == 0 })
+	waitFor(t, "v1 collected", func() bool { return len(e.keys(t, blobkey.VersionFolder(so.AlbumArtistID, so.AlbumID, so.ID, 1))) == 0 })
 	waitFor(t, "v1 GC job done", func() bool {
 		js, _ := e.store.Jobs(context.Background(), so.ID)
 		return js[len(js)-1].Kind == store.JobGC && js[len(js)-1].State == store.JobDone
@@ -288,7 +289,7 @@ func TestUploadPublishReplaceTakeDown(t *testing.T) {
 	e.clock.Advance(time.Hour + 2*time.Minute)
 	e.srv.kickJobs()
 	waitFor(t, "v2 collected after takedown", func() bool {
-		return len(e.keys(t, store.SongFolder(so.AlbumArtistID, so.AlbumID, so.ID))) == 0
+		return len(e.keys(t, blobkey.SongFolder(so.AlbumArtistID, so.AlbumID, so.ID))) == 0
 	})
 }
 
@@ -431,7 +432,7 @@ func TestJobRetriesThenFailsWithReason(t *testing.T) {
 	}
 	// Nothing was left in the version folder.
 	so, _ := e.store.SongByID(context.Background(), v.ID)
-	if ks := e.keys(t, store.SongFolder(so.AlbumArtistID, so.AlbumID, so.ID)); len(ks) != 0 {
+	if ks := e.keys(t, blobkey.SongFolder(so.AlbumArtistID, so.AlbumID, so.ID)); len(ks) != 0 {
 		t.Errorf("objects left by failed attempts: %v", ks)
 	}
 }

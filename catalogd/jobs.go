@@ -13,6 +13,7 @@ import (
 
 	"riff/catalogd/store"
 	"riff/internal/blob"
+	"riff/internal/blobkey"
 	"riff/packager"
 )
 
@@ -190,7 +191,7 @@ func (s *Server) packageJob(ctx context.Context, j store.Job, owner string) erro
 		_, err := s.store.PublishUpload(ctx, j.ID, owner, store.Published{}, s.gcTime())
 		return err
 	}
-	prefix := store.SongPrefix(so.AlbumArtistID, so.AlbumID, so.ID, j.Version)
+	prefix := blobkey.VersionFolder(so.AlbumArtistID, so.AlbumID, so.ID, j.Version)
 	prog := &progressWriter{s: s, ctx: ctx, job: j.ID, owner: owner}
 	prog.set("fetch", 1, true)
 
@@ -285,7 +286,7 @@ func (s *Server) gcJob(ctx context.Context, j store.Job, owner string) error {
 	if so.Status != store.StatusTakenDown && so.CurrentVersion == j.Version {
 		return s.store.FinishJob(ctx, j.ID, owner, "kept")
 	}
-	if err := s.clearPrefix(ctx, store.SongPrefix(so.AlbumArtistID, so.AlbumID, so.ID, j.Version)); err != nil {
+	if err := s.clearPrefix(ctx, blobkey.VersionFolder(so.AlbumArtistID, so.AlbumID, so.ID, j.Version)); err != nil {
 		return err
 	}
 	if err := s.store.CompleteGC(ctx, j.ID, owner); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"riff/catalogd/store"
+	"riff/internal/blobkey"
 	"riff/internal/playtoken"
 )
 
@@ -49,7 +50,9 @@ func (s *Server) visibleSong(ctx context.Context, p principal, id int64) (store.
 // so for p, capped at p's tier, and its expiry: a token minted for the
 // same user, folder and cap within Config.PlaybackReuse, or a new one.
 func (s *Server) playbackToken(p principal, so store.Song) (token, prefix string, kbps int, expires time.Time, err error) {
-	prefix = so.BlobPrefix()
+	if so.CurrentVersion > 0 { // else the empty prefix, which opens nothing
+		prefix = blobkey.VersionFolder(so.AlbumArtistID, so.AlbumID, so.ID, so.CurrentVersion)
+	}
 	kbps = tierKbps(p.Tier)
 	now := s.now()
 	key := mintKey{user: p.UserID, prefix: prefix, kbps: kbps}
@@ -137,9 +140,9 @@ func (s *Server) getSong(w http.ResponseWriter, r *http.Request, p principal) er
 			return err
 		}
 		base := s.cfg.EdgeURL + "/t/" + token + "/" + prefix
-		v.HLSURL = base + "master.m3u8"
-		v.DASHURL = base + "manifest.mpd"
-		v.StreamURL = base + "ogg_" + strconv.Itoa(kbps) + ".ogg"
+		v.HLSURL = base + blobkey.MasterName
+		v.DASHURL = base + blobkey.ManifestName
+		v.StreamURL = base + blobkey.Rendition{Format: blobkey.FormatOgg, Kbps: kbps}.Media()
 		v.ExpiresAt = &exp
 	} else if p.UserID == 0 {
 		w.Header().Set("Cache-Control", "public, max-age=60")
@@ -185,6 +188,6 @@ func (s *Server) streamSong(w http.ResponseWriter, r *http.Request, p principal)
 	}
 	kbps = min(kbps, want)
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, s.cfg.EdgeURL+"/t/"+token+"/"+prefix+"ogg_"+strconv.Itoa(kbps)+".ogg", http.StatusFound)
+	http.Redirect(w, r, s.cfg.EdgeURL+"/t/"+token+"/"+prefix+blobkey.Rendition{Format: blobkey.FormatOgg, Kbps: kbps}.Media(), http.StatusFound)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"riff/edge/cache"
+	"riff/internal/blobkey"
 	"riff/internal/httprange"
 	"riff/internal/playtoken"
 )
@@ -85,12 +86,12 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	}
 	// A rendition above the listener's tier is refused even when asked for
 	// by name, not only hidden from the master playlist.
-	if claims.MaxKbps > 0 && rungOf(baseName(key)) > claims.MaxKbps {
+	if claims.MaxKbps > 0 && blobkey.RungOf(key) > claims.MaxKbps {
 		s.refuse(ctx, reasonTier)
 		return
 	}
-	switch kind := kindOf(key); kind {
-	case kindMedia:
+	switch kind := blobkey.KindOf(key); kind {
+	case blobkey.KindMedia:
 		s.serveMedia(ctx, key)
 	default:
 		s.servePlaylist(ctx, key, kind, claims.MaxKbps)

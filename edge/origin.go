@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"riff/edge/cache"
+	"riff/internal/blobkey"
 	"riff/internal/obs"
 )
 
@@ -250,7 +251,7 @@ func (u *Origins) request(ctx context.Context, oc *originConn, method string) (*
 
 // probeKey is under the published prefix, and never published (blob keys
 // of songs are artists/{id}/albums/…).
-const probeKey = "/artists/_edge_readyz"
+const probeKey = "/" + blobkey.Root + "_edge_readyz"
 
 func (u *Origins) probe(ctx context.Context, oc *originConn) error {
 	req, resp, timeout := u.request(ctx, oc, fasthttp.MethodHead)

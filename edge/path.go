@@ -25,7 +25,7 @@ import (
 //     no escaping.
 //   - Segments must be non-empty and must not start with "." (which refuses
 //     "." and ".." however they were spelled); the key must lie under
-//     artists/ (the origin serves nothing else); the key then also passes
+//     blobkey.Root, artists/ (the origin serves nothing else); the key then also passes
 //     blobkey.Validate, which the miss path checks before the origin.
 var pathPrefix = []byte("/t/")
 
@@ -45,9 +45,6 @@ func splitPath(p []byte) (token, rawKey []byte, ok bool) {
 	return p[:i], p[i+1:], true
 }
 
-// keyRoot is the folder every servable key lies in.
-const keyRoot = "artists/"
-
 // cleanKey decodes raw once and checks it by the rules above. It returns
 // raw itself when there is nothing to decode (no allocation), else the
 // decoded key appended to dst.
@@ -61,7 +58,7 @@ func cleanKey(dst, raw []byte) ([]byte, bool) {
 			return nil, false
 		}
 	}
-	if len(key) > blobkey.MaxLen || !bytes.HasPrefix(key, []byte(keyRoot)) {
+	if len(key) > blobkey.MaxLen || !bytes.HasPrefix(key, []byte(blobkey.Root)) {
 		return nil, false
 	}
 	segStart := 0
@@ -108,55 +105,4 @@ func b2s(b []byte) string {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
-}
-
-// baseName returns the last segment of key.
-func baseName(key []byte) []byte {
-	return key[bytes.LastIndexByte(key, '/')+1:]
-}
-
-// rungOf returns the nominal bitrate in kbps named by a rendition file
-// name such as aac_320.mp4, aac_128.m3u8 or ogg_64.ogg (the digits after the
-// last "_" and before the extension), or 0 when the name carries none.
-func rungOf(name []byte) int {
-	dot := bytes.LastIndexByte(name, '.')
-	if dot < 0 {
-		dot = len(name)
-	}
-	us := bytes.LastIndexByte(name[:dot], '_')
-	if us < 0 || dot-us-1 == 0 || dot-us-1 > 6 {
-		return 0
-	}
-	n := 0
-	for _, c := range name[us+1 : dot] {
-		if c < '0' || c > '9' {
-			return 0
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n
-}
-
-// Object kinds by file name.
-const (
-	kindMedia = iota
-	kindPlaylist
-	kindMaster // master.m3u8: filtered by the token's bitrate ceiling
-	kindMPD    // manifest.mpd: filtered likewise
-)
-
-// kindOf classifies a key by its file name. Playlists (.m3u8, .mpd) are
-// cached whole; everything else is media, cached in slices.
-func kindOf(key []byte) int {
-	name := baseName(key)
-	switch {
-	case bytes.HasSuffix(name, []byte(".m3u8")):
-		if bytes.Equal(name, []byte("master.m3u8")) {
-			return kindMaster
-		}
-		return kindPlaylist
-	case bytes.HasSuffix(name, []byte(".mpd")):
-		return kindMPD
-	}
-	return kindMedia
 }

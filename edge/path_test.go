@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"riff/internal/blob"
+	"riff/internal/blobkey"
 )
 
 func TestSplitPath(t *testing.T) {
@@ -98,22 +99,6 @@ func TestCleanKey(t *testing.T) {
 	}
 }
 
-func TestRungOf(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int
-	}{
-		{"aac_320.mp4", 320}, {"aac_64.m3u8", 64}, {"ogg_128.ogg", 128}, {"aac_128", 128},
-		{"master.m3u8", 0}, {"manifest.mpd", 0}, {"aac_.mp4", 0}, {"aac_12a.mp4", 0},
-		{"x_1234567.mp4", 0}, {"a_b_96.mp4", 96}, {"96.mp4", 0},
-	}
-	for _, tt := range tests {
-		if got := rungOf([]byte(tt.in)); got != tt.want {
-			t.Errorf("rungOf(%q) = %d, want %d", tt.in, got, tt.want)
-		}
-	}
-}
-
 // checkCleanKey asserts what every accepted key must satisfy.
 func checkCleanKey(t *testing.T, raw []byte) {
 	key, ok := cleanKey(nil, raw)
@@ -124,8 +109,8 @@ func checkCleanKey(t *testing.T, raw []byte) {
 	if err := blob.ValidateKey(s); err != nil {
 		t.Fatalf("cleanKey(%q) = %q, which ValidateKey refuses: %v", raw, s, err)
 	}
-	if !strings.HasPrefix(s, keyRoot) {
-		t.Fatalf("cleanKey(%q) = %q, not under %s", raw, s, keyRoot)
+	if !strings.HasPrefix(s, blobkey.Root) {
+		t.Fatalf("cleanKey(%q) = %q, not under %s", raw, s, blobkey.Root)
 	}
 	for seg := range strings.SplitSeq(s, "/") {
 		if seg == "" || seg == "." || seg == ".." || seg[0] == '.' {

@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"riff/edge/cache"
+	"riff/internal/blobkey"
 )
 
 // Tier filtering.
@@ -85,7 +86,7 @@ func filterMaster(src []byte, maxKbps int) ([]byte, int) {
 			if bw == 0 {
 				bw = attrInt(attrs, "BANDWIDTH")
 			}
-			if !keepVariant(rungOf(uriName(uri)), bw, maxKbps) {
+			if !keepVariant(blobkey.RungOf(uriPath(uri)), bw, maxKbps) {
 				dropping = true
 				continue
 			}
@@ -96,11 +97,11 @@ func filterMaster(src []byte, maxKbps int) ([]byte, int) {
 			if bw == 0 {
 				bw = attrInt(attrs, "BANDWIDTH")
 			}
-			if !keepVariant(rungOf(uriName(attr(attrs, "URI"))), bw, maxKbps) {
+			if !keepVariant(blobkey.RungOf(uriPath(attr(attrs, "URI"))), bw, maxKbps) {
 				continue
 			}
 		case bytes.HasPrefix(text, tagMedia):
-			if uri := attr(text[len(tagMedia):], "URI"); len(uri) > 0 && !keepVariant(rungOf(uriName(uri)), 0, maxKbps) {
+			if uri := attr(text[len(tagMedia):], "URI"); len(uri) > 0 && !keepVariant(blobkey.RungOf(uriPath(uri)), 0, maxKbps) {
 				continue
 			}
 		}
@@ -127,13 +128,13 @@ func nextURI(rest []byte) []byte {
 	return nil
 }
 
-// uriName returns the file name of a (relative) URI: the last path
-// segment, without query or fragment.
-func uriName(uri []byte) []byte {
+// uriPath returns a (relative) URI without its query or fragment, for
+// blobkey.RungOf, which reads the last path segment.
+func uriPath(uri []byte) []byte {
 	if i := bytes.IndexAny(uri, "?#"); i >= 0 {
 		uri = uri[:i]
 	}
-	return baseName(uri)
+	return uri
 }
 
 // attr returns the value of name in an HLS attribute list (RFC 8216
@@ -228,7 +229,7 @@ func filterMPD(src []byte, maxKbps int) ([]byte, int, error) {
 				for _, a := range t.Attr {
 					switch a.Name.Local {
 					case "id":
-						repRung = rungOf([]byte(a.Value))
+						repRung = blobkey.RungOf(a.Value)
 					case "bandwidth":
 						repBW, _ = strconv.ParseInt(a.Value, 10, 64)
 					}
@@ -250,7 +251,7 @@ func filterMPD(src []byte, maxKbps int) ([]byte, int, error) {
 				}
 				inRep = false
 				rung := repRung
-				if r := rungOf(uriName(bytes.TrimSpace(base))); r > 0 {
+				if r := blobkey.RungOf(uriPath(bytes.TrimSpace(base))); r > 0 {
 					rung = r
 				}
 				setReps++
@@ -303,7 +304,7 @@ var errTooLarge = errors.New("edge: playlist too large")
 // servePlaylist answers a playlist or MPD, cached whole. master.m3u8 and
 // MPDs are filtered to the token's bitrate ceiling (see playlist.go); the
 // filtered bytes are cached per ceiling.
-func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, key []byte, kind, maxKbps int) {
+func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, key []byte, kind blobkey.Kind, maxKbps int) {
 	name := s.cache.Name(key)
 	e, hit := s.cache.Get(name, cache.KindWhole, 0)
 	if !hit {
@@ -323,7 +324,7 @@ func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, key []byte, kind, maxKb
 		}
 	}
 	cc := vImmutable
-	if kind == kindMaster || kind == kindMPD {
+	if kind == blobkey.KindMaster || kind == blobkey.KindMPD {
 		cc = s.ccPlaylist
 		if maxKbps > 0 {
 			fe, ok := s.cache.Get(name, cache.KindFiltered, int64(maxKbps))
@@ -352,10 +353,10 @@ func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, key []byte, kind, maxKb
 
 // filter makes and caches the filtered form of a playlist entry. An entry
 // with nil Meta records that nothing is left.
-func (s *Server) filter(name cache.Name, e *cache.Entry, kind, maxKbps int) (*cache.Entry, error) {
+func (s *Server) filter(name cache.Name, e *cache.Entry, kind blobkey.Kind, maxKbps int) (*cache.Entry, error) {
 	var out []byte
 	var kept int
-	if kind == kindMaster {
+	if kind == blobkey.KindMaster {
 		out, kept = filterMaster(e.Data, maxKbps)
 		if kept < 0 { // not a multivariant playlist: nothing to filter
 			return e, nil

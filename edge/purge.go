@@ -10,7 +10,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"riff/edge/cache"
 	"riff/internal/blobkey"
 	"riff/internal/playtoken"
 )
@@ -136,19 +135,15 @@ func (s *Server) purge(ctx *fasthttp.RequestCtx) {
 	ctx.SetBody(append(body, '\n'))
 }
 
-// normalizePurgePrefix returns the canonical form of a purge prefix:
-// "" for everything (also for "artists" and "artists/"), else a folder
-// with a trailing slash at a purgeable depth under artists/.
+// normalizePurgePrefix returns the canonical form of a purge prefix
+// (blobkey.PurgeFolder), except that everything is "", the prefix
+// cache.Generations takes for it.
 func normalizePurgePrefix(p string) (string, bool) {
-	if p == "" || p == "artists" || p == keyRoot {
-		return "", true
+	np, ok := blobkey.PurgeFolder(p)
+	if np == blobkey.Root {
+		np = ""
 	}
-	p = strings.TrimSuffix(p, "/")
-	if !strings.HasPrefix(p, keyRoot) || blobkey.Validate(p) != nil {
-		return "", false
-	}
-	p += "/"
-	return p, cache.PurgeablePrefix(p)
+	return np, ok
 }
 
 // coversPrefix reports whether a purge token's claims cover prefix ("" is
@@ -156,7 +151,7 @@ func normalizePurgePrefix(p string) (string, bool) {
 func coversPrefix(c playtoken.Claims, prefix string) bool {
 	own := strings.TrimSuffix(c.Prefix, "/")
 	if prefix == "" {
-		return own == "artists"
+		return own+"/" == blobkey.Root
 	}
 	p := strings.TrimSuffix(prefix, "/")
 	return p == own || c.Allows(p)

@@ -6,7 +6,7 @@
 //
 // # What it serves
 //
-// GET and HEAD /{blob key}, for keys under the published prefix "artists/"
+// GET and HEAD /{blob key}, for keys under the published root (blobkey.Root, "artists/")
 // only. Everything else — "originals/" (uploaded masters, never served),
 // unknown prefixes — is 404, so the origin does not reveal what else the
 // store holds. Keys are taken from the request target as sent, percent-

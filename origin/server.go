@@ -27,9 +27,6 @@ import (
 // HeaderSecret carries the shared secret edges send to the origin.
 const HeaderSecret = "X-Riff-Origin-Secret"
 
-// PublishedPrefix is the only key prefix the origin serves.
-const PublishedPrefix = "artists/"
-
 // Cache-Control values.
 const (
 	cacheImmutable = "public, max-age=31536000, immutable"
@@ -143,7 +140,7 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWith
 
 // checkStore is the readiness check: the store answers a Stat.
 func (s *Server) checkStore(ctx context.Context) error {
-	_, err := s.store.Stat(ctx, PublishedPrefix+"_readyz")
+	_, err := s.store.Stat(ctx, blobkey.Root+"_readyz")
 	if err == nil || errors.Is(err, blob.ErrNotFound) {
 		return nil
 	}
@@ -211,7 +208,7 @@ func requestKey(ctx *fasthttp.RequestCtx) (string, int) {
 	if blob.ValidateKey(key) != nil {
 		return "", fasthttp.StatusBadRequest
 	}
-	if !strings.HasPrefix(key, PublishedPrefix) {
+	if !strings.HasPrefix(key, blobkey.Root) {
 		return "", fasthttp.StatusNotFound
 	}
 	return key, 0

@@ -22,6 +22,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"riff/internal/blob"
+	"riff/internal/blobkey"
 	"riff/internal/obs"
 )
 
@@ -683,7 +684,7 @@ func FuzzRequestKey(f *testing.F) {
 		if err := blob.ValidateKey(key); err != nil {
 			t.Fatalf("requestKey(%q) = %q, which is invalid: %v", target, key, err)
 		}
-		if !strings.HasPrefix(key, PublishedPrefix) || strings.Contains(key, "%") {
+		if !strings.HasPrefix(key, blobkey.Root) || strings.Contains(key, "%") {
 			t.Fatalf("requestKey(%q) = %q", target, key)
 		}
 		for seg := range strings.SplitSeq(key, "/") {

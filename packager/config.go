@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"riff/internal/blobkey"
 )
 
-// Output formats a Config may ask for.
+// Output formats a Config may ask for (their file names are blobkey's).
 const (
-	FormatAAC = "aac" // AAC-LC in single-file CMAF, with HLS and DASH manifests
-	FormatOgg = "ogg" // Ogg Vorbis, for progressive byte-range play
+	FormatAAC = blobkey.FormatAAC // AAC-LC in single-file CMAF, with HLS and DASH manifests
+	FormatOgg = blobkey.FormatOgg // Ogg Vorbis, for progressive byte-range play
 )
 
 // Defaults used when a Config field is zero.

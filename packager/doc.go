@@ -1,7 +1,7 @@
 // Package packager turns an uploaded song into what the edge serves: a
 // ladder of AAC-LC renditions in single-file CMAF with HLS playlists and a
 // DASH MPD, plus Ogg Vorbis files for progressive play, all written to a
-// blob.Store under one versioned prefix:
+// blob.Store under one versioned prefix (names from internal/blobkey):
 //
 //	master.m3u8                multivariant playlist (written last)
 //	aac_{64,128,320}.m3u8      media playlists, byte ranges into the .mp4

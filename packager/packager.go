@@ -15,18 +15,13 @@ import (
 	"time"
 
 	"riff/internal/blob"
+	"riff/internal/blobkey"
 )
 
 // ErrPrefixInUse is returned by Package when the store already holds
 // objects under the prefix. Published versions are immutable: pick a new
 // v{N} instead of overwriting one that players may be reading.
 var ErrPrefixInUse = errors.New("prefix already holds objects")
-
-// Object names under the prefix (DESIGN.md "Blob keys").
-const (
-	masterName   = "master.m3u8"
-	manifestName = "manifest.mpd"
-)
 
 // Packager turns uploaded songs into the objects the edge serves. It holds
 // only its configuration, so it is safe for concurrent use; New has no side
@@ -200,6 +195,12 @@ type job struct {
 	encodeTime time.Duration
 }
 
+// rendition is what j makes; its file names are the object names under the
+// prefix (blobkey, DESIGN.md "Blob keys").
+func (j *job) rendition() blobkey.Rendition {
+	return blobkey.Rendition{Format: j.format, Kbps: j.kbps}
+}
+
 // ladderRate picks the one sample rate of the whole ladder: 44.1 kHz for
 // sources of the 44.1 kHz family (CD, most music), 48 kHz otherwise.
 func ladderRate(src int) int {
@@ -233,19 +234,15 @@ func (p *Packager) plan(pr *Probe, tmp string) []*job {
 			continue
 		}
 		for _, kbps := range p.cfg.Ladder {
-			name := f + "_" + strconv.Itoa(kbps)
-			ext := ".mp4"
-			if f == FormatOgg {
-				ext = ".ogg"
-			}
+			r := blobkey.Rendition{Format: f, Kbps: kbps}
 			jobs = append(jobs, &job{
-				name:       name,
+				name:       r.Name(),
 				format:     f,
 				kbps:       kbps,
 				bitrate:    min(kbps*1000, maxBitrate(f, sr, ch)),
 				sampleRate: sr,
 				channels:   ch,
-				out:        filepath.Join(tmp, "enc-"+name+ext),
+				out:        filepath.Join(tmp, "enc-"+r.Media()),
 			})
 		}
 	}
@@ -410,28 +407,29 @@ func (p *Packager) packageJobs(jobs []*job, tmp string, res *Result) ([]outFile,
 		var maxSeg float64
 		var duration float64
 		for i, j := range aacJobs {
-			dst := filepath.Join(tmp, j.name+".mp4")
+			r := j.rendition()
+			dst := filepath.Join(tmp, r.Media())
 			lay, err := packageTrack(j.out, dst, tracks[i], starts)
 			if err != nil {
 				return nil, fmt.Errorf("package %s: %w", j.name, err)
 			}
 			st := timing(lay)
-			pl, err := mediaPlaylist(j.name+".mp4", lay, st)
+			pl, err := mediaPlaylist(r.Media(), lay, st)
 			if err != nil {
 				return nil, fmt.Errorf("package %s: %w", j.name, err)
 			}
-			media = append(media, outFile{name: j.name + ".mp4", path: dst})
-			lists = append(lists, outFile{name: j.name + ".m3u8", data: pl})
-			variants = append(variants, variant{uri: j.name + ".m3u8", peak: st.peakBitrate, avg: st.avgBitrate, codecs: aacCodecs})
-			reps = append(reps, dashRep{id: j.name, uri: j.name + ".mp4", bandwidth: st.peakBitrate, lay: lay})
+			media = append(media, outFile{name: r.Media(), path: dst})
+			lists = append(lists, outFile{name: r.Playlist(), data: pl})
+			variants = append(variants, variant{uri: r.Playlist(), peak: st.peakBitrate, avg: st.avgBitrate, codecs: aacCodecs})
+			reps = append(reps, dashRep{id: j.name, uri: r.Media(), bandwidth: st.peakBitrate, lay: lay})
 			for _, e := range st.extinf {
 				maxSeg = max(maxSeg, e)
 			}
 			duration = float64(lay.Presented) / float64(lay.SampleRate)
 			res.Renditions = append(res.Renditions, Rendition{
 				Name: j.name, Format: j.format, Kbps: j.kbps,
-				Key:         res.Prefix + j.name + ".mp4",
-				Playlist:    res.Prefix + j.name + ".m3u8",
+				Key:         res.Prefix + r.Media(),
+				Playlist:    res.Prefix + r.Playlist(),
 				Size:        lay.FileSize,
 				Duration:    samplesToDuration(lay.Presented, lay.SampleRate),
 				AvgBitrate:  st.avgBitrate,
@@ -444,8 +442,8 @@ func (p *Packager) packageJobs(jobs []*job, tmp string, res *Result) ([]outFile,
 		if err != nil {
 			return nil, fmt.Errorf("package: %w", err)
 		}
-		lists = append(lists, outFile{name: manifestName, data: mpdData})
-		lists = append(lists, outFile{name: masterName, data: masterPlaylist(variants)})
+		lists = append(lists, outFile{name: blobkey.ManifestName, data: mpdData})
+		lists = append(lists, outFile{name: blobkey.MasterName, data: masterPlaylist(variants)})
 		res.Duration = samplesToDuration(ref.presented(), ref.sampleRate)
 	} else {
 		res.Duration = res.Probe.Duration
@@ -458,11 +456,11 @@ func (p *Packager) packageJobs(jobs []*job, tmp string, res *Result) ([]outFile,
 		if err != nil {
 			return nil, fmt.Errorf("package %s: %w", j.name, err)
 		}
-		media = append(media, outFile{name: j.name + ".ogg", path: j.out})
+		media = append(media, outFile{name: j.rendition().Media(), path: j.out})
 		d := res.Duration
 		res.Renditions = append(res.Renditions, Rendition{
 			Name: j.name, Format: j.format, Kbps: j.kbps,
-			Key:        res.Prefix + j.name + ".ogg",
+			Key:        res.Prefix + j.rendition().Media(),
 			Size:       fi.Size(),
 			Duration:   d,
 			AvgBitrate: int(math.Round(float64(fi.Size()*8) / d.Seconds())),

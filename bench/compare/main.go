@@ -51,6 +51,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"riff/internal/blobkey"
 	"riff/internal/playtoken"
 )
 
@@ -326,13 +327,13 @@ func (c *compare) setup(ctx context.Context) error {
 		fmt.Sprintf("anoisesrc=d=%g:c=pink:a=0.3:r=44100", s.songLen.Seconds()), "-ac", "2", "-c:a", "flac", wav); err != nil {
 		return err
 	}
-	first := "artists/1/albums/1/songs/1/v1/"
+	first := blobkey.VersionFolder(1, 1, 1, 1)
 	if err := c.cmd(ctx, s.riff, "package", "-formats", "aac", "-prefix", first, wav, blobDir); err != nil {
 		return err
 	}
 	var prefixes []string
 	for i := 1; i <= s.songs; i++ {
-		p := fmt.Sprintf("artists/1/albums/1/songs/%d/v1/", i)
+		p := blobkey.VersionFolder(1, 1, int64(i), 1)
 		prefixes = append(prefixes, p)
 		if i > 1 {
 			dst := filepath.Join(blobDir, p)
@@ -362,9 +363,9 @@ func (c *compare) setup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		riff.masters = append(riff.masters, riff.base+"/t/"+tok+"/"+p+"master.m3u8")
+		riff.masters = append(riff.masters, riff.base+"/t/"+tok+"/"+p+blobkey.MasterName)
 		for _, sv := range c.servers[1:] {
-			sv.masters = append(sv.masters, sv.base+"/"+p+"master.m3u8")
+			sv.masters = append(sv.masters, sv.base+"/"+p+blobkey.MasterName)
 		}
 	}
 	if s.cpuCap > 0 {

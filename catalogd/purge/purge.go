@@ -19,6 +19,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"riff/catalogd/store"
+	"riff/internal/blobkey"
 	"riff/internal/obs"
 	"riff/internal/playtoken"
 )
@@ -560,25 +561,27 @@ func prefixesOf(batch []store.PurgeEntry) []string {
 }
 
 // cover returns the narrowest folder a purge token may name that covers
-// every prefix: their longest common artist, album or song folder, or
-// "artists/" (everything).
+// every prefix: their longest common artist, album or song folder
+// (blobkey.PurgeFolders), or blobkey.Root (everything).
 func cover(prefixes []string) string {
-	var common []string
-	for i, p := range prefixes {
-		segs := strings.Split(strings.TrimSuffix(p, "/"), "/")
-		if i == 0 {
-			common = segs
-			continue
-		}
+	if len(prefixes) == 0 {
+		return blobkey.Root
+	}
+	common := prefixes[0]
+	for _, p := range prefixes[1:] {
 		n := 0
-		for n < len(common) && n < len(segs) && common[n] == segs[n] {
+		for n < len(common) && n < len(p) && common[n] == p[n] {
 			n++
 		}
 		common = common[:n]
 	}
-	n := len(common) &^ 1 // folders carrying generations are at depths 2, 4 and 6
-	if n < 2 || common[0] != "artists" {
-		return "artists/"
+	folder := blobkey.Root
+	if strings.HasPrefix(common, blobkey.Root) {
+		for _, n := range blobkey.PurgeFolders(common) {
+			if n > 0 {
+				folder = common[:n] // ends in '/', so a whole folder of every prefix
+			}
+		}
 	}
-	return strings.Join(common[:n], "/") + "/"
+	return folder
 }

@@ -411,6 +411,9 @@ func TestCover(t *testing.T) {
 		{[]string{"artists/1/", "artists/2/"}, "artists/"},
 		{[]string{"artists/1/", "artists/"}, "artists/"},
 		{[]string{"artists/"}, "artists/"},
+		{[]string{"artists/12/", "artists/1/"}, "artists/"},
+		{[]string{"artists/1/albums/2/songs/3/", "artists/1/albums/2/songs/34/"}, "artists/1/albums/2/"},
+		{nil, "artists/"},
 	}
 	for _, tt := range tests {
 		if got := cover(tt.in); got != tt.want {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"riff/internal/blobkey"
 )
 
 // Job kinds and states.
@@ -306,7 +308,7 @@ func (s *Store) PublishUpload(ctx context.Context, id int64, owner string, p Pub
 			}
 			// Edges purge whole song folders (their generation counters
 			// are per artist, album and song), which covers v{current}.
-			return s.purgeInTx(ctx, tx, SongFolder(artistID, albumID, j.SongID))
+			return s.purgeInTx(ctx, tx, blobkey.SongFolder(artistID, albumID, j.SongID))
 		}
 		return nil
 	})
@@ -345,7 +347,7 @@ func (s *Store) CompleteGC(ctx context.Context, id int64, owner string) error {
 			updated_at = $1 WHERE id = $2`, now, id); err != nil {
 			return err
 		}
-		return s.purgeInTx(ctx, tx, SongFolder(artistID, albumID, songID))
+		return s.purgeInTx(ctx, tx, blobkey.SongFolder(artistID, albumID, songID))
 	})
 	if err != nil {
 		return fmt.Errorf("store: complete GC job %d: %w", id, err)
@@ -397,7 +399,7 @@ func (s *Store) TakeDown(ctx context.Context, id int64, gcAt time.Time) error {
 				return err
 			}
 		}
-		return s.purgeInTx(ctx, tx, SongFolder(artistID, albumID, id))
+		return s.purgeInTx(ctx, tx, blobkey.SongFolder(artistID, albumID, id))
 	})
 	if err != nil {
 		return fmt.Errorf("store: take down song %d: %w", id, err)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"riff/internal/blobkey"
 )
 
 // ingestFixture is an artist with an album, ready for uploads.
@@ -193,8 +195,8 @@ func TestPublishReplaceAndTakeDown(t *testing.T) {
 			t.Fatal(err)
 		}
 		rs := func(v int) []Rendition {
-			return []Rendition{{Format: "aac", BitrateKbps: 64, BlobKey: SongPrefix(a.ID, al.ID, so.ID, v) + "aac_64.mp4", SizeBytes: 10},
-				{Format: "ogg", BitrateKbps: 64, BlobKey: SongPrefix(a.ID, al.ID, so.ID, v) + "ogg_64.ogg", SizeBytes: 9}}
+			return []Rendition{{Format: "aac", BitrateKbps: 64, BlobKey: blobkey.VersionFolder(a.ID, al.ID, so.ID, v) + "aac_64.mp4", SizeBytes: 10},
+				{Format: "ogg", BitrateKbps: 64, BlobKey: blobkey.VersionFolder(a.ID, al.ID, so.ID, v) + "ogg_64.ogg", SizeBytes: 9}}
 		}
 		j, _, _ := s.ClaimJob(ctx, "w", time.Minute)
 		old, err := s.PublishUpload(ctx, j.ID, "w", Published{Renditions: rs(1), DurationMS: 2990}, clock.Now().Add(time.Hour))
@@ -250,8 +252,8 @@ func TestPublishReplaceAndTakeDown(t *testing.T) {
 				t.Errorf("purge outbox %v, want %v", got, want)
 			}
 		}
-		v1 := SongFolder(a.ID, al.ID, so.ID) // edges purge song folders
-		wantPurges(v1)                       // in the switch's transaction
+		v1 := blobkey.SongFolder(a.ID, al.ID, so.ID) // edges purge song folders
+		wantPurges(v1)                               // in the switch's transaction
 		if _, ok, _ := s.ClaimJob(ctx, "w", time.Minute); ok {
 			t.Fatal("GC claimed before its time")
 		}

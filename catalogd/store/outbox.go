@@ -40,34 +40,19 @@ type PurgeEntry struct {
 // errPurgePrefix is wrapped by PurgePrefix errors.
 var errPurgePrefix = errors.New("not an artist, album or song folder")
 
-// PurgePrefix returns the canonical form of a purge prefix, the form the
-// outbox stores: "artists/" (everything; also for "" and "artists"), or an
-// artist, album or song folder under artists/ with a trailing slash
-// ("artists/1/", "artists/1/albums/2/", "artists/1/albums/2/songs/3/"; the
-// slash may be left off). These are the prefixes an edge accepts on POST
-// /purge (see edge.AdminHandler); anything else is an error, so a bad row
-// can never block an edge's queue.
+// PurgePrefix returns the canonical form of a purge prefix
+// (blobkey.PurgeFolder), the form the outbox stores: "artists/" (everything;
+// also for "" and "artists"), or an artist, album or song folder with a
+// trailing slash ("artists/1/", "artists/1/albums/2/",
+// "artists/1/albums/2/songs/3/"; the slash may be left off). These are the
+// prefixes an edge accepts on POST /purge (see edge.AdminHandler); anything
+// else is an error, so a bad row can never block an edge's queue.
 func PurgePrefix(p string) (string, error) {
-	if p == "" || p == "artists" || p == "artists/" {
-		return "artists/", nil
-	}
-	t := strings.TrimSuffix(p, "/")
-	if !strings.HasPrefix(t, "artists/") || blobkey.Validate(t) != nil {
+	c, ok := blobkey.PurgeFolder(p)
+	if !ok {
 		return "", fmt.Errorf("store: purge prefix %q: %w", p, errPurgePrefix)
 	}
-	switch depth := strings.Count(t, "/") + 1; depth {
-	case 2, 4, 6:
-		return t + "/", nil
-	}
-	return "", fmt.Errorf("store: purge prefix %q: %w", p, errPurgePrefix)
-}
-
-// SongPurgePrefix is the folder to purge when a song's objects change (a
-// new version replaces the current one, a takedown): the song's folder,
-// "artists/{album artist}/albums/{album}/songs/{song}/". Version folders
-// (…/v{N}/) carry no generation at the edges, so a purge names the song.
-func SongPurgePrefix(artistID, albumID, songID int64) string {
-	return fmt.Sprintf("artists/%d/albums/%d/songs/%d/", artistID, albumID, songID)
+	return c, nil
 }
 
 // maxPurgeInsert bounds the rows of one INSERT statement.

@@ -38,10 +38,10 @@ func TestPurgePrefix(t *testing.T) {
 		{"artists/1//", "", false},
 		{"artists/a\x00b/", "", false},
 	}
-	if p := SongPurgePrefix(1, 2, 3); p != "artists/1/albums/2/songs/3/" {
-		t.Errorf("SongPurgePrefix(1, 2, 3) = %q", p)
+	if p := blobkey.SongFolder(1, 2, 3); p != "artists/1/albums/2/songs/3/" {
+		t.Errorf("blobkey.SongFolder(1, 2, 3) = %q", p)
 	} else if c, err := PurgePrefix(p); c != p || err != nil {
-		t.Errorf("PurgePrefix(SongPurgePrefix) = %q, %v; want it unchanged", c, err)
+		t.Errorf("PurgePrefix(blobkey.SongFolder) = %q, %v; want it unchanged", c, err)
 	}
 	for _, tt := range tests {
 		got, err := PurgePrefix(tt.in)

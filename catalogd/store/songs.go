@@ -54,22 +54,6 @@ type Song struct {
 	UpdatedAt       time.Time
 }
 
-// BlobPrefix is the folder of the song's current version in the blob
-// store, "artists/{album artist}/albums/{album}/songs/{song}/v{N}/": the
-// prefix a playback token opens. It is "" while no version is published.
-func (s Song) BlobPrefix() string {
-	if s.CurrentVersion <= 0 {
-		return ""
-	}
-	return SongPrefix(s.AlbumArtistID, s.AlbumID, s.ID, s.CurrentVersion)
-}
-
-// SongPrefix is the blob-key folder of version of a song (see DESIGN.md:
-// blob keys). The packager publishes into it; playback tokens open it.
-func SongPrefix(artistID, albumID, songID int64, version int) string {
-	return fmt.Sprintf("artists/%d/albums/%d/songs/%d/v%d/", artistID, albumID, songID, version)
-}
-
 // NewCredit names an artist credited on a new song.
 type NewCredit struct {
 	ArtistID int64

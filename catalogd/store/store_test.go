@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"riff/internal/blobkey"
 )
 
 func hashOf(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
@@ -273,8 +275,8 @@ func TestCatalog(t *testing.T) {
 		if got.AlbumTitle != "A Night at the Opera" || got.AlbumArtistID != c.queen.ID || got.PrimaryArtistID != c.queen.ID {
 			t.Errorf("song = %+v", got)
 		}
-		if p, want := got.BlobPrefix(), fmt.Sprintf("artists/%d/albums/%d/songs/%d/v2/", c.queen.ID, c.album.ID, c.stress.ID); p != want {
-			t.Errorf("BlobPrefix = %q, want %q", p, want)
+		if p, want := blobkey.VersionFolder(got.AlbumArtistID, got.AlbumID, got.ID, got.CurrentVersion), fmt.Sprintf("artists/%d/albums/%d/songs/%d/v2/", c.queen.ID, c.album.ID, c.stress.ID); p != want {
+			t.Errorf("current version folder = %q, want %q", p, want)
 		}
 		if _, err := s.SongByID(ctx, 424242); !errors.Is(err, ErrNotFound) {
 			t.Errorf("SongByID(unknown) = %v", err)

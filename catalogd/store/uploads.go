@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"riff/internal/blobkey"
 )
 
 // NewUpload describes an audio file an artist sent, after it was checked
@@ -155,7 +157,7 @@ func (s *Store) insertUpload(ctx context.Context, tx *sql.Tx, songID int64, vers
 		}
 		return up, err
 	}
-	up.BlobKey = fmt.Sprintf("originals/%d/%d.%s", songID, up.ID, nu.Ext)
+	up.BlobKey = blobkey.Original(songID, up.ID, nu.Ext)
 	if _, err := tx.ExecContext(ctx, `UPDATE uploads SET blob_key = $1 WHERE id = $2`, up.BlobKey, up.ID); err != nil {
 		return up, err
 	}
@@ -217,12 +219,6 @@ func (s *Store) UploadByID(ctx context.Context, id int64) (Upload, error) {
 	}
 	up.CreatedAt = fromMs(created)
 	return up, nil
-}
-
-// SongFolder is the blob-key folder of every version of a song: what a
-// takedown purges.
-func SongFolder(artistID, albumID, songID int64) string {
-	return fmt.Sprintf("artists/%d/albums/%d/songs/%d/", artistID, albumID, songID)
 }
 
 // purgeInTx queues edge purges of prefixes in the purge outbox inside tx,

@@ -2,19 +2,15 @@ package cache
 
 import (
 	"errors"
-	"strings"
 	"sync"
 	"sync/atomic"
+
+	"riff/internal/blobkey"
 )
 
 // ErrPrefix is returned by Generations.Bump for a prefix that is not a
 // purgeable folder.
 var ErrPrefix = errors.New("cache: purge prefix must be empty or a folder of 2, 4 or 6 segments ending in /")
-
-// purgeDepths are the folder depths that carry a generation: in the blob
-// layout artists/{a}/albums/{b}/songs/{s}/… they are the artist, album and
-// song folders.
-var purgeDepths = [...]int{2, 4, 6}
 
 // Generations tracks the purge generation of every folder that was ever
 // purged. The zero value is not usable; call NewGenerations. Generations is
@@ -42,20 +38,12 @@ func (g *Generations) Of(key []byte) uint64 {
 		return gen
 	}
 	g.mu.RLock()
-	depth, level := 0, 0
-	for i, c := range key {
-		if c != '/' {
-			continue
-		}
-		depth++
-		if depth != purgeDepths[level] {
-			continue
-		}
-		if v, ok := g.m[string(key[:i+1])]; ok && v > gen {
-			gen = v
-		}
-		if level++; level == len(purgeDepths) {
+	for _, n := range blobkey.PurgeFolders(key) {
+		if n == 0 {
 			break
+		}
+		if v, ok := g.m[string(key[:n])]; ok && v > gen {
+			gen = v
 		}
 	}
 	g.mu.RUnlock()
@@ -85,17 +73,7 @@ func (g *Generations) Bump(prefix string) (uint64, error) {
 }
 
 // PurgeablePrefix reports whether prefix names a folder that carries a
-// generation: non-empty segments, ending in "/", at depth 2, 4 or 6. It does
-// not otherwise judge the segments; callers validate keys.
-func PurgeablePrefix(prefix string) bool {
-	if !strings.HasSuffix(prefix, "/") || strings.HasPrefix(prefix, "/") || strings.Contains(prefix, "//") {
-		return false
-	}
-	depth := strings.Count(prefix, "/")
-	for _, d := range purgeDepths {
-		if depth == d {
-			return true
-		}
-	}
-	return false
-}
+// generation (blobkey.IsPurgeFolder): non-empty segments, ending in "/", at
+// depth 2, 4 or 6 (the artist, album and song folders). It does not
+// otherwise judge the segments; callers validate keys.
+func PurgeablePrefix(prefix string) bool { return blobkey.IsPurgeFolder(prefix) }

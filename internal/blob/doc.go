@@ -10,7 +10,8 @@
 // # Keys
 //
 // Keys are slash-separated paths such as
-// "artists/7/albums/3/songs/42/v1/aac_128.mp4". ValidateKey is the single
+// "artists/7/albums/3/songs/42/v1/aac_128.mp4" (internal/blobkey builds and
+// parses that layout). ValidateKey is the single
 // place that decides what a key may look like; every implementation calls
 // it before touching storage, so an invalid key is an error and never a
 // path outside the store. Beyond the obvious (no empty, "." or ".."

@@ -1,6 +1,7 @@
-// Package blobkey holds the rules for blob object keys. It has no
-// dependencies beyond the standard library, so the edge can check keys
-// without linking a storage client; package blob re-exports it.
+// Package blobkey holds the blob-key layout (layout.go: folders, rendition
+// file names and their parsing, originals) and the rules for a valid key. It
+// must not import anything outside the standard library, so the edge can use
+// it without linking a storage client; package blob re-exports the rules.
 package blobkey
 
 import (
