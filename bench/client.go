@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"riff/internal/httprange"
 )
 
 // Error kinds, as counted in Report.ErrorsByKind (plus "http_NNN" for an
@@ -149,8 +151,8 @@ func (c *Conn) Get(url string, r Range, auth string) Result {
 	}
 	switch {
 	case res.Status == fasthttp.StatusPartialContent && r.Last >= 0:
-		first, last, _, ok := parseContentRange(resp.Header.Peek("Content-Range"))
-		if !ok || first != r.First || last != r.Last {
+		cr, ok := httprange.ParseContentRange(resp.Header.Peek("Content-Range"))
+		if !ok || cr.Unsatisfied() || cr.Start != r.First || cr.End() != r.Last {
 			res.Err = ErrContentRange
 		} else if res.Bytes != r.Len() {
 			res.Err = ErrLength
@@ -175,53 +177,6 @@ func errKind(err error) string {
 	default:
 		return ErrConnection
 	}
-}
-
-// parseContentRange parses "bytes first-last/size" (size may be "*", then
-// -1) without allocating.
-func parseContentRange(v []byte) (first, last, size int64, ok bool) {
-	s, found := bytes.CutPrefix(v, []byte("bytes "))
-	if !found {
-		return 0, 0, 0, false
-	}
-	rs, ss, found := bytes.Cut(s, []byte("/"))
-	if !found {
-		return 0, 0, 0, false
-	}
-	fs, ls, found := bytes.Cut(rs, []byte("-"))
-	if !found {
-		return 0, 0, 0, false
-	}
-	var ok1, ok2 bool
-	first, ok1 = parseUint(fs)
-	last, ok2 = parseUint(ls)
-	if !ok1 || !ok2 || last < first {
-		return 0, 0, 0, false
-	}
-	size = -1
-	if string(ss) != "*" {
-		n, ok := parseUint(ss)
-		if !ok || n <= last {
-			return 0, 0, 0, false
-		}
-		size = n
-	}
-	return first, last, size, true
-}
-
-// parseUint parses a decimal number of at most 18 digits.
-func parseUint(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
 }
 
 // fetch is Get plus bookkeeping: the answer is recorded under kind k with

@@ -122,39 +122,6 @@ func FuzzParseMedia(f *testing.F) {
 	})
 }
 
-func TestParseContentRange(t *testing.T) {
-	for _, tc := range []struct {
-		in                string
-		first, last, size int64
-		ok                bool
-	}{
-		{"bytes 0-99/1000", 0, 99, 1000, true},
-		{"bytes 10-10/*", 10, 10, -1, true},
-		{"bytes 5-4/10", 0, 0, 0, false},
-		{"bytes 0-99/99", 0, 0, 0, false},
-		{"bytes */1000", 0, 0, 0, false},
-		{"items 0-1/2", 0, 0, 0, false},
-		{"bytes 0-1", 0, 0, 0, false},
-		{"bytes -1-2/3", 0, 0, 0, false},
-		{"", 0, 0, 0, false},
-	} {
-		first, last, size, ok := parseContentRange([]byte(tc.in))
-		if first != tc.first || last != tc.last || size != tc.size || ok != tc.ok {
-			t.Errorf("parseContentRange(%q) = %d %d %d %v, want %d %d %d %v", tc.in, first, last, size, ok, tc.first, tc.last, tc.size, tc.ok)
-		}
-	}
-}
-
-func FuzzParseContentRange(f *testing.F) {
-	f.Add([]byte("bytes 0-99/1000"))
-	f.Fuzz(func(t *testing.T, v []byte) {
-		first, last, size, ok := parseContentRange(v)
-		if ok && (first < 0 || last < first || size >= 0 && size <= last) {
-			t.Fatalf("parseContentRange(%q) = %d %d %d", v, first, last, size)
-		}
-	})
-}
-
 func TestRungOfAndResolve(t *testing.T) {
 	for in, want := range map[string]int{"aac_128.m3u8": 128, "x/aac_320.mp4?a=1": 320, "master.m3u8": 0, "ogg_x.ogg": 0} {
 		if got := rungOf(in); got != want {

@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 
 	"riff/edge/cache"
 	"riff/internal/blobkey"
+	"riff/internal/httprange"
 	"riff/internal/obs"
 )
 
@@ -367,19 +367,19 @@ func (u *Origins) fetchOne(ctx context.Context, oc *originConn, key string, star
 	case fasthttp.StatusOK:
 		out.Meta.Size = int64(len(body))
 	case fasthttp.StatusPartialContent:
-		first, last, size, ok := parseContentRange(resp.Header.PeekBytes(hContentRange))
-		if !ok || last-first+1 != int64(len(body)) || (end >= 0 && first != start) {
+		cr, ok := httprange.ParseContentRange(resp.Header.PeekBytes(hContentRange))
+		if !ok || cr.Unsatisfied() || cr.Size < 0 || cr.Length != int64(len(body)) || (end >= 0 && cr.Start != start) {
 			oc.errBad.Inc()
 			return OriginResponse{}, fmt.Errorf("%w: %s: 206 with Content-Range %q and %d bytes", errBadOrigin, oc.name, resp.Header.PeekBytes(hContentRange), len(body))
 		}
-		out.Start, out.Meta.Size = first, size
+		out.Start, out.Meta.Size = cr.Start, cr.Size
 	case fasthttp.StatusRequestedRangeNotSatisfiable:
-		size, ok := parseUnsatisfiedRange(resp.Header.PeekBytes(hContentRange))
-		if !ok {
+		cr, ok := httprange.ParseContentRange(resp.Header.PeekBytes(hContentRange))
+		if !ok || !cr.Unsatisfied() {
 			oc.errBad.Inc()
 			return OriginResponse{}, fmt.Errorf("%w: %s: 416 without Content-Range", errBadOrigin, oc.name)
 		}
-		out.Meta.Size = size
+		out.Meta.Size = cr.Size
 		return out, nil
 	default:
 		oc.errBad.Inc()
@@ -393,48 +393,4 @@ func (u *Origins) fetchOne(ctx context.Context, oc *originConn, key string, star
 func isNetTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// parseContentRange parses "bytes first-last/size".
-func parseContentRange(v []byte) (first, last, size int64, ok bool) {
-	rest, found := bytes.CutPrefix(v, []byte("bytes "))
-	if !found {
-		return 0, 0, 0, false
-	}
-	dash := bytes.IndexByte(rest, '-')
-	slash := bytes.IndexByte(rest, '/')
-	if dash <= 0 || slash <= dash+1 {
-		return 0, 0, 0, false
-	}
-	var ok1, ok2, ok3 bool
-	first, ok1 = parseInt(rest[:dash])
-	last, ok2 = parseInt(rest[dash+1 : slash])
-	size, ok3 = parseInt(rest[slash+1:])
-	if !ok1 || !ok2 || !ok3 || first > last || last >= size {
-		return 0, 0, 0, false
-	}
-	return first, last, size, true
-}
-
-// parseUnsatisfiedRange parses "bytes */size".
-func parseUnsatisfiedRange(v []byte) (int64, bool) {
-	rest, found := bytes.CutPrefix(v, []byte("bytes */"))
-	if !found {
-		return 0, false
-	}
-	return parseInt(rest)
-}
-
-func parseInt(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
 }

@@ -10,7 +10,6 @@ import (
 	"iter"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"riff/internal/httprange"
 )
 
 // S3Options configures NewS3. The zero value talks to AWS in the region the
@@ -204,13 +205,13 @@ func (s *S3) Get(ctx context.Context, key string, rng *Range) (io.ReadCloser, In
 		ModTime:     aws.ToTime(out.LastModified),
 	}
 	if rng != nil {
-		start, size, ok := parseContentRange(aws.ToString(out.ContentRange))
-		if !ok || start != rng.Off {
+		cr, ok := httprange.ParseContentRange([]byte(aws.ToString(out.ContentRange)))
+		if !ok || cr.Unsatisfied() || cr.Size < 0 || cr.Start != rng.Off {
 			out.Body.Close()
 			return nil, Info{}, opErr("get", key, fmt.Errorf("server answered Range %q with Content-Range %q",
 				aws.ToString(in.Range), aws.ToString(out.ContentRange)))
 		}
-		info.Size = size
+		info.Size = cr.Size
 	}
 	return out.Body, info, nil
 }
@@ -224,28 +225,6 @@ func httpRange(rng Range) string {
 }
 
 const maxInt64 = 1<<63 - 1
-
-// parseContentRange parses "bytes first-last/size".
-func parseContentRange(s string) (start, size int64, ok bool) {
-	s, ok = strings.CutPrefix(s, "bytes ")
-	if !ok {
-		return 0, 0, false
-	}
-	span, total, ok := strings.Cut(s, "/")
-	if !ok {
-		return 0, 0, false
-	}
-	first, _, ok := strings.Cut(span, "-")
-	if !ok {
-		return 0, 0, false
-	}
-	start, err1 := strconv.ParseInt(first, 10, 64)
-	size, err2 := strconv.ParseInt(total, 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, 0, false
-	}
-	return start, size, true
-}
 
 // Stat implements Store with HeadObject.
 func (s *S3) Stat(ctx context.Context, key string) (Info, error) {

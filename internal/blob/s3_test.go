@@ -178,26 +178,6 @@ func TestS3Errors(t *testing.T) {
 	}
 }
 
-func TestParseContentRange(t *testing.T) {
-	for _, tc := range []struct {
-		in          string
-		start, size int64
-		ok          bool
-	}{
-		{"bytes 0-9/10", 0, 10, true},
-		{"bytes 5-5/100", 5, 100, true},
-		{"bytes */100", 0, 0, false},
-		{"bytes 1-2/*", 0, 0, false},
-		{"", 0, 0, false},
-		{"items 0-1/2", 0, 0, false},
-	} {
-		start, size, ok := parseContentRange(tc.in)
-		if start != tc.start || size != tc.size || ok != tc.ok {
-			t.Errorf("parseContentRange(%q) = %d, %d, %v; want %d, %d, %v", tc.in, start, size, ok, tc.start, tc.size, tc.ok)
-		}
-	}
-}
-
 func TestHTTPRange(t *testing.T) {
 	for _, tc := range []struct {
 		rng  Range

@@ -1,7 +1,10 @@
 // Package httprange implements the parts of RFC 9110 that a server of
 // immutable byte objects needs: single byte ranges (Range, Content-Range,
 // 416), If-Range, and entity-tag matching for If-None-Match. The origin and
-// the edge share it so that both answer the same request the same way.
+// the edge share it so that both answer the same request the same way, and
+// every client of a byte server in Riff (the edge's origin client, the S3
+// blob store, bench) reads Content-Range with ParseContentRange. It imports
+// only the standard library.
 //
 // The parsers work on the raw header bytes a fasthttp handler sees and do not
 // allocate on the happy path. They never fail loudly on bad input: a Range
@@ -23,6 +26,12 @@
 //     "bytes */0"), while a suffix-range with a non-zero length, which §14.1.1
 //     calls satisfiable but which no Content-Range can describe, is served as
 //     the whole (empty) representation with 200.
+//   - ParseContentRange reads what a server sends (§14.4), so it is strict
+//     where Parse is lenient: exactly "bytes", one SP, no other whitespace;
+//     a value with last-pos < first-pos or complete-length <= last-pos is
+//     invalid (§14.4 says so), as is a number too large for an int64 (a size
+//     we cannot hold cannot be trusted). The unit is matched
+//     case-insensitively, as in Range.
 package httprange
 
 import (
@@ -78,6 +87,81 @@ func UnsatisfiedContentRange(size int64) string {
 func AppendUnsatisfiedContentRange(dst []byte, size int64) []byte {
 	dst = append(dst, "bytes */"...)
 	return strconv.AppendInt(dst, size, 10)
+}
+
+// ContentRange is a parsed Content-Range value (RFC 9110 §14.4): either a
+// range-resp, "bytes first-last/size" (Size is -1 when the sender wrote "*"
+// for an unknown complete-length), or an unsatisfied-range, "bytes */size",
+// which goes with a 416 and carries only Size.
+type ContentRange struct {
+	Range       // the bytes sent; the zero Range for an unsatisfied-range
+	Size  int64 // complete-length, or -1 for "*"
+}
+
+// Unsatisfied reports whether c is an unsatisfied-range ("bytes */size").
+func (c ContentRange) Unsatisfied() bool { return c.Length == 0 }
+
+// ParseContentRange parses a Content-Range header value: "bytes
+// first-last/size", "bytes first-last/*" or "bytes */size". ok=false means
+// the value is absent or invalid (see the package doc). It does not
+// allocate.
+func ParseContentRange(v []byte) (c ContentRange, ok bool) {
+	const unit = "bytes"
+	if len(v) < len(unit)+1 || !equalFoldASCII(v[:len(unit)], unit) || v[len(unit)] != ' ' {
+		return ContentRange{}, false
+	}
+	v = v[len(unit)+1:]
+	slash := bytes.IndexByte(v, '/')
+	if slash < 0 {
+		return ContentRange{}, false
+	}
+	resp, length := v[:slash], v[slash+1:]
+	if len(resp) == 1 && resp[0] == '*' {
+		size, ok := parseInt64(length)
+		if !ok {
+			return ContentRange{}, false
+		}
+		return ContentRange{Size: size}, true
+	}
+	dash := bytes.IndexByte(resp, '-')
+	if dash < 0 {
+		return ContentRange{}, false
+	}
+	first, ok1 := parseInt64(resp[:dash])
+	last, ok2 := parseInt64(resp[dash+1:])
+	// last == MaxInt64 cannot be an offset: the size would not fit either.
+	if !ok1 || !ok2 || last < first || last == math.MaxInt64 {
+		return ContentRange{}, false
+	}
+	size := int64(-1)
+	if len(length) != 1 || length[0] != '*' {
+		n, ok := parseInt64(length)
+		if !ok || n <= last {
+			return ContentRange{}, false
+		}
+		size = n
+	}
+	return ContentRange{Range: Range{Start: first, Length: last - first + 1}, Size: size}, true
+}
+
+// parseInt64 parses 1*DIGIT, failing rather than saturating when the number
+// does not fit an int64.
+func parseInt64(b []byte) (int64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if n > (math.MaxInt64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
 }
 
 // Spec is one byte-range-spec as written by the client, before it is resolved

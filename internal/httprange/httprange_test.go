@@ -135,6 +135,95 @@ func TestContentRange(t *testing.T) {
 	}
 }
 
+func TestParseContentRange(t *testing.T) {
+	rng := func(first, last, size int64) ContentRange {
+		return ContentRange{Range{Start: first, Length: last - first + 1}, size}
+	}
+	tests := []struct {
+		in   string
+		want ContentRange
+		ok   bool
+	}{
+		// range-resp
+		{"bytes 0-99/1000", rng(0, 99, 1000), true},
+		{"bytes 0-9/10", rng(0, 9, 10), true},
+		{"bytes 5-5/100", rng(5, 5, 100), true},
+		{"bytes 999-999/1000", rng(999, 999, 1000), true},
+		{"Bytes 0-0/1", rng(0, 0, 1), true},
+		{"bytes 10-10/*", rng(10, 10, -1), true},
+		{"bytes 00010-00019/0100", rng(10, 19, 100), true},
+		{"bytes 9223372036854775805-9223372036854775806/9223372036854775807",
+			rng(math.MaxInt64-2, math.MaxInt64-1, math.MaxInt64), true},
+		{"bytes 0-9223372036854775806/*", rng(0, math.MaxInt64-1, -1), true},
+
+		// unsatisfied-range
+		{"bytes */1000", ContentRange{Size: 1000}, true},
+		{"bytes */0", ContentRange{Size: 0}, true},
+
+		// invalid
+		{"", ContentRange{}, false},
+		{"bytes", ContentRange{}, false},
+		{"bytes ", ContentRange{}, false},
+		{"items 0-1/2", ContentRange{}, false},
+		{"bytes=0-1/2", ContentRange{}, false},
+		{"bytes  0-1/2", ContentRange{}, false},
+		{" bytes 0-1/2", ContentRange{}, false},
+		{"bytes 0-1/2 ", ContentRange{}, false},
+		{"bytes 0 - 1/2", ContentRange{}, false},
+		{"bytes 0-1", ContentRange{}, false},
+		{"bytes 0-99/99", ContentRange{}, false}, // complete-length <= last-pos
+		{"bytes 5-4/10", ContentRange{}, false},  // last-pos < first-pos
+		{"bytes -1-2/3", ContentRange{}, false},  // no negative numbers
+		{"bytes +1-2/3", ContentRange{}, false},
+		{"bytes 1-2/+3", ContentRange{}, false},
+		{"bytes 1-/3", ContentRange{}, false},
+		{"bytes -2/3", ContentRange{}, false},
+		{"bytes 1-2-3/4", ContentRange{}, false},
+		{"bytes 0-1/2/3", ContentRange{}, false},
+		{"bytes 1-2/", ContentRange{}, false},
+		{"bytes */*", ContentRange{}, false},
+		{"bytes */", ContentRange{}, false},
+		{"bytes **/10", ContentRange{}, false},
+		{"bytes */-1", ContentRange{}, false},
+		{"bytes 0x1-2/3", ContentRange{}, false},
+		{"bytes 0-9223372036854775807/*", ContentRange{}, false},
+		{"bytes 0-1/9223372036854775808", ContentRange{}, false}, // overflows
+		{"bytes */99999999999999999999", ContentRange{}, false},
+		{"bytes 99999999999999999999-99999999999999999999/*", ContentRange{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := ParseContentRange([]byte(tt.in))
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("ParseContentRange(%q) = %+v, %v, want %+v, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+		if ok && got.Unsatisfied() != strings.Contains(tt.in, "*/") {
+			t.Errorf("ParseContentRange(%q).Unsatisfied() = %v", tt.in, got.Unsatisfied())
+		}
+	}
+}
+
+// TestContentRangeRoundTrip checks that ParseContentRange reads back what
+// AppendContentRange and AppendUnsatisfiedContentRange write.
+func TestContentRangeRoundTrip(t *testing.T) {
+	for _, tt := range []struct {
+		r    Range
+		size int64
+	}{{Range{0, 1}, 1}, {Range{0, 100}, 1000}, {Range{999, 1}, 1000}, {Range{math.MaxInt64 - 1, 1}, math.MaxInt64}} {
+		v := tt.r.ContentRange(tt.size)
+		got, ok := ParseContentRange([]byte(v))
+		if want := (ContentRange{tt.r, tt.size}); !ok || got != want {
+			t.Errorf("ParseContentRange(%q) = %+v, %v, want %+v, true", v, got, ok, want)
+		}
+	}
+	for _, size := range []int64{0, 1, 1000, math.MaxInt64} {
+		v := UnsatisfiedContentRange(size)
+		got, ok := ParseContentRange([]byte(v))
+		if want := (ContentRange{Size: size}); !ok || got != want || !got.Unsatisfied() {
+			t.Errorf("ParseContentRange(%q) = %+v, %v, want %+v, true", v, got, ok, want)
+		}
+	}
+}
+
 func TestIfRangeAllows(t *testing.T) {
 	lm := time.Date(2026, 3, 1, 12, 30, 45, 500_000_000, time.UTC)
 	const etag = `"abc"`
@@ -243,6 +332,21 @@ func TestParseDoesNotAllocate(t *testing.T) {
 	_ = sink
 }
 
+func TestParseContentRangeDoesNotAllocate(t *testing.T) {
+	values := [][]byte{[]byte("bytes 0-1023/1048576"), []byte("bytes */1048576"), []byte("bytes 10-10/*"), []byte("bytes 5-4/10")}
+	var sink int64
+	allocs := testing.AllocsPerRun(100, func() {
+		for _, v := range values {
+			c, _ := ParseContentRange(v)
+			sink += c.Length + c.Size
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("ParseContentRange: %v allocs per run, want 0", allocs)
+	}
+	_ = sink
+}
+
 // FuzzParse checks that Parse never panics and that what it accepts is a
 // range inside the object, and that the answer agrees with a simple reading
 // of the grammar.
@@ -276,6 +380,56 @@ func FuzzParse(f *testing.F) {
 		ETagMatch(header, `"abc"`)
 		IfRangeAllows(header, `"abc"`, time.Unix(0, 0))
 	})
+}
+
+// FuzzParseContentRange checks that ParseContentRange never panics, that
+// what it accepts is a valid range-resp or unsatisfied-range, and that
+// writing the result back gives the same value up to leading zeros and case.
+func FuzzParseContentRange(f *testing.F) {
+	for _, s := range []string{"bytes 0-99/1000", "bytes 10-10/*", "bytes */1000", "bytes 5-4/10",
+		"Bytes 0-0/1", "bytes 0-9223372036854775806/9223372036854775807", "bytes -1-2/3", "bytes */*"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		c, ok := ParseContentRange(v)
+		if !ok {
+			if c != (ContentRange{}) {
+				t.Fatalf("ParseContentRange(%q) = %+v, false", v, c)
+			}
+			return
+		}
+		var want string
+		switch {
+		case c.Unsatisfied():
+			if c.Range != (Range{}) || c.Size < 0 {
+				t.Fatalf("ParseContentRange(%q) = %+v", v, c)
+			}
+			want = UnsatisfiedContentRange(c.Size)
+		case c.Start < 0 || c.Length < 1 || c.End() < c.Start || c.Size >= 0 && c.Size <= c.End() || c.Size < -1:
+			t.Fatalf("ParseContentRange(%q) = %+v, not a valid range", v, c)
+		case c.Size == -1:
+			want = strings.TrimSuffix(c.ContentRange(0), "0") + "*"
+		default:
+			want = c.ContentRange(c.Size)
+		}
+		if got := strings.ToLower(string(v)); stripZeros(got) != want {
+			t.Fatalf("ParseContentRange(%q) = %+v, which writes back as %q", v, c, want)
+		}
+	})
+}
+
+// stripZeros removes the leading zeros of the numbers in s.
+func stripZeros(s string) string {
+	isDigit := func(c byte) bool { return '0' <= c && c <= '9' }
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		startOfNumber := i == 0 || !isDigit(s[i-1]) || len(b) > 0 && !isDigit(b[len(b)-1])
+		if s[i] == '0' && startOfNumber && i+1 < len(s) && isDigit(s[i+1]) {
+			continue
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
 }
 
 func BenchmarkParse(b *testing.B) {
