@@ -1,59 +1,27 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"io"
-	"net"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"riff/dev"
+	"riff/internal/testrun"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // TestListenThroughCatalogd runs listeners against riff dev: they log in
 // once, find the demo song with search, and mint a playback URL through
 // GET /songs/{id} for every song they start.
 func TestListenThroughCatalogd(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed (make tools-media)")
-	}
-	api, admin := freeAddr(t), freeAddr(t)
-	args := []string{"-data", t.TempDir(), "-catalogd-listen", api, "-origin-listen", freeAddr(t),
-		"-edge-listen", freeAddr(t), "-edge-admin-listen", admin,
+	testrun.RequireFFmpeg(t)
+	api, admin := testrun.FreeAddr(t), testrun.FreeAddr(t)
+	args := []string{"-data", t.TempDir(), "-catalogd-listen", api, "-origin-listen", testrun.FreeAddr(t),
+		"-edge-listen", testrun.FreeAddr(t), "-edge-admin-listen", admin,
 		"-demo-songs", "2", "-demo-length", "4s", "-ready-timeout", "60s"}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &testrun.LockedBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- dev.Run(ctx, args, func(string) string { return "" }, out, io.Discard) }()
 	t.Cleanup(func() {

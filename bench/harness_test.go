@@ -19,6 +19,7 @@ import (
 	"riff/internal/blob"
 	"riff/internal/obs"
 	"riff/internal/playtoken"
+	"riff/internal/testrun"
 	"riff/origin"
 	"riff/packager"
 )
@@ -50,11 +51,7 @@ func TestMain(m *testing.M) {
 // on first use.
 func testMedia(t testing.TB) string {
 	t.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (make tools-media)", tool)
-		}
-	}
+	testrun.RequireFFmpeg(t)
 	mediaOnce.Do(func() { mediaDir, mediaErr = makeMedia() })
 	if mediaErr != nil {
 		t.Fatal(mediaErr)

@@ -16,6 +16,7 @@ import (
 	"riff/catalogd/store"
 	"riff/internal/blob"
 	"riff/internal/blobkey"
+	"riff/internal/testrun"
 	"riff/keygen"
 )
 
@@ -77,7 +78,7 @@ func (c apiClient) login(email, password string) apiClient {
 // catalogd again on the same data, and checks that the song ends ready
 // with exactly one set of objects and rows.
 func TestCrashMidPackaging(t *testing.T) {
-	needFFmpeg(t)
+	testrun.RequireFFmpeg(t)
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys")
 	if err := keygen.Run(context.Background(), []string{"-dir", keys}, noEnv, io.Discard, io.Discard); err != nil {

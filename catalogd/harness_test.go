@@ -19,6 +19,7 @@ import (
 	"riff/catalogd/store"
 	"riff/internal/obs"
 	"riff/internal/playtoken"
+	"riff/internal/testrun"
 )
 
 // testClock is a settable clock shared by the server, its tokens and the
@@ -40,24 +41,6 @@ func (c *testClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// syncBuffer collects log output from server goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is a catalogd on a real listener with a SQLite store in a temp dir.
 type env struct {
 	t      testing.TB
@@ -66,7 +49,7 @@ type env struct {
 	store  *store.Store
 	clock  *testClock
 	signer *playtoken.Signer
-	logs   *syncBuffer
+	logs   *testrun.LockedBuffer
 }
 
 // testArgon2 keeps password hashing cheap in tests.
@@ -91,7 +74,7 @@ func newEnvDB(t testing.TB, dsn string, tweak ...func(*Config, *auth.Argon2Param
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	logs := &syncBuffer{}
+	logs := &testrun.LockedBuffer{}
 	logger, _ := obs.NewLogger(logs, "debug")
 	o := obs.New("catalogd", logger)
 	o.AddCheck("db", st.Ping)

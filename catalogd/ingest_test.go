@@ -20,18 +20,9 @@ import (
 	"riff/catalogd/store"
 	"riff/internal/blob"
 	"riff/internal/blobkey"
+	"riff/internal/testrun"
 	"riff/packager"
 )
-
-// needFFmpeg skips a test that needs ffmpeg when it is missing; CI has it.
-func needFFmpeg(t testing.TB) {
-	t.Helper()
-	for _, b := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("SKIPPING: %s not installed", b)
-		}
-	}
-}
 
 // ingestEnv is an env that takes uploads: a blob folder, a small packager
 // ladder and job workers.
@@ -44,7 +35,7 @@ type ingestEnv struct {
 
 func newIngestEnv(t testing.TB, tweak ...func(*Config, *auth.Argon2Params)) *ingestEnv {
 	t.Helper()
-	needFFmpeg(t)
+	testrun.RequireFFmpeg(t)
 	uploadDir := t.TempDir()
 	tweak = append([]func(*Config, *auth.Argon2Params){func(c *Config, _ *auth.Argon2Params) {
 		c.UploadDir = uploadDir

@@ -3,21 +3,20 @@ package catalogd
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"slices"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite docs/openapi.json from catalogd/openapi.json")
+	"riff/internal/testrun"
+)
 
 const docsCopy = "../docs/openapi.json"
 
 // TestOpenAPIDocsCopy keeps docs/openapi.json equal to the embedded
 // document (-update copies it).
 func TestOpenAPIDocsCopy(t *testing.T) {
-	if *update {
+	if testrun.Update() {
 		if err := os.WriteFile(docsCopy, openAPIDoc, 0o644); err != nil {
 			t.Fatal(err)
 		}

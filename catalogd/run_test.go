@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"riff/internal/playtoken"
+	"riff/internal/testrun"
 	"riff/keygen"
 )
 
@@ -23,11 +24,11 @@ func noEnv(string) string { return "" }
 // startRun runs Run in the background and returns the API and admin
 // addresses from its "listening" log line, and a stop function that
 // cancels it and returns its error.
-func startRun(t *testing.T, args ...string) (addr, admin string, logs *syncBuffer, stop func() error) {
+func startRun(t *testing.T, args ...string) (addr, admin string, logs *testrun.LockedBuffer, stop func() error) {
 	t.Helper()
 	args = append([]string{"-blob", t.TempDir()}, args...) // a later -blob wins
 	ctx, cancel := context.WithCancel(context.Background())
-	logs = &syncBuffer{}
+	logs = &testrun.LockedBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, args, noEnv, io.Discard, logs) }()
 	deadline := time.Now().Add(10 * time.Second)

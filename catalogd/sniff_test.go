@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"os"
 	"testing"
+
+	"riff/internal/testrun"
 )
 
 func TestSniffUploadRealFiles(t *testing.T) {
-	needFFmpeg(t)
+	testrun.RequireFFmpeg(t)
 	dir := t.TempDir()
 	cases := []struct {
 		name string

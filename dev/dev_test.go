@@ -12,46 +12,19 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"riff/internal/testrun"
 )
-
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // startDev runs riff dev in the background and returns once the banner is
 // printed, with a stop function that waits for Run to return.
-func startDev(t *testing.T, data string) (api string, out *lockedBuffer, stop func() error) {
+func startDev(t *testing.T, data string) (api string, out *testrun.LockedBuffer, stop func() error) {
 	t.Helper()
-	api = freeAddr(t)
-	out, stop = runDev(t, "-data", data, "-catalogd-listen", api, "-origin-listen", freeAddr(t),
-		"-edge-listen", freeAddr(t), "-edge-admin-listen", freeAddr(t),
+	api = testrun.FreeAddr(t)
+	out, stop = runDev(t, "-data", data, "-catalogd-listen", api, "-origin-listen", testrun.FreeAddr(t),
+		"-edge-listen", testrun.FreeAddr(t), "-edge-admin-listen", testrun.FreeAddr(t),
 		"-demo-songs", "1", "-demo-length", "4s", "-ready-timeout", "60s")
 	return "http://" + api, out, stop
 }
@@ -59,10 +32,10 @@ func startDev(t *testing.T, data string) (api string, out *lockedBuffer, stop fu
 // runDev runs riff dev with args until its banner is printed and returns
 // its stdout and an idempotent stop function that waits for Run to return
 // (also called at cleanup).
-func runDev(t *testing.T, args ...string) (out *lockedBuffer, stop func() error) {
+func runDev(t *testing.T, args ...string) (out *testrun.LockedBuffer, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut := &lockedBuffer{}, &lockedBuffer{}
+	out, errOut := &testrun.LockedBuffer{}, &testrun.LockedBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, args, func(string) string { return "" }, out, errOut) }()
 	deadline := time.After(3 * time.Minute)
@@ -130,9 +103,7 @@ func getJSON(t *testing.T, url, token string) map[string]any {
 // song, the demo account logs in, gets signed URLs, and ffmpeg plays the
 // HLS and DASH streams through the edge. A restart reuses the data.
 func TestDevPlaysDemoSong(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("SKIPPING: ffmpeg is not on PATH (make test installs it)")
-	}
+	testrun.RequireFFmpeg(t)
 	data := t.TempDir()
 	api, out, stop := startDev(t, data)
 
@@ -186,7 +157,7 @@ func TestDevRefusesBusyPort(t *testing.T) {
 	}
 	defer ln.Close()
 	args := []string{"-data", t.TempDir(), "-demo=false", "-catalogd-listen", ln.Addr().String(),
-		"-origin-listen", freeAddr(t), "-edge-listen", freeAddr(t), "-edge-admin-listen", freeAddr(t)}
+		"-origin-listen", testrun.FreeAddr(t), "-edge-listen", testrun.FreeAddr(t), "-edge-admin-listen", testrun.FreeAddr(t)}
 	err = Run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "catalogd") {
 		t.Errorf("Run with catalogd's port taken = %v, want an error naming catalogd", err)
@@ -197,8 +168,8 @@ func TestDevRefusesBusyPort(t *testing.T) {
 // edge: a slice smaller than the edge allows stops riff dev with the
 // edge's own error.
 func TestDevPassesEdgeCacheFlags(t *testing.T) {
-	args := []string{"-data", t.TempDir(), "-demo=false", "-catalogd-listen", freeAddr(t), "-origin-listen", freeAddr(t),
-		"-edge-listen", freeAddr(t), "-edge-admin-listen", freeAddr(t), "-edge-cache-bytes", "2MiB", "-edge-slice-bytes", "1KiB", "-edge-heap-slices"}
+	args := []string{"-data", t.TempDir(), "-demo=false", "-catalogd-listen", testrun.FreeAddr(t), "-origin-listen", testrun.FreeAddr(t),
+		"-edge-listen", testrun.FreeAddr(t), "-edge-admin-listen", testrun.FreeAddr(t), "-edge-cache-bytes", "2MiB", "-edge-slice-bytes", "1KiB", "-edge-heap-slices"}
 	err := Run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "edge") || !strings.Contains(err.Error(), "-slice-bytes 1KiB") {
 		t.Errorf("Run with -edge-slice-bytes 1KiB = %v, want the edge's refusal", err)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"riff/internal/playtoken"
+	"riff/internal/testrun"
 )
 
 // startDevArgs runs riff dev with args and returns the catalogd and edge
@@ -186,9 +187,7 @@ func fetch(t *testing.T, url string) (int, string) {
 // audio (the new tone plays; the old version's URL misses after the purge
 // and is 404 once collected), then takes the song down.
 func TestEndToEnd(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("SKIPPING: ffmpeg is not on PATH (make test installs it)")
-	}
+	testrun.RequireFFmpeg(t)
 	data := t.TempDir()
 	const ttl = 20 * time.Second
 	base, edge, stop := startDevArgs(t, "-data", data, "-demo=false", "-catalogd-listen", "127.0.0.1:0", "-origin-listen", "127.0.0.1:0",

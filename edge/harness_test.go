@@ -24,6 +24,7 @@ import (
 	"riff/internal/blob"
 	"riff/internal/obs"
 	"riff/internal/playtoken"
+	"riff/internal/testrun"
 	"riff/origin"
 )
 
@@ -55,9 +56,7 @@ func TestMain(m *testing.M) {
 // making it with ffmpeg on first use.
 func testMedia(t testing.TB) string {
 	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
-	}
+	testrun.RequireFFmpeg(t)
 	mediaOnce.Do(func() { mediaDir, mediaErr = makeMedia() })
 	if mediaErr != nil {
 		t.Fatal(mediaErr)

@@ -2,7 +2,6 @@ package edge
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,31 +10,9 @@ import (
 
 	"github.com/Eyevinn/dash-mpd/mpd"
 	"github.com/grafov/m3u8"
+
+	"riff/internal/testrun"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
-}
 
 func TestFilterMaster(t *testing.T) {
 	tests := []struct {
@@ -68,7 +45,7 @@ func TestFilterMaster(t *testing.T) {
 			if kept == 0 {
 				return
 			}
-			golden(t, fmt.Sprintf("playlists/golden/%s.mbr%d", tt.file, tt.mbr), got)
+			testrun.Golden(t, fmt.Sprintf("playlists/golden/%s.mbr%d", tt.file, tt.mbr), got)
 			p, typ, err := m3u8.DecodeFrom(bytes.NewReader(got), true)
 			if err != nil || typ != m3u8.MASTER {
 				t.Fatalf("filtered playlist does not decode as a master playlist: %v", err)
@@ -124,7 +101,7 @@ func TestFilterMPD(t *testing.T) {
 			if kept == 0 {
 				return
 			}
-			golden(t, fmt.Sprintf("playlists/golden/%s.mbr%d", tt.file, tt.mbr), got)
+			testrun.Golden(t, fmt.Sprintf("playlists/golden/%s.mbr%d", tt.file, tt.mbr), got)
 			m, err := mpd.ReadFromString(string(got))
 			if err != nil {
 				t.Fatalf("filtered MPD does not parse: %v\n%s", err, got)

@@ -2,7 +2,6 @@ package origin
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,26 +18,14 @@ import (
 )
 
 // logBuffer collects the JSON log lines Run writes from several goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type logBuffer struct{ testrun.LockedBuffer }
 
 // record returns the first log record with message msg, waiting for it.
 func (l *logBuffer) record(t *testing.T, msg string) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		l.mu.Lock()
-		text := l.buf.String()
-		l.mu.Unlock()
-		sc := bufio.NewScanner(strings.NewReader(text))
+		sc := bufio.NewScanner(strings.NewReader(l.String()))
 		for sc.Scan() {
 			var rec map[string]any
 			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == msg {
@@ -48,7 +34,7 @@ func (l *logBuffer) record(t *testing.T, msg string) map[string]any {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("no %q log line in:\n%s", msg, l.buf.String())
+	t.Fatalf("no %q log line in:\n%s", msg, l.String())
 	return nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"riff/internal/testrun"
 )
 
 // BenchmarkPackage210s measures packaging alone, no transcode: read
@@ -18,7 +20,7 @@ import (
 // file with its sidx, and write the media playlist. The AAC is encoded
 // once, in the setup.
 func BenchmarkPackage210s(b *testing.B) {
-	requireFFmpeg(b)
+	testrun.RequireFFmpeg(b)
 	dir := b.TempDir()
 	src := filepath.Join(dir, "enc-aac_128.mp4")
 	ffmpegRun(b, "-f", "lavfi", "-i", chord(44100, 2, 210), "-c:a", "aac", "-b:a", "128k", "-f", "mp4", "file:"+src)
@@ -84,7 +86,7 @@ func TestPerfVsFFmpegHLS(t *testing.T) {
 	if os.Getenv("RIFF_PERF") == "" {
 		t.Skip("set RIFF_PERF=1 to run the ffmpeg comparison (minutes)")
 	}
-	requireFFmpeg(t)
+	testrun.RequireFFmpeg(t)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "song.flac")
 	// Chords plus pink noise, so the encoder works as hard as on music.

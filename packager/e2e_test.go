@@ -14,6 +14,7 @@ import (
 	"github.com/grafov/m3u8"
 
 	"riff/internal/blob"
+	"riff/internal/testrun"
 )
 
 // TestPackageEndToEnd packages generated clips and checks the produced
@@ -21,7 +22,7 @@ import (
 // structure, alignment across renditions, playlist arithmetic, and ffmpeg
 // as an HLS, DASH and progressive client over HTTP with Range.
 func TestPackageEndToEnd(t *testing.T) {
-	requireFFmpeg(t)
+	testrun.RequireFFmpeg(t)
 	cases := []struct {
 		name      string
 		file      string
@@ -197,7 +198,7 @@ func decodeMedia(t *testing.T, path string) *m3u8.MediaPlaylist {
 // TestPackageCleansUpOnPublishFailure fails one Put late in the publish and
 // checks that nothing is left in the store.
 func TestPackageCleansUpOnPublishFailure(t *testing.T) {
-	requireFFmpeg(t)
+	testrun.RequireFFmpeg(t)
 	dir := t.TempDir()
 	in := genAudio(t, dir, "in.flac", 44100, 2, 2, "-c:a", "flac")
 	for _, failAt := range []int{1, 5, 11} {
@@ -221,7 +222,7 @@ func TestPackageCleansUpOnPublishFailure(t *testing.T) {
 // TestPackageCancel cancels during the transcode: nothing is written, the
 // temp dir is removed, and the error is the cancellation.
 func TestPackageCancel(t *testing.T) {
-	requireFFmpeg(t)
+	testrun.RequireFFmpeg(t)
 	dir := t.TempDir()
 	in := genAudio(t, dir, "in.wav", 48000, 2, 20, "-c:a", "pcm_s16le")
 	fs, _ := newFS(t)
@@ -251,7 +252,7 @@ func TestPackageCancel(t *testing.T) {
 
 // TestPackageRefusesUsedPrefix: a published version is immutable.
 func TestPackageRefusesUsedPrefix(t *testing.T) {
-	requireFFmpeg(t)
+	testrun.RequireFFmpeg(t)
 	dir := t.TempDir()
 	in := genAudio(t, dir, "in.flac", 44100, 1, 1, "-c:a", "flac")
 	fs, _ := newFS(t)

@@ -14,6 +14,8 @@ import (
 	"github.com/Eyevinn/dash-mpd/mpd"
 	"github.com/Eyevinn/mp4ff/mp4"
 	"github.com/grafov/m3u8"
+
+	"riff/internal/testrun"
 )
 
 func TestFragmentPlan(t *testing.T) {
@@ -106,7 +108,7 @@ func TestPackageGolden(t *testing.T) {
 	for _, f := range files {
 		names = append(names, f.name)
 		if f.data != nil {
-			golden(t, f.name+".golden", f.data)
+			testrun.Golden(t, f.name+".golden", f.data)
 		}
 	}
 	want := []string{"aac_64.mp4", "aac_128.mp4", "aac_320.mp4", "aac_64.m3u8", "aac_128.m3u8", "aac_320.m3u8", "manifest.mpd", "master.m3u8"}
@@ -125,7 +127,7 @@ func TestPackageGolden(t *testing.T) {
 	if err := f.Info(&dump, "", "", "  "); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "aac_128.mp4.boxes.golden", dump.Bytes())
+	testrun.Golden(t, "aac_128.mp4.boxes.golden", dump.Bytes())
 
 	// Beyond the bytes: the structure is right, and the MPD parses back.
 	inspectCMAF(t, data)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"riff/internal/testrun"
 )
 
 // ffprobe JSON as ffprobe 5.1 prints it, trimmed to what matters.
@@ -135,7 +137,7 @@ func FuzzParseProgressLine(f *testing.F) {
 // TestPackageRefusesBadInput feeds real bad files through Package: each
 // must fail with a typed error and leave the store empty.
 func TestPackageRefusesBadInput(t *testing.T) {
-	requireFFmpeg(t)
+	testrun.RequireFFmpeg(t)
 	dir := t.TempDir()
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
@@ -207,7 +209,7 @@ func TestPackageRefusesBadInput(t *testing.T) {
 // TestPackageHostileFileNames: valid files whose names look like options,
 // shell syntax or protocols are packaged like any other.
 func TestPackageHostileFileNames(t *testing.T) {
-	requireFFmpeg(t)
+	testrun.RequireFFmpeg(t)
 	for _, name := range []string{"-x;rm *.mp3", "a b'$(touch pwned)`|&\"x.flac", "concat:evil|x.wav"} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -76,7 +76,7 @@ func TestParseInterleaved(t *testing.T) {
 
 // TestRun runs the command end to end on a short clip.
 func TestRun(t *testing.T) {
-	requireFFmpeg(t)
+	testrun.RequireFFmpeg(t)
 	dir := t.TempDir()
 	in := genAudio(t, dir, "-song.flac", 48000, 2, 2, "-c:a", "flac")
 	out := filepath.Join(dir, "out")

@@ -23,6 +23,7 @@ import (
 	"riff/internal/blob"
 	"riff/internal/obs"
 	"riff/internal/playtoken"
+	"riff/internal/testrun"
 	"riff/origin"
 )
 
@@ -242,30 +243,12 @@ func openStore(t testing.TB) *store.Store {
 	return st
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // fixture is a dispatcher over a fresh store, with its logs and metrics.
 type fixture struct {
 	t    testing.TB
 	st   *store.Store
 	obs  *obs.Obs
-	logs *syncBuffer
+	logs *testrun.LockedBuffer
 	d    *Dispatcher
 }
 
@@ -282,7 +265,7 @@ func testConfig(signer Signer, edges ...string) Config {
 // start builds a dispatcher for cfg and runs it until the test ends.
 func start(t testing.TB, cfg Config) *fixture {
 	t.Helper()
-	f := &fixture{t: t, st: openStore(t), logs: &syncBuffer{}}
+	f := &fixture{t: t, st: openStore(t), logs: &testrun.LockedBuffer{}}
 	f.obs = obs.New("catalogd", slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	d, err := New(f.obs, f.st, cfg)
 	if err != nil {

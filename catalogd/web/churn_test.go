@@ -23,6 +23,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"riff/internal/testrun"
 )
 
 // TestPlaysUnderCacheChurn plays the demo songs in the web player 200
@@ -74,7 +76,7 @@ func TestPlaysUnderCacheChurn(t *testing.T) {
 	cmd := exec.CommandContext(ctx, nodeBin, filepath.Join("e2e", "churn.mjs"))
 	cmd.Env = append(os.Environ(), "RIFF_URL="+d.api, "RIFF_CHROMIUM="+chromium, "RIFF_SONGS="+strings.Join(ids, ","),
 		"RIFF_EMAIL="+d.email, "RIFF_PASSWORD="+d.password, "RIFF_PLAYS="+strconv.Itoa(plays), "RIFF_SEED="+strconv.FormatUint(seed, 10))
-	var out lockedBuffer
+	var out testrun.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	cancel()

@@ -1,11 +1,9 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,11 +11,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"riff/dev"
+	"riff/internal/testrun"
 )
 
 // node returns the node binary and checks that `npm ci` has been run
@@ -45,34 +43,6 @@ func TestBundleUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("node build.mjs --check: %v\n%s", err, out)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // artifacts is where screenshots go: $RIFF_TEST_ARTIFACTS/web-e2e, or
@@ -124,7 +94,7 @@ func TestEndToEnd(t *testing.T) {
 	defer stop()
 	cmd := exec.CommandContext(runCtx, nodeBin, filepath.Join("e2e", "e2e.mjs"))
 	cmd.Env = append(os.Environ(), "RIFF_URL="+d.api, "RIFF_FLAC="+flacs[0], "RIFF_FLAC2="+flacs[1], "RIFF_OUT="+out, "RIFF_DEMO_SONG="+demoSong, "RIFF_CHROMIUM="+chromium)
-	var log lockedBuffer
+	var log testrun.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	err := cmd.Run()
 	t.Logf("e2e.mjs (screenshots in %s):\n%s", out, log.String())
@@ -165,7 +135,7 @@ type devServer struct {
 	api, edgeAdmin  string // base URLs
 	email, password string // the demo listener
 	firstSong       int64  // the demo song the banner names
-	stdout, stderr  *lockedBuffer
+	stdout, stderr  *testrun.LockedBuffer
 }
 
 // startDev runs `riff dev` on free loopback ports with its data under
@@ -173,11 +143,11 @@ type devServer struct {
 func startDev(t *testing.T, data string, args ...string) *devServer {
 	t.Helper()
 	ffmpegPath(t)
-	api := freeAddr(t)
-	args = append([]string{"-data", data, "-catalogd-listen", api, "-origin-listen", freeAddr(t),
-		"-edge-listen", freeAddr(t), "-edge-admin-listen", freeAddr(t), "-ready-timeout", "60s"}, args...)
+	api := testrun.FreeAddr(t)
+	args = append([]string{"-data", data, "-catalogd-listen", api, "-origin-listen", testrun.FreeAddr(t),
+		"-edge-listen", testrun.FreeAddr(t), "-edge-admin-listen", testrun.FreeAddr(t), "-ready-timeout", "60s"}, args...)
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &devServer{api: "http://" + api, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	d := &devServer{api: "http://" + api, stdout: &testrun.LockedBuffer{}, stderr: &testrun.LockedBuffer{}}
 	done := make(chan error, 1)
 	go func() { done <- dev.Run(ctx, args, func(string) string { return "" }, d.stdout, d.stderr) }()
 	t.Cleanup(func() {

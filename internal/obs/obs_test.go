@@ -1,7 +1,6 @@
 package obs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,38 +10,21 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"riff/internal/testrun"
 )
 
-func newTestObs(t *testing.T) (*Obs, *syncWriter) {
+func newTestObs(t *testing.T) (*Obs, *testrun.LockedBuffer) {
 	t.Helper()
-	logs := &syncWriter{}
+	logs := &testrun.LockedBuffer{}
 	logger, err := NewLogger(logs, "debug")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return New("test", logger), logs
-}
-
-// syncWriter serialises writes from server goroutines into a buffer.
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 func TestNewLoggerRejectsBadLevel(t *testing.T) {

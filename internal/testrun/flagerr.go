@@ -1,6 +1,3 @@
-// Package testrun holds helpers shared by the tests of Riff's commands. It
-// is imported by _test.go files only and must not import any command or
-// daemon package (catalogd, edge, origin, packager, bench, dev, keygen).
 package testrun
 
 import (

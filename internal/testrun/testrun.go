@@ -1,0 +1,111 @@
+// Package testrun holds the helpers Riff's tests share: a log buffer safe
+// for concurrent writers, a free loopback address, golden files refreshed
+// with -update, the check for external tools such as ffmpeg, and the check
+// of a command's flag errors (WantFlagError).
+//
+// Only _test.go files import it. It must not import any riff package (no
+// command or daemon, nor internal ones), so that every package's tests,
+// internal tests included, can use it without an import cycle.
+package testrun
+
+import (
+	"bytes"
+	"flag"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// LockedBuffer is a bytes.Buffer safe for concurrent use: hand it to a
+// logger or a daemon's Run as stdout or stderr and read it with String while
+// they write. The zero value is ready to use.
+type LockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p to the buffer.
+func (l *LockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns a copy of what has been written so far.
+func (l *LockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// FreeAddr returns a loopback address ("127.0.0.1:port") that was free a
+// moment ago, for a daemon whose address must be known before it starts.
+// Prefer listening on "127.0.0.1:0" when the server can be handed the
+// listener: another process may take the port in between.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/ (and other generated files the tests check)")
+
+// Update reports whether the test binary runs with -update: golden files
+// are rewritten from the current output instead of compared.
+func Update() bool { return *update }
+
+// Golden compares got with the file testdata/name of the package under
+// test, or writes got there (creating folders) when the tests run with
+// -update. Review golden diffs like code.
+func Golden(t testing.TB, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test -update rewrites it)\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
+	}
+}
+
+// RequireTool returns the path of the program name on PATH. When it is
+// missing, the test is skipped, loudly, on a developer's machine, and fails
+// when the CI environment variable is set (CI installs every tool the tests
+// use, so a missing one there is a broken CI image, not a reason to skip).
+func RequireTool(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not on PATH, and CI is set: the CI image must install it (make test does)", name)
+	}
+	t.Skipf("!!!!! SKIPPING: %s is not on PATH; install it to run this test (make test does) !!!!!", name)
+	return ""
+}
+
+// RequireFFmpeg is RequireTool for ffmpeg and ffprobe, which the media
+// tests need together. It returns the path of ffmpeg.
+func RequireFFmpeg(t testing.TB) string {
+	t.Helper()
+	RequireTool(t, "ffprobe")
+	return RequireTool(t, "ffmpeg")
+}
