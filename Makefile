@@ -63,9 +63,12 @@ run: build tools-media
 	./$(BIN) dev
 
 # test: the whole suite with the race detector. PostgreSQL tests run when
-# RIFF_TEST_POSTGRES is set (CI sets it) and skip loudly otherwise.
+# RIFF_TEST_POSTGRES is set (CI sets it) and skip loudly otherwise. Then the
+# allocation tests (TestConnGetAllocs, TestHitPathAllocs, ...Allocate) again
+# without -race, which skips or leaves them out because it allocates itself.
 test: tools-go tools-media tools-web
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'Allocs|Allocate' ./...
 
 lint: tools-go
 	$(GO) vet ./...

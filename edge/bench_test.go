@@ -8,62 +8,87 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
+// hitPathCases are the slice layouts the hit path is measured and checked
+// with (BenchmarkHitPath, TestHitPathAllocs).
+var hitPathCases = []struct {
+	name  string
+	slice int64
+	heap  bool
+}{
+	{"one-slice", 1 << 20, false},        // inside one 1 MiB slab slot
+	{"four-slices", 64 << 10, false},     // across 64 KiB slab slots
+	{"one-slice-heap", 1 << 20, true},    // heap slice: SetBodyRaw
+	{"four-slices-heap", 64 << 10, true}, // across 64 KiB heap slices
+}
+
+// hitPathBody is the length of the range warmHitPath asks for.
+const hitPathBody = 256 << 10
+
+// warmHitPath starts an edge with the given slice layout, warms its cache
+// with a 256 KiB range request, and returns the public handler (with the
+// obs middleware) and a RequestCtx holding the same request, answered once
+// from the cache. Call ctx.Response.Reset before each further answer.
+func warmHitPath(tb testing.TB, slice int64, heap bool) (fasthttp.RequestHandler, *fasthttp.RequestCtx) {
+	tb.Helper()
+	h := newHarness(tb, harnessOptions{sliceBytes: slice, cfg: func(c *Config) { c.HeapSlices = heap }})
+	key := songA + "aac_320.mp4"
+	tok := h.play(songA, 0)
+	const rng = "bytes=10000-272143" // 256 KiB
+	if r := h.do("GET", h.object(tok, key), "Range", rng); r.status != 206 || len(r.body) != hitPathBody {
+		tb.Fatalf("warm-up: %d, %d bytes", r.status, len(r.body))
+	}
+	h.edge.cache.Wait()
+	handler := h.edge.public.Handler
+	var req fasthttp.Request
+	req.SetRequestURI("/t/" + tok + "/" + key)
+	req.Header.SetHost("edge")
+	req.Header.Set("Range", rng)
+	ctx := new(fasthttp.RequestCtx)
+	ctx.Init(&req, nil, nil)
+	handler(ctx)
+	if ctx.Response.StatusCode() != 206 || string(ctx.Response.Header.Peek("X-Cache")) != "HIT" {
+		tb.Fatalf("first: %d %s", ctx.Response.StatusCode(), ctx.Response.Header.Peek("X-Cache"))
+	}
+	return handler, ctx
+}
+
+// checkHitPathBody checks the last answer in ctx: 206 with the 256 KiB
+// body, as a body stream (slab slots) or a body (heap slices).
+func checkHitPathBody(tb testing.TB, ctx *fasthttp.RequestCtx) {
+	tb.Helper()
+	if ctx.Response.StatusCode() != 206 {
+		tb.Fatalf("status %d", ctx.Response.StatusCode())
+	}
+	if bs := ctx.Response.BodyStream(); bs != nil {
+		if n, err := io.Copy(io.Discard, bs); n != hitPathBody || err != nil {
+			tb.Fatalf("body stream: %d bytes, %v", n, err)
+		}
+	} else if len(ctx.Response.Body()) != hitPathBody {
+		tb.Fatalf("body: %d bytes", len(ctx.Response.Body()))
+	}
+}
+
 // BenchmarkHitPath measures the public handler (with the obs middleware)
 // answering 256 KiB range requests from a warm cache: token verification
 // (cached), path cleaning, cache lookups and headers. The body is handed to
 // fasthttp without copying, so writing it is not part of the measure; see
-// bench/edge for the whole server under load.
+// bench/edge for the whole server under load. TestHitPathAllocs checks that
+// it does not allocate.
 func BenchmarkHitPath(b *testing.B) {
-	for _, bc := range []struct {
-		name  string
-		slice int64
-		heap  bool
-	}{
-		{"one-slice", 1 << 20, false},        // inside one 1 MiB slab slot
-		{"four-slices", 64 << 10, false},     // across 64 KiB slab slots
-		{"one-slice-heap", 1 << 20, true},    // heap slice: SetBodyRaw
-		{"four-slices-heap", 64 << 10, true}, // across 64 KiB heap slices
-	} {
+	for _, bc := range hitPathCases {
 		b.Run(bc.name, func(b *testing.B) {
-			h := newHarness(b, harnessOptions{sliceBytes: bc.slice, cfg: func(c *Config) { c.HeapSlices = bc.heap }})
-			key := songA + "aac_320.mp4"
-			tok := h.play(songA, 0)
-			const rng = "bytes=10000-272143" // 256 KiB
-			if r := h.do("GET", h.object(tok, key), "Range", rng); r.status != 206 || len(r.body) != 256<<10 {
-				b.Fatalf("warm-up: %d, %d bytes", r.status, len(r.body))
-			}
-			h.edge.cache.Wait()
-			handler := h.edge.public.Handler
-			var req fasthttp.Request
-			req.SetRequestURI("/t/" + tok + "/" + key)
-			req.Header.SetHost("edge")
-			req.Header.Set("Range", rng)
-			var ctx fasthttp.RequestCtx
-			ctx.Init(&req, nil, nil)
-			handler(&ctx)
-			if ctx.Response.StatusCode() != 206 || string(ctx.Response.Header.Peek("X-Cache")) != "HIT" {
-				b.Fatalf("first: %d %s", ctx.Response.StatusCode(), ctx.Response.Header.Peek("X-Cache"))
-			}
+			handler, ctx := warmHitPath(b, bc.slice, bc.heap)
 			b.ReportAllocs()
 			// CPU time of the process per request: less sensitive than
 			// wall time to other work on a shared machine.
 			cpu0 := processCPU()
 			for b.Loop() {
 				ctx.Response.Reset()
-				handler(&ctx)
+				handler(ctx)
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-			if ctx.Response.StatusCode() != 206 {
-				b.Fatalf("status %d", ctx.Response.StatusCode())
-			}
-			if bs := ctx.Response.BodyStream(); bs != nil {
-				if n, err := io.Copy(io.Discard, bs); n != 256<<10 || err != nil {
-					b.Fatalf("body stream: %d bytes, %v", n, err)
-				}
-			} else if len(ctx.Response.Body()) != 256<<10 {
-				b.Fatalf("body: %d bytes", len(ctx.Response.Body()))
-			}
+			checkHitPathBody(b, ctx)
 			ctx.Response.Reset()
 		})
 	}
