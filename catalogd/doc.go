@@ -1,16 +1,18 @@
 // Package catalogd is Riff's catalog API (net/http): accounts and
-// sessions, profiles, artists, albums and songs, search, trending, and
-// signed playback URLs for the edge. Run starts it (`riff catalogd`) and
-// also implements `riff catalogd seed`; NewServer and Server.Handler let
-// tests and `riff dev` serve it on any listener.
+// sessions, profiles, artists, albums and songs, search, trending,
+// playlists, likes, follows and play events, uploads and their packaging
+// jobs, purge fan-out, and signed playback URLs for the edge. Run starts it
+// (`riff catalogd`) and also implements `riff catalogd seed`; NewServer and
+// Server.Handler let tests and `riff dev` serve it on any listener.
 //
-// The layout leaves room for the uploads/jobs and playlists/likes/events
-// work: every route is in one table (Server.routes), every error kind maps
-// to a status in one function (statusOf), store methods live in one file
-// per area of package store, and migrations are numbered files embedded in
-// it. docs/catalogd.md records the design decisions (token lifetimes and
-// rotation, the refresh grace window, search and trending, what is public)
-// and docs/openapi.json, a copy of openapi.json, describes the API.
+// Where things are: every route is in one table (Server.routes), every
+// error kind maps to a status in one function (statusOf), store methods
+// live in one file per area of package store (users, sessions, artists,
+// albums, songs, playlists, likes, follows, events, uploads, jobs, outbox),
+// and migrations are numbered files embedded in it. docs/catalogd.md
+// records the design decisions (token lifetimes and rotation, the refresh
+// grace window, search and trending, what is public) and docs/openapi.json,
+// a copy of openapi.json, describes the API.
 //
 // Uploads (ingest.go, sniff.go) are checked and stored by the API; a
 // durable job queue in the database (jobs.go, store/jobs.go) packages

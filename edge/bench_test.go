@@ -71,9 +71,11 @@ func checkHitPathBody(tb testing.TB, ctx *fasthttp.RequestCtx) {
 // BenchmarkHitPath measures the public handler (with the obs middleware)
 // answering 256 KiB range requests from a warm cache: token verification
 // (cached), path cleaning, cache lookups and headers. The body is handed to
-// fasthttp without copying, so writing it is not part of the measure; see
-// bench/edge for the whole server under load. TestHitPathAllocs checks that
-// it does not allocate.
+// fasthttp without copying, so writing it is not part of the measure. For
+// the whole server under load see `riff bench` (package bench) and
+// `make bench-compare` (bench/compare, riff edge beside nginx), and
+// docs/performance.md for the numbers. TestHitPathAllocs checks that it
+// does not allocate.
 func BenchmarkHitPath(b *testing.B) {
 	for _, bc := range hitPathCases {
 		b.Run(bc.name, func(b *testing.B) {

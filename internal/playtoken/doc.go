@@ -42,10 +42,12 @@
 //
 // Rotation: run keygen again. It adds the new public key to jwks.json (old
 // keys stay, so unexpired tokens signed by them keep verifying) and replaces
-// signing.key. Ship jwks.json to the edges first, then restart catalogd on
-// the new signing.key. Remove an old kid from jwks.json once the longest
-// token TTL has passed since the switch; Verifier.SetKeySet applies a new set
-// without a restart.
+// signing.key. An edge reads its key set (-keys, a jwks.json) once, when it
+// starts, so ship the new jwks.json to the edges and restart them first,
+// then restart catalogd on the new signing.key. Remove an old kid from
+// jwks.json, and restart the edges again, once the longest token TTL has
+// passed since the switch. (Verifier.SetKeySet swaps the set of a running
+// Verifier, for programs that embed one; the edge does not call it.)
 //
 // # Verification cost
 //
