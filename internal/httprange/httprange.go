@@ -147,21 +147,8 @@ func ParseContentRange(v []byte) (c ContentRange, ok bool) {
 // parseInt64 parses 1*DIGIT, failing rather than saturating when the number
 // does not fit an int64.
 func parseInt64(b []byte) (int64, bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := int64(c - '0')
-		if n > (math.MaxInt64-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
-	}
-	return n, true
+	n, ok, saturated := parseDigits(b)
+	return n, ok && !saturated
 }
 
 // Spec is one byte-range-spec as written by the client, before it is resolved
@@ -266,20 +253,20 @@ func parseRangeSpec(b []byte) (Spec, bool) {
 	}
 	first, last := trimOWS(b[:i]), trimOWS(b[i+1:])
 	if len(first) == 0 {
-		n, ok := parseDigits(last)
+		n, ok, _ := parseDigits(last)
 		if !ok {
 			return Spec{}, false
 		}
 		return Spec{Last: -1, Suffix: n}, true
 	}
-	f, ok := parseDigits(first)
+	f, ok, _ := parseDigits(first)
 	if !ok {
 		return Spec{}, false
 	}
 	if len(last) == 0 {
 		return Spec{First: f, Last: -1, Suffix: -1}, true
 	}
-	l, ok := parseDigits(last)
+	l, ok, _ := parseDigits(last)
 	if !ok || l < f {
 		// last-pos < first-pos makes the spec invalid (§14.1.1): ignore.
 		return Spec{}, false
@@ -287,24 +274,24 @@ func parseRangeSpec(b []byte) (Spec, bool) {
 	return Spec{First: f, Last: l, Suffix: -1}, true
 }
 
-// parseDigits parses 1*DIGIT, saturating at math.MaxInt64.
-func parseDigits(b []byte) (int64, bool) {
+// parseDigits parses 1*DIGIT, saturating at math.MaxInt64 (and then
+// reporting saturated).
+func parseDigits(b []byte) (n int64, ok, saturated bool) {
 	if len(b) == 0 {
-		return 0, false
+		return 0, false, false
 	}
-	var n int64
 	for _, c := range b {
 		if c < '0' || c > '9' {
-			return 0, false
+			return 0, false, false
 		}
 		d := int64(c - '0')
-		if n > (math.MaxInt64-d)/10 {
-			n = math.MaxInt64
+		if saturated || n > (math.MaxInt64-d)/10 {
+			n, saturated = math.MaxInt64, true
 			continue
 		}
 		n = n*10 + d
 	}
-	return n, true
+	return n, true, saturated
 }
 
 // IfRangeAllows reports whether an If-Range value lets the Range apply
