@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,17 +32,12 @@ var songs = []string{
 	"artists/1/albums/2/songs/5/v1/",
 }
 
-var (
-	mediaOnce sync.Once
-	mediaDir  string
-	mediaErr  error
-)
+// media is the blob folder with the test content (testMedia).
+var media testrun.Fixture
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if mediaDir != "" {
-		os.RemoveAll(filepath.Dir(mediaDir))
-	}
+	media.Remove()
 	os.Exit(code)
 }
 
@@ -52,18 +46,11 @@ func TestMain(m *testing.M) {
 func testMedia(t testing.TB) string {
 	t.Helper()
 	testrun.RequireFFmpeg(t)
-	mediaOnce.Do(func() { mediaDir, mediaErr = makeMedia() })
-	if mediaErr != nil {
-		t.Fatal(mediaErr)
-	}
-	return mediaDir
+	return media.Dir(t, "riff-bench-test-", makeMedia)
 }
 
-func makeMedia() (string, error) {
-	tmp, err := os.MkdirTemp("", "riff-bench-test-")
-	if err != nil {
-		return "", err
-	}
+// makeMedia fills tmp with the test content and returns its blob folder.
+func makeMedia(tmp string) (string, error) {
 	src := filepath.Join(tmp, "song.flac")
 	cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
 		"anoisesrc=d=13:c=pink:a=0.3:r=44100", "-ac", "2", "-c:a", "flac", src)

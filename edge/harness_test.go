@@ -38,17 +38,12 @@ const (
 	songC = "artists/5/albums/6/songs/7/v1/"
 )
 
-var (
-	mediaOnce sync.Once
-	mediaDir  string // blob store root holding the test content
-	mediaErr  error
-)
+// media is the blob folder with the test content (testMedia).
+var media testrun.Fixture
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if mediaDir != "" {
-		os.RemoveAll(filepath.Dir(mediaDir))
-	}
+	media.Remove()
 	os.Exit(code)
 }
 
@@ -57,18 +52,11 @@ func TestMain(m *testing.M) {
 func testMedia(t testing.TB) string {
 	t.Helper()
 	testrun.RequireFFmpeg(t)
-	mediaOnce.Do(func() { mediaDir, mediaErr = makeMedia() })
-	if mediaErr != nil {
-		t.Fatal(mediaErr)
-	}
-	return mediaDir
+	return media.Dir(t, "riff-edge-test-", makeMedia)
 }
 
-func makeMedia() (string, error) {
-	tmp, err := os.MkdirTemp("", "riff-edge-test-")
-	if err != nil {
-		return "", err
-	}
+// makeMedia fills tmp with the test content and returns its blob folder.
+func makeMedia(tmp string) (string, error) {
 	work := filepath.Join(tmp, "work")
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return "", err
@@ -134,9 +122,11 @@ func makeMedia() (string, error) {
 	mpd.WriteString("    </AdaptationSet>\n  </Period>\n</MPD>\n")
 	files["manifest.mpd"] = []byte(mpd.String())
 	files["master.m3u8"] = []byte(master.String())
-	if files["ogg_128.ogg"], err = os.ReadFile(filepath.Join(work, "ogg_128.ogg")); err != nil {
+	ogg, err := os.ReadFile(filepath.Join(work, "ogg_128.ogg"))
+	if err != nil {
 		return "", err
 	}
+	files["ogg_128.ogg"] = ogg
 	root := filepath.Join(tmp, "blob")
 	store, err := blob.NewFS(root)
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package testrun holds the helpers Riff's tests share: a log buffer safe
 // for concurrent writers, a free loopback address, golden files refreshed
-// with -update, the check for external tools such as ffmpeg, and the check
-// of a command's flag errors (WantFlagError).
+// with -update, the check for external tools such as ffmpeg, fixtures made
+// once per test binary, and the check of a command's flag errors
+// (WantFlagError).
 //
 // Only _test.go files import it. It must not import any riff package (no
 // command or daemon, nor internal ones), so that every package's tests,
@@ -108,4 +109,39 @@ func RequireFFmpeg(t testing.TB) string {
 	t.Helper()
 	RequireTool(t, "ffprobe")
 	return RequireTool(t, "ffmpeg")
+}
+
+// Fixture is test content that is costly to make (media encoded with
+// ffmpeg, say) and is therefore made once per test binary, on first use,
+// in a temporary folder of its own. Declare one as a package variable and
+// call Remove from TestMain after m.Run. A Fixture is safe for concurrent
+// use.
+type Fixture struct {
+	once     sync.Once
+	tmp, dir string
+	err      error
+}
+
+// Dir returns the fixture's folder, calling build on first use with a new
+// temporary folder (named after pattern, as in os.MkdirTemp) to fill; build
+// returns the folder the tests use, tmp or one below it. It fails the test
+// when build failed, now or on first use.
+func (f *Fixture) Dir(t testing.TB, pattern string, build func(tmp string) (string, error)) string {
+	t.Helper()
+	f.once.Do(func() {
+		if f.tmp, f.err = os.MkdirTemp("", pattern); f.err == nil {
+			f.dir, f.err = build(f.tmp)
+		}
+	})
+	if f.err != nil {
+		t.Fatal(f.err)
+	}
+	return f.dir
+}
+
+// Remove deletes the fixture's temporary folder, if it was made.
+func (f *Fixture) Remove() {
+	if f.tmp != "" {
+		os.RemoveAll(f.tmp)
+	}
 }

@@ -58,3 +58,24 @@ func TestRequireTool(t *testing.T) {
 		t.Error("RequireTool(go) returned no path")
 	}
 }
+
+func TestFixture(t *testing.T) {
+	var f Fixture
+	calls := 0
+	build := func(tmp string) (string, error) {
+		calls++
+		dir := filepath.Join(tmp, "blob")
+		return dir, os.Mkdir(dir, 0o755)
+	}
+	dir := f.Dir(t, "riff-testrun-", build)
+	if again := f.Dir(t, "riff-testrun-", build); again != dir || calls != 1 {
+		t.Errorf("second Dir = %q after %d builds, want %q after 1", again, calls, dir)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	}
+	f.Remove()
+	if _, err := os.Stat(filepath.Dir(dir)); !os.IsNotExist(err) {
+		t.Errorf("after Remove, %s: %v, want it gone", filepath.Dir(dir), err)
+	}
+}
