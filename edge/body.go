@@ -155,25 +155,22 @@ func (b *body) sendStep(fd uintptr) bool {
 			b.err = io.ErrShortWrite
 			return true
 		}
-		// Advance past what was written: the head first, then the parts.
-		if h := min(n, len(b.head)); h > 0 {
-			b.head, n = b.head[h:], n-h
-		}
-		b.sent += int64(n)
-		for n > 0 {
-			left := len(b.parts[b.i].data) - b.off
-			if n < left {
-				b.off += n
-				break
-			}
-			n -= left
-			b.i, b.off = b.i+1, 0
-		}
-		if b.i < len(b.parts) && b.off == len(b.parts[b.i].data) {
-			b.i, b.off = b.i+1, 0
-		}
+		b.advance(n)
 	}
 	return true
+}
+
+// advance moves past n bytes written: what is left of the head first, then
+// the parts (a part written to its end is left behind).
+func (b *body) advance(n int) {
+	h := min(n, len(b.head))
+	b.head, n = b.head[h:], n-h
+	b.sent += int64(n)
+	for b.i < len(b.parts) && n >= len(b.parts[b.i].data)-b.off {
+		n -= len(b.parts[b.i].data) - b.off
+		b.i, b.off = b.i+1, 0
+	}
+	b.off += n
 }
 
 func appendIovec(iov []unix.Iovec, d []byte) []unix.Iovec {

@@ -60,7 +60,7 @@ type publicConn struct {
 	readStep func(fd uintptr) bool
 }
 
-// Read reads like net.Conn's Read, with a raw system call: see rawSyscalls.
+// Read reads like net.Conn's Read, with a raw system call (see publicConn).
 func (c *publicConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil

@@ -107,9 +107,8 @@ func (s *Server) badPath(ctx *fasthttp.RequestCtx) {
 // notFound answers 404 for an object the origin said recently it does not
 // have (negative caching).
 func (s *Server) notFound(ctx *fasthttp.RequestCtx) {
-	s.obs.CountError("not_found")
 	ctx.Response.Header.SetCanonical(hXCache, vHit)
-	s.plainError(ctx, fasthttp.StatusNotFound, fasthttp.StatusMessage(fasthttp.StatusNotFound)+"\n")
+	s.fail(ctx, errNotFound)
 }
 
 // refuse answers 403 with a body that says nothing about why; the reason

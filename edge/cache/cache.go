@@ -234,23 +234,18 @@ func (c *Cache) Has(n Name, kind Kind, idx int64) bool {
 // refuse it later). e must not be modified afterwards; its slot reference,
 // if any, now belongs to the cache.
 func (c *Cache) Set(n Name, kind Kind, idx int64, e *Entry) bool {
+	return c.SetTTL(n, kind, idx, e, 0)
+}
+
+// SetTTL is Set for an entry that expires after ttl (0: never).
+func (c *Cache) SetTTL(n Name, kind Kind, idx int64, e *Entry, ttl time.Duration) bool {
 	e.h2, e.gen, e.kind, e.idx = n.h2, n.gen, kind, idx
 	cost := int64(len(e.Data)) + entryOverhead
 	if kind == KindMeta && e.Meta != nil {
 		cost += int64(len(e.Meta.ETag) + len(e.Meta.ContentType) + len(e.Meta.LastModified))
 	}
-	if !c.rc.Set(hashKey(n, kind, idx), e, cost) {
+	if !c.rc.SetWithTTL(hashKey(n, kind, idx), e, cost, ttl) {
 		c.Discard(e) // dropped before ristretto saw it: no OnExit will come
-		return false
-	}
-	return true
-}
-
-// SetTTL is Set for an entry that expires after ttl.
-func (c *Cache) SetTTL(n Name, kind Kind, idx int64, e *Entry, ttl time.Duration) bool {
-	e.h2, e.gen, e.kind, e.idx = n.h2, n.gen, kind, idx
-	if !c.rc.SetWithTTL(hashKey(n, kind, idx), e, int64(len(e.Data))+entryOverhead, ttl) {
-		c.Discard(e)
 		return false
 	}
 	return true

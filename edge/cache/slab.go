@@ -38,11 +38,11 @@ var ErrNoSlab = errors.New("cache: slab needs Linux memfd")
 //
 // A Slab is safe for concurrent use.
 type Slab struct {
+	fd        int
 	mem       []byte
 	slotBytes int64
 	refs      []atomic.Int32
 	gens      []atomic.Uint32
-	closeMem  func() error
 
 	mu   sync.Mutex
 	free []int32
@@ -119,6 +119,3 @@ func (s *Slab) Release(i int32) {
 	s.free = append(s.free, i)
 	s.mu.Unlock()
 }
-
-// Close frees the memory. No slot may be in use.
-func (s *Slab) Close() error { return s.closeMem() }

@@ -27,16 +27,18 @@ func NewSlab(n int, slotBytes int64) (*Slab, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("cache: mmap memfd: %w", err)
 	}
-	s := &Slab{mem: mem, slotBytes: slotBytes, refs: make([]atomic.Int32, n), gens: make([]atomic.Uint32, n), free: make([]int32, n)}
-	s.closeMem = func() error {
-		err := unix.Munmap(mem)
-		if cerr := unix.Close(fd); err == nil {
-			err = cerr
-		}
-		return err
-	}
+	s := &Slab{fd: fd, mem: mem, slotBytes: slotBytes, refs: make([]atomic.Int32, n), gens: make([]atomic.Uint32, n), free: make([]int32, n)}
 	for i := range s.free {
 		s.free[i] = int32(n - 1 - i)
 	}
 	return s, nil
+}
+
+// Close unmaps and closes the memory file. No slot may be in use.
+func (s *Slab) Close() error {
+	err := unix.Munmap(s.mem)
+	if cerr := unix.Close(s.fd); err == nil {
+		err = cerr
+	}
+	return err
 }

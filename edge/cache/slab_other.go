@@ -4,3 +4,6 @@ package cache
 
 // NewSlab returns ErrNoSlab: only Linux has memfd.
 func NewSlab(n int, slotBytes int64) (*Slab, error) { return nil, ErrNoSlab }
+
+// Close does nothing.
+func (s *Slab) Close() error { return nil }
