@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"riff/catalogd/store"
 	"riff/internal/blob"
 	"riff/internal/blobkey"
@@ -109,7 +111,8 @@ func (s *Server) runJob(ctx context.Context, j store.Job, owner string) {
 	outcome := "done"
 	defer func() {
 		s.obs.Metrics.GetOrCreateCounter(fmt.Sprintf(`riff_jobs_total{kind=%q,outcome=%q}`, j.Kind, outcome)).Inc()
-		s.obs.Metrics.GetOrCreateHistogram(fmt.Sprintf(`riff_job_duration_seconds{kind=%q}`, j.Kind)).UpdateDuration(start)
+		// Prometheus buckets from 1 s to 34 min: a job is an encode, not a request.
+		s.obs.Metrics.GetOrCreatePrometheusHistogramExt(fmt.Sprintf(`riff_job_duration_seconds{kind=%q}`, j.Kind), metrics.ExponentialBuckets(1, 2, 12)).UpdateDuration(start)
 	}()
 	var err error
 	switch j.Kind {

@@ -98,7 +98,7 @@ type originConn struct {
 
 	fetches  *metrics.Counter
 	bytes    *metrics.Counter
-	duration *metrics.Histogram
+	duration *metrics.PrometheusHistogram
 	errConn  *metrics.Counter
 	errTime  *metrics.Counter
 	err5xx   *metrics.Counter
@@ -149,7 +149,7 @@ func NewOrigins(o *obs.Obs, cfg OriginConfig, now func() time.Time) (*Origins, e
 		set := o.Metrics
 		oc.fetches = set.NewCounter(`riff_edge_origin_fetches_total{` + lbl + `}`)
 		oc.bytes = set.NewCounter(`riff_edge_origin_bytes_total{` + lbl + `}`)
-		oc.duration = set.NewHistogram(`riff_edge_origin_fetch_duration_seconds{` + lbl + `}`)
+		oc.duration = obs.Latency(set, `riff_edge_origin_fetch_duration_seconds{`+lbl+`}`)
 		oc.errConn = set.NewCounter(`riff_edge_origin_errors_total{` + lbl + `,kind="connect"}`)
 		oc.errTime = set.NewCounter(`riff_edge_origin_errors_total{` + lbl + `,kind="timeout"}`)
 		oc.err5xx = set.NewCounter(`riff_edge_origin_errors_total{` + lbl + `,kind="5xx"}`)

@@ -65,8 +65,8 @@ type Server struct {
 	bodies    sync.Pool // of *body
 
 	sentBytes        *metrics.Counter
-	getSeconds       *metrics.Histogram
-	statSeconds      *metrics.Histogram
+	getSeconds       *metrics.PrometheusHistogram
+	statSeconds      *metrics.PrometheusHistogram
 	storeTimeouts    *metrics.Counter
 	storeUnavailable *metrics.Counter
 }
@@ -94,8 +94,8 @@ func NewServer(o *obs.Obs, store blob.Store, cfg ServerConfig) *Server {
 	s.bodies.New = func() any { return &body{s: s} }
 	comp := o.Component
 	s.sentBytes = o.Metrics.GetOrCreateCounter(fmt.Sprintf(`riff_origin_sent_bytes_total{component=%q}`, comp))
-	s.getSeconds = o.Metrics.GetOrCreateHistogram(fmt.Sprintf(`riff_origin_store_duration_seconds{component=%q,op="get"}`, comp))
-	s.statSeconds = o.Metrics.GetOrCreateHistogram(fmt.Sprintf(`riff_origin_store_duration_seconds{component=%q,op="stat"}`, comp))
+	s.getSeconds = obs.Latency(o.Metrics, fmt.Sprintf(`riff_origin_store_duration_seconds{component=%q,op="get"}`, comp))
+	s.statSeconds = obs.Latency(o.Metrics, fmt.Sprintf(`riff_origin_store_duration_seconds{component=%q,op="stat"}`, comp))
 	// The series obs.CountError makes, created up front so that counting
 	// costs no formatting.
 	s.storeTimeouts = o.Metrics.GetOrCreateCounter(fmt.Sprintf(`riff_errors_total{component=%q,kind="store_timeout"}`, comp))
