@@ -45,6 +45,7 @@ type runConfig struct {
 	origins             OriginConfig
 	server              Config
 	shutdownTimeout     time.Duration
+	errorTracking       obs.ErrorTracking
 }
 
 // parseFlags reads and checks Run's flags (and their environment variables
@@ -80,8 +81,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	)
 	fs.Var(&cacheBytes, "cache-bytes", "cache budget, e.g. 512MiB")
 	fs.Var(&sliceBytes, "slice-bytes", "media slice size, e.g. 1MiB")
+	errorTracking := obs.ErrorTrackingFlags(fs)
 	if err := config.Load(fs, args, getenv, "edge"); err != nil {
 		return runConfig{}, err
+	}
+	if err := errorTracking.Check(); err != nil {
+		return runConfig{}, fmt.Errorf("edge: %w", err)
 	}
 	switch {
 	case *keys == "":
@@ -138,6 +143,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 			HeapSlices:     *heapSlices,
 		},
 		shutdownTimeout: *shutdownTimeout,
+		errorTracking:   *errorTracking,
 	}, nil
 }
 
@@ -151,8 +157,9 @@ func negativeOrOff(d time.Duration) time.Duration {
 
 // daemon is a built edge, ready to listen.
 type daemon struct {
-	cfg runConfig
-	srv *Server
+	cfg   runConfig
+	srv   *Server
+	flush func(time.Duration) // error reports still queued
 }
 
 // build makes the edge's parts from cfg: it reads the key set and builds
@@ -160,6 +167,10 @@ type daemon struct {
 // listens on nothing.
 func build(cfg runConfig) (*daemon, error) {
 	o := obs.New("edge", cfg.logger)
+	flush, err := o.TrackErrors(cfg.errorTracking)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
 	ks, err := playtoken.LoadKeySet(cfg.keys)
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
@@ -173,7 +184,7 @@ func build(cfg runConfig) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &daemon{cfg: cfg, srv: srv}, nil
+	return &daemon{cfg: cfg, srv: srv, flush: flush}, nil
 }
 
 // run listens on the public and admin addresses, serves until ctx is
@@ -208,6 +219,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if serr := srv.Shutdown(sctx); serr != nil {
 		logger.Warn("shutdown", "err", serr)
 	}
+	d.flush(2 * time.Second)
 	logger.Info("edge stopped")
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"riff/internal/blob"
+	"riff/internal/obs"
 	"riff/internal/testrun"
 )
 
@@ -143,6 +144,7 @@ func TestParseFlags(t *testing.T) {
 			WriteTimeout: 2 * time.Minute,
 		},
 		shutdownTimeout: 15 * time.Second,
+		errorTracking:   obs.ErrorTracking{Environment: "production"},
 	}
 	if cfg.logger == nil {
 		t.Error("defaults: no logger")
@@ -152,8 +154,8 @@ func TestParseFlags(t *testing.T) {
 		t.Errorf("defaults = %+v, want %+v", cfg, want)
 	}
 
-	cfg, err = parseFlags([]string{"-admin-listen", "127.0.0.1:9", "-blob", "s3://b", "-store-timeout", "1s"},
-		env(map[string]string{"RIFF_ORIGIN_SECRET": "s", "RIFF_ORIGIN_SHUTDOWN_TIMEOUT": "2s"}), io.Discard)
+	cfg, err = parseFlags([]string{"-admin-listen", "127.0.0.1:9", "-blob", "s3://b", "-store-timeout", "1s", "-sentry-environment", "staging"},
+		env(map[string]string{"RIFF_ORIGIN_SECRET": "s", "RIFF_ORIGIN_SHUTDOWN_TIMEOUT": "2s", "RIFF_ORIGIN_SENTRY_DSN": "https://k@sentry.example/3"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,6 +170,7 @@ func TestParseFlags(t *testing.T) {
 			WriteTimeout: 2 * time.Minute,
 		},
 		shutdownTimeout: 2 * time.Second,
+		errorTracking:   obs.ErrorTracking{DSN: "https://k@sentry.example/3", Environment: "staging"},
 	}
 	if cfg != want {
 		t.Errorf("flags and environment = %+v, want %+v", cfg, want)
@@ -181,6 +184,7 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-log-level", "loud"}, `origin: log level "loud": want debug, info, warn or error`},
 		{[]string{"-store-timeout", "soon"}, "store-timeout"},
 		{[]string{"-nope"}, "nope"},
+		{[]string{"-sentry-dsn", "sentry.example/3"}, `origin: -sentry-dsn "(unparsable)": want https://KEY@HOST/PROJECT`},
 	}
 	for _, tt := range tests {
 		_, err := parseFlags(tt.args, env(nil), io.Discard)

@@ -3,8 +3,8 @@
 // the flags' defaults.
 //
 // Flags are the single source of truth: every setting is a flag, its
-// environment variable is RIFF_{COMPONENT}_{FLAG} or RIFF_{FLAG} (upper
-// case, dashes become underscores; the component-specific one wins), and
+// environment variable is RIFF_{COMPONENT}_{FLAG} (upper case, dashes
+// become underscores: RIFF_EDGE_CACHE_BYTES), and
 // its key in the YAML file is the flag name itself:
 //
 //	# configs/edge.yaml

@@ -25,10 +25,11 @@ func (o *Obs) FastMiddleware(next fasthttp.RequestHandler) fasthttp.RequestHandl
 			ctx.Response.Header.SetBytesV(HeaderRequestID, ids.appendID(buf[:0]))
 		}
 		defer func() {
-			if p := recover(); p != nil {
+			p := recover()
+			if p != nil {
 				o.panics.Inc()
 				o.Logger.ErrorContext(ctx, "panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()),
-					"method", string(ctx.Method()), "path", string(ctx.Path()))
+					"method", string(ctx.Method()), "path", RedactPath(string(ctx.Path())))
 				ctx.ResetBody()
 				ctx.Response.Header.SetContentType("application/problem+json")
 				ctx.SetStatusCode(fasthttp.StatusInternalServerError)
@@ -37,8 +38,12 @@ func (o *Obs) FastMiddleware(next fasthttp.RequestHandler) fasthttp.RequestHandl
 			status := ctx.Response.StatusCode()
 			o.observe(status, start)
 			if status >= 500 {
-				o.Logger.ErrorContext(ctx, "request", "method", string(ctx.Method()), "path", string(ctx.Path()),
+				o.Logger.ErrorContext(ctx, "request", "method", string(ctx.Method()), "path", RedactPath(string(ctx.Path())),
 					"status", status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+				if o.errs != nil {
+					o.report(ctx, Failure{Route: RedactPath(string(ctx.Path())),
+						Method: string(ctx.Method()), Status: status, Panic: p})
+				}
 			}
 		}()
 		next(ctx)

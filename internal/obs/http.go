@@ -25,9 +25,14 @@ func (o *Obs) Middleware(next http.Handler) http.Handler {
 		}
 		w.Header().Set(HeaderRequestID, id)
 		ctx := WithRequestID(r.Context(), id)
+		if o.errs != nil {
+			ctx = context.WithValue(ctx, userKey{}, &userHolder{})
+		}
 		sw := &statusWriter{ResponseWriter: w}
+		inner := r.WithContext(ctx)
 		defer func() {
-			if p := recover(); p != nil {
+			p := recover()
+			if p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
@@ -40,6 +45,15 @@ func (o *Obs) Middleware(next http.Handler) http.Handler {
 			status := sw.status
 			if status == 0 {
 				status = http.StatusOK
+			}
+			if o.errs != nil && (p != nil || status >= 500) {
+				// The mux sets the matched pattern on the request it was
+				// given: "GET /songs/{id}", ids not included.
+				route := inner.Pattern
+				if route == "" {
+					route = RedactPath(r.URL.Path)
+				}
+				o.report(ctx, Failure{Route: route, Method: r.Method, Status: status, Panic: p})
 			}
 			o.observe(status, start)
 			level := slog.LevelInfo
@@ -54,7 +68,7 @@ func (o *Obs) Middleware(next http.Handler) http.Handler {
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 				slog.String("remote", r.RemoteAddr))
 		}()
-		next.ServeHTTP(sw, r.WithContext(ctx))
+		next.ServeHTTP(sw, inner)
 	})
 }
 

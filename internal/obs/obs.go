@@ -35,7 +35,10 @@ type Obs struct {
 
 	panics   *metrics.Counter
 	requests requestCounters
-	latency  *metrics.PrometheusHistogram
+
+	errs    *errorTracker // nil: error tracking off (see TrackErrors)
+	dropped *metrics.Counter
+	latency *metrics.PrometheusHistogram
 }
 
 type check struct {
