@@ -14,10 +14,17 @@
 // grace window, search and trending, what is public) and docs/openapi.json,
 // a copy of openapi.json, describes the API.
 //
-// Uploads (ingest.go, sniff.go) are checked and stored by the API; a
-// durable job queue in the database (jobs.go, store/jobs.go) packages
-// them, publishes new versions in one transaction and collects superseded
-// ones; Server.RunJobs runs its workers (Run starts -workers of them).
+// Uploads (upload.go, sniff.go) are checked and stored by the API: the
+// file is sniffed, probed and decoded once (packager runs every ffprobe
+// and ffmpeg; no catalogd package starts one) and the probe is kept with
+// the upload. A durable job queue in the database (store/jobs.go) is
+// worked by package ingest, which packages uploads with that probe,
+// publishes new versions in one transaction and collects superseded ones;
+// Server.RunJobs runs its workers (Run starts -workers of them).
+//
+// Run (run.go) is parse → build → run: parseFlags checks every flag with
+// no side effects, build opens and makes the parts, (*daemon).run starts
+// them and shuts them down. Signing keys are loaded by LoadKeys (keys.go).
 //
 // A Server is safe for concurrent use.
 package catalogd

@@ -1,11 +1,9 @@
 package catalogd
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -15,6 +13,7 @@ import (
 
 	"riff/catalogd/auth"
 	"riff/catalogd/store"
+	"riff/internal/testrun"
 	"riff/packager"
 )
 
@@ -31,24 +30,20 @@ import (
 //	go test ./catalogd -run '^$' -bench UploadToPlayable -benchtime 3x
 func BenchmarkUploadToPlayable(b *testing.B) {
 	e := newIngestEnv(b, func(c *Config, _ *auth.Argon2Params) { c.Workers = 1; c.JobPoll = 10 * time.Millisecond })
-	e.srv.pk = packager.New(packager.Config{Concurrency: 2, TempDir: b.TempDir()}) // the default ladder
+	e.setPackager(packager.New(packager.Config{Concurrency: 2, TempDir: b.TempDir()})) // the default ladder
 	e.startJobs(b)
 	f := e.fixture()
 	dir := b.TempDir()
 	src := filepath.Join(dir, "song.flac")
 	chord := "aevalsrc='0.15*sin(2*PI*220*t)+0.12*sin(2*PI*277.18*t)+0.1*sin(2*PI*329.63*t)|0.15*sin(2*PI*220*t)+0.1*sin(2*PI*329.63*t)+0.08*sin(2*PI*440*t)':s=44100:d=210"
-	if out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", chord, "-c:a", "flac", src).CombinedOutput(); err != nil {
-		b.Fatalf("ffmpeg: %v %s", err, out)
-	}
+	testrun.FFmpeg(b, "-nostdin", "-v", "error", "-f", "lavfi", "-i", chord, "-c:a", "flac", src)
 	var ingest, direct, ingestCPU, directCPU time.Duration
 	b.ResetTimer()
 	for i := range b.N {
 		b.StopTimer()
 		// Distinct bytes per upload (a tag), so it is not a duplicate.
 		in := filepath.Join(dir, fmt.Sprintf("song%d.flac", i))
-		if out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", src, "-c", "copy", "-metadata", "comment="+strconv.Itoa(i), in).CombinedOutput(); err != nil {
-			b.Fatalf("ffmpeg: %v %s", err, out)
-		}
+		testrun.FFmpeg(b, "-nostdin", "-v", "error", "-i", src, "-c", "copy", "-metadata", "comment="+strconv.Itoa(i), in)
 		data, _ := os.ReadFile(in)
 		c0 := cpuTime(b)
 		direct += ffmpegLadder(b, in, dir)
@@ -130,8 +125,8 @@ func ffmpegLadder(b *testing.B, in, dir string) time.Duration {
 			args := []string{"-nostdin", "-hide_banner", "-v", "error", "-nostats", "-xerror", "-f", "flac", "-i", "file:" + in,
 				"-map", "0:a:0", "-vn", "-map_metadata", "-1", "-ac", "2", "-ar", "44100", "-b:a", strconv.Itoa(en.kbps * 1000),
 				"-c:a", en.codec, "-f", en.format, "-y", out}
-			if out, err := exec.CommandContext(context.Background(), "ffmpeg", args...).CombinedOutput(); err != nil {
-				b.Errorf("ffmpeg: %v %s", err, out)
+			if err := testrun.RunFFmpeg(args...); err != nil {
+				b.Error(err)
 			}
 		})
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,7 +16,9 @@ import (
 	"time"
 
 	"riff/catalogd/auth"
+	"riff/catalogd/ingest"
 	"riff/catalogd/store"
+	"riff/catalogd/store/storetest"
 	"riff/internal/blob"
 	"riff/internal/blobkey"
 	"riff/internal/testrun"
@@ -35,13 +36,26 @@ type ingestEnv struct {
 
 func newIngestEnv(t testing.TB, tweak ...func(*Config, *auth.Argon2Params)) *ingestEnv {
 	t.Helper()
+	return newIngestEnvDB(t, "file:"+filepath.Join(t.TempDir(), "riff.db"), tweak...)
+}
+
+// eachIngestEnv runs fn against an ingestEnv on SQLite and, when
+// RIFF_TEST_POSTGRES is set, on PostgreSQL.
+func eachIngestEnv(t *testing.T, fn func(t *testing.T, e *ingestEnv), tweak ...func(*Config, *auth.Argon2Params)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, newIngestEnv(t, tweak...)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, newIngestEnvDB(t, storetest.PostgresDSN(t), tweak...)) })
+}
+
+// newIngestEnvDB is newIngestEnv on the database dsn.
+func newIngestEnvDB(t testing.TB, dsn string, tweak ...func(*Config, *auth.Argon2Params)) *ingestEnv {
+	t.Helper()
 	testrun.RequireFFmpeg(t)
 	uploadDir := t.TempDir()
 	tweak = append([]func(*Config, *auth.Argon2Params){func(c *Config, _ *auth.Argon2Params) {
 		c.UploadDir = uploadDir
 		c.JobPoll = 20 * time.Millisecond
 	}}, tweak...)
-	e := newEnv(t, tweak...)
+	e := newEnvDB(t, dsn, tweak...)
 	bs, err := blob.NewFS(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -49,8 +63,21 @@ func newIngestEnv(t testing.TB, tweak ...func(*Config, *auth.Argon2Params)) *ing
 	t.Cleanup(func() { bs.Close() })
 	// The server is built; the ingest parts are set as NewServer would.
 	e.srv.blob = bs
-	e.srv.pk = packager.New(packager.Config{Ladder: []int{64, 128}, Concurrency: 2, TempDir: t.TempDir()})
-	return &ingestEnv{env: e, blob: bs, uploadDir: uploadDir}
+	ie := &ingestEnv{env: e, blob: bs, uploadDir: uploadDir}
+	ie.setPackager(packager.New(packager.Config{Ladder: []int{64, 128}, Concurrency: 2, TempDir: t.TempDir()}))
+	return ie
+}
+
+// setPackager gives the server and a new job worker pk, as NewServer
+// would have.
+func (e *ingestEnv) setPackager(pk *packager.Packager) {
+	e.t.Helper()
+	e.srv.pk = pk
+	jobs, err := newJobs(e.srv.cfg, Deps{Obs: e.srv.obs, Store: e.store, Blob: e.blob, Packager: pk, Purged: e.srv.purged, Now: e.clock.Now})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.srv.jobs = jobs
 }
 
 // startJobs runs the job workers until the test ends (or stop is called).
@@ -85,9 +112,7 @@ func synth(t testing.TB, dir, name string, freq float64, secs float64, tags ...s
 	case ".ogg":
 		args = append(args, "-c:a", "libvorbis")
 	}
-	if b, err := exec.Command("ffmpeg", append(args, out)...).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v: %s", err, b)
-	}
+	testrun.FFmpeg(t, append(args, out)...)
 	return out
 }
 
@@ -245,7 +270,7 @@ func TestUploadPublishReplaceTakeDown(t *testing.T) {
 	e.wantVersion(t, so, 1, true)
 	e.wantVersion(t, so, 2, true)
 	e.clock.Advance(time.Hour + 2*time.Minute) // playback TTL + GC delay
-	e.srv.kickJobs()
+	e.srv.jobs.Kick()
 	f.owner = e.relogin("owner@example.com")
 	listener = e.relogin("listener@example.com")
 	waitFor(t, "v1 collected", func() bool { return len(e.keys(t, blobkey.VersionFolder(so.AlbumArtistID, so.AlbumID, so.ID, 1))) == 0 })
@@ -278,7 +303,7 @@ func TestUploadPublishReplaceTakeDown(t *testing.T) {
 	}
 	wantStatus(t, e.get("/songs/"+itoa(so.ID)+"/stream", f.owner.AccessToken), http.StatusConflict, "not_playable")
 	e.clock.Advance(time.Hour + 2*time.Minute)
-	e.srv.kickJobs()
+	e.srv.jobs.Kick()
 	waitFor(t, "v2 collected after takedown", func() bool {
 		return len(e.keys(t, blobkey.SongFolder(so.AlbumArtistID, so.AlbumID, so.ID))) == 0
 	})
@@ -407,7 +432,7 @@ func TestJobRetriesThenFailsWithReason(t *testing.T) {
 	var v songView
 	r.decode(t, &v)
 	// Every encode fails from now on.
-	e.srv.pk = packager.New(packager.Config{FFmpeg: "false", Ladder: []int{64}, TempDir: t.TempDir()})
+	e.setPackager(packager.New(packager.Config{FFmpeg: "false", Ladder: []int{64}, TempDir: t.TempDir()}))
 	e.startJobs(t)
 	v = e.waitSong(t, v.ID, f.owner.AccessToken, func(v songView) bool {
 		return v.Processing != nil && v.Processing.Attempts == 1 && v.Processing.State == store.JobQueued
@@ -416,7 +441,7 @@ func TestJobRetriesThenFailsWithReason(t *testing.T) {
 		t.Errorf("after the first attempt: %+v %+v", v, v.Processing)
 	}
 	e.clock.Advance(time.Minute) // the backoff
-	e.srv.kickJobs()
+	e.srv.jobs.Kick()
 	v = e.waitSong(t, v.ID, f.owner.AccessToken, func(v songView) bool { return v.Status == store.StatusFailed })
 	if v.Processing == nil || v.Processing.State != store.JobFailed || v.Processing.Attempts != 2 || v.Processing.Error == "" {
 		t.Errorf("failed song's job: %+v", v.Processing)
@@ -455,4 +480,35 @@ func TestUploadsUnavailableWithoutBlobStore(t *testing.T) {
 	body, ct := multipartBody(t, [][2]string{{"album_id", itoa(f.album.ID)}}, "a.flac", []byte("fLaC"))
 	r := e.do(request{method: "POST", path: "/songs", token: f.owner.AccessToken, body: body, header: map[string]string{"Content-Type": ct}})
 	wantStatus(t, r, http.StatusServiceUnavailable, "uploads_unavailable")
+}
+
+// TestUploadProbedOnce: the packaging job uses the probe made when the
+// upload arrived, kept with the upload: with no working ffprobe left, the
+// song is still published, with the probe's metadata.
+func TestUploadProbedOnce(t *testing.T) {
+	eachIngestEnv(t, func(t *testing.T, e *ingestEnv) {
+		f := e.fixture()
+		data, _ := os.ReadFile(synth(t, t.TempDir(), "tone.flac", 440, 2))
+		r := e.upload("POST", "/songs", f.owner.AccessToken, [][2]string{{"album_id", itoa(f.album.ID)}}, "tone.flac", data)
+		wantStatus(t, r, http.StatusAccepted, "")
+		var v songView
+		r.decode(t, &v)
+		// From now on ffprobe fails: the job must not need it.
+		e.setPackager(packager.New(packager.Config{FFprobe: "false", Ladder: []int{64, 128}, Concurrency: 2, TempDir: t.TempDir()}))
+		e.startJobs(t)
+		v = e.waitSong(t, v.ID, f.owner.AccessToken, func(v songView) bool { return v.Status != store.StatusProcessing })
+		if v.Status != store.StatusReady || v.DurationMS < 1950 || v.DurationMS > 2050 {
+			t.Fatalf("song ended %+v %+v", v, v.Processing)
+		}
+		so, _ := e.store.SongByID(context.Background(), v.ID)
+		e.wantVersion(t, so, 1, true)
+		jobs, _ := e.store.Jobs(context.Background(), so.ID)
+		up, err := e.store.UploadByID(context.Background(), jobs[0].UploadID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pr, ok := ingest.DecodeProbe(up.Probe); !ok || pr.Container != "flac" || pr.SampleRate != 44100 || pr.Channels != 2 {
+			t.Errorf("the upload keeps the probe %q", up.Probe)
+		}
+	})
 }

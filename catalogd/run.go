@@ -2,8 +2,6 @@ package catalogd
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,7 +19,6 @@ import (
 	"riff/internal/blob"
 	"riff/internal/config"
 	"riff/internal/obs"
-	"riff/internal/playtoken"
 	"riff/packager"
 )
 
@@ -35,10 +32,47 @@ import (
 // catalog instead (see runSeed). Flags can also come from the environment
 // (RIFF_CATALOGD_LISTEN, …) and a -config file; see internal/config. Logs
 // are JSON lines on stderr; the first says where catalogd listens.
+//
+// Run is parse → build → run: parseFlags checks every flag and starts
+// nothing, build opens the database and the blob store and makes the
+// parts, and (*daemon).run starts the background work, listens, serves and
+// shuts down in reverse order.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "seed" {
 		return runSeed(ctx, args[1:], getenv, stdout, stderr)
 	}
+	cfg, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	d, err := build(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return d.run(ctx)
+}
+
+// runConfig is what Run's flags say, checked.
+type runConfig struct {
+	listen, adminListen string // adminListen "": admin endpoints on listen
+	db                  string
+	keysDir             string
+	blobURL             string
+	logger              *slog.Logger
+	purgeEdges          []string
+	purgeLag            time.Duration
+	accessTTL           time.Duration
+	argon2              auth.Argon2Params
+	argon2Concurrency   int
+	packager            packager.Config
+	server              Config
+	shutdownTimeout     time.Duration
+}
+
+// parseFlags reads and checks Run's flags (and their environment variables
+// and -config file). It has no side effects: it opens, starts and listens on
+// nothing, so tests can table-test it.
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (runConfig, error) {
 	fs := flag.NewFlagSet("catalogd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to serve the API on")
@@ -83,101 +117,178 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stderr, "\nSubcommand:\n  riff catalogd seed -db DSN -songs N\n    \tfill a database with a synthetic catalog (riff catalogd seed --help)\n")
 		}
-		return err
+		return runConfig{}, err
 	}
 	logger, err := obs.NewLogger(stderr, *logLevel)
 	if err != nil {
-		return fmt.Errorf("catalogd: %w", err)
+		return runConfig{}, fmt.Errorf("catalogd: %w", err)
 	}
-	o := obs.New("catalogd", logger)
-	if *argonThreads < 1 || *argonThreads > 255 || *argonTime < 1 || argonMemory < 8<<10 {
-		return errors.New("catalogd: argon2 parameters: need -argon2-time ≥ 1, 1 ≤ -argon2-threads ≤ 255, -argon2-memory ≥ 8KiB")
+	switch {
+	case *argonThreads < 1 || *argonThreads > 255 || *argonTime < 1 || argonMemory < 8<<10:
+		return runConfig{}, errors.New("catalogd: argon2 parameters: need -argon2-time ≥ 1, 1 ≤ -argon2-threads ≤ 255, -argon2-memory ≥ 8KiB")
+	case *workers < 0 || *jobAttempts < 1 || *jobLease < 3*time.Millisecond:
+		return runConfig{}, errors.New("catalogd: need -workers ≥ 0, -job-attempts ≥ 1 and a positive -job-lease")
 	}
-	passwords, err := auth.NewPasswords(auth.Argon2Params{
-		MemoryKiB: uint32(argonMemory >> 10), Time: uint32(*argonTime), Threads: uint8(*argonThreads),
-	}, *argonConcurrency)
-	if err != nil {
-		return fmt.Errorf("catalogd: %w", err)
+	if err := checkDSN(*dbURL); err != nil {
+		return runConfig{}, err
 	}
-	keys, err := LoadKeys(*keysDir, time.Now, o.Logger)
-	if err != nil {
-		return err
+	if _, err := normalizeEdgeURL(*edgeURL); err != nil {
+		return runConfig{}, err
 	}
+	return runConfig{
+		listen:      *listen,
+		adminListen: *adminListen,
+		db:          *dbURL,
+		keysDir:     *keysDir,
+		blobURL:     *blobURL,
+		logger:      logger,
+		purgeEdges:  splitList(*purgeEdges),
+		purgeLag:    *purgeLag,
+		accessTTL:   *accessTTL,
+		argon2: auth.Argon2Params{
+			MemoryKiB: uint32(argonMemory >> 10), Time: uint32(*argonTime), Threads: uint8(*argonThreads),
+		},
+		argon2Concurrency: *argonConcurrency,
+		packager:          packager.Config{FFmpeg: *ffmpeg, FFprobe: *ffprobe, Concurrency: *encodes, TempDir: *uploadDir},
+		server: Config{
+			EdgeURL: *edgeURL, PlaybackTTL: *tokenTTL, PlaybackReuse: reuse(*tokenReuse), RefreshTTL: *refreshTTL, RefreshGrace: *refreshGrace,
+			MaxBodyBytes: int64(maxBody), ClientIPHeader: *clientIPHeader,
+			LoginAccountBurst: *loginAccount, LoginIPBurst: *loginIP, LoginWindow: *loginWindow,
+			UploadMaxBytes: int64(uploadMax), UploadDir: *uploadDir, Workers: *workers, JobLease: *jobLease,
+			JobAttempts: *jobAttempts, JobBackoff: *jobBackoff, GCDelay: gcDelayConfig(*gcDelay),
+		},
+		shutdownTimeout: *shutdownTimeout,
+	}, nil
+}
 
-	st, err := store.Open(ctx, *dbURL, store.Options{})
-	if err != nil {
-		return fmt.Errorf("catalogd: %w", err)
+// checkDSN refuses a database URL store.Open would refuse for its scheme,
+// before anything is opened.
+func checkDSN(dsn string) error {
+	for _, p := range []string{"file:", "postgres://", "postgresql://"} {
+		if strings.HasPrefix(dsn, p) {
+			return nil
+		}
 	}
-	defer st.Close()
-	o.AddCheck("db", st.Ping)
+	return errors.New("catalogd: -db: want file:PATH (SQLite) or postgres://… (PostgreSQL)")
+}
 
+// daemon is a built catalogd, ready to run.
+type daemon struct {
+	cfg    runConfig
+	obs    *obs.Obs
+	keys   Keys
+	store  *store.Store
+	purges *purge.Dispatcher // nil without -purge-edges
+	blob   blob.Store
+	srv    *Server
+}
+
+// build makes catalogd's parts from cfg: it reads the keys, opens (and
+// migrates) the database and the blob store, and makes the purge
+// dispatcher and the server. It listens on nothing and starts no
+// goroutine; on error it closes what it opened.
+func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
+	d := &daemon{cfg: cfg, obs: obs.New("catalogd", cfg.logger)}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	passwords, err := auth.NewPasswords(cfg.argon2, cfg.argon2Concurrency)
+	if err != nil {
+		return nil, fmt.Errorf("catalogd: %w", err)
+	}
+	if d.keys, err = LoadKeys(cfg.keysDir, time.Now, d.obs.Logger); err != nil {
+		return nil, err
+	}
+	if d.store, err = store.Open(ctx, cfg.db, store.Options{}); err != nil {
+		return nil, fmt.Errorf("catalogd: %w", err)
+	}
+	d.obs.AddCheck("db", d.store.Ping)
 	// Purge fan-out: the outbox goes to every -purge-edges edge (package
-	// purge); stopped after the servers, before the database closes.
-	var purges *purge.Dispatcher
-	if edges := splitList(*purgeEdges); len(edges) > 0 {
-		if purges, err = purge.New(o, st, purge.Config{Edges: edges, Signer: keys.Playback, LagThreshold: *purgeLag}); err != nil {
-			return fmt.Errorf("catalogd: %w", err)
+	// purge).
+	if len(cfg.purgeEdges) > 0 {
+		if d.purges, err = purge.New(d.obs, d.store, purge.Config{Edges: cfg.purgeEdges, Signer: d.keys.Playback, LagThreshold: cfg.purgeLag}); err != nil {
+			return nil, fmt.Errorf("catalogd: %w", err)
 		}
-		o.AddDetail("purge", purges.Detail)
-		if *purgeLag > 0 {
-			o.AddCheck("purge", purges.Ready)
+		d.obs.AddDetail("purge", d.purges.Detail)
+		if cfg.purgeLag > 0 {
+			d.obs.AddCheck("purge", d.purges.Ready)
 		}
-		go purges.Run(ctx)
-		defer purges.Close()
 	}
-
-	bs, err := blob.Open(ctx, *blobURL)
-	if err != nil {
-		return fmt.Errorf("catalogd: %w", err)
+	if d.blob, err = blob.Open(ctx, cfg.blobURL); err != nil {
+		return nil, fmt.Errorf("catalogd: %w", err)
 	}
-	defer closeBlob(bs)
-	if fsStore, ok := bs.(*blob.FS); ok && *workers > 0 {
-		// The packaging writer sweeps what a crash left in the folder
-		// (temp files, orphaned sidecars), in the background.
-		sweepCtx, stopSweep := context.WithCancel(ctx)
-		swept := make(chan struct{})
-		defer func() { stopSweep(); <-swept }()
-		go func() {
-			defer close(swept)
-			st, err := fsStore.Sweep(sweepCtx, time.Hour)
-			switch {
-			case err != nil && sweepCtx.Err() == nil:
-				o.Logger.Warn("blob sweep", "err", err)
-			case st.Temps+st.Sidecars > 0:
-				o.Logger.Info("blob sweep: removed crash leftovers", "temp_files", st.Temps, "sidecars", st.Sidecars)
-			}
-		}()
-	}
-	if *workers < 0 || *jobAttempts < 1 || *jobLease < 3*time.Millisecond {
-		return errors.New("catalogd: need -workers ≥ 0, -job-attempts ≥ 1 and a positive -job-lease")
-	}
-	pk := packager.New(packager.Config{FFmpeg: *ffmpeg, FFprobe: *ffprobe, Concurrency: *encodes, TempDir: *uploadDir})
-
-	srv, err := NewServer(Config{
-		EdgeURL: *edgeURL, PlaybackTTL: *tokenTTL, PlaybackReuse: reuse(*tokenReuse), RefreshTTL: *refreshTTL, RefreshGrace: *refreshGrace,
-		MaxBodyBytes: int64(maxBody), ClientIPHeader: *clientIPHeader,
-		LoginAccountBurst: *loginAccount, LoginIPBurst: *loginIP, LoginWindow: *loginWindow,
-		UploadMaxBytes: int64(uploadMax), UploadDir: *uploadDir, Workers: *workers, JobLease: *jobLease,
-		JobAttempts: *jobAttempts, JobBackoff: *jobBackoff, GCDelay: gcDelayConfig(*gcDelay),
-	}, Deps{
-		Obs: o, Store: st, Passwords: passwords,
-		Access:   auth.NewAccessTokens(keys.AccessKID, keys.AccessKey, *accessTTL, time.Now),
-		Playback: keys.Playback, PublicKeys: keys.Public, Now: time.Now,
-		Blob: bs, Packager: pk, Purged: kickPurges(purges),
+	d.srv, err = NewServer(cfg.server, Deps{
+		Obs: d.obs, Store: d.store, Passwords: passwords,
+		Access:   auth.NewAccessTokens(d.keys.AccessKID, d.keys.AccessKey, cfg.accessTTL, time.Now),
+		Playback: d.keys.Playback, PublicKeys: d.keys.Public, Now: time.Now,
+		Blob: d.blob, Packager: packager.New(cfg.packager), Purged: kickPurges(d.purges),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return d, nil
+}
 
-	handler := srv.Handler()
-	if *adminListen != "" {
-		handler = srv.APIHandler()
+// close releases what build opened, in reverse order: the purge
+// dispatcher, the blob store, the database. It works after a partial
+// build.
+func (d *daemon) close() {
+	if d.purges != nil {
+		d.purges.Close()
 	}
-	ln, err := net.Listen("tcp", *listen)
+	if d.blob != nil {
+		closeBlob(d.blob)
+	}
+	if d.store != nil {
+		d.store.Close()
+	}
+}
+
+// run starts the background work (purge fan-out, the blob sweep, pruning
+// of refresh tokens, the job workers), listens, serves until ctx is
+// cancelled or a server fails, then shuts down in reverse order: the
+// servers, the job workers (they hand their jobs back), the background
+// work, the stores. It owns d: when it returns, everything is closed.
+func (d *daemon) run(ctx context.Context) error {
+	defer d.close()
+	cfg, log := d.cfg, d.obs.Logger
+	bgCtx, stopBg := context.WithCancel(ctx)
+	var bg []chan struct{} // closed when each background goroutine ends
+	goBg := func(f func(context.Context)) {
+		done := make(chan struct{})
+		bg = append(bg, done)
+		go func() {
+			defer close(done)
+			f(bgCtx)
+		}()
+	}
+	defer func() {
+		stopBg()
+		for _, done := range bg {
+			<-done
+		}
+	}()
+	if d.purges != nil {
+		goBg(func(ctx context.Context) { d.purges.Run(ctx) })
+	}
+	if fsStore, ok := d.blob.(*blob.FS); ok && cfg.server.Workers > 0 {
+		// The packaging writer sweeps what a crash left in the folder
+		// (temp files, orphaned sidecars), in the background.
+		goBg(func(ctx context.Context) { sweepBlob(ctx, fsStore, log) })
+	}
+	goBg(func(ctx context.Context) { pruneRefreshTokens(ctx, d.store, log) })
+
+	handler := d.srv.Handler()
+	if cfg.adminListen != "" {
+		handler = d.srv.APIHandler()
+	}
+	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return fmt.Errorf("catalogd: %w", err)
 	}
-	errLog := slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	api := &http.Server{
 		Handler: handler, ErrorLog: errLog,
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
@@ -187,47 +298,29 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	go func() { errc <- api.Serve(ln) }()
 	var admin *http.Server
 	adminAddr := ""
-	if *adminListen != "" {
-		aln, err := net.Listen("tcp", *adminListen)
+	if cfg.adminListen != "" {
+		aln, err := net.Listen("tcp", cfg.adminListen)
 		if err != nil {
-			shutdown(api.Shutdown, *shutdownTimeout)
+			shutdown(api.Shutdown, cfg.shutdownTimeout)
 			return fmt.Errorf("catalogd: admin: %w", err)
 		}
 		adminAddr = aln.Addr().String()
-		admin = &http.Server{Handler: o.Handler(), ErrorLog: errLog, ReadHeaderTimeout: 10 * time.Second,
+		admin = &http.Server{Handler: d.obs.Handler(), ErrorLog: errLog, ReadHeaderTimeout: 10 * time.Second,
 			WriteTimeout: 30 * time.Second}
 		go func() { errc <- admin.Serve(aln) }()
 	}
-	o.Logger.Info("listening", "addr", ln.Addr().String(), "admin_addr", adminAddr, "db", st.Dialect().String(),
-		"edge_url", *edgeURL, "playback_kid", keys.PlaybackKID, "access_kid", keys.AccessKID)
-
-	// Expired refresh tokens are deleted hourly.
-	go func() {
-		t := time.NewTicker(time.Hour)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if n, err := st.PruneRefreshTokens(ctx, time.Now()); err != nil {
-					o.Logger.Warn("pruning refresh tokens", "err", err)
-				} else if n > 0 {
-					o.Logger.Info("pruned refresh tokens", "count", n)
-				}
-			}
-		}
-	}()
+	log.Info("listening", "addr", ln.Addr().String(), "admin_addr", adminAddr, "db", d.store.Dialect().String(),
+		"edge_url", cfg.server.EdgeURL, "playback_kid", d.keys.PlaybackKID, "access_kid", d.keys.AccessKID)
 
 	// Packaging and GC workers; on shutdown they hand their jobs back.
 	jobsDone := make(chan struct{})
 	jobsCtx, stopJobs := context.WithCancel(ctx)
 	defer stopJobs()
-	if *workers > 0 {
+	if cfg.server.Workers > 0 {
 		go func() {
 			defer close(jobsDone)
-			if err := srv.RunJobs(jobsCtx); err != nil {
-				o.Logger.Error("job workers", "err", err)
+			if err := d.srv.RunJobs(jobsCtx); err != nil {
+				log.Error("job workers", "err", err)
 			}
 		}()
 	} else {
@@ -243,16 +336,45 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		serveErr = fmt.Errorf("catalogd: %w", serveErr)
 	}
-	o.Logger.Info("shutting down")
+	log.Info("shutting down")
 	if admin != nil {
-		shutdown(admin.Shutdown, *shutdownTimeout)
+		shutdown(admin.Shutdown, cfg.shutdownTimeout)
 	}
-	if err := shutdown(api.Shutdown, *shutdownTimeout); err != nil {
-		o.Logger.Warn("shutdown incomplete", "err", err)
+	if err := shutdown(api.Shutdown, cfg.shutdownTimeout); err != nil {
+		log.Warn("shutdown incomplete", "err", err)
 	}
 	stopJobs()
 	<-jobsDone
 	return serveErr
+}
+
+// sweepBlob removes what a crash left in a blob folder.
+func sweepBlob(ctx context.Context, fsStore *blob.FS, log *slog.Logger) {
+	st, err := fsStore.Sweep(ctx, time.Hour)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		log.Warn("blob sweep", "err", err)
+	case st.Temps+st.Sidecars > 0:
+		log.Info("blob sweep: removed crash leftovers", "temp_files", st.Temps, "sidecars", st.Sidecars)
+	}
+}
+
+// pruneRefreshTokens deletes expired refresh tokens hourly until ctx ends.
+func pruneRefreshTokens(ctx context.Context, st *store.Store, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := st.PruneRefreshTokens(ctx, time.Now()); err != nil {
+				log.Warn("pruning refresh tokens", "err", err)
+			} else if n > 0 {
+				log.Info("pruned refresh tokens", "count", n)
+			}
+		}
+	}
 }
 
 // gcDelayConfig maps the -gc-delay flag (0: none) to Config.GCDelay (0 is
@@ -305,57 +427,4 @@ func shutdown(stop func(context.Context) error, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return stop(ctx)
-}
-
-// Keys are catalogd's signing keys.
-type Keys struct {
-	Playback    *playtoken.Signer // mints playback tokens
-	PlaybackKID string
-	AccessKID   string
-	AccessKey   ed25519.PrivateKey // signs access tokens (see auth.DeriveAccessKey)
-	Public      *playtoken.KeySet  // playback public keys plus the access-token key
-}
-
-// LoadKeys reads DIR/signing.key (and DIR/jwks.json, when present, for the
-// published playback keys) as written by `riff keygen -dir DIR`. With dir
-// "" it makes an ephemeral key and logs a warning: fine for development,
-// but playback URLs then verify only at edges given this process's key,
-// and every token dies with the process.
-func LoadKeys(dir string, now func() time.Time, log *slog.Logger) (Keys, error) {
-	var k Keys
-	var signing ed25519.PrivateKey
-	var public *playtoken.KeySet
-	if dir == "" {
-		_, key, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return k, fmt.Errorf("catalogd: %w", err)
-		}
-		signing = key
-		k.PlaybackKID = "ephemeral-" + playtoken.Thumbprint(key.Public().(ed25519.PublicKey))[:8]
-		log.Warn("no -keys folder: using an ephemeral signing key; tokens will not survive a restart and edges must be given this key (run `riff keygen -dir DIR` and pass -keys DIR)",
-			"kid", k.PlaybackKID)
-	} else {
-		kd, err := playtoken.LoadKeyDir(dir)
-		if err != nil {
-			return k, fmt.Errorf("catalogd: %w", err)
-		}
-		k.PlaybackKID, signing, public = kd.KID, kd.Key, kd.Public
-	}
-	k.Playback = playtoken.NewSigner(k.PlaybackKID, signing, now)
-	if public == nil {
-		public = k.Playback.KeySet()
-	}
-	if _, ok := public.Key(k.PlaybackKID); !ok {
-		log.Warn("signing key is not in jwks.json: edges loading that file will refuse its tokens", "kid", k.PlaybackKID)
-		if p, err := public.With(k.PlaybackKID, k.Playback.Public()); err == nil {
-			public = p
-		}
-	}
-	k.AccessKey = auth.DeriveAccessKey(signing)
-	k.AccessKID = "access-" + playtoken.Thumbprint(k.AccessKey.Public().(ed25519.PublicKey))[:12]
-	var err error
-	if k.Public, err = public.With(k.AccessKID, k.AccessKey.Public().(ed25519.PublicKey)); err != nil {
-		return k, fmt.Errorf("catalogd: %w", err)
-	}
-	return k, nil
 }

@@ -9,7 +9,9 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -201,4 +203,72 @@ func TestRunSeed(t *testing.T) {
 		t.Errorf("search on seeded db = %d %s", code, body)
 	}
 	stop()
+}
+
+// TestParseFlags: parseFlags refuses bad values before anything is opened
+// or started, and maps good ones onto the parts' configurations.
+func TestParseFlags(t *testing.T) {
+	bad := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"negative workers", []string{"-workers", "-1"}, "-workers"},
+		{"no job attempts", []string{"-job-attempts", "0"}, "-job-attempts"},
+		{"zero job lease", []string{"-job-lease", "0s"}, "-job-lease"},
+		{"argon2 time", []string{"-argon2-time", "0"}, "argon2"},
+		{"argon2 threads", []string{"-argon2-threads", "256"}, "argon2"},
+		{"argon2 memory", []string{"-argon2-memory", "1KiB"}, "argon2"},
+		{"database scheme", []string{"-db", "mysql://x"}, "-db"},
+		{"edge URL scheme", []string{"-edge-url", "ftp://x"}, "edge URL"},
+		{"edge URL query", []string{"-edge-url", "http://x/?a=b"}, "edge URL"},
+		{"log level", []string{"-log-level", "loud"}, "level"},
+		{"unknown flag", []string{"-wrokers", "2"}, "wrokers"},
+		{"not a number", []string{"-workers", "two"}, "workers"},
+		{"stray argument", []string{"stray"}, ""},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseFlags(tc.args, noEnv, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("parseFlags(%q) = %v, want an error naming %q", tc.args, err, tc.want)
+			}
+		})
+	}
+
+	cfg, err := parseFlags([]string{"-workers", "0", "-job-attempts", "5", "-gc-delay", "0", "-token-reuse", "0",
+		"-upload-dir", "/spool", "-encodes", "3", "-purge-edges", " http://a:9082, ,http://b:9082", "-argon2-memory", "64KiB"},
+		func(k string) string {
+			if k == "RIFF_CATALOGD_EDGE_URL" {
+				return "https://edge.example/"
+			}
+			return ""
+		}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.server
+	if s.Workers != 0 || s.JobAttempts != 5 || s.GCDelay != -1 || s.PlaybackReuse != -1 || s.UploadDir != "/spool" ||
+		s.EdgeURL != "https://edge.example/" || cfg.packager.Concurrency != 3 || cfg.packager.TempDir != "/spool" ||
+		cfg.argon2.MemoryKiB != 64 || !slices.Equal(cfg.purgeEdges, []string{"http://a:9082", "http://b:9082"}) {
+		t.Errorf("parseFlags = %+v", cfg)
+	}
+}
+
+// TestRunRefusesBeforeStarting: a bad flag fails Run before the database
+// or the blob folder is created.
+func TestRunRefusesBeforeStarting(t *testing.T) {
+	dir := t.TempDir()
+	db, blobDir := filepath.Join(dir, "riff.db"), filepath.Join(dir, "blob")
+	for _, args := range [][]string{{"-workers", "-1"}, {"-job-attempts", "0"}, {"-edge-url", "ftp://x"}} {
+		args = append(args, "-db", "file:"+db, "-blob", blobDir, "-listen", "127.0.0.1:0")
+		if err := Run(context.Background(), args, noEnv, io.Discard, io.Discard); err == nil {
+			t.Errorf("Run(%q) succeeded", args)
+		}
+		for _, p := range []string{db, blobDir} {
+			if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("Run(%q) made %s before refusing (%v)", args, p, err)
+			}
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package catalogd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"riff/catalogd/auth"
+	"riff/catalogd/ingest"
 	"riff/catalogd/store"
 	"riff/internal/blob"
 	"riff/internal/obs"
@@ -53,7 +55,7 @@ type Config struct {
 	// TrendingCacheTTL is how long a trending answer is reused (default 30s).
 	TrendingCacheTTL time.Duration
 
-	// Ingest (see ingest.go and jobs.go).
+	// Ingest (the handlers in upload.go; the job worker is package ingest).
 	//
 	// UploadMaxBytes caps an uploaded audio file (default 200 MB);
 	// UploadDir holds uploads while they are checked (default the system
@@ -74,14 +76,11 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() error {
-	if c.EdgeURL == "" {
-		c.EdgeURL = "http://127.0.0.1:8082"
+	edge, err := normalizeEdgeURL(c.EdgeURL)
+	if err != nil {
+		return err
 	}
-	u, err := url.Parse(c.EdgeURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("catalogd: edge URL %q: want http(s)://host[:port][/path]", c.EdgeURL)
-	}
-	c.EdgeURL = strings.TrimSuffix(c.EdgeURL, "/")
+	c.EdgeURL = edge
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -123,6 +122,19 @@ func (c *Config) setDefaults() error {
 		c.LoginIPBurst = 30
 	}
 	return nil
+}
+
+// normalizeEdgeURL checks Config.EdgeURL ("" is the default) and returns
+// it without a trailing slash.
+func normalizeEdgeURL(edge string) (string, error) {
+	if edge == "" {
+		edge = "http://127.0.0.1:8082"
+	}
+	u, err := url.Parse(edge)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("catalogd: edge URL %q: want http(s)://host[:port][/path]", edge)
+	}
+	return strings.TrimSuffix(edge, "/"), nil
 }
 
 // PlaybackSigner mints playback tokens (*playtoken.Signer does).
@@ -173,8 +185,8 @@ type Server struct {
 
 	blob   blob.Store
 	pk     *packager.Packager
-	kick   chan struct{} // wakes an idle job worker
-	checks chan struct{} // bounds concurrent upload checks (ffprobe, decode)
+	jobs   *ingest.Worker // nil without Blob and Packager
+	checks chan struct{}  // bounds concurrent upload checks (ffprobe, decode)
 	purged func()
 }
 
@@ -207,15 +219,51 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		web:          ui,
 		blob:         d.Blob,
 		pk:           d.Packager,
-		kick:         make(chan struct{}, 1),
 		purged:       d.Purged,
 		checks:       make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
 	}
 	if s.purged == nil {
 		s.purged = func() {}
 	}
+	if s.jobs, err = newJobs(cfg, d); err != nil {
+		return nil, err
+	}
 	s.handler = d.Obs.Middleware(s.router(true))
 	return s, nil
+}
+
+// newJobs builds the packaging job worker from a defaulted cfg and d; nil
+// when d lacks the blob store or the packager (no uploads here).
+func newJobs(cfg Config, d Deps) (*ingest.Worker, error) {
+	if d.Blob == nil || d.Packager == nil {
+		return nil, nil
+	}
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	w, err := ingest.New(ingest.Config{
+		Workers: cfg.Workers, Lease: cfg.JobLease, Backoff: cfg.JobBackoff, Poll: cfg.JobPoll,
+		GCAfter: cfg.PlaybackTTL + cfg.GCDelay, TempDir: cfg.UploadDir,
+	}, ingest.Deps{
+		Logger: d.Obs.Logger, Metrics: d.Obs.Metrics, Store: d.Store, Blob: d.Blob, Packager: d.Packager,
+		Purged: d.Purged, Now: now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalogd: %w", err)
+	}
+	return w, nil
+}
+
+// RunJobs runs the packaging job workers (package ingest: Config.Workers
+// of them) until ctx is cancelled, then waits for them; a worker stopped
+// mid-job hands its job back to the queue. It returns an error only when
+// ingest is not configured (no blob store or packager).
+func (s *Server) RunJobs(ctx context.Context) error {
+	if s.jobs == nil {
+		return errors.New("catalogd: jobs: no blob store or packager")
+	}
+	return s.jobs.Run(ctx)
 }
 
 // Handler returns the API with the observability middleware, serving

@@ -191,3 +191,22 @@ func (s *Server) streamSong(w http.ResponseWriter, r *http.Request, p principal)
 	http.Redirect(w, r, s.cfg.EdgeURL+"/t/"+token+"/"+prefix+blobkey.Rendition{Format: blobkey.FormatOgg, Kbps: kbps}.Media(), http.StatusFound)
 	return nil
 }
+
+// jobProgress returns the newest package job of a song when it should be
+// shown: to the song's owner, while a version is on its way or when it
+// failed (a failed replacement shows until the next upload).
+func (s *Server) jobProgress(ctx context.Context, p principal, so store.Song) *jobView {
+	if p.UserID == 0 || (p.Role != store.RoleArtist && p.Role != store.RoleAdmin && so.Status == store.StatusReady) {
+		return nil
+	}
+	j, err := s.store.LatestJob(ctx, so.ID, store.JobPackage)
+	if err != nil || j.State == store.JobDone {
+		return nil
+	}
+	if so.Status == store.StatusReady {
+		if _, err := s.ownedArtist(ctx, p, so.AlbumArtistID, ""); err != nil {
+			return nil
+		}
+	}
+	return newJobView(j)
+}

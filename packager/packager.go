@@ -103,6 +103,15 @@ type Result struct {
 //
 // progress, if not nil, is called from one goroutine at a time.
 func (p *Packager) Package(ctx context.Context, inputPath string, store blob.Store, prefix string, progress func(Progress)) (res *Result, err error) {
+	return p.PackageProbed(ctx, inputPath, nil, store, prefix, progress)
+}
+
+// PackageProbed is Package for an input that was probed already (by Probe,
+// on this file): pr is used instead of probing again, so a caller that
+// checked an upload when it arrived does not pay for ffprobe twice. With pr
+// nil it probes, as Package does. A pr whose container is not one Probe
+// accepts is refused (ErrUnsupportedFormat).
+func (p *Packager) PackageProbed(ctx context.Context, inputPath string, pr *Probe, store blob.Store, prefix string, progress func(Progress)) (res *Result, err error) {
 	if p.err != nil {
 		return nil, fmt.Errorf("packager config: %w", p.err)
 	}
@@ -116,8 +125,11 @@ func (p *Packager) Package(ctx context.Context, inputPath string, store blob.Sto
 	}
 	report := serialize(progress)
 	report(Progress{Stage: StageProbe})
-	pr, err := p.Probe(ctx, inputPath)
-	if err != nil {
+	if pr == nil {
+		if pr, err = p.Probe(ctx, inputPath); err != nil {
+			return nil, err
+		}
+	} else if err := pr.check(inputPath, p.cfg.MaxDuration); err != nil {
 		return nil, err
 	}
 	if err := checkEmpty(ctx, store, prefix); err != nil {

@@ -248,6 +248,24 @@ func parseProbe(path string, data []byte, maxDuration time.Duration) (*Probe, er
 	return p, nil
 }
 
+// check refuses a Probe that Probe would not have returned: one handed in
+// from outside (PackageProbed), whose demuxer ends up on ffmpeg's command
+// line.
+func (pr *Probe) check(path string, maxDuration time.Duration) error {
+	c, ok := lookupContainer(pr.Demuxer)
+	switch {
+	case !ok || c.name != pr.Container || !c.codecOK(pr.Codec):
+		return &ProbeError{Kind: ErrUnsupportedFormat, Path: path, Reason: fmt.Sprintf("probe of container %q, demuxer %q, codec %q is not one we accept", cleanTag(pr.Container), cleanTag(pr.Demuxer), cleanTag(pr.Codec))}
+	case pr.SampleRate < minSampleRate || pr.SampleRate > maxSampleRate || pr.Channels < 1 || pr.Channels > maxInputChannel:
+		return &ProbeError{Kind: ErrUnsupportedFormat, Path: path, Reason: fmt.Sprintf("probe of %d Hz, %d channels is out of range", pr.SampleRate, pr.Channels)}
+	case pr.Duration <= 0:
+		return &ProbeError{Kind: ErrDuration, Path: path, Reason: "zero or unknown duration"}
+	case maxDuration > 0 && pr.Duration > maxDuration:
+		return &ProbeError{Kind: ErrDuration, Path: path, Reason: fmt.Sprintf("%v is longer than the %v limit", pr.Duration.Round(time.Millisecond), maxDuration)}
+	}
+	return nil
+}
+
 // parseSeconds parses ffprobe's "123.456000"; junk, NaN, negative or
 // absurd (over a day) values are 0.
 func parseSeconds(s string) time.Duration {

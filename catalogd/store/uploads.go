@@ -32,6 +32,10 @@ type NewUpload struct {
 	// original is being stored. A job whose upload was never released
 	// runs after Hold anyway and fails for want of its original.
 	Hold time.Duration
+	// Probe is what the upload check learnt about the file (catalogd
+	// stores packager.Probe as JSON), handed to its packaging job so the
+	// file is probed once. The store does not read it.
+	Probe string
 }
 
 // Upload is a stored upload.
@@ -47,6 +51,7 @@ type Upload struct {
 	Codec       string
 	DurationMS  int64
 	Bitrate     int
+	Probe       string // as in NewUpload; "" for uploads stored before it was kept
 	Title       string
 	Genre       string
 	TrackNumber int
@@ -145,13 +150,13 @@ func (s *Store) checkDuplicate(ctx context.Context, tx *sql.Tx, nu NewUpload) er
 func (s *Store) insertUpload(ctx context.Context, tx *sql.Tx, songID int64, version int, nu NewUpload) (Upload, error) {
 	now := s.nowMs()
 	up := Upload{SongID: songID, ArtistID: nu.ArtistID, Version: version, SHA256: nu.SHA256, SizeBytes: nu.SizeBytes,
-		Container: nu.Container, Codec: nu.Codec, DurationMS: nu.DurationMS, Bitrate: nu.Bitrate, Title: nu.Title,
+		Container: nu.Container, Codec: nu.Codec, DurationMS: nu.DurationMS, Bitrate: nu.Bitrate, Probe: nu.Probe, Title: nu.Title,
 		Genre: nu.Genre, TrackNumber: nu.TrackNumber, Explicit: nu.Explicit, CreatedAt: fromMs(now)}
 	if err := tx.QueryRowContext(ctx, `INSERT INTO uploads (song_id, artist_id, version, sha256, blob_key, size_bytes,
-		container, codec, duration_ms, bitrate, title, genre, track_number, explicit, created_at)
-		VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+		container, codec, duration_ms, bitrate, title, genre, track_number, explicit, created_at, probe)
+		VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
 		songID, nu.ArtistID, version, nu.SHA256, nu.SizeBytes, nu.Container, nu.Codec, nu.DurationMS, nu.Bitrate,
-		nu.Title, nu.Genre, nu.TrackNumber, nu.Explicit, now).Scan(&up.ID); err != nil {
+		nu.Title, nu.Genre, nu.TrackNumber, nu.Explicit, now, nu.Probe).Scan(&up.ID); err != nil {
 		if isUnique(err) {
 			return up, fmt.Errorf("song %d v%d is being uploaded already: %w", songID, version, ErrConflict)
 		}
@@ -211,9 +216,9 @@ func (s *Store) UploadByID(ctx context.Context, id int64) (Upload, error) {
 	var up Upload
 	var created int64
 	err := s.w.QueryRowContext(ctx, `SELECT id, song_id, artist_id, version, sha256, blob_key, size_bytes, container, codec,
-		duration_ms, bitrate, title, genre, track_number, explicit, created_at FROM uploads WHERE id = $1`, id).Scan(
+		duration_ms, bitrate, title, genre, track_number, explicit, created_at, probe FROM uploads WHERE id = $1`, id).Scan(
 		&up.ID, &up.SongID, &up.ArtistID, &up.Version, &up.SHA256, &up.BlobKey, &up.SizeBytes, &up.Container, &up.Codec,
-		&up.DurationMS, &up.Bitrate, &up.Title, &up.Genre, &up.TrackNumber, &up.Explicit, &created)
+		&up.DurationMS, &up.Bitrate, &up.Title, &up.Genre, &up.TrackNumber, &up.Explicit, &created, &up.Probe)
 	if err != nil {
 		return up, notFound(err, "upload", id)
 	}

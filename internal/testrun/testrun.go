@@ -12,10 +12,12 @@ package testrun
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -143,5 +145,23 @@ func (f *Fixture) Dir(t testing.TB, pattern string, build func(tmp string) (stri
 func (f *Fixture) Remove() {
 	if f.tmp != "" {
 		os.RemoveAll(f.tmp)
+	}
+}
+
+// RunFFmpeg runs ffmpeg with args (never through a shell), for making test
+// media; the error carries ffmpeg's output. Safe to call from any
+// goroutine.
+func RunFFmpeg(args ...string) error {
+	if out, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("ffmpeg %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// FFmpeg is RunFFmpeg that fails the test on error.
+func FFmpeg(t testing.TB, args ...string) {
+	t.Helper()
+	if err := RunFFmpeg(args...); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -11,16 +11,20 @@ import (
 	"mime"
 	"net/http"
 	"os"
-	"os/exec"
 	"path"
 	"strconv"
 	"strings"
 	"time"
 
+	"riff/catalogd/ingest"
 	"riff/catalogd/store"
 	"riff/internal/blob"
 	"riff/packager"
 )
+
+// Uploads: the HTTP side of ingest. The handlers check an upload (sniff,
+// probe, decode: package packager runs ffprobe and ffmpeg), store its
+// original and queue its packaging job; package ingest runs the jobs.
 
 // ingestRoutes are uploads, audio replacement and takedowns.
 func (s *Server) ingestRoutes() []route {
@@ -205,33 +209,33 @@ func (s *Server) checkAudio(ctx context.Context, f *uploadForm) (checkedAudio, e
 	if err != nil {
 		return checkedAudio{}, probeProblem(err)
 	}
-	if err := s.decodeCheck(ctx, f.file.Name()); err != nil {
+	if err := s.pk.DecodeCheck(ctx, f.file.Name(), pr); err != nil {
+		var pe *packager.ProbeError
+		if errors.As(err, &pe) {
+			return checkedAudio{}, &apiError{kind: kindInvalid, code: "undecodable", field: "file",
+				detail: "The audio cannot be decoded to the end (corrupt or truncated?).", cause: err}
+		}
 		return checkedAudio{}, err
 	}
 	return checkedAudio{format: format, probe: pr}, nil
 }
 
 // remuxADTS rewraps a raw AAC (ADTS) upload into an M4A in place of the
-// spooled file, copying the AAC frames unchanged. The upload's size and
-// SHA-256 stay those of the bytes sent (duplicates are found by them).
+// spooled file (packager.RemuxADTS). The upload's size and SHA-256 stay
+// those of the bytes sent (duplicates are found by them).
 func (s *Server) remuxADTS(ctx context.Context, f *uploadForm) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
 	out, err := os.CreateTemp(s.cfg.UploadDir, "riff-upload-*.m4a")
 	if err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
 	out.Close()
-	cmd := exec.CommandContext(ctx, s.pk.Config().FFmpeg, "-nostdin", "-hide_banner", "-v", "error", "-xerror",
-		"-protocol_whitelist", "file", "-format_whitelist", "aac", "-f", "aac", "-i", "file:"+f.file.Name(),
-		"-map", "0:a:0", "-c:a", "copy", "-f", "mp4", "-y", "file:"+out.Name())
-	if b, err := cmd.CombinedOutput(); err != nil {
+	if err := s.pk.RemuxADTS(ctx, f.file.Name(), out.Name()); err != nil {
 		os.Remove(out.Name())
-		if ctx.Err() != nil {
-			return fmt.Errorf("remux: %w", ctx.Err())
+		var pe *packager.ProbeError
+		if errors.As(err, &pe) {
+			return &apiError{kind: kindInvalid, code: "undecodable", field: "file", detail: "The AAC stream cannot be read (corrupt or truncated?).", cause: err}
 		}
-		return &apiError{kind: kindInvalid, code: "undecodable", field: "file", detail: "The AAC stream cannot be read (corrupt or truncated?).",
-			cause: fmt.Errorf("ffmpeg: %w: %s", err, firstLine(b))}
+		return err
 	}
 	m4a, err := os.Open(out.Name())
 	if err != nil {
@@ -257,30 +261,6 @@ func probeProblem(err error) error {
 		return &apiError{kind: kindInvalid, code: "bad_duration", field: "file", detail: "The audio is too long or has no duration: " + pe.Reason + ".", cause: err}
 	}
 	return &apiError{kind: kindInvalid, code: "undecodable", field: "file", detail: "The audio cannot be decoded (corrupt or truncated?).", cause: err}
-}
-
-// decodeCheck decodes the whole file with ffmpeg, failing on the first
-// decode error.
-func (s *Server) decodeCheck(ctx context.Context, file string) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, s.pk.Config().FFmpeg, "-nostdin", "-hide_banner", "-v", "error", "-xerror",
-		"-protocol_whitelist", "file", "-format_whitelist", "mp3,flac,wav,aiff,ogg,mov",
-		"-i", "file:"+file, "-map", "0:a:0", "-f", "null", "-")
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		return fmt.Errorf("decode check: %w", ctx.Err())
-	}
-	if err != nil {
-		return &apiError{kind: kindInvalid, code: "undecodable", field: "file", detail: "The audio cannot be decoded to the end (corrupt or truncated?).",
-			cause: fmt.Errorf("ffmpeg: %w: %s", err, firstLine(out))}
-	}
-	return nil
-}
-
-func firstLine(b []byte) string {
-	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
-	return s
 }
 
 // songFields are the optional metadata fields of an upload form.
@@ -459,7 +439,7 @@ func firstNonEmpty(vs ...string) string {
 func (s *Server) newUpload(form *uploadForm, audio checkedAudio, artistID int64) store.NewUpload {
 	return store.NewUpload{ArtistID: artistID, SHA256: form.sha256, Ext: audio.format.ext, SizeBytes: form.size,
 		Container: audio.probe.Container, Codec: audio.probe.Codec, DurationMS: audio.probe.Duration.Milliseconds(),
-		Bitrate: audio.probe.Bitrate, MaxAttempts: s.cfg.JobAttempts, Hold: uploadHold}
+		Bitrate: audio.probe.Bitrate, Probe: ingest.EncodeProbe(audio.probe), MaxAttempts: s.cfg.JobAttempts, Hold: uploadHold}
 }
 
 // duplicateProblem answers a duplicate upload as 409 naming the existing
@@ -498,7 +478,7 @@ func (s *Server) storeOriginal(ctx context.Context, form *uploadForm, up store.U
 		}
 		return fmt.Errorf("upload: storing the original: %w", err)
 	}
-	s.kickJobs()
+	s.jobs.Kick()
 	return nil
 }
 
