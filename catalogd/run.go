@@ -67,6 +67,7 @@ type runConfig struct {
 	packager            packager.Config
 	server              Config
 	shutdownTimeout     time.Duration
+	errorTracking       obs.ErrorTracking
 }
 
 // parseFlags reads and checks Run's flags (and their environment variables
@@ -113,6 +114,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	ffmpeg := fs.String("ffmpeg", "ffmpeg", "ffmpeg `binary`")
 	ffprobe := fs.String("ffprobe", "ffprobe", "ffprobe `binary`")
 	encodes := fs.Int("encodes", 2, "ffmpeg encodes run at once per packaging job")
+	errorTracking := obs.ErrorTrackingFlags(fs)
 	if err := config.Load(fs, args, getenv, "catalogd"); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stderr, "\nSubcommand:\n  riff catalogd seed -db DSN -songs N\n    \tfill a database with a synthetic catalog (riff catalogd seed --help)\n")
@@ -121,6 +123,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	}
 	logger, err := obs.NewLogger(stderr, *logLevel)
 	if err != nil {
+		return runConfig{}, fmt.Errorf("catalogd: %w", err)
+	}
+	if err := errorTracking.Check(); err != nil {
 		return runConfig{}, fmt.Errorf("catalogd: %w", err)
 	}
 	switch {
@@ -158,6 +163,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 			JobAttempts: *jobAttempts, JobBackoff: *jobBackoff, GCDelay: gcDelayConfig(*gcDelay),
 		},
 		shutdownTimeout: *shutdownTimeout,
+		errorTracking:   *errorTracking,
 	}, nil
 }
 
@@ -181,6 +187,7 @@ type daemon struct {
 	purges *purge.Dispatcher // nil without -purge-edges
 	blob   blob.Store
 	srv    *Server
+	flush  func(time.Duration) // error reports still queued
 }
 
 // build makes catalogd's parts from cfg: it reads the keys, opens (and
@@ -194,6 +201,9 @@ func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
 			d.close()
 		}
 	}()
+	if d.flush, err = d.obs.TrackErrors(cfg.errorTracking); err != nil {
+		return nil, fmt.Errorf("catalogd: %w", err)
+	}
 	passwords, err := auth.NewPasswords(cfg.argon2, cfg.argon2Concurrency)
 	if err != nil {
 		return nil, fmt.Errorf("catalogd: %w", err)
@@ -345,6 +355,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	stopJobs()
 	<-jobsDone
+	d.flush(2 * time.Second)
 	return serveErr
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -247,7 +248,7 @@ func newJobs(cfg Config, d Deps) (*ingest.Worker, error) {
 		GCAfter: cfg.PlaybackTTL + cfg.GCDelay, TempDir: cfg.UploadDir,
 	}, ingest.Deps{
 		Logger: d.Obs.Logger, Metrics: d.Obs.Metrics, Store: d.Store, Blob: d.Blob, Packager: d.Packager,
-		Purged: d.Purged, Now: now,
+		Purged: d.Purged, Now: now, Report: d.Obs.ReportError,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("catalogd: %w", err)
@@ -433,6 +434,7 @@ func (s *Server) authenticate(r *http.Request, mode authMode) (principal, error)
 	case err != nil:
 		return principal{}, &apiError{kind: kindUnauthorized, code: "invalid_token", detail: "The access token is not valid.", cause: err}
 	}
+	obs.SetUser(r.Context(), strconv.FormatInt(c.UserID, 10)) // error reports name the user by id
 	return principal{UserID: c.UserID, SessionID: c.SessionID, Tier: c.Tier, Role: c.Role}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"riff/catalogd/store"
 	"riff/internal/blob"
+	"riff/internal/obs"
 	"riff/packager"
 )
 
@@ -84,6 +86,9 @@ type Deps struct {
 	// Now is the clock of GCAfter (default time.Now): the clock that
 	// mints playback tokens.
 	Now func() time.Time
+	// Report, if set, gets every job that failed for good (obs.ReportError:
+	// the error tracker).
+	Report func(context.Context, obs.Failure)
 }
 
 // Worker runs packaging and gc jobs. It is safe for concurrent use; New
@@ -97,6 +102,7 @@ type Worker struct {
 	pk     *packager.Packager
 	purged func()
 	now    func() time.Time
+	report func(context.Context, obs.Failure)
 	kick   chan struct{} // wakes an idle worker
 }
 
@@ -107,7 +113,10 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	}
 	cfg.setDefaults()
 	w := &Worker{cfg: cfg, log: d.Logger, m: d.Metrics, store: d.Store, blob: d.Blob, pk: d.Packager,
-		purged: d.Purged, now: d.Now, kick: make(chan struct{}, 1)}
+		purged: d.Purged, now: d.Now, report: d.Report, kick: make(chan struct{}, 1)}
+	if w.report == nil {
+		w.report = func(context.Context, obs.Failure) {}
+	}
 	if w.purged == nil {
 		w.purged = func() {}
 	}
@@ -252,6 +261,9 @@ func (w *Worker) runJob(ctx context.Context, j store.Job, owner string) {
 		} else if failed {
 			outcome = "failed"
 			log.Error("job failed", "err", err)
+			w.report(bg, obs.Failure{Route: "job " + j.Kind, Err: err, Tags: map[string]string{
+				"song_id": strconv.FormatInt(j.SongID, 10), "job_id": strconv.FormatInt(j.ID, 10),
+				"stage": j.Stage, "attempts": strconv.Itoa(j.Attempts), "reason": reasonOf(err)}})
 		} else {
 			log.Warn("job attempt failed; will retry", "err", err, "backoff", backoff)
 		}

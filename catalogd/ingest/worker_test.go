@@ -15,6 +15,7 @@ import (
 	"riff/catalogd/store"
 	"riff/internal/blob"
 	"riff/internal/blobkey"
+	"riff/internal/obs"
 	"riff/packager"
 )
 
@@ -124,9 +125,16 @@ func TestWorkerOnAFakeStore(t *testing.T) {
 	var purges sync.WaitGroup
 	purges.Add(1)
 	var once sync.Once
+	var reportMu sync.Mutex
+	reports := map[string]obs.Failure{} // job id → what the error tracker got
 	w, err := New(Config{Workers: 1, Poll: 10 * time.Millisecond}, Deps{
 		Logger: slog.New(slog.DiscardHandler), Metrics: metrics.NewSet(), Store: fs, Blob: bs,
 		Packager: packager.New(packager.Config{}), Purged: func() { once.Do(purges.Done) },
+		Report: func(_ context.Context, f obs.Failure) {
+			reportMu.Lock()
+			defer reportMu.Unlock()
+			reports[f.Tags["job_id"]] = f
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -155,6 +163,13 @@ func TestWorkerOnAFakeStore(t *testing.T) {
 	if !strings.HasPrefix(got[4], "retry: ") || !fs.retried[4] {
 		t.Errorf("a job whose upload is gone ended %q (permanent %v)", got[4], fs.retried[4])
 	}
+	// The two jobs that failed for good went to the error tracker, with
+	// their song; the others did not.
+	reportMu.Lock()
+	if len(reports) != 2 || reports["3"].Tags["song_id"] != "3" || reports["4"].Err == nil || reports["4"].Route != "job package" {
+		t.Errorf("error reports %+v, want jobs 3 and 4 with their song id", reports)
+	}
+	reportMu.Unlock()
 	var keys []string
 	for info, err := range bs.List(ctx, "") {
 		if err != nil {
