@@ -68,6 +68,7 @@ type runConfig struct {
 	server              Config
 	shutdownTimeout     time.Duration
 	errorTracking       obs.ErrorTracking
+	tracing             obs.Tracing
 }
 
 // parseFlags reads and checks Run's flags (and their environment variables
@@ -115,6 +116,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	ffprobe := fs.String("ffprobe", "ffprobe", "ffprobe `binary`")
 	encodes := fs.Int("encodes", 2, "ffmpeg encodes run at once per packaging job")
 	errorTracking := obs.ErrorTrackingFlags(fs)
+	tracing := obs.TracingFlags(fs)
 	if err := config.Load(fs, args, getenv, "catalogd"); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stderr, "\nSubcommand:\n  riff catalogd seed -db DSN -songs N\n    \tfill a database with a synthetic catalog (riff catalogd seed --help)\n")
@@ -126,6 +128,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		return runConfig{}, fmt.Errorf("catalogd: %w", err)
 	}
 	if err := errorTracking.Check(); err != nil {
+		return runConfig{}, fmt.Errorf("catalogd: %w", err)
+	}
+	if err := tracing.Resolve(getenv); err != nil {
 		return runConfig{}, fmt.Errorf("catalogd: %w", err)
 	}
 	switch {
@@ -164,6 +169,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		},
 		shutdownTimeout: *shutdownTimeout,
 		errorTracking:   *errorTracking,
+		tracing:         *tracing,
 	}, nil
 }
 
@@ -180,14 +186,15 @@ func checkDSN(dsn string) error {
 
 // daemon is a built catalogd, ready to run.
 type daemon struct {
-	cfg    runConfig
-	obs    *obs.Obs
-	keys   Keys
-	store  *store.Store
-	purges *purge.Dispatcher // nil without -purge-edges
-	blob   blob.Store
-	srv    *Server
-	flush  func(time.Duration) // error reports still queued
+	cfg         runConfig
+	obs         *obs.Obs
+	keys        Keys
+	store       *store.Store
+	purges      *purge.Dispatcher // nil without -purge-edges
+	blob        blob.Store
+	srv         *Server
+	flush       func(time.Duration)         // error reports still queued
+	stopTracing func(context.Context) error // flushes spans
 }
 
 // build makes catalogd's parts from cfg: it reads the keys, opens (and
@@ -202,6 +209,9 @@ func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
 		}
 	}()
 	if d.flush, err = d.obs.TrackErrors(cfg.errorTracking); err != nil {
+		return nil, fmt.Errorf("catalogd: %w", err)
+	}
+	if d.stopTracing, err = d.obs.StartTracing(ctx, cfg.tracing); err != nil {
 		return nil, fmt.Errorf("catalogd: %w", err)
 	}
 	passwords, err := auth.NewPasswords(cfg.argon2, cfg.argon2Concurrency)
@@ -356,6 +366,9 @@ func (d *daemon) run(ctx context.Context) error {
 	stopJobs()
 	<-jobsDone
 	d.flush(2 * time.Second)
+	if err := shutdown(d.stopTracing, 2*time.Second); err != nil {
+		log.Warn("flushing traces", "err", err)
+	}
 	return serveErr
 }
 

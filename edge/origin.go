@@ -14,6 +14,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"riff/edge/cache"
 	"riff/internal/blobkey"
@@ -88,6 +90,7 @@ type Origins struct {
 	list    []*originConn
 	secret  string
 	timeout time.Duration
+	obs     *obs.Obs // spans of origin fetches, traceparent on the request
 }
 
 type originConn struct {
@@ -122,7 +125,7 @@ func NewOrigins(o *obs.Obs, cfg OriginConfig, now func() time.Time) (*Origins, e
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 20
 	}
-	ups := &Origins{secret: cfg.Secret, timeout: cfg.Timeout}
+	ups := &Origins{secret: cfg.Secret, timeout: cfg.Timeout, obs: o}
 	for _, raw := range cfg.URLs {
 		u, host, _ := parseOriginURL(raw) // checked above
 		timeout := cfg.Timeout
@@ -273,7 +276,17 @@ func (u *Origins) probe(ctx context.Context, oc *originConn) error {
 }
 
 // Fetch implements Upstream.
-func (u *Origins) Fetch(ctx context.Context, key string, start, end int64) (OriginResponse, error) {
+func (u *Origins) Fetch(ctx context.Context, key string, start, end int64) (res OriginResponse, err error) {
+	if u.obs.Tracing() {
+		var span trace.Span
+		ctx, span = u.obs.StartSpan(ctx, "origin fetch", attribute.String("blob.key", key),
+			attribute.Int64("range.start", start), attribute.Int64("range.end", end))
+		defer func() { obs.EndSpan(span, err) }()
+	}
+	return u.fetch(ctx, key, start, end)
+}
+
+func (u *Origins) fetch(ctx context.Context, key string, start, end int64) (OriginResponse, error) {
 	var lastErr error
 	tried := false
 	for _, oc := range u.list {
@@ -327,6 +340,7 @@ func (u *Origins) fetchOne(ctx context.Context, oc *originConn, key string, star
 	uri := make([]byte, 0, len(key)+1)
 	uri = append(append(uri, '/'), key...)
 	req.SetRequestURIBytes(uri)
+	u.obs.InjectFast(ctx, &req.Header)
 	if end >= 0 {
 		var b [48]byte
 		r := append(b[:0], "bytes="...)

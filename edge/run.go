@@ -46,6 +46,7 @@ type runConfig struct {
 	server              Config
 	shutdownTimeout     time.Duration
 	errorTracking       obs.ErrorTracking
+	tracing             obs.Tracing
 }
 
 // parseFlags reads and checks Run's flags (and their environment variables
@@ -82,10 +83,14 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	fs.Var(&cacheBytes, "cache-bytes", "cache budget, e.g. 512MiB")
 	fs.Var(&sliceBytes, "slice-bytes", "media slice size, e.g. 1MiB")
 	errorTracking := obs.ErrorTrackingFlags(fs)
+	tracing := obs.TracingFlags(fs)
 	if err := config.Load(fs, args, getenv, "edge"); err != nil {
 		return runConfig{}, err
 	}
 	if err := errorTracking.Check(); err != nil {
+		return runConfig{}, fmt.Errorf("edge: %w", err)
+	}
+	if err := tracing.Resolve(getenv); err != nil {
 		return runConfig{}, fmt.Errorf("edge: %w", err)
 	}
 	switch {
@@ -144,6 +149,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		},
 		shutdownTimeout: *shutdownTimeout,
 		errorTracking:   *errorTracking,
+		tracing:         *tracing,
 	}, nil
 }
 
@@ -157,9 +163,10 @@ func negativeOrOff(d time.Duration) time.Duration {
 
 // daemon is a built edge, ready to listen.
 type daemon struct {
-	cfg   runConfig
-	srv   *Server
-	flush func(time.Duration) // error reports still queued
+	cfg         runConfig
+	srv         *Server
+	flush       func(time.Duration)         // error reports still queued
+	stopTracing func(context.Context) error // flushes spans
 }
 
 // build makes the edge's parts from cfg: it reads the key set and builds
@@ -168,6 +175,10 @@ type daemon struct {
 func build(cfg runConfig) (*daemon, error) {
 	o := obs.New("edge", cfg.logger)
 	flush, err := o.TrackErrors(cfg.errorTracking)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	stopTracing, err := o.StartTracing(context.Background(), cfg.tracing)
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
@@ -184,7 +195,7 @@ func build(cfg runConfig) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &daemon{cfg: cfg, srv: srv, flush: flush}, nil
+	return &daemon{cfg: cfg, srv: srv, flush: flush, stopTracing: stopTracing}, nil
 }
 
 // run listens on the public and admin addresses, serves until ctx is
@@ -220,6 +231,11 @@ func (d *daemon) run(ctx context.Context) error {
 		logger.Warn("shutdown", "err", serr)
 	}
 	d.flush(2 * time.Second)
+	tctx, tcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer tcancel()
+	if terr := d.stopTracing(tctx); terr != nil {
+		logger.Warn("flushing traces", "err", terr)
+	}
 	logger.Info("edge stopped")
 	return err
 }

@@ -47,6 +47,7 @@ type runConfig struct {
 	server              ServerConfig
 	shutdownTimeout     time.Duration
 	errorTracking       obs.ErrorTracking
+	tracing             obs.Tracing
 }
 
 // parseFlags reads and checks Run's flags (and their environment variables
@@ -64,10 +65,14 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	writeTimeout := fs.Duration("write-timeout", 2*time.Minute, "longest time to write one response")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second, "how long to let responses finish on shutdown")
 	errorTracking := obs.ErrorTrackingFlags(fs)
+	tracing := obs.TracingFlags(fs)
 	if err := config.Load(fs, args, getenv, "origin"); err != nil {
 		return runConfig{}, err
 	}
 	if err := errorTracking.Check(); err != nil {
+		return runConfig{}, fmt.Errorf("origin: %w", err)
+	}
+	if err := tracing.Resolve(getenv); err != nil {
 		return runConfig{}, fmt.Errorf("origin: %w", err)
 	}
 	logger, err := obs.NewLogger(stderr, *logLevel)
@@ -87,17 +92,19 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		},
 		shutdownTimeout: *shutdownTimeout,
 		errorTracking:   *errorTracking,
+		tracing:         *tracing,
 	}, nil
 }
 
 // daemon is a built origin, ready to listen.
 type daemon struct {
-	cfg   runConfig
-	obs   *obs.Obs
-	store blob.Store
-	srv   *Server
-	admin *fasthttp.Server // nil without -admin-listen
-	flush func(time.Duration) // error reports still queued
+	cfg         runConfig
+	obs         *obs.Obs
+	store       blob.Store
+	srv         *Server
+	admin       *fasthttp.Server            // nil without -admin-listen
+	flush       func(time.Duration)         // error reports still queued
+	stopTracing func(context.Context) error // flushes spans
 }
 
 // build opens the blob store and makes the servers; it listens on nothing
@@ -108,11 +115,15 @@ func build(ctx context.Context, cfg runConfig) (*daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("origin: %w", err)
 	}
+	stopTracing, err := o.StartTracing(ctx, cfg.tracing)
+	if err != nil {
+		return nil, fmt.Errorf("origin: %w", err)
+	}
 	store, err := blob.Open(ctx, cfg.blobURL)
 	if err != nil {
 		return nil, fmt.Errorf("origin: %w", err)
 	}
-	d := &daemon{cfg: cfg, obs: o, store: store, srv: NewServer(o, store, cfg.server), flush: flush}
+	d := &daemon{cfg: cfg, obs: o, store: store, srv: NewServer(o, store, cfg.server), flush: flush, stopTracing: stopTracing}
 	if cfg.adminListen != "" {
 		d.admin = &fasthttp.Server{
 			Handler:              d.srv.AdminHandler,
@@ -170,6 +181,9 @@ func (d *daemon) run(ctx context.Context) error {
 		d.obs.Logger.Warn("shutdown incomplete", "err", err)
 	}
 	d.flush(2 * time.Second)
+	if err := shutdown(d.stopTracing, 2*time.Second); err != nil {
+		d.obs.Logger.Warn("flushing traces", "err", err)
+	}
 	return serveErr
 }
 

@@ -145,6 +145,7 @@ func TestParseFlags(t *testing.T) {
 		},
 		shutdownTimeout: 15 * time.Second,
 		errorTracking:   obs.ErrorTracking{Environment: "production"},
+		tracing:         obs.Tracing{Ratio: 0.01},
 	}
 	if cfg.logger == nil {
 		t.Error("defaults: no logger")
@@ -155,7 +156,7 @@ func TestParseFlags(t *testing.T) {
 	}
 
 	cfg, err = parseFlags([]string{"-admin-listen", "127.0.0.1:9", "-blob", "s3://b", "-store-timeout", "1s", "-sentry-environment", "staging"},
-		env(map[string]string{"RIFF_ORIGIN_SECRET": "s", "RIFF_ORIGIN_SHUTDOWN_TIMEOUT": "2s", "RIFF_ORIGIN_SENTRY_DSN": "https://k@sentry.example/3"}), io.Discard)
+		env(map[string]string{"RIFF_ORIGIN_SECRET": "s", "RIFF_ORIGIN_SHUTDOWN_TIMEOUT": "2s", "RIFF_ORIGIN_SENTRY_DSN": "https://k@sentry.example/3", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +172,7 @@ func TestParseFlags(t *testing.T) {
 		},
 		shutdownTimeout: 2 * time.Second,
 		errorTracking:   obs.ErrorTracking{DSN: "https://k@sentry.example/3", Environment: "staging"},
+		tracing:         obs.Tracing{Endpoint: "http://collector:4318", Ratio: 0.01},
 	}
 	if cfg != want {
 		t.Errorf("flags and environment = %+v, want %+v", cfg, want)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"riff/internal/blob"
 	"riff/internal/blobkey"
@@ -354,16 +356,41 @@ func (s *Server) notModified(ctx *fasthttp.RequestCtx, info blob.Info) bool {
 
 func (s *Server) get(ctx context.Context, key string, rng *blob.Range) (io.ReadCloser, blob.Info, error) {
 	start := time.Now()
+	span := s.startStoreSpan(ctx, "blob get", key)
 	rc, info, err := s.store.Get(ctx, key, rng)
 	s.getSeconds.UpdateDuration(start)
+	endStoreSpan(span, err)
 	return rc, info, err
 }
 
 func (s *Server) stat(ctx context.Context, key string) (blob.Info, error) {
 	start := time.Now()
+	span := s.startStoreSpan(ctx, "blob stat", key)
 	info, err := s.store.Stat(ctx, key)
 	s.statSeconds.UpdateDuration(start)
+	endStoreSpan(span, err)
 	return info, err
+}
+
+// startStoreSpan starts a span for a blob store call, a child of the
+// request's; nil with tracing off.
+func (s *Server) startStoreSpan(ctx context.Context, name, key string) trace.Span {
+	if !s.obs.Tracing() {
+		return nil
+	}
+	_, span := s.obs.StartSpan(obs.SpanContext(ctx), name, attribute.String("blob.key", key))
+	return span
+}
+
+// endStoreSpan ends span; a missing object is an answer, not a failure.
+func endStoreSpan(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
+	if errors.Is(err, blob.ErrNotFound) {
+		err = nil
+	}
+	obs.EndSpan(span, err)
 }
 
 // storeError maps a store error to the answer: the one place that does.

@@ -153,6 +153,9 @@ func (o *Obs) report(ctx context.Context, f Failure) {
 		if id := RequestID(ctx); id != "" {
 			s.SetTag("request_id", id)
 		}
+		if sc, ok := traceIDs(ctx); ok {
+			s.SetTag("trace_id", sc.TraceID().String())
+		}
 		if u := userOf(ctx); u != "" {
 			s.SetUser(sentry.User{ID: u})
 		}

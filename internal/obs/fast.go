@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // FastMiddleware wraps a fasthttp handler with what Middleware does for
@@ -24,6 +25,12 @@ func (o *Obs) FastMiddleware(next fasthttp.RequestHandler) fasthttp.RequestHandl
 			var buf [48]byte
 			ctx.Response.Header.SetBytesV(HeaderRequestID, ids.appendID(buf[:0]))
 		}
+		var span trace.Span
+		if o.tracer != nil {
+			sctx, sp := o.tracer.startFast(ctx)
+			ctx.SetUserValue(spanCtxKey{}, sctx)
+			span = sp
+		}
 		defer func() {
 			p := recover()
 			if p != nil {
@@ -37,6 +44,9 @@ func (o *Obs) FastMiddleware(next fasthttp.RequestHandler) fasthttp.RequestHandl
 			}
 			status := ctx.Response.StatusCode()
 			o.observe(status, start)
+			if span != nil {
+				endServer(span, "", status)
+			}
 			if status >= 500 {
 				o.Logger.ErrorContext(ctx, "request", "method", string(ctx.Method()), "path", RedactPath(string(ctx.Path())),
 					"status", status, "duration_ms", float64(time.Since(start).Microseconds())/1000)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"runtime/debug"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Middleware wraps a net/http handler: it takes the incoming X-Request-Id
@@ -28,6 +30,10 @@ func (o *Obs) Middleware(next http.Handler) http.Handler {
 		if o.errs != nil {
 			ctx = context.WithValue(ctx, userKey{}, &userHolder{})
 		}
+		var span trace.Span
+		if o.tracer != nil {
+			ctx, span = o.tracer.startServer(ctx, r.Header, r.Method)
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		inner := r.WithContext(ctx)
 		defer func() {
@@ -45,6 +51,9 @@ func (o *Obs) Middleware(next http.Handler) http.Handler {
 			status := sw.status
 			if status == 0 {
 				status = http.StatusOK
+			}
+			if span != nil {
+				endServer(span, inner.Pattern, status)
 			}
 			if o.errs != nil && (p != nil || status >= 500) {
 				// The mux sets the matched pattern on the request it was

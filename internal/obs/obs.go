@@ -38,6 +38,7 @@ type Obs struct {
 
 	errs    *errorTracker // nil: error tracking off (see TrackErrors)
 	dropped *metrics.Counter
+	tracer  *tracer // nil: tracing off (see StartTracing)
 	latency *metrics.PrometheusHistogram
 }
 

@@ -73,12 +73,18 @@ func validID(id []byte) bool {
 	return true
 }
 
-// requestIDHandler adds request_id to records whose context carries one.
+// requestIDHandler adds request_id to records whose context carries one,
+// and trace_id and span_id when the context has a span (tracing on).
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
 	if id := RequestID(ctx); id != "" {
 		r.AddAttrs(slog.String("request_id", id))
+	}
+	if ctx != nil {
+		if sc, ok := traceIDs(ctx); ok {
+			r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+		}
 	}
 	return h.Handler.Handle(ctx, r)
 }

@@ -1,0 +1,228 @@
+package obs
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Tracing.
+//
+// With an OTLP endpoint, each daemon exports spans over OTLP/HTTP
+// (protobuf) through the OpenTelemetry SDK: one server span per request
+// (the middleware; its parent comes from the request's W3C traceparent
+// header), child spans made with StartSpan, and traceparent injected into
+// the requests a daemon makes (Inject, InjectFast), so that one trace
+// follows a segment from the edge to the origin and an upload from POST
+// /songs through its job. New traces are sampled at Ratio (parent-based: a
+// sampled parent's children are always kept). The standard OTEL_*
+// environment variables of the exporter and the sampler are honoured.
+//
+// Off (no endpoint), nothing is set up: the middleware checks one pointer
+// and StartSpan returns the context it was given, so the edge's hit path
+// pays nothing.
+
+// Tracing configures span export (see StartTracing).
+type Tracing struct {
+	// Endpoint is the OTLP/HTTP collector URL, e.g. http://collector:4318
+	// (/v1/traces is added when the URL has no path). Empty: the
+	// environment's OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+	// OTEL_EXPORTER_OTLP_ENDPOINT, else tracing is off.
+	Endpoint string
+	// Ratio of new traces sampled, 0 to 1.
+	Ratio float64
+	// EnvSampler: OTEL_TRACES_SAMPLER is set, and the SDK's sampler from
+	// the environment is used instead of Ratio.
+	EnvSampler bool
+}
+
+// Resolve completes t from the OTEL_* environment (read with getenv): the
+// endpoint when none was given, and whether the sampler comes from the
+// environment. Then it checks t.
+func (t *Tracing) Resolve(getenv func(string) string) error {
+	if t.Endpoint == "" {
+		if e := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); e != "" {
+			t.Endpoint = e // a full URL, path included
+		} else {
+			t.Endpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+		}
+	}
+	t.EnvSampler = getenv("OTEL_TRACES_SAMPLER") != ""
+	return t.Check()
+}
+
+// TracingFlags registers -otlp-endpoint and -trace-ratio on fs (every
+// daemon has them) and returns what they will hold once fs is parsed.
+func TracingFlags(fs *flag.FlagSet) *Tracing {
+	t := &Tracing{}
+	fs.StringVar(&t.Endpoint, "otlp-endpoint", "", "OpenTelemetry collector `URL` (OTLP/HTTP, e.g. http://collector:4318) to export traces to; empty: OTEL_EXPORTER_OTLP_ENDPOINT, else off")
+	fs.Float64Var(&t.Ratio, "trace-ratio", 0.01, "share of new traces sampled, 0 to 1 (a sampled caller's traces are always followed)")
+	return t
+}
+
+// Check reports an endpoint or ratio that cannot work (so that flag
+// parsing refuses it before anything starts).
+func (t Tracing) Check() error {
+	if t.Ratio < 0 || t.Ratio > 1 {
+		return fmt.Errorf("-trace-ratio %v: want 0 to 1", t.Ratio)
+	}
+	if t.Endpoint == "" {
+		return nil
+	}
+	if u, err := url.Parse(t.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("-otlp-endpoint %q: want http(s)://HOST:PORT", t.Endpoint)
+	}
+	return nil
+}
+
+// tracer is set when tracing is on.
+type tracer struct {
+	t    trace.Tracer
+	prop propagation.TextMapPropagator
+}
+
+// StartTracing turns span export on for this Obs (cfg as Resolve left
+// it; the exporter also reads its other OTEL_* settings, such as headers,
+// from the process environment). It returns a function that flushes and
+// stops the exporter, to call at shutdown; without an endpoint tracing
+// stays off and it does nothing.
+func (o *Obs) StartTracing(ctx context.Context, cfg Tracing) (shutdown func(context.Context) error, err error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	endpoint := cfg.Endpoint
+	if endpoint == "" {
+		return func(context.Context) error { return nil }, nil
+	}
+	if u, _ := url.Parse(endpoint); u.Path == "" || u.Path == "/" {
+		endpoint = strings.TrimSuffix(endpoint, "/") + "/v1/traces"
+	}
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint))
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	tpOpts := []sdktrace.TracerProviderOption{
+		sdktrace.WithBatcher(exp),
+		sdktrace.WithResource(resource.NewSchemaless(
+			attribute.String("service.name", "riff-"+o.Component),
+			attribute.String("service.version", buildRelease()))),
+	}
+	if !cfg.EnvSampler {
+		tpOpts = append(tpOpts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.Ratio))))
+	}
+	tp := sdktrace.NewTracerProvider(tpOpts...)
+	o.tracer = &tracer{t: tp.Tracer("riff/" + o.Component), prop: propagation.TraceContext{}}
+	return tp.Shutdown, nil
+}
+
+// Tracing reports whether spans are exported (false for a nil Obs).
+func (o *Obs) Tracing() bool { return o != nil && o.tracer != nil }
+
+// StartSpan starts a child span of ctx's span named name. With tracing
+// off it returns ctx and a span that does nothing, allocating nothing.
+// For a fasthttp request context, pass SpanContext(ctx).
+func (o *Obs) StartSpan(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	if !o.Tracing() {
+		return ctx, trace.SpanFromContext(context.Background()) // the no-op span
+	}
+	return o.tracer.t.Start(ctx, name, trace.WithAttributes(attrs...))
+}
+
+// EndSpan ends span, marking it failed when err is not nil.
+func EndSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+// Inject writes ctx's trace context (traceparent) into an outgoing
+// net/http request's headers. A no-op with tracing off.
+func (o *Obs) Inject(ctx context.Context, h http.Header) {
+	if o.Tracing() {
+		o.tracer.prop.Inject(ctx, propagation.HeaderCarrier(h))
+	}
+}
+
+// InjectFast writes ctx's trace context into an outgoing fasthttp request.
+func (o *Obs) InjectFast(ctx context.Context, h *fasthttp.RequestHeader) {
+	if o.Tracing() {
+		o.tracer.prop.Inject(ctx, fastCarrier{h})
+	}
+}
+
+// spanCtxKey keys the span's context in a fasthttp RequestCtx's user
+// values (a RequestCtx cannot carry an OpenTelemetry span itself).
+type spanCtxKey struct{}
+
+// SpanContext returns the context.Context that carries the server span of
+// a fasthttp request (ctx is the RequestCtx or a context derived from it),
+// for StartSpan and outgoing requests; ctx itself when tracing is off or
+// ctx has no such span. The returned context has the span but not ctx's
+// deadline.
+func SpanContext(ctx context.Context) context.Context {
+	if sc, ok := ctx.Value(spanCtxKey{}).(context.Context); ok {
+		return sc
+	}
+	return ctx
+}
+
+// traceIDs returns the trace and span ids of ctx's span, for log lines.
+func traceIDs(ctx context.Context) (trace.SpanContext, bool) {
+	sc := trace.SpanContextFromContext(SpanContext(ctx))
+	return sc, sc.IsValid()
+}
+
+// startServerSpan extracts the caller's trace context from a net/http
+// request and starts the server span.
+func (t *tracer) startServer(ctx context.Context, h http.Header, name string) (context.Context, trace.Span) {
+	ctx = t.prop.Extract(ctx, propagation.HeaderCarrier(h))
+	return t.t.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer))
+}
+
+// startFast extracts the caller's trace context from a fasthttp request
+// and starts the server span, named by method and path (tokens cut out).
+func (t *tracer) startFast(ctx *fasthttp.RequestCtx) (context.Context, trace.Span) {
+	sctx := t.prop.Extract(context.Background(), fastCarrier{&ctx.Request.Header})
+	return t.t.Start(sctx, string(ctx.Method())+" "+RedactPath(string(ctx.Path())), trace.WithSpanKind(trace.SpanKindServer))
+}
+
+// endServer records the answer's status on the server span and ends it.
+func endServer(span trace.Span, route string, status int) {
+	if route != "" {
+		span.SetName(route)
+		span.SetAttributes(attribute.String("http.route", route))
+	}
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, strconv.Itoa(status))
+	}
+	span.End()
+}
+
+// fastCarrier adapts a fasthttp request header to the propagator.
+type fastCarrier struct{ h *fasthttp.RequestHeader }
+
+func (c fastCarrier) Get(key string) string { return string(c.h.Peek(key)) }
+func (c fastCarrier) Set(key, value string) { c.h.Set(key, value) }
+func (c fastCarrier) Keys() []string {
+	var keys []string
+	for k := range c.h.All() {
+		keys = append(keys, string(k))
+	}
+	return keys
+}
