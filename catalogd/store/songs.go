@@ -107,6 +107,9 @@ func (s *Store) createSong(ctx context.Context, tx *sql.Tx, ns NewSong) (int64, 
 	if credits[0].Role != RolePrimary {
 		return 0, fmt.Errorf("first credit has role %q, want %q", credits[0].Role, RolePrimary)
 	}
+	if credits[0].ArtistID != albumArtist {
+		return 0, fmt.Errorf("primary artist %d is not the album's artist %d", credits[0].ArtistID, albumArtist)
+	}
 	names := make([]string, len(credits))
 	for i, c := range credits {
 		if err := tx.QueryRowContext(ctx, `SELECT name FROM artists WHERE id = $1`, c.ArtistID).Scan(&names[i]); err != nil {
