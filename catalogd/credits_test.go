@@ -3,8 +3,11 @@ package catalogd
 import (
 	"bytes"
 	"context"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"os"
+	"strings"
 	"testing"
 
 	"riff/catalogd/store"
@@ -125,5 +128,29 @@ func TestArtistNamesUnique(t *testing.T) {
 		// Renaming to one's own name in another case is fine.
 		r = e.do(request{method: "PATCH", path: "/artists/" + itoa(f.artist.ID), token: f.owner.AccessToken, body: map[string]string{"name": "SIGUR RÓS"}})
 		wantStatus(t, r, http.StatusOK, "")
+	})
+}
+
+// TestUploadFilenameLineBreak: a filename with CR or LF (RFC 2231
+// filename*, the one way to send them in a header) is refused saying so.
+func TestUploadFilenameLineBreak(t *testing.T) {
+	eachIngestEnv(t, func(t *testing.T, e *ingestEnv) {
+		f := e.fixture()
+		for _, enc := range []string{"a%0D%0Ab.flac", "a%0Ab.flac", "a%0Db.flac"} {
+			var buf bytes.Buffer
+			mw := multipart.NewWriter(&buf)
+			mw.WriteField("album_id", itoa(f.album.ID))
+			h := textproto.MIMEHeader{}
+			h.Set("Content-Disposition", `form-data; name="file"; filename*=UTF-8''`+enc)
+			w, _ := mw.CreatePart(h)
+			w.Write([]byte("fLaC"))
+			mw.Close()
+			r := e.do(request{method: "POST", path: "/songs", token: f.owner.AccessToken, body: buf.Bytes(),
+				header: map[string]string{"Content-Type": mw.FormDataContentType()}})
+			wantStatus(t, r, http.StatusBadRequest, "invalid_filename")
+			if p := r.problem(); p.Field != "file" || !strings.Contains(p.Detail, "line breaks") {
+				t.Errorf("%s: %s", enc, r.body)
+			}
+		}
 	})
 }

@@ -132,8 +132,11 @@ func (s *Server) recentlyPlayed(w http.ResponseWriter, r *http.Request, p princi
 		return err
 	}
 	songs := make([]songView, len(plays))
+	owned := map[int64]bool{}
 	for i, pl := range plays {
-		songs[i] = newSongView(pl.Song)
+		if songs[i], err = s.listedSongView(r.Context(), p, pl.Song, owned); err != nil {
+			return err
+		}
 	}
 	if err := s.markLiked(r.Context(), p, songs); err != nil {
 		return err
