@@ -4,9 +4,13 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"riff/catalogd/auth"
 	"riff/catalogd/store"
@@ -46,7 +50,58 @@ func checkEmail(email string) *apiError {
 	if err != nil || a.Address != email || a.Name != "" || !strings.Contains(email[strings.LastIndexByte(email, '@'):], ".") {
 		return invalidField("email", "invalid_email", "email must be an address like ann@example.com.")
 	}
+	at := strings.LastIndexByte(email, '@')
+	if mixedScripts(email[:at]) || mixedScripts(email[at+1:]) {
+		return invalidField("email", "mixed_scripts", "email mixes letters of scripts that can be taken for one another (Latin and Cyrillic, say) in its name or its domain.")
+	}
 	return nil
+}
+
+// normalEmail is the form an address is checked and stored in: NFKC,
+// so fullwidth and other compatibility forms ("ａｎｎ＠example.com") are
+// the plain address and canonically equal spellings are one.
+func normalEmail(email string) string { return norm.NFKC.String(email) }
+
+// mixedScripts reports whether the letters of s come from scripts that do
+// not go together, after Unicode TR39's "highly restrictive" level: one
+// script, or Latin with Han and Hiragana/Katakana, with Han and Bopomofo,
+// or with Han and Hangul. Digits, punctuation and marks (scripts Common
+// and Inherited) go with anything.
+func mixedScripts(s string) bool {
+	seen := map[string]bool{}
+	for _, r := range s {
+		if r < utf8.RuneSelf && !unicode.IsLetter(r) {
+			continue
+		}
+		for name, table := range unicode.Scripts {
+			if name != "Common" && name != "Inherited" && unicode.Is(table, r) {
+				seen[name] = true
+				break
+			}
+		}
+	}
+	if len(seen) <= 1 {
+		return false
+	}
+	for _, allowed := range [][]string{{"Latin", "Han", "Hiragana", "Katakana"}, {"Latin", "Han", "Bopomofo"}, {"Latin", "Han", "Hangul"}} {
+		ok := true
+		for name := range seen {
+			ok = ok && slices.Contains(allowed, name)
+		}
+		if ok {
+			return false
+		}
+	}
+	return true
+}
+
+// checkDisplayName checks a display name: 1 to 100 printable characters,
+// at least one visible.
+func checkDisplayName(name string) *apiError {
+	if e := checkText("display_name", name, true, 100, false); e != nil {
+		return e
+	}
+	return checkVisible("display_name", name)
 }
 
 func checkPassword(pw string) *apiError {
@@ -56,6 +111,8 @@ func checkPassword(pw string) *apiError {
 		return invalidField("password", "too_short", "password must be at least %d characters.", minPasswordRunes)
 	case n > maxPasswordRunes || len(pw) > 4*maxPasswordRunes:
 		return invalidField("password", "too_long", "password must be at most %d characters.", maxPasswordRunes)
+	case strings.TrimSpace(pw) == "":
+		return invalidField("password", "blank_password", "password must not be only white space.")
 	}
 	return nil
 }
@@ -82,13 +139,17 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, _ principal) e
 	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
 		return err
 	}
+	req.Email = normalEmail(req.Email)
 	if e := checkEmail(req.Email); e != nil {
 		return e
 	}
 	if e := checkPassword(req.Password); e != nil {
 		return e
 	}
-	if e := checkText("display_name", req.DisplayName, true, 100, false); e != nil {
+	if s.passwords.Common(req.Password) {
+		return invalidField("password", "common_password", "This password is among the most common ones; choose another.")
+	}
+	if e := checkDisplayName(req.DisplayName); e != nil {
 		return e
 	}
 	if e := checkCountry(req.Country); e != nil {

@@ -27,7 +27,7 @@ func (s *Server) createArtist(w http.ResponseWriter, r *http.Request, p principa
 	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	if e := checkText("name", req.Name, true, 200, false); e != nil {
+	if e := checkArtistName(req.Name); e != nil {
 		return e
 	}
 	if e := checkText("bio", req.Bio, false, 4000, true); e != nil {
@@ -40,7 +40,7 @@ func (s *Server) createArtist(w http.ResponseWriter, r *http.Request, p principa
 		Name: strings.TrimSpace(req.Name), Bio: req.Bio, ImageURL: req.ImageURL,
 	})
 	if err != nil {
-		return err
+		return nameTaken(err)
 	}
 	w.Header().Set("Location", "/artists/"+itoa(a.ID))
 	return writeJSON(w, http.StatusCreated, newArtistView(a))
@@ -80,6 +80,33 @@ func (s *Server) ownedArtist(ctx context.Context, p principal, id int64, field s
 	return a, nil
 }
 
+// checkArtistName checks an artist name: 1 to 200 printable characters,
+// at least one of them visible (see store.NameKey).
+func checkArtistName(name string) *apiError {
+	if e := checkText("name", name, true, 200, false); e != nil {
+		return e
+	}
+	return checkVisible("name", name)
+}
+
+// checkVisible refuses a name with nothing visible in it (only white
+// space, zero-width and other default-ignorable characters).
+func checkVisible(field, name string) *apiError {
+	if store.NameKey(name) == "" {
+		return invalidField(field, "no_visible_characters", "%s must contain a visible character.", field)
+	}
+	return nil
+}
+
+// nameTaken answers a name conflict as 409 name_taken.
+func nameTaken(err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		return &apiError{kind: kindConflict, code: "name_taken", field: "name", cause: err,
+			detail: "Another artist has this name, or one that looks the same (case, width and invisible characters aside)."}
+	}
+	return err
+}
+
 type patchArtistRequest struct {
 	Name     optional[string] `json:"name"`
 	Bio      optional[string] `json:"bio"`
@@ -100,7 +127,7 @@ func (s *Server) patchArtist(w http.ResponseWriter, r *http.Request, p principal
 		if req.Name.null {
 			return invalidField("name", "required", "name must not be null.")
 		}
-		if e := checkText("name", req.Name.v, true, 200, false); e != nil {
+		if e := checkArtistName(req.Name.v); e != nil {
 			return e
 		}
 		v := strings.TrimSpace(req.Name.v)
@@ -123,7 +150,7 @@ func (s *Server) patchArtist(w http.ResponseWriter, r *http.Request, p principal
 	}
 	a, err := s.store.UpdateArtist(r.Context(), id, up)
 	if err != nil {
-		return err
+		return nameTaken(err)
 	}
 	return writeJSON(w, http.StatusOK, newArtistView(a))
 }

@@ -28,9 +28,17 @@ type eventsRequest struct {
 }
 
 type eventsResponse struct {
-	Recorded   int `json:"recorded"`
-	Duplicates int `json:"duplicates"`
-	Counted    int `json:"counted"`
+	Recorded   int             `json:"recorded"`
+	Duplicates int             `json:"duplicates"`
+	Counted    int             `json:"counted"`
+	Rejected   []rejectedEvent `json:"rejected"`
+}
+
+// rejectedEvent is an event not recorded because it broke a plausibility
+// rule (reason: a store.Reject* constant).
+type rejectedEvent struct {
+	EventID string `json:"event_id"`
+	Reason  string `json:"reason"`
 }
 
 // maxPlayMS bounds ms_played: a day.
@@ -53,7 +61,9 @@ func checkEventID(field, id string) *apiError {
 
 // postEvents records a batch of up to store.MaxEventBatch play events of
 // the caller. Event ids make it idempotent: a replayed batch (a lost
-// response) counts once.
+// response) counts once. Implausible events are answered one by one in
+// rejected (see store.RecordEvents); songs the caller cannot see are
+// refused like unknown ids.
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p principal) error {
 	var req eventsRequest
 	if err := decodeJSON(w, r, maxEventsBody, &req); err != nil {
@@ -98,7 +108,11 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p principal)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, eventsResponse{Recorded: res.Recorded, Duplicates: res.Duplicates, Counted: res.Counted})
+	out := eventsResponse{Recorded: res.Recorded, Duplicates: res.Duplicates, Counted: res.Counted, Rejected: []rejectedEvent{}}
+	for _, rj := range res.Rejected {
+		out.Rejected = append(out.Rejected, rejectedEvent{EventID: rj.EventID, Reason: rj.Reason})
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 type recentPlayView struct {
@@ -118,8 +132,11 @@ func (s *Server) recentlyPlayed(w http.ResponseWriter, r *http.Request, p princi
 		return err
 	}
 	songs := make([]songView, len(plays))
+	owned := map[int64]bool{}
 	for i, pl := range plays {
-		songs[i] = newSongView(pl.Song)
+		if songs[i], err = s.listedSongView(r.Context(), p, pl.Song, owned); err != nil {
+			return err
+		}
 	}
 	if err := s.markLiked(r.Context(), p, songs); err != nil {
 		return err

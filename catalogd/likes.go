@@ -75,8 +75,13 @@ func (s *Server) likedSongs(w http.ResponseWriter, r *http.Request, p principal)
 	}
 	views := make([]likedSongView, len(liked))
 	yes := true
+	owned := map[int64]bool{}
 	for i, l := range liked {
-		views[i] = likedSongView{LikedAt: l.LikedAt, Song: newSongView(l.Song)}
+		sv, err := s.listedSongView(r.Context(), p, l.Song, owned)
+		if err != nil {
+			return err
+		}
+		views[i] = likedSongView{LikedAt: l.LikedAt, Song: sv}
 		views[i].Song.Liked = &yes
 	}
 	return writeJSON(w, http.StatusOK, newPage(r, views, limit, offset, total, nil))

@@ -66,19 +66,22 @@ func writeEdit(w http.ResponseWriter, res store.EditResult) error {
 }
 
 // editor is the caller as a playlist editor, with the snapshot named by
-// If-Match ("*" or none: any; quotes and W/ are accepted; anything that
-// is not a current snapshot id fails with 412).
-func editor(r *http.Request, p principal) store.Editor {
+// If-Match: none or "*" is any; otherwise one snapshot id, quoted or not
+// (W/ accepted). A snapshot id that is not current fails later with 412;
+// a value that is no snapshot id at all (or a list of them) is 400
+// invalid_if_match.
+func editor(r *http.Request, p principal) (store.Editor, error) {
 	ed := store.Editor{UserID: p.UserID}
 	v := strings.TrimSpace(r.Header.Get("If-Match"))
 	if v == "" || v == "*" {
-		return ed
+		return ed, nil
 	}
 	v = strings.Trim(strings.TrimPrefix(v, "W/"), `"`)
 	if ed.IfVersion = store.ParseSnapshotID(v); ed.IfVersion == 0 {
-		ed.IfVersion = -1 // matches no version
+		return ed, &apiError{kind: kindInvalid, code: "invalid_if_match",
+			detail: "If-Match must be one snapshot_id of this playlist (as its ETag gives it), or *."}
 	}
-	return ed
+	return ed, nil
 }
 
 // playlistError turns the store's playlist edit errors into answers.
@@ -175,8 +178,11 @@ func (s *Server) getPlaylist(w http.ResponseWriter, r *http.Request, p principal
 		}
 		views := make([]playlistItemView, len(items))
 		songs := make([]songView, len(items))
+		owned := map[int64]bool{}
 		for i, it := range items {
-			songs[i] = newSongView(it.Song)
+			if songs[i], err = s.listedSongView(r.Context(), p, it.Song, owned); err != nil {
+				return err
+			}
 		}
 		if err := s.markLiked(r.Context(), p, songs); err != nil {
 			return err
@@ -229,7 +235,11 @@ func (s *Server) patchPlaylist(w http.ResponseWriter, r *http.Request, p princip
 		}
 		up.IsPublic = &req.IsPublic.v
 	}
-	pl, err := s.store.UpdatePlaylist(r.Context(), id, editor(r, p), up)
+	ed, err := editor(r, p)
+	if err != nil {
+		return err
+	}
+	pl, err := s.store.UpdatePlaylist(r.Context(), id, ed, up)
 	if err != nil {
 		return playlistError(err)
 	}
@@ -242,7 +252,11 @@ func (s *Server) deletePlaylist(w http.ResponseWriter, r *http.Request, p princi
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeletePlaylist(r.Context(), id, editor(r, p)); err != nil {
+	ed, err := editor(r, p)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeletePlaylist(r.Context(), id, ed); err != nil {
 		return playlistError(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -296,7 +310,11 @@ func (s *Server) putPlaylistSongs(w http.ResponseWriter, r *http.Request, p prin
 	if req.Position != nil {
 		pos = *req.Position
 	}
-	res, err := s.store.AddPlaylistSongs(r.Context(), id, editor(r, p), req.SongsID, pos)
+	ed, err := editor(r, p)
+	if err != nil {
+		return err
+	}
+	res, err := s.store.AddPlaylistSongs(r.Context(), id, ed, req.SongsID, pos)
 	if errors.Is(err, store.ErrOutOfRange) {
 		return &apiError{kind: kindInvalid, code: "out_of_range", field: "position", cause: err,
 			detail: "position is past the end of the playlist (it may be at most the number of items)."}
@@ -326,7 +344,11 @@ func (s *Server) reorderPlaylist(w http.ResponseWriter, r *http.Request, p princ
 			return invalidField(f.name, "out_of_range", "%s must be from %d to %d.", f.name, f.lo, store.MaxPlaylistItems)
 		}
 	}
-	res, err := s.store.ReorderPlaylist(r.Context(), id, editor(r, p), *req.RangeStart, length, *req.InsertBefore)
+	ed, err := editor(r, p)
+	if err != nil {
+		return err
+	}
+	res, err := s.store.ReorderPlaylist(r.Context(), id, ed, *req.RangeStart, length, *req.InsertBefore)
 	if errors.Is(err, store.ErrOutOfRange) {
 		return &apiError{kind: kindInvalid, code: "out_of_range", field: "range_start", cause: err,
 			detail: "The range or insert_before lies outside the playlist."}
@@ -347,7 +369,11 @@ func (s *Server) removePlaylistSong(w http.ResponseWriter, r *http.Request, p pr
 	if err != nil {
 		return err
 	}
-	res, err := s.store.RemovePlaylistSong(r.Context(), id, editor(r, p), songID)
+	ed, err := editor(r, p)
+	if err != nil {
+		return err
+	}
+	res, err := s.store.RemovePlaylistSong(r.Context(), id, ed, songID)
 	if err != nil {
 		return playlistError(err)
 	}
@@ -364,7 +390,11 @@ func (s *Server) removePlaylistItem(w http.ResponseWriter, r *http.Request, p pr
 	if err != nil {
 		return err
 	}
-	res, err := s.store.RemovePlaylistItem(r.Context(), id, editor(r, p), itemID)
+	ed, err := editor(r, p)
+	if err != nil {
+		return err
+	}
+	res, err := s.store.RemovePlaylistItem(r.Context(), id, ed, itemID)
 	if err != nil {
 		return playlistError(err)
 	}

@@ -2,6 +2,7 @@ package catalogd
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"sync"
@@ -44,6 +45,38 @@ func (s *Server) visibleSong(ctx context.Context, p principal, id int64) (store.
 		}
 	}
 	return store.Song{}, newError(kindNotFound, "not_found", "No such song.")
+}
+
+// statusUnavailable is the status a list shows for a song its caller may
+// not see (see listedSongView).
+const statusUnavailable = "unavailable"
+
+// listedSongView is the view of so in a list of p's (a playlist's items,
+// liked songs, recently played): a song p may not see (not ready, and p
+// does not own its artist; GET /songs/{id} is 404 for p) keeps its place
+// but shows only its id and status "unavailable", no title, album or
+// artists. owned caches p's ownership per artist across one list.
+func (s *Server) listedSongView(ctx context.Context, p principal, so store.Song, owned map[int64]bool) (songView, error) {
+	if so.Status == store.StatusReady {
+		return newSongView(so), nil
+	}
+	mine, ok := owned[so.AlbumArtistID]
+	if !ok {
+		_, err := s.ownedArtist(ctx, p, so.AlbumArtistID, "")
+		var ae *apiError
+		switch {
+		case err == nil:
+			mine = true
+		case errors.As(err, &ae) && ae.kind == kindForbidden, errors.Is(err, store.ErrNotFound):
+		default:
+			return songView{}, err
+		}
+		owned[so.AlbumArtistID] = mine
+	}
+	if mine {
+		return newSongView(so), nil
+	}
+	return songView{ID: so.ID, Artists: []creditView{}, Status: statusUnavailable}, nil
 }
 
 // playbackToken returns a token that opens the current version folder of

@@ -66,7 +66,12 @@ func (f *uploadForm) close() {
 // part "file", written to a temporary file and hashed as it arrives. The
 // file may be at most Config.UploadMaxBytes (413 past it, with nothing
 // kept). The caller must close the form.
-func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, allowed ...string) (*uploadForm, error) {
+//
+// early, when not nil, sees the form fields sent before the file part
+// when that part begins, and its error ends the upload before the file is
+// spooled (a client that sends fields first learns of a bad field without
+// sending the audio).
+func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, early func(fields map[string]string) error, allowed ...string) (*uploadForm, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
 		return nil, newError(kindUnsupportedMedia, "unsupported_media_type", "Send the upload as multipart/form-data with the audio in a part named file.")
@@ -109,12 +114,20 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, allowed ...s
 			if f.file != nil {
 				return fail(invalidField("file", "duplicate_field", "Send one file."))
 			}
+			if early != nil {
+				if err := early(f.fields); err != nil {
+					return fail(err)
+				}
+			}
 			fn := part.FileName()
 			if fn == "" {
 				return fail(invalidField("file", "not_a_file", "The file part needs a filename."))
 			}
 			// FileName already drops directories; look at what was sent.
 			raw := rawFilename(part.Header.Get("Content-Disposition"))
+			if strings.ContainsAny(fn, "\r\n") || strings.ContainsAny(raw, "\r\n") {
+				return fail(invalidField("file", "invalid_filename", "The filename must not contain line breaks (CR or LF)."))
+			}
 			if strings.ContainsAny(raw, `/\`) || strings.ContainsRune(raw, 0) || raw == ".." || raw == "." {
 				return fail(invalidField("file", "invalid_filename", "The filename must be a plain name, without folders."))
 			}
@@ -298,38 +311,120 @@ func parseSongFields(fields map[string]string) (songFields, error) {
 	return sf, nil
 }
 
+// uploadTarget checks the album_id and credits fields of an upload by p:
+// the album exists and p owns its artist, and the credits follow the
+// rules of parseCredits and checkCredits.
+func (s *Server) uploadTarget(ctx context.Context, p principal, fields map[string]string) (store.Album, []store.NewCredit, error) {
+	albumField, ok := fields["album_id"]
+	if !ok {
+		return store.Album{}, nil, invalidField("album_id", "required", "album_id is required.")
+	}
+	albumID, err := strconv.ParseInt(strings.TrimSpace(albumField), 10, 64)
+	if err != nil || albumID <= 0 {
+		return store.Album{}, nil, invalidField("album_id", "invalid_id", "album_id must be a positive integer.")
+	}
+	album, err := s.store.AlbumByID(ctx, albumID)
+	if errors.Is(err, store.ErrNotFound) {
+		return album, nil, &apiError{kind: kindNotFound, code: "album_not_found", field: "album_id", detail: "No such album.", cause: err}
+	}
+	if err != nil {
+		return album, nil, err
+	}
+	if _, err := s.ownedArtist(ctx, p, album.ArtistID, ""); err != nil {
+		return album, nil, newError(kindForbidden, "not_owner", "You may upload only to albums of an artist you own.")
+	}
+	credits, err := parseCredits(fields["credits"], album.ArtistID)
+	if err != nil {
+		return album, nil, err
+	}
+	if err := s.checkCredits(ctx, p, credits); err != nil {
+		return album, nil, err
+	}
+	out := make([]store.NewCredit, len(credits))
+	for i, c := range credits {
+		out[i] = c.NewCredit
+	}
+	return album, out, nil
+}
+
 // uploadCredit is one entry of the credits form field (JSON).
 type uploadCredit struct {
 	ArtistID int64  `json:"artist_id"`
 	Role     string `json:"role"`
 }
 
-func parseCredits(v string, albumArtist int64) ([]store.NewCredit, error) {
+// maxCredits bounds the credits of one song.
+const maxCredits = 20
+
+// parsedCredit is a credit to store and the form field that named it
+// ("" for the primary credit added for the album's artist).
+type parsedCredit struct {
+	store.NewCredit
+	field string
+}
+
+// parseCredits reads the credits field (JSON) of an upload to an album
+// of albumArtist. The song's primary artist is always the album's artist:
+// it comes first, added when the list does not start with it, and a
+// primary credit naming any other artist is refused (400
+// primary_not_album_artist), as is a second primary. Errors name the
+// offending entry (credits[i].role, credits[i].artist_id).
+func parseCredits(v string, albumArtist int64) ([]parsedCredit, error) {
 	if strings.TrimSpace(v) == "" {
-		return nil, nil
+		return []parsedCredit{{NewCredit: store.NewCredit{ArtistID: albumArtist, Role: store.RolePrimary}}}, nil
 	}
 	var cs []uploadCredit
 	dec := json.NewDecoder(strings.NewReader(v))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cs); err != nil || len(cs) > 20 {
-		return nil, invalidField("credits", "invalid_credits", `credits must be a JSON array of up to 20 {"artist_id": N, "role": "primary|featured|producer|composer|remixer"}.`)
+	if err := dec.Decode(&cs); err != nil || len(cs) > maxCredits {
+		return nil, invalidField("credits", "invalid_credits", `credits must be a JSON array of up to %d {"artist_id": N, "role": "primary|featured|producer|composer|remixer"}.`, maxCredits)
 	}
-	out := make([]store.NewCredit, 0, len(cs)+1)
+	out := make([]parsedCredit, 0, len(cs)+1)
 	if len(cs) == 0 || cs[0].Role != store.RolePrimary {
-		out = append(out, store.NewCredit{ArtistID: albumArtist, Role: store.RolePrimary})
+		out = append(out, parsedCredit{NewCredit: store.NewCredit{ArtistID: albumArtist, Role: store.RolePrimary}})
 	}
-	for _, c := range cs {
+	for i, c := range cs {
+		field := func(name string) string { return fmt.Sprintf("credits[%d].%s", i, name) }
 		switch c.Role {
 		case store.RolePrimary, store.RoleFeatured, store.RoleProducer, store.RoleComposer, store.RoleRemixer:
 		default:
-			return nil, invalidField("credits", "invalid_enum", "Credit role %q is not one of primary, featured, producer, composer, remixer.", c.Role)
+			return nil, invalidField(field("role"), "invalid_enum", "%s %q is not one of primary, featured, producer, composer, remixer.", field("role"), c.Role)
 		}
 		if c.ArtistID <= 0 {
-			return nil, invalidField("credits", "invalid_id", "Credit artist_id must be a positive integer.")
+			return nil, invalidField(field("artist_id"), "invalid_id", "%s must be a positive integer.", field("artist_id"))
 		}
-		out = append(out, store.NewCredit{ArtistID: c.ArtistID, Role: c.Role})
+		if c.Role == store.RolePrimary && (i > 0 || c.ArtistID != albumArtist) {
+			return nil, invalidField(field("artist_id"), "primary_not_album_artist",
+				"A song's primary artist is its album's artist (%d); credit other artists as featured, producer, composer or remixer.", albumArtist)
+		}
+		out = append(out, parsedCredit{NewCredit: store.NewCredit{ArtistID: c.ArtistID, Role: c.Role}, field: field("artist_id")})
 	}
 	return out, nil
+}
+
+// checkCredits refuses credits naming an artist that does not exist (400
+// unknown_artist) or that p does not own (403 credit_not_allowed): an
+// artist is credited on a song only by its own owner's upload (or an
+// admin's), so nobody can put their song on someone else's page. (There
+// is no credit that waits for the other owner's acceptance.)
+func (s *Server) checkCredits(ctx context.Context, p principal, cs []parsedCredit) error {
+	for _, c := range cs {
+		if c.field == "" {
+			continue // the album's artist, already checked
+		}
+		a, err := s.store.ArtistByID(ctx, c.ArtistID)
+		if errors.Is(err, store.ErrNotFound) {
+			return invalidField(c.field, "unknown_artist", "%s: there is no artist %d.", c.field, c.ArtistID)
+		}
+		if err != nil {
+			return err
+		}
+		if a.OwnerUserID != p.UserID && p.Role != store.RoleAdmin {
+			return &apiError{kind: kindForbidden, code: "credit_not_allowed", field: c.field,
+				detail: fmt.Sprintf("%s: only the owner of artist %d may credit it on a song.", c.field, c.ArtistID)}
+		}
+	}
+	return nil
 }
 
 // ingestReady refuses uploads when this catalogd has no blob store or
@@ -359,37 +454,29 @@ func (s *Server) uploadSong(w http.ResponseWriter, r *http.Request, p principal)
 			return newError(kindForbidden, "not_artist", "Only artists may upload songs; create an artist profile first (POST /artists).")
 		}
 	}
-	form, err := s.readUpload(w, r, "title", "album_id", "track_no", "genre", "explicit", "credits")
+	// The album and credits are checked before the file is spooled when
+	// the form sends them first, and again (cheap reads) after.
+	early := func(fields map[string]string) error {
+		if _, ok := fields["album_id"]; !ok {
+			return nil
+		}
+		_, _, err := s.uploadTarget(ctx, p, fields)
+		return err
+	}
+	form, err := s.readUpload(w, r, early, "title", "album_id", "track_no", "genre", "explicit", "credits")
 	if err != nil {
 		return err
 	}
 	defer form.close()
-	albumField, ok := form.fields["album_id"]
-	if !ok {
-		return invalidField("album_id", "required", "album_id is required.")
-	}
-	albumID, err := strconv.ParseInt(strings.TrimSpace(albumField), 10, 64)
-	if err != nil || albumID <= 0 {
-		return invalidField("album_id", "invalid_id", "album_id must be a positive integer.")
-	}
 	sf, err := parseSongFields(form.fields)
 	if err != nil {
 		return err
 	}
-	album, err := s.store.AlbumByID(ctx, albumID)
-	if errors.Is(err, store.ErrNotFound) {
-		return &apiError{kind: kindNotFound, code: "album_not_found", field: "album_id", detail: "No such album.", cause: err}
-	}
+	album, credits, err := s.uploadTarget(ctx, p, form.fields)
 	if err != nil {
 		return err
 	}
-	if _, err := s.ownedArtist(ctx, p, album.ArtistID, ""); err != nil {
-		return newError(kindForbidden, "not_owner", "You may upload only to albums of an artist you own.")
-	}
-	credits, err := parseCredits(form.fields["credits"], album.ArtistID)
-	if err != nil {
-		return err
-	}
+	albumID := album.ID
 	audio, err := s.checkAudio(ctx, form)
 	if err != nil {
 		return err
@@ -511,7 +598,7 @@ func (s *Server) replaceAudio(w http.ResponseWriter, r *http.Request, p principa
 	if so.Status == store.StatusTakenDown {
 		return newError(kindConflict, "taken_down", "The song is taken down.")
 	}
-	form, err := s.readUpload(w, r, "title", "track_no", "genre", "explicit")
+	form, err := s.readUpload(w, r, nil, "title", "track_no", "genre", "explicit")
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func (s *Server) patchMe(w http.ResponseWriter, r *http.Request, p principal) er
 		if req.DisplayName.null {
 			return invalidField("display_name", "required", "display_name must not be null.")
 		}
-		if e := checkText("display_name", req.DisplayName.v, true, 100, false); e != nil {
+		if e := checkDisplayName(req.DisplayName.v); e != nil {
 			return e
 		}
 		v := strings.TrimSpace(req.DisplayName.v)

@@ -43,7 +43,8 @@ var ErrMalformedHash = errors.New("auth: malformed password hash")
 type Passwords struct {
 	params Argon2Params
 	sem    chan struct{}
-	dummy  string // a hash of a random password, for unknown accounts
+	dummy  string              // a hash of a random password, for unknown accounts
+	common map[string]struct{} // see Common; read-only
 }
 
 // NewPasswords returns a Passwords hashing with params and running at most
@@ -53,7 +54,7 @@ func NewPasswords(params Argon2Params, concurrency int) (*Passwords, error) {
 		return nil, fmt.Errorf("auth: argon2 parameters m=%d KiB t=%d p=%d: need t ≥ 1, p ≥ 1, m ≥ 8·p",
 			params.MemoryKiB, params.Time, params.Threads)
 	}
-	p := &Passwords{params: params, sem: make(chan struct{}, max(1, concurrency))}
+	p := &Passwords{params: params, sem: make(chan struct{}, max(1, concurrency)), common: newCommonSet()}
 	var b [24]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err

@@ -29,7 +29,8 @@ type NewArtist struct {
 }
 
 // CreateArtist adds an artist owned by ownerID and makes a listener owner
-// an artist (admins stay admins).
+// an artist (admins stay admins). The error wraps ErrConflict when another
+// artist's name has the same NameKey.
 func (s *Store) CreateArtist(ctx context.Context, ownerID int64, na NewArtist) (Artist, error) {
 	now := s.nowMs()
 	a := Artist{OwnerUserID: ownerID, Name: na.Name, Bio: na.Bio, ImageURL: na.ImageURL, CreatedAt: fromMs(now), UpdatedAt: fromMs(now)}
@@ -39,9 +40,13 @@ func (s *Store) CreateArtist(ctx context.Context, ownerID int64, na NewArtist) (
 			updated_at = $1 WHERE id = $2`, now, ownerID); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `INSERT INTO artists (owner_user_id, name, bio, image_url, name_key, search_text, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
-			ownerID, na.Name, na.Bio, na.ImageURL, f.Key, f.Text, now).Scan(&a.ID)
+		err := tx.QueryRowContext(ctx, `INSERT INTO artists (owner_user_id, name, bio, image_url, name_key, search_text, name_unique, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
+			ownerID, na.Name, na.Bio, na.ImageURL, f.Key, f.Text, NameKey(na.Name), now).Scan(&a.ID)
+		if isUnique(err) {
+			return fmt.Errorf("name %q: %w", na.Name, ErrConflict)
+		}
+		return err
 	})
 	if err != nil {
 		return Artist{}, fmt.Errorf("store: create artist: %w", err)
@@ -94,7 +99,8 @@ type ArtistUpdate struct {
 }
 
 // UpdateArtist changes artist id. A new name is also written into the
-// search text of the artist's albums and credited songs.
+// search text of the artist's albums and credited songs; the error wraps
+// ErrConflict when another artist's name has its NameKey.
 func (s *Store) UpdateArtist(ctx context.Context, id int64, u ArtistUpdate) (Artist, error) {
 	var a Artist
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -108,6 +114,7 @@ func (s *Store) UpdateArtist(ctx context.Context, id int64, u ArtistUpdate) (Art
 			add("name", *u.Name)
 			add("name_key", f.Key)
 			add("search_text", f.Text)
+			add("name_unique", NameKey(*u.Name))
 		}
 		if u.Bio != nil {
 			add("bio", *u.Bio)
@@ -120,6 +127,9 @@ func (s *Store) UpdateArtist(ctx context.Context, id int64, u ArtistUpdate) (Art
 		var err error
 		a, err = scanArtist(tx.QueryRowContext(ctx, fmt.Sprintf(`UPDATE artists SET %s WHERE id = $%d RETURNING %s`,
 			strings.Join(sets, ", "), len(args), artistColumns), args...))
+		if isUnique(err) {
+			return fmt.Errorf("name %q: %w", *u.Name, ErrConflict)
+		}
 		if err != nil {
 			return notFound(err, "artist", id)
 		}

@@ -15,6 +15,27 @@
 // the few statements that differ (full-text search, identity sequences)
 // branch on the dialect inside this package and nowhere else.
 //
+// # Where things are
+//
+// One Store is what catalogd's handlers hold; its methods are grouped in
+// files by aggregate:
+//
+//	accounts   users.go (users, profiles), sessions.go (refresh tokens)
+//	catalog    artists.go, albums.go, songs.go (incl. TakeDown),
+//	           uploads.go (songs' uploaded originals), search.go, fold.go
+//	library    playlists.go, likes.go, follows.go
+//	events     events.go (play events, hourly rollups), trending.go
+//	jobs       jobs.go: type JobQueue, the packaging and collection queue
+//	outbox     outbox.go: type Outbox, the purge outbox
+//	plumbing   store.go (Open, Close, the shared conn), migrate.go,
+//	           stmtcache.go, seed.go (bulk demo loads)
+//
+// JobQueue and Outbox serve background workers (the job workers, the purge
+// dispatcher), not requests, so they are types of their own that share the
+// Store's connections; Store embeds both, so their methods are Store's
+// too. Writes that must purge edges (publishing a version, a takedown)
+// enqueue into the outbox inside their own transaction (purgeInTx).
+//
 // # Schema and migrations
 //
 // Migrations are embedded (migrations/{sqlite,postgres}/NNNN_name.sql), one

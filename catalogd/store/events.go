@@ -19,6 +19,33 @@ const (
 	// PlayThreshold is how long a play must last to count (or the whole
 	// song, when it is shorter).
 	PlayThreshold = 30 * time.Second
+
+	// EventClockSkew is how far ahead of the server's clock a player's may
+	// run: an event may start at most this far in the future, and its
+	// ms_played may exceed the time since its start by this much.
+	EventClockSkew = time.Minute
+	// EventRetention is how old an event may be when it arrives: older
+	// ones are rejected (an offline player has this long to sync).
+	EventRetention = 7 * 24 * time.Hour
+	// EventDurationSlack is how much longer than its song a play may be
+	// (players round, seek back, buffer).
+	EventDurationSlack = 10 * time.Second
+	// EventOverlapSlack is how much two counted plays of one user may
+	// overlap (a player's two clocks, a cross-fade) and both count.
+	EventOverlapSlack = 2 * time.Second
+	// MaxCountedPerHour is the most plays of one user that count per
+	// clock hour (UTC) of their start, whatever the songs.
+	MaxCountedPerHour = 60
+)
+
+// Reasons an event is rejected (RejectedEvent.Reason).
+const (
+	RejectFuture         = "started_in_future"     // started_at more than EventClockSkew ahead
+	RejectTooOld         = "too_old"               // started_at more than EventRetention ago
+	RejectLongerThanSong = "longer_than_song"      // ms_played > duration + EventDurationSlack
+	RejectLongerThanTime = "longer_than_elapsed"   // ms_played > time since started_at
+	RejectOverlap        = "overlaps_another_play" // overlaps a counted play of the same user
+	RejectRateLimited    = "rate_limited"          // more than MaxCountedPerHour counted plays in its hour
 )
 
 // Event sources.
@@ -60,6 +87,15 @@ type IngestResult struct {
 	Recorded, Duplicates int
 	// Counted of the recorded events are plays (see Counts).
 	Counted int
+	// Rejected events broke a plausibility rule and were not recorded, in
+	// batch order.
+	Rejected []RejectedEvent
+}
+
+// RejectedEvent is an event RecordEvents refused, and why (a Reject*
+// constant).
+type RejectedEvent struct {
+	EventID, Reason string
 }
 
 // playKey and dayKey group rollup increments.
@@ -72,8 +108,20 @@ type dayTotals struct{ plays, listeners, ms int64 }
 // per event id), then, for the new ones, the per-song daily rollup
 // (plays, listeners, ms played), the hourly rollup that drives trending,
 // songs' popularity and artists' play counts. A play's hour and day are
-// those of its start, or of now when a player's clock runs ahead. Unknown
-// song ids fail the batch with *UnknownSongsError; nothing is recorded.
+// those of its start, or of now when a player's clock runs ahead.
+//
+// Song ids that are unknown or name a song that is not ready (processing,
+// failed, taken down) fail the batch alike with *UnknownSongsError;
+// nothing is recorded. Events that break a plausibility rule are rejected
+// one by one (IngestResult.Rejected, see the Reject* reasons) and the
+// rest recorded: a start in the future or older than EventRetention, a
+// play longer than its song or than the time since its start; and, for
+// plays that would count, one that overlaps another counted play of the
+// user (whatever the songs) or passes MaxCountedPerHour.
+//
+// Trending, songs' popularity and artists' play counts count listeners,
+// not plays: a user adds at most 1 per song and UTC day (the day's first
+// counted play, in its hour). The daily rollup keeps raw plays as well.
 func (s *Store) RecordEvents(ctx context.Context, userID int64, evs []PlayEvent) (IngestResult, error) {
 	var res IngestResult
 	if len(evs) == 0 {
@@ -91,16 +139,62 @@ func (s *Store) RecordEvents(ctx context.Context, userID int64, evs []PlayEvent)
 			uniq = append(uniq, e)
 		}
 	}
-	res.Duplicates = len(evs) - len(uniq)
+	dups := len(evs) - len(uniq)
 	now := s.now()
 	nowMs := now.UnixMilli()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res = IngestResult{Duplicates: dups}
+		if s.dialect == Postgres {
+			// One batch of a user at a time: the overlap and rate checks
+			// read what the user's earlier batches recorded.
+			if _, err := tx.ExecContext(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, userID); err != nil {
+				return err
+			}
+		}
 		songs, err := songFacts(ctx, tx, uniq)
 		if err != nil {
 			return err
 		}
-		rowsIn := make([][]any, len(uniq))
-		for i, e := range uniq {
+		known, err := s.knownEvents(ctx, tx, userID, uniq)
+		if err != nil {
+			return err
+		}
+		var fresh []PlayEvent
+		var counting []int // indexes into fresh of plays that would count
+		for _, e := range uniq {
+			if known[e.EventID] {
+				res.Duplicates++
+				continue
+			}
+			if reason := implausible(e, songs[e.SongID].duration, now); reason != "" {
+				res.Rejected = append(res.Rejected, RejectedEvent{e.EventID, reason})
+				continue
+			}
+			if Counts(songs[e.SongID].duration, e.MSPlayed) {
+				counting = append(counting, len(fresh))
+			}
+			fresh = append(fresh, e)
+		}
+		refused, err := s.checkPlayTimes(ctx, tx, userID, fresh, counting)
+		if err != nil {
+			return err
+		}
+		if len(refused) > 0 {
+			kept := fresh[:0:0]
+			for i, e := range fresh {
+				if r := refused[i]; r != "" {
+					res.Rejected = append(res.Rejected, RejectedEvent{e.EventID, r})
+				} else {
+					kept = append(kept, e)
+				}
+			}
+			fresh = kept
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		rowsIn := make([][]any, len(fresh))
+		for i, e := range fresh {
 			rowsIn[i] = []any{e.EventID, e.SongID, e.StartedAt.UnixMilli(), e.MSPlayed, e.Source, e.Completed,
 				Counts(songs[e.SongID].duration, e.MSPlayed)}
 		}
@@ -117,29 +211,27 @@ func (s *Store) RecordEvents(ctx context.Context, userID int64, evs []PlayEvent)
 		if err != nil {
 			return err
 		}
-		fresh := make(map[string]bool, len(uniq))
+		inserted := make(map[string]bool, len(fresh))
 		for rows.Next() {
 			var id string
 			if err := rows.Scan(&id); err != nil {
 				rows.Close()
 				return err
 			}
-			fresh[id] = true
+			inserted[id] = true
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		res.Recorded = len(fresh)
-		res.Duplicates += len(uniq) - len(fresh)
+		res.Recorded = len(inserted)
+		res.Duplicates += len(fresh) - len(inserted)
 
-		hourly := map[playKey]int64{}
 		daily := map[playKey]*dayTotals{}
-		songPlays := map[int64]int64{}
-		artistPlays := map[int64]int64{}
-		var days []playKey // (song, day) with counted plays, in first-seen order
-		for _, e := range uniq {
-			if !fresh[e.EventID] {
+		firstHour := map[playKey]int64{} // (song, day) → hour of the day's first counted play in the batch
+		var days []playKey               // (song, day) with counted plays, in first-seen order
+		for _, e := range fresh {
+			if !inserted[e.EventID] {
 				continue
 			}
 			at := min(e.StartedAt.UnixMilli(), nowMs) / 1000
@@ -150,23 +242,24 @@ func (s *Store) RecordEvents(ctx context.Context, userID int64, evs []PlayEvent)
 				daily[dk] = d
 			}
 			d.ms += e.MSPlayed
-			f := songs[e.SongID]
-			if !Counts(f.duration, e.MSPlayed) {
+			if !Counts(songs[e.SongID].duration, e.MSPlayed) {
 				continue
 			}
 			res.Counted++
 			if d.plays == 0 {
 				days = append(days, dk)
+				firstHour[dk] = at / 3600
 			}
 			d.plays++
-			hourly[playKey{e.SongID, at / 3600}]++
-			songPlays[e.SongID]++
-			artistPlays[f.artist]++
 		}
 		if len(daily) == 0 {
 			return nil
 		}
-		// Listeners: this user counts once per song and day.
+		// Listeners: this user counts once per song and day, and only a
+		// new listener moves trending and the play counts.
+		hourly := map[playKey]int64{}
+		songPlays := map[int64]int64{}
+		artistPlays := map[int64]int64{}
 		if len(days) > 0 {
 			keys := make([][2]int64, len(days))
 			for i, k := range days {
@@ -185,6 +278,9 @@ func (s *Store) RecordEvents(ctx context.Context, userID int64, evs []PlayEvent)
 					return err
 				}
 				daily[k].listeners++
+				hourly[playKey{k.song, firstHour[k]}]++
+				songPlays[k.song]++
+				artistPlays[songs[k.song].artist]++
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
@@ -227,6 +323,116 @@ func (s *Store) RecordEvents(ctx context.Context, userID int64, evs []PlayEvent)
 		return IngestResult{}, fmt.Errorf("store: record events: %w", err)
 	}
 	return res, nil
+}
+
+// implausible returns why event e of a song durationMS long cannot have
+// happened by now, or "".
+func implausible(e PlayEvent, durationMS int64, now time.Time) string {
+	switch {
+	case e.StartedAt.After(now.Add(EventClockSkew)):
+		return RejectFuture
+	case e.StartedAt.Before(now.Add(-EventRetention)):
+		return RejectTooOld
+	case durationMS > 0 && e.MSPlayed > durationMS+EventDurationSlack.Milliseconds():
+		return RejectLongerThanSong
+	case e.MSPlayed > now.Sub(e.StartedAt).Milliseconds()+EventClockSkew.Milliseconds():
+		return RejectLongerThanTime
+	}
+	return ""
+}
+
+// knownEvents returns which of evs' ids userID has recorded before.
+func (s *Store) knownEvents(ctx context.Context, tx *sql.Tx, userID int64, evs []PlayEvent) (map[string]bool, error) {
+	ids := make([][1]string, len(evs))
+	for i, e := range evs {
+		ids[i] = [1]string{e.EventID}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT event_id FROM play_events WHERE user_id = $1 AND event_id IN
+		(SELECT j.id FROM `+s.jsonTable("$2", "id text")+`)`, userID, jsonText(ids))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	known := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		known[id] = true
+	}
+	return known, rows.Err()
+}
+
+// checkPlayTimes applies the rules between plays to the events of fresh
+// at the indexes counting (those that would count): no two counted plays
+// of userID overlap by more than EventOverlapSlack, and at most
+// MaxCountedPerHour start in any UTC hour, counting what is recorded.
+// Earlier starts win. It returns the reason per index of fresh refused.
+func (s *Store) checkPlayTimes(ctx context.Context, tx *sql.Tx, userID int64, fresh []PlayEvent, counting []int) (map[int]string, error) {
+	if len(counting) == 0 {
+		return nil, nil
+	}
+	const hourMs, dayMs = 3600_000, 24 * 3600_000
+	type span struct{ from, to int64 }
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, i := range counting {
+		e := fresh[i]
+		lo = min(lo, e.StartedAt.UnixMilli())
+		hi = max(hi, e.StartedAt.UnixMilli()+e.MSPlayed)
+	}
+	// Recorded plays that may overlap or share an hour: a play lasts at
+	// most a day (the API's bound on ms_played).
+	rows, err := tx.QueryContext(ctx, `SELECT started_at, ms_played FROM play_events
+		WHERE user_id = $1 AND counted AND started_at >= $2 AND started_at < $3`,
+		userID, lo-dayMs, (hi/hourMs+1)*hourMs)
+	if err != nil {
+		return nil, err
+	}
+	var taken []span
+	perHour := map[int64]int{}
+	for rows.Next() {
+		var sp span
+		var ms int64
+		if err := rows.Scan(&sp.from, &ms); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		sp.to = sp.from + ms
+		taken = append(taken, sp)
+		perHour[sp.from/hourMs]++
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	order := slices.Clone(counting)
+	slices.SortStableFunc(order, func(a, b int) int { return fresh[a].StartedAt.Compare(fresh[b].StartedAt) })
+	slack := EventOverlapSlack.Milliseconds()
+	refused := map[int]string{}
+	for _, i := range order {
+		e := fresh[i]
+		sp := span{e.StartedAt.UnixMilli(), e.StartedAt.UnixMilli() + e.MSPlayed}
+		h := sp.from / hourMs
+		if perHour[h] >= MaxCountedPerHour {
+			refused[i] = RejectRateLimited
+			continue
+		}
+		overlaps := false
+		for _, t := range taken {
+			if sp.from < t.to-slack && t.from < sp.to-slack {
+				overlaps = true
+				break
+			}
+		}
+		if overlaps {
+			refused[i] = RejectOverlap
+			continue
+		}
+		taken = append(taken, sp)
+		perHour[h]++
+	}
+	return refused, nil
 }
 
 // jsonTable returns a FROM item "(SELECT …) j" over a JSON array of
@@ -357,7 +563,8 @@ func (s *Store) addCounts(ctx context.Context, tx *sql.Tx, table, col string, n 
 type songFact struct{ duration, artist int64 }
 
 // songFacts loads the duration and primary artist of the songs of evs, or
-// fails with *UnknownSongsError.
+// fails with *UnknownSongsError naming those that do not exist or are not
+// ready (a caller cannot tell the two apart).
 func songFacts(ctx context.Context, db querier, evs []PlayEvent) (map[int64]songFact, error) {
 	var ids []int64
 	for _, e := range evs {
@@ -369,7 +576,8 @@ func songFacts(ctx context.Context, db querier, evs []PlayEvent) (map[int64]song
 	for i, id := range ids {
 		args[i] = id
 	}
-	rows, err := db.QueryContext(ctx, `SELECT id, duration_ms, primary_artist_id FROM songs WHERE id IN (`+placeholders(1, len(ids))+`)`, args...)
+	rows, err := db.QueryContext(ctx, `SELECT id, duration_ms, primary_artist_id FROM songs
+		WHERE status = 'ready' AND id IN (`+placeholders(1, len(ids))+`)`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -64,7 +64,7 @@ func scanJob(row interface{ Scan(...any) error }) (Job, error) {
 // failed instead (and its song, if it has no published version). On
 // PostgreSQL concurrent claimers skip each other's rows (FOR UPDATE SKIP
 // LOCKED); on SQLite the single writer connection serialises them.
-func (s *Store) ClaimJob(ctx context.Context, owner string, lease time.Duration) (Job, bool, error) {
+func (s *JobQueue) ClaimJob(ctx context.Context, owner string, lease time.Duration) (Job, bool, error) {
 	var j Job
 	found := false
 	lock := ""
@@ -109,7 +109,7 @@ func (s *Store) ClaimJob(ctx context.Context, owner string, lease time.Duration)
 
 // RenewLease extends owner's lease on job id to lease from now. The error
 // wraps ErrLeaseLost when owner no longer holds it.
-func (s *Store) RenewLease(ctx context.Context, id int64, owner string, lease time.Duration) error {
+func (s *JobQueue) RenewLease(ctx context.Context, id int64, owner string, lease time.Duration) error {
 	now := s.nowMs()
 	return s.leased(ctx, s.w, id, owner, `UPDATE jobs SET lease_until = $1, updated_at = $2 WHERE id = $3 AND lease_owner = $4 AND state = 'running'`,
 		now+lease.Milliseconds(), now, id, owner)
@@ -117,13 +117,13 @@ func (s *Store) RenewLease(ctx context.Context, id int64, owner string, lease ti
 
 // SetJobProgress records the stage and percent of job id while owner
 // works on it (shown on GET /songs/{id}).
-func (s *Store) SetJobProgress(ctx context.Context, id int64, owner, stage string, percent int) error {
+func (s *JobQueue) SetJobProgress(ctx context.Context, id int64, owner, stage string, percent int) error {
 	return s.leased(ctx, s.w, id, owner, `UPDATE jobs SET stage = $1, percent = $2, updated_at = $3 WHERE id = $4 AND lease_owner = $5 AND state = 'running'`,
 		stage, percent, s.nowMs(), id, owner)
 }
 
 // leased runs an update of one job row held by its owner.
-func (s *Store) leased(ctx context.Context, db execer, id int64, owner, q string, args ...any) error {
+func (s *JobQueue) leased(ctx context.Context, db execer, id int64, owner, q string, args ...any) error {
 	res, err := db.ExecContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("store: job %d: %w", id, err)
@@ -140,7 +140,7 @@ func (s *Store) leased(ctx context.Context, db execer, id int64, owner, q string
 // attempts left and permanent false the job is queued again after
 // backoff; otherwise it fails for good, and so does its song when no
 // version of it is published. It reports whether the job failed for good.
-func (s *Store) RetryJob(ctx context.Context, id int64, owner, reason string, backoff time.Duration, permanent bool) (bool, error) {
+func (s *JobQueue) RetryJob(ctx context.Context, id int64, owner, reason string, backoff time.Duration, permanent bool) (bool, error) {
 	failed := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var attempts, maxAttempts int
@@ -169,7 +169,7 @@ func (s *Store) RetryJob(ctx context.Context, id int64, owner, reason string, ba
 
 // failJob fails job id for good with reason, and its song when that is a
 // first upload (no version published).
-func (s *Store) failJob(ctx context.Context, tx *sql.Tx, id int64, reason string, now int64) error {
+func (s *JobQueue) failJob(ctx context.Context, tx *sql.Tx, id int64, reason string, now int64) error {
 	var kind string
 	var songID int64
 	if err := tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'failed', lease_owner = '', lease_until = 0, last_error = $1,
@@ -186,14 +186,14 @@ func (s *Store) failJob(ctx context.Context, tx *sql.Tx, id int64, reason string
 
 // ReleaseJob hands job id back to the queue, due now, without counting
 // owner's attempt: the worker is shutting down, not failing.
-func (s *Store) ReleaseJob(ctx context.Context, id int64, owner string) error {
+func (s *JobQueue) ReleaseJob(ctx context.Context, id int64, owner string) error {
 	now := s.nowMs()
 	return s.leased(ctx, s.w, id, owner, `UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_at = $1, lease_owner = '',
 		lease_until = 0, updated_at = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'`, now, id, owner)
 }
 
 // JobByID returns job id.
-func (s *Store) JobByID(ctx context.Context, id int64) (Job, error) {
+func (s *JobQueue) JobByID(ctx context.Context, id int64) (Job, error) {
 	j, err := scanJob(s.w.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
 	if err != nil {
 		return j, notFound(err, "job", id)
@@ -203,7 +203,7 @@ func (s *Store) JobByID(ctx context.Context, id int64) (Job, error) {
 
 // LatestJob returns the newest job of kind for song id (ErrNotFound when
 // there is none).
-func (s *Store) LatestJob(ctx context.Context, songID int64, kind string) (Job, error) {
+func (s *JobQueue) LatestJob(ctx context.Context, songID int64, kind string) (Job, error) {
 	j, err := scanJob(s.read.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE song_id = $1 AND kind = $2
 		ORDER BY id DESC LIMIT 1`, songID, kind))
 	if err != nil {
@@ -213,7 +213,7 @@ func (s *Store) LatestJob(ctx context.Context, songID int64, kind string) (Job, 
 }
 
 // Jobs returns the jobs of song id, oldest first.
-func (s *Store) Jobs(ctx context.Context, songID int64) ([]Job, error) {
+func (s *JobQueue) Jobs(ctx context.Context, songID int64) ([]Job, error) {
 	rows, err := s.w.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE song_id = $1 ORDER BY id`, songID)
 	if err != nil {
 		return nil, fmt.Errorf("store: jobs of song %d: %w", songID, err)
@@ -246,7 +246,7 @@ type Published struct {
 // newer version is current meanwhile, nothing is published and the
 // version is queued for collection at once. It returns the superseded
 // version (0: none).
-func (s *Store) PublishUpload(ctx context.Context, id int64, owner string, p Published, gcAt time.Time) (int, error) {
+func (s *JobQueue) PublishUpload(ctx context.Context, id int64, owner string, p Published, gcAt time.Time) (int, error) {
 	old := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		lock := ""
@@ -322,7 +322,7 @@ func (s *Store) PublishUpload(ctx context.Context, id int64, owner string, p Pub
 // deleted: it drops the version's renditions, marks the job done and
 // purges the song's folder at the edges, so cached copies of the version
 // go too (an old URL then misses and finds nothing: 404).
-func (s *Store) CompleteGC(ctx context.Context, id int64, owner string) error {
+func (s *JobQueue) CompleteGC(ctx context.Context, id int64, owner string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var songID int64
 		var version int
@@ -357,52 +357,7 @@ func (s *Store) CompleteGC(ctx context.Context, id int64, owner string) error {
 
 // FinishJob marks owner's job id done without other changes (a GC job
 // that found its version current again, say).
-func (s *Store) FinishJob(ctx context.Context, id int64, owner, stage string) error {
+func (s *JobQueue) FinishJob(ctx context.Context, id int64, owner, stage string) error {
 	return s.leased(ctx, s.w, id, owner, `UPDATE jobs SET state = 'done', stage = $1, lease_owner = '', updated_at = $2
 		WHERE id = $3 AND lease_owner = $4 AND state = 'running'`, stage, s.nowMs(), id, owner)
-}
-
-// TakeDown takes song id down in one transaction: no more playback URLs
-// (status taken_down), unfinished package jobs cancelled, the current
-// version queued for collection at gcAt, and the song's whole folder
-// purged at the edges.
-func (s *Store) TakeDown(ctx context.Context, id int64, gcAt time.Time) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var current int
-		var artistID, albumID int64
-		var status string
-		if err := tx.QueryRowContext(ctx, `SELECT s.status, s.current_version, al.artist_id, al.id FROM songs s
-			JOIN albums al ON al.id = s.album_id WHERE s.id = $1`, id).Scan(&status, &current, &artistID, &albumID); err != nil {
-			return notFound(err, "song", id)
-		}
-		if status == StatusTakenDown {
-			return nil
-		}
-		now := s.nowMs()
-		if _, err := tx.ExecContext(ctx, `UPDATE songs SET status = 'taken_down', updated_at = $1 WHERE id = $2`, now, id); err != nil {
-			return err
-		}
-		// Versions being packaged are collected too (their worker finds its
-		// job cancelled and stops).
-		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (kind, song_id, version, state, max_attempts, run_at, created_at, updated_at)
-			SELECT 'gc', song_id, version, 'queued', 10, $1, $2, $2 FROM jobs
-			WHERE song_id = $3 AND kind = 'package' AND state IN ('queued', 'running')`, gcAt.UnixMilli(), now, id); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'failed', last_error = 'the song was taken down', lease_owner = '',
-			updated_at = $1 WHERE song_id = $2 AND kind = 'package' AND state IN ('queued', 'running')`, now, id); err != nil {
-			return err
-		}
-		if current > 0 {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (kind, song_id, version, state, max_attempts, run_at, created_at, updated_at)
-				VALUES ('gc', $1, $2, 'queued', 10, $3, $4, $4)`, id, current, gcAt.UnixMilli(), now); err != nil {
-				return err
-			}
-		}
-		return s.purgeInTx(ctx, tx, blobkey.SongFolder(artistID, albumID, id))
-	})
-	if err != nil {
-		return fmt.Errorf("store: take down song %d: %w", id, err)
-	}
-	return nil
 }

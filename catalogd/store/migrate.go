@@ -109,6 +109,10 @@ func (s *Store) migrate(ctx context.Context) error {
 				return fmt.Errorf("store: migration %04d_%s: %w", m.version, m.name, err)
 			}
 		}
+		// Data the SQL cannot compute (see fillNameKeys); a no-op once done.
+		if err := fillNameKeys(ctx, tx); err != nil {
+			return fmt.Errorf("store: artist name keys: %w", err)
+		}
 		return nil
 	})
 }

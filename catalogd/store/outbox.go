@@ -111,7 +111,7 @@ func enqueuePurge(ctx context.Context, tx *sql.Tx, d Dialect, now int64, prefixe
 // own, for callers that have no transaction to join (an operator's purge,
 // a repair). Changes made by the store itself enqueue their purges in
 // their own transaction instead. See PurgePrefix for what a prefix may be.
-func (s *Store) EnqueuePurge(ctx context.Context, prefixes ...string) error {
+func (s *Outbox) EnqueuePurge(ctx context.Context, prefixes ...string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		return enqueuePurge(ctx, tx, s.dialect, s.nowMs(), prefixes...)
 	})
@@ -119,7 +119,7 @@ func (s *Store) EnqueuePurge(ctx context.Context, prefixes ...string) error {
 
 // PendingPurges returns up to limit outbox rows with ids above after, in id
 // order.
-func (s *Store) PendingPurges(ctx context.Context, after int64, limit int) ([]PurgeEntry, error) {
+func (s *Outbox) PendingPurges(ctx context.Context, after int64, limit int) ([]PurgeEntry, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT id, prefix, created_at FROM purge_outbox
 		WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
@@ -144,7 +144,7 @@ func (s *Store) PendingPurges(ctx context.Context, after int64, limit int) ([]Pu
 
 // PurgeBacklog counts the outbox rows with ids above after and returns the
 // creation time of the oldest (zero when there are none).
-func (s *Store) PurgeBacklog(ctx context.Context, after int64) (n int, oldest time.Time, err error) {
+func (s *Outbox) PurgeBacklog(ctx context.Context, after int64) (n int, oldest time.Time, err error) {
 	var first sql.NullInt64
 	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM purge_outbox WHERE id > $1`, after).
 		Scan(&n, &first); err != nil {
@@ -158,7 +158,7 @@ func (s *Store) PurgeBacklog(ctx context.Context, after int64) (n int, oldest ti
 
 // PurgeCursor returns the highest outbox id edge acknowledged, 0 for an
 // edge never seen (it then receives every row still in the outbox).
-func (s *Store) PurgeCursor(ctx context.Context, edge string) (int64, error) {
+func (s *Outbox) PurgeCursor(ctx context.Context, edge string) (int64, error) {
 	var id int64
 	err := s.read.QueryRowContext(ctx, `SELECT acked_id FROM purge_cursors WHERE edge = $1`, edge).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -173,7 +173,7 @@ func (s *Store) PurgeCursor(ctx context.Context, edge string) (int64, error) {
 // AckPurges records that edge acknowledged every outbox row up to id. A
 // cursor only moves forward: acknowledging less than recorded (a slower
 // catalogd instance sending the same rows) changes nothing.
-func (s *Store) AckPurges(ctx context.Context, edge string, id int64) error {
+func (s *Outbox) AckPurges(ctx context.Context, edge string, id int64) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO purge_cursors (edge, acked_id, updated_at) VALUES ($1, $2, $3)
 		ON CONFLICT (edge) DO UPDATE SET acked_id = excluded.acked_id, updated_at = excluded.updated_at
 		WHERE purge_cursors.acked_id < excluded.acked_id`, edge, id, s.nowMs())
@@ -189,7 +189,7 @@ func (s *Store) AckPurges(ctx context.Context, edge string, id int64) error {
 // edges not named are ignored (an edge removed from the configuration no
 // longer holds rows back); they stay, so an edge that returns resumes
 // where it was.
-func (s *Store) PrunePurges(ctx context.Context, edges []string, before time.Time) (int64, error) {
+func (s *Outbox) PrunePurges(ctx context.Context, edges []string, before time.Time) (int64, error) {
 	if len(edges) == 0 {
 		return 0, nil
 	}
@@ -215,4 +215,11 @@ func (s *Store) PrunePurges(ctx context.Context, edges []string, before time.Tim
 		return 0, fmt.Errorf("store: prune purges: %w", err)
 	}
 	return n, nil
+}
+
+// purgeInTx queues edge purges of prefixes in the purge outbox inside tx,
+// so they are sent if and only if the change commits (see outbox.go). It
+// must be the last write of the transaction.
+func (s *conn) purgeInTx(ctx context.Context, tx *sql.Tx, prefixes ...string) error {
+	return enqueuePurge(ctx, tx, s.dialect, s.nowMs(), prefixes...)
 }

@@ -80,7 +80,7 @@ func (s *Store) Seed(ctx context.Context, opts SeedOptions) (st SeedStats, err e
 	users := newBulk(s.dialect, "users", []string{"id", "email", "email_key", "password_hash", "display_name", "country", "tier", "role",
 		"preferences", "created_at", "updated_at"})
 	artists := newBulk(s.dialect, "artists", []string{"id", "owner_user_id", "name", "bio", "image_url", "popularity", "name_key",
-		"search_text", "created_at", "updated_at"})
+		"search_text", "name_unique", "created_at", "updated_at"})
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		for i, name := range artistNames {
 			uid, aid := base.users+int64(i)+1, base.artists+int64(i)+1
@@ -88,7 +88,9 @@ func (s *Store) Seed(ctx context.Context, opts SeedOptions) (st SeedStats, err e
 			// "!" is no PHC string: these accounts cannot log in.
 			users.add(uid, email, email, "!", name, g.country(), TierFree, RoleArtist, "{}", now, now)
 			f := Fold(name)
-			artists.add(aid, uid, name, "", "", g.popularity(), f.Key, f.Text, now, now)
+			// Made-up artists reserve no names (the generator repeats
+			// names, and real ones may be among them).
+			artists.add(aid, uid, name, "", "", g.popularity(), f.Key, f.Text, takenNameKey(aid), now, now)
 		}
 		if err := users.flush(ctx, tx); err != nil {
 			return err

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"riff/internal/blobkey"
 )
 
 // Song statuses. Only ready songs are listed, searched and played.
@@ -104,6 +106,9 @@ func (s *Store) createSong(ctx context.Context, tx *sql.Tx, ns NewSong) (int64, 
 	}
 	if credits[0].Role != RolePrimary {
 		return 0, fmt.Errorf("first credit has role %q, want %q", credits[0].Role, RolePrimary)
+	}
+	if credits[0].ArtistID != albumArtist {
+		return 0, fmt.Errorf("primary artist %d is not the album's artist %d", credits[0].ArtistID, albumArtist)
 	}
 	names := make([]string, len(credits))
 	for i, c := range credits {
@@ -423,4 +428,49 @@ func (s *Store) SampleSongIDs(ctx context.Context, n int, seed uint64) ([]int64,
 		}
 	}
 	return out, nil
+}
+
+// TakeDown takes song id down in one transaction: no more playback URLs
+// (status taken_down), unfinished package jobs cancelled, the current
+// version queued for collection at gcAt, and the song's whole folder
+// purged at the edges.
+func (s *Store) TakeDown(ctx context.Context, id int64, gcAt time.Time) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var current int
+		var artistID, albumID int64
+		var status string
+		if err := tx.QueryRowContext(ctx, `SELECT s.status, s.current_version, al.artist_id, al.id FROM songs s
+			JOIN albums al ON al.id = s.album_id WHERE s.id = $1`, id).Scan(&status, &current, &artistID, &albumID); err != nil {
+			return notFound(err, "song", id)
+		}
+		if status == StatusTakenDown {
+			return nil
+		}
+		now := s.nowMs()
+		if _, err := tx.ExecContext(ctx, `UPDATE songs SET status = 'taken_down', updated_at = $1 WHERE id = $2`, now, id); err != nil {
+			return err
+		}
+		// Versions being packaged are collected too (their worker finds its
+		// job cancelled and stops).
+		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (kind, song_id, version, state, max_attempts, run_at, created_at, updated_at)
+			SELECT 'gc', song_id, version, 'queued', 10, $1, $2, $2 FROM jobs
+			WHERE song_id = $3 AND kind = 'package' AND state IN ('queued', 'running')`, gcAt.UnixMilli(), now, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'failed', last_error = 'the song was taken down', lease_owner = '',
+			updated_at = $1 WHERE song_id = $2 AND kind = 'package' AND state IN ('queued', 'running')`, now, id); err != nil {
+			return err
+		}
+		if current > 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (kind, song_id, version, state, max_attempts, run_at, created_at, updated_at)
+				VALUES ('gc', $1, $2, 'queued', 10, $3, $4, $4)`, id, current, gcAt.UnixMilli(), now); err != nil {
+				return err
+			}
+		}
+		return s.purgeInTx(ctx, tx, blobkey.SongFolder(artistID, albumID, id))
+	})
+	if err != nil {
+		return fmt.Errorf("store: take down song %d: %w", id, err)
+	}
+	return nil
 }

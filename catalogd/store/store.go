@@ -65,19 +65,44 @@ type Options struct {
 
 // Store is the catalog database. It is safe for concurrent use; Close it
 // when done.
+//
+// The methods handlers call are on Store itself, one file per aggregate
+// (see the package doc). The job queue and the purge outbox, which serve
+// the packaging workers and the purge dispatcher rather than requests,
+// are types of their own embedded in Store: their methods are Store's
+// too, and a worker can be handed just the part it needs (s.JobQueue,
+// s.Outbox).
 type Store struct {
-	dialect Dialect
-	w       *sql.DB // writes; SQLite: exactly one connection
-	r       *sql.DB // reads; the same pool as w on PostgreSQL
-	read    querier // r through prepared statements, or in tests a wrapper that explains every query
-	stmts   *stmtCache
-	now     func() time.Time
+	*conn
+	JobQueue
+	Outbox
 
+	stmts      *stmtCache
 	stopUpkeep func() // stops the background index upkeep, or nil
 
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// conn is what a Store and its parts share: the dialect, the pools and
+// the clock.
+type conn struct {
+	dialect Dialect
+	w       *sql.DB // writes; SQLite: exactly one connection
+	r       *sql.DB // reads; the same pool as w on PostgreSQL
+	read    querier // r through prepared statements, or in tests a wrapper that explains every query
+	now     func() time.Time
+}
+
+// JobQueue is the durable queue of packaging and collection jobs
+// (jobs.go), worked by catalogd's job workers. It shares its Store's
+// connections and is safe for concurrent use.
+type JobQueue struct{ *conn }
+
+// Outbox is the purge outbox (outbox.go), drained by the purge
+// dispatcher. It shares its Store's connections and is safe for
+// concurrent use.
+type Outbox struct{ *conn }
 
 // Open connects to the database named by dsn, migrates it to the newest
 // schema this binary knows and returns the Store.
@@ -87,10 +112,11 @@ type Store struct {
 // "postgres://…"/"postgresql://…" for PostgreSQL (pgx connection string;
 // e.g. search_path=… selects a schema).
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	s := &Store{now: opts.Now}
-	if s.now == nil {
-		s.now = time.Now
+	c := &conn{now: opts.Now}
+	if c.now == nil {
+		c.now = time.Now
 	}
+	s := &Store{conn: c, JobQueue: JobQueue{c}, Outbox: Outbox{c}}
 	var err error
 	switch {
 	case strings.HasPrefix(dsn, "file:"):
@@ -245,7 +271,7 @@ func (s *Store) Optimize(ctx context.Context) error {
 }
 
 // inTx runs fn in a write transaction and commits when fn returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *conn) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -258,7 +284,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // nowMs is the store clock in unix milliseconds.
-func (s *Store) nowMs() int64 { return s.now().UnixMilli() }
+func (s *conn) nowMs() int64 { return s.now().UnixMilli() }
 
 // fromMs turns stored unix milliseconds into a UTC time.
 func fromMs(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

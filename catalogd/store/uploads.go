@@ -225,10 +225,3 @@ func (s *Store) UploadByID(ctx context.Context, id int64) (Upload, error) {
 	up.CreatedAt = fromMs(created)
 	return up, nil
 }
-
-// purgeInTx queues edge purges of prefixes in the purge outbox inside tx,
-// so they are sent if and only if the change commits (see outbox.go). It
-// must be the last write of the transaction.
-func (s *Store) purgeInTx(ctx context.Context, tx *sql.Tx, prefixes ...string) error {
-	return enqueuePurge(ctx, tx, s.dialect, s.nowMs(), prefixes...)
-}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Tiers and roles of users.
@@ -42,9 +44,13 @@ type NewUser struct {
 	Country      string
 }
 
-// EmailKey is the form emails are compared in: lower case, so that
-// addresses differing only in case are one account.
-func EmailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// EmailKey is the form emails are compared in: NFKC (fullwidth and other
+// compatibility forms are the plain characters; canonically equal
+// spellings are one) and lower case, so that addresses differing only in
+// these are one account.
+func EmailKey(email string) string {
+	return strings.ToLower(norm.NFKC.String(strings.TrimSpace(email)))
+}
 
 // CreateUser adds an account. The error wraps ErrConflict when the email is
 // taken (case-insensitively).
