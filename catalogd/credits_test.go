@@ -10,31 +10,14 @@ import (
 	"strings"
 	"testing"
 
+	"riff/catalogd/auth"
 	"riff/catalogd/store"
-	"riff/catalogd/store/storetest"
-	"riff/internal/blob"
-	"riff/internal/testrun"
-	"riff/packager"
 )
 
-// eachIngestEnv runs fn against a catalogd that takes uploads (no job
-// workers) on SQLite and, when RIFF_TEST_POSTGRES is set, on PostgreSQL.
-func eachIngestEnv(t *testing.T, fn func(t *testing.T, e *ingestEnv)) {
-	testrun.RequireFFmpeg(t)
-	mk := func(t *testing.T, e *env) *ingestEnv {
-		e.srv.cfg.UploadDir = t.TempDir()
-		e.srv.cfg.UploadMaxBytes = 300 << 10
-		bs, err := blob.NewFS(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { bs.Close() })
-		e.srv.blob = bs
-		e.srv.pk = packager.New(packager.Config{Ladder: []int{64}, Concurrency: 1, TempDir: t.TempDir()})
-		return &ingestEnv{env: e, blob: bs, uploadDir: e.srv.cfg.UploadDir}
-	}
-	t.Run("sqlite", func(t *testing.T) { fn(t, mk(t, newEnv(t))) })
-	t.Run("postgres", func(t *testing.T) { fn(t, mk(t, newEnvDB(t, storetest.PostgresDSN(t)))) })
+// eachCreditsEnv is eachIngestEnv (SQLite, and PostgreSQL when
+// RIFF_TEST_POSTGRES is set) with uploads capped at 300 KiB.
+func eachCreditsEnv(t *testing.T, fn func(t *testing.T, e *ingestEnv)) {
+	eachIngestEnv(t, fn, func(c *Config, _ *auth.Argon2Params) { c.UploadMaxBytes = 300 << 10 })
 }
 
 // TestCreditsNameOnlyYourArtists is issue 14's impersonation report: the
@@ -43,7 +26,7 @@ func eachIngestEnv(t *testing.T, fn func(t *testing.T, e *ingestEnv)) {
 // credited at all, and an unknown one is a 400 naming the entry, told
 // before the audio is spooled when the fields come first.
 func TestCreditsNameOnlyYourArtists(t *testing.T) {
-	eachIngestEnv(t, func(t *testing.T, e *ingestEnv) {
+	eachCreditsEnv(t, func(t *testing.T, e *ingestEnv) {
 		f := e.fixture()
 		ctx := context.Background()
 		mallory := e.register("mallory@example.com", "Mallory")
@@ -134,7 +117,7 @@ func TestArtistNamesUnique(t *testing.T) {
 // TestUploadFilenameLineBreak: a filename with CR or LF (RFC 2231
 // filename*, the one way to send them in a header) is refused saying so.
 func TestUploadFilenameLineBreak(t *testing.T) {
-	eachIngestEnv(t, func(t *testing.T, e *ingestEnv) {
+	eachCreditsEnv(t, func(t *testing.T, e *ingestEnv) {
 		f := e.fixture()
 		for _, enc := range []string{"a%0D%0Ab.flac", "a%0Ab.flac", "a%0Db.flac"} {
 			var buf bytes.Buffer
