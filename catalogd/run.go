@@ -131,6 +131,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("catalogd: %w", err)
 	}
 	defer closeBlob(bs)
+	o.AddCheck("blob", func(ctx context.Context) error { return blob.Check(ctx, bs) })
 	if fsStore, ok := bs.(*blob.FS); ok && *workers > 0 {
 		// The packaging writer sweeps what a crash left in the folder
 		// (temp files, orphaned sidecars), in the background.
