@@ -101,7 +101,7 @@ type Server struct {
 	exited          chan struct{}
 }
 
-// Start builds nothing: it runs the binary Binary finds on a free loopback
+// Start runs the binary Binary finds (it builds nothing) on a free loopback
 // port with new credentials and an empty data folder under t.TempDir, waits
 // until it answers, and stops it when the test ends (printing its log if
 // the test failed). Buckets are made with CreateBucket; the server makes
