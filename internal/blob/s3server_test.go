@@ -198,7 +198,7 @@ func TestS3ServerAbort(t *testing.T) {
 			base := http.DefaultTransport.(*http.Transport).Clone()
 			tr.base = roundTripFunc(func(req *http.Request) (*http.Response, error) {
 				res, err := base.RoundTrip(req)
-				if req.URL.Query().Get("partNumber") == "1" && err == nil {
+				if req.URL.Query().Get("partNumber") == "1" && err == nil && res.StatusCode == http.StatusOK {
 					sent.Do(func() { close(partSent) })
 				}
 				return res, err
