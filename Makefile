@@ -71,12 +71,15 @@ s3server: tools-go
 
 # test: the whole suite with the race detector. PostgreSQL tests run when
 # RIFF_TEST_POSTGRES is set (CI sets it) and skip loudly otherwise. The S3
-# tests run against the server `make s3server` builds (first, here). Then the
+# tests run against the server `make s3server` builds (first, here; if it
+# cannot be built they skip loudly, and CI fails). Then the
 # allocation tests (TestConnGetAllocs, TestHitPathAllocs, ...Allocate) again
 # without -race, which skips or leaves them out because it allocates itself.
 test: tools-go tools-media tools-web
-	@s3=$$(GO=$(GO) internal/s3server/build.sh) && echo "S3 tests: RIFF_S3_SERVER=$$s3" && \
-	  echo "RIFF_S3_SERVER=$$s3 $(GO) test -race -count=1 ./..." && RIFF_S3_SERVER=$$s3 $(GO) test -race -count=1 ./...
+	@if s3=$$(GO=$(GO) internal/s3server/build.sh); then export RIFF_S3_SERVER="$$s3"; \
+	elif [ -n "$$CI" ]; then echo "the S3 server (internal/s3server/build.sh) could not be built, and CI is set"; exit 1; \
+	else echo "!!!!! the S3 server could not be built: the S3 tests will skip !!!!!"; fi; \
+	echo "RIFF_S3_SERVER=$$RIFF_S3_SERVER $(GO) test -race -count=1 ./..."; $(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'Allocs|Allocate' ./...
 
 lint: tools-go
