@@ -4,7 +4,7 @@ BIN     := bin/riff
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test run lint bench bench-compare clean deps tools-go tools-media web tools-web
+.PHONY: all build test run lint bench bench-compare clean deps tools-go tools-media web tools-web s3server
 
 all: build
 
@@ -62,12 +62,24 @@ build: tools-go web
 run: build tools-media
 	./$(BIN) dev
 
+# s3server: the real S3 server the S3 tests run (versitygw, pinned in
+# internal/s3server): built once with `go install` into the user's cache
+# folder (~/.cache/riff/versitygw-VERSION), reused after that. A cold build
+# takes a few minutes; see docs/operations.md.
+s3server: tools-go
+	@GO=$(GO) internal/s3server/build.sh >/dev/null
+
 # test: the whole suite with the race detector. PostgreSQL tests run when
-# RIFF_TEST_POSTGRES is set (CI sets it) and skip loudly otherwise. Then the
+# RIFF_TEST_POSTGRES is set (CI sets it) and skip loudly otherwise. The S3
+# tests run against the server `make s3server` builds (first, here; if it
+# cannot be built they skip loudly, and CI fails). Then the
 # allocation tests (TestConnGetAllocs, TestHitPathAllocs, ...Allocate) again
 # without -race, which skips or leaves them out because it allocates itself.
 test: tools-go tools-media tools-web
-	$(GO) test -race -count=1 ./...
+	@if s3=$$(GO=$(GO) internal/s3server/build.sh); then export RIFF_S3_SERVER="$$s3"; \
+	elif [ -n "$$CI" ]; then echo "the S3 server (internal/s3server/build.sh) could not be built, and CI is set"; exit 1; \
+	else echo "!!!!! the S3 server could not be built: the S3 tests will skip !!!!!"; fi; \
+	echo "RIFF_S3_SERVER=$$RIFF_S3_SERVER $(GO) test -race -count=1 ./..."; $(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'Allocs|Allocate' ./...
 
 lint: tools-go

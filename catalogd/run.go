@@ -239,6 +239,8 @@ func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
 	if d.blob, err = blob.Open(ctx, cfg.blobURL); err != nil {
 		return nil, fmt.Errorf("catalogd: %w", err)
 	}
+	bs := d.blob
+	d.obs.AddCheck("blob", func(ctx context.Context) error { return blob.Check(ctx, bs) })
 	d.srv, err = NewServer(cfg.server, Deps{
 		Obs: d.obs, Store: d.store, Passwords: passwords,
 		Access:   auth.NewAccessTokens(d.keys.AccessKID, d.keys.AccessKey, cfg.accessTTL, time.Now),

@@ -3,11 +3,12 @@
 //
 // It keeps everything under one data folder (default ./data): a signing
 // key made with `riff keygen` (data/keys), the SQLite catalog
-// (data/riff.db) and the blob folder (data/blob). It runs catalogd, origin
-// and edge through their own Run functions, exactly as the separate
-// daemons would run (catalogd packages uploads into the blob folder the
-// origin serves and sends purges to the edge's admin listener), waits
-// until each answers /readyz, and prints where to listen. dev may import
+// (data/riff.db) and the blob folder (data/blob), unless -blob names
+// another store (an S3 bucket: then it runs as one region would). It runs
+// catalogd, origin and edge through their own Run functions, exactly as
+// the separate daemons would run (catalogd packages uploads into the blob
+// store the origin serves and sends purges to the edge's admin listener),
+// waits until each answers /readyz, and prints where to listen. dev may import
 // every daemon; no daemon may import dev (only cmd/riff and tests do).
 // run.go holds Run and its flags; dev.go starts the daemons.
 //
@@ -19,6 +20,7 @@
 package dev
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -39,7 +41,10 @@ import (
 
 func start(ctx context.Context, s Settings, getenv func(string) string, stdout, stderr io.Writer) error {
 	keysDir := filepath.Join(s.Data, "keys")
-	blobDir := filepath.Join(s.Data, "blob")
+	blobURL := s.Blob
+	if blobURL == "" {
+		blobURL = filepath.Join(s.Data, "blob")
+	}
 	dbDSN := "file:" + filepath.Join(s.Data, "riff.db")
 	if err := os.MkdirAll(s.Data, 0o755); err != nil {
 		return fmt.Errorf("dev: %w", err)
@@ -75,11 +80,11 @@ func start(ctx context.Context, s Settings, getenv func(string) string, stdout, 
 		args  []string
 		ready string
 	}{
-		{"origin", origin.Run, []string{"-listen", s.OriginListen, "-blob", blobDir, "-log-level", s.LogLevel},
+		{"origin", origin.Run, []string{"-listen", s.OriginListen, "-blob", blobURL, "-log-level", s.LogLevel},
 			"http://" + s.OriginListen + "/readyz"},
 		{"edge", edge.Run, edgeArgs, "http://" + s.EdgeAdminListen + "/readyz"},
 		{"catalogd", catalogd.Run, []string{"-listen", s.CatalogdListen, "-db", dbDSN, "-keys", keysDir,
-			"-edge-url", edgeURL, "-log-level", s.LogLevel, "-blob", blobDir, "-purge-edges", "http://" + s.EdgeAdminListen,
+			"-edge-url", edgeURL, "-log-level", s.LogLevel, "-blob", blobURL, "-purge-edges", "http://" + s.EdgeAdminListen,
 			"-token-ttl", s.TokenTTL.String(), "-gc-delay", s.GCDelay.String(), "-workers", fmt.Sprint(s.Workers),
 			"-encodes", fmt.Sprint(s.PackagerParallel), "-ffmpeg", s.FFmpeg, "-ffprobe", s.FFprobe},
 			"http://" + s.CatalogdListen + "/readyz"},
@@ -144,26 +149,31 @@ func resolveAddr(addr string) (string, error) {
 }
 
 // waitReady polls url until it answers 200, a daemon fails, or timeout.
+// The timeout's error quotes the last answer (which names the failing
+// checks, e.g. {"status":"unavailable","failed":["blob"]}).
 func waitReady(ctx context.Context, url string, timeout time.Duration, errc <-chan error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	client := &http.Client{Timeout: time.Second}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	last := "none"
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
 		}
 		if res, err := client.Do(req); err == nil {
+			body, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
 				return nil
 			}
+			last = fmt.Sprintf("%d %s", res.StatusCode, bytes.TrimSpace(body))
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: %w", url, ctx.Err())
+			return fmt.Errorf("%s: %w (last answer: %s)", url, ctx.Err(), last)
 		case err := <-errc:
 			return err
 		case <-tick.C:

@@ -14,6 +14,7 @@ import (
 // Settings are riff dev's flags.
 type Settings struct {
 	Data             string
+	Blob             string // "": the folder Data/blob
 	CatalogdListen   string
 	OriginListen     string
 	EdgeListen       string
@@ -58,6 +59,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Se
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&s.Data, "data", "data", "`folder` for the keys, the SQLite catalog and the blob folder")
+	fs.StringVar(&s.Blob, "blob", "", "blob store `URL` for catalogd and origin: a folder, file:///abs/path or s3://bucket?endpoint=…&path_style=true (credentials from the AWS default chain); default: the folder blob/ under -data")
 	fs.StringVar(&s.CatalogdListen, "catalogd-listen", "127.0.0.1:8080", "catalogd `address`")
 	fs.StringVar(&s.OriginListen, "origin-listen", "127.0.0.1:8081", "origin `address`")
 	fs.StringVar(&s.EdgeListen, "edge-listen", "127.0.0.1:8082", "edge public `address`")

@@ -140,14 +140,9 @@ func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
 // responses in flight to finish.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
 
-// checkStore is the readiness check: the store answers a Stat.
-func (s *Server) checkStore(ctx context.Context) error {
-	_, err := s.store.Stat(ctx, blobkey.Root+"_readyz")
-	if err == nil || errors.Is(err, blob.ErrNotFound) {
-		return nil
-	}
-	return err
-}
+// checkStore is the readiness check: blob.Check (S3: the bucket exists
+// and the credentials may list it).
+func (s *Server) checkStore(ctx context.Context) error { return blob.Check(ctx, s.store) }
 
 func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	if s.cfg.Admin && s.obs.FastAdmin(ctx) {

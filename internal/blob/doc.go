@@ -76,6 +76,13 @@
 // MD5 of the content for single-part uploads, "md5-N" for multipart ones).
 // Credentials come only from the SDK's default chain, never from URLs or
 // flags. A HEAD of a missing object in a missing bucket is also
-// ErrNotFound; S3 answers 403 instead of 404 for missing objects when the
-// credentials lack s3:ListBucket, so grant it.
+// ErrNotFound (the answer is a bare 404); S3 answers 403 instead of 404 for
+// missing objects when the credentials lack s3:ListBucket, so grant it.
+// Readiness checks therefore use Check, which for S3 lists one key and
+// fails with the server's reason (NoSuchBucket, SignatureDoesNotMatch, …).
+//
+// The S3 store passes the conformance suite against gofakes3, in process
+// (s3_test.go, with faults injected), and against a real server, versitygw
+// run by internal/s3server (s3server_test.go, with what a fake tends to get
+// wrong: multipart ETags, aborts, long listings, restarts).
 package blob

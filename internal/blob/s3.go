@@ -298,6 +298,23 @@ func (s *S3) List(ctx context.Context, prefix string) iter.Seq2[Info, error] {
 	}
 }
 
+// Check lists at most one key of the bucket, for readiness checks (see the
+// package's Check). Unlike a HEAD, whose answer has no body, a listing's
+// error names the reason: NoSuchBucket, InvalidAccessKeyId,
+// SignatureDoesNotMatch, AccessDenied (grant s3:ListBucket, which Stat
+// needs anyway to tell a missing object from a forbidden one).
+func (s *S3) Check(ctx context.Context) error {
+	_, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
+		Bucket:  aws.String(s.bucket),
+		Prefix:  aws.String(checkKey),
+		MaxKeys: aws.Int32(1),
+	})
+	if err != nil {
+		return fmt.Errorf("blob: bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}
+
 // s3Err maps S3's answers to the package's error kinds, keeping the original
 // in the chain.
 func s3Err(err error) error {
