@@ -80,6 +80,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		pprofOn         = fs.Bool("pprof", false, "serve /debug/pprof/profile and /debug/pprof/heap on the admin listener")
 		heapSlices      = fs.Bool("heap-slices", false, "keep media slices on the Go heap, not in a memfd slab outside it")
 		diskDir         = fs.String("disk-cache", "", "`folder` of the disk tier: slices kept across restarts (empty: RAM only)")
+		diskSendfile    = fs.Bool("disk-sendfile", true, "send disk-tier answers with sendfile from the slice files (false: read them into RAM first)")
 	)
 	fs.Var(&diskBytes, "disk-cache-bytes", "disk tier budget, e.g. 20GiB (required with -disk-cache)")
 	fs.Var(&cacheBytes, "cache-bytes", "cache budget, e.g. 512MiB")
@@ -149,6 +150,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 			TLSKeyFile:     *tlsKey,
 			Pprof:          *pprofOn,
 			HeapSlices:     *heapSlices,
+			DiskCopy:       !*diskSendfile,
 		},
 		shutdownTimeout: *shutdownTimeout,
 	}, nil
