@@ -14,7 +14,11 @@ import (
 // body is a response body made of cached slices, sent without copying them
 // first. Parts in the cache's slab are referenced (Slab.Acquire) from the
 // moment they are added until fasthttp closes the body, so their bytes
-// cannot be reused under the response.
+// cannot be reused under the response. Parts in the disk tier's slice files
+// (only on a publicConn) are open file descriptors, closed with the body;
+// they are sent with sendfile, which leaves page references in the socket:
+// safe because a slice file is never modified (package disk), and an
+// unlinked file's pages live as long as anything refers to them.
 //
 // On a plain TCP connection of the public listener (publicConn) the body
 // goes straight to the socket, with the response head: fasthttp flushes the
@@ -40,6 +44,9 @@ type body struct {
 type bodyPart struct {
 	data []byte
 	slot int32 // slab slot, or -1 for heap bytes
+	fd   int32 // disk tier slice file (data is nil), or -1
+	foff int64 // the part's offset in fd
+	n    int   // length: len(data), or of the file range
 }
 
 func newBody(pool *sync.Pool) *body {
@@ -53,7 +60,7 @@ func newBody(pool *sync.Pool) *body {
 // was evicted): the caller then treats the slice as missing.
 func (b *body) add(slab *cache.Slab, e *cache.Entry, lo, hi int64) bool {
 	slot, gen, inSlab := e.Slot()
-	p := bodyPart{data: e.Data[lo:hi], slot: -1}
+	p := bodyPart{data: e.Data[lo:hi], slot: -1, fd: -1, n: int(hi - lo)}
 	if inSlab {
 		if !slab.Acquire(slot, gen) {
 			return false
@@ -66,7 +73,24 @@ func (b *body) add(slab *cache.Slab, e *cache.Entry, lo, hi int64) bool {
 
 // addHeap appends heap bytes.
 func (b *body) addHeap(data []byte) {
-	b.parts = append(b.parts, bodyPart{data: data, slot: -1})
+	b.parts = append(b.parts, bodyPart{data: data, slot: -1, fd: -1, n: len(data)})
+}
+
+// addFile appends n bytes at off of the open file fd, which the body now
+// owns (Close closes it). Only a body that will be attached to a publicConn
+// may hold file parts (see attach).
+func (b *body) addFile(fd int, off int64, n int) {
+	b.parts = append(b.parts, bodyPart{slot: -1, fd: int32(fd), foff: off, n: n})
+}
+
+// hasFiles reports whether b holds file parts.
+func (b *body) hasFiles() bool {
+	for _, p := range b.parts {
+		if p.fd >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // attach makes ctx send b as its body of n bytes, directly to the socket
@@ -86,9 +110,19 @@ func (b *body) attach(ctx *fasthttp.RequestCtx, n int64) bool {
 func (b *body) Read(p []byte) (int, error) {
 	n := 0
 	for b.i < len(b.parts) && n < len(p) {
-		c := copy(p[n:], b.parts[b.i].data[b.off:])
+		part := &b.parts[b.i]
+		var c int
+		if part.fd >= 0 {
+			k, err := unix.Pread(int(part.fd), p[n:min(len(p), n+part.n-b.off)], part.foff+int64(b.off))
+			if err != nil || k == 0 {
+				return n, io.ErrUnexpectedEOF
+			}
+			c = k
+		} else {
+			c = copy(p[n:], part.data[b.off:])
+		}
 		n += c
-		if b.off += c; b.off == len(b.parts[b.i].data) {
+		if b.off += c; b.off == part.n {
 			b.i, b.off = b.i+1, 0
 		}
 	}
@@ -101,6 +135,9 @@ func (b *body) Read(p []byte) (int, error) {
 // WriteTo implements io.WriterTo.
 func (b *body) WriteTo(w io.Writer) (int64, error) {
 	if b.conn == nil {
+		if b.hasFiles() { // not expected (see addFile): read the files
+			return io.Copy(w, struct{ io.Reader }{b})
+		}
 		var total int64
 		for b.i < len(b.parts) {
 			n, err := w.Write(b.parts[b.i].data[b.off:])
@@ -127,21 +164,46 @@ func (b *body) SupportsBodyWriteTo() bool { return true }
 // sendStep writes what is left of the head and the parts to the socket fd
 // with writev; it returns false to wait until the socket is writable again
 // (syscall.RawConn.Write). writev copies the bytes into the socket before
-// it returns, so nothing refers to a slot once the body is closed.
+// it returns, so nothing refers to a slot once the body is closed. File
+// parts go with sendfile, what comes before them with sendmsg and
+// MSG_MORE, so that the head and the file's first bytes still share
+// segments.
 func (b *body) sendStep(fd uintptr) bool {
 	for len(b.head) > 0 || b.i < len(b.parts) {
+		if b.i < len(b.parts) && b.parts[b.i].fd >= 0 && len(b.head) == 0 {
+			if !b.sendFile(fd) {
+				return false
+			}
+			if b.err != nil {
+				return true
+			}
+			continue
+		}
 		iov := b.iov[:0]
 		if len(b.head) > 0 {
 			iov = appendIovec(iov, b.head)
 		}
-		for k := b.i; k < len(b.parts) && len(iov) < len(b.iov); k++ {
+		k := b.i
+		for ; k < len(b.parts) && b.parts[k].fd < 0 && len(iov) < len(b.iov); k++ {
 			d := b.parts[k].data
 			if k == b.i {
 				d = d[b.off:]
 			}
 			iov = appendIovec(iov, d)
 		}
-		r, _, errno := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		if len(iov) == 0 {
+			b.i, b.off = k, 0
+			continue
+		}
+		var r uintptr
+		var errno unix.Errno
+		if k < len(b.parts) { // more follows: a file part, or iovecs beyond b.iov
+			msg := unix.Msghdr{Iov: &iov[0]}
+			msg.SetIovlen(len(iov))
+			r, _, errno = unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&msg)), unix.MSG_MORE)
+		} else {
+			r, _, errno = unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		}
 		n := int(r)
 		switch {
 		case errno == unix.EAGAIN:
@@ -160,14 +222,42 @@ func (b *body) sendStep(fd uintptr) bool {
 	return true
 }
 
+// sendFile sends what is left of the file part b.parts[b.i] with sendfile.
+// It returns false to wait for the socket. sendfile may read the disk, so
+// it is a blocking system call for the scheduler (Syscall, not RawSyscall):
+// the runtime may hand the P to another thread meanwhile.
+func (b *body) sendFile(sock uintptr) bool {
+	p := &b.parts[b.i]
+	for b.off < p.n {
+		off := p.foff + int64(b.off)
+		r, _, errno := unix.Syscall6(unix.SYS_SENDFILE, sock, uintptr(p.fd), uintptr(unsafe.Pointer(&off)), uintptr(p.n-b.off), 0, 0)
+		switch {
+		case errno == unix.EAGAIN:
+			return false
+		case errno == unix.EINTR:
+			continue
+		case errno != 0:
+			b.err = errno
+			return true
+		case r == 0: // the file is shorter than indexed: cannot happen with a checked file
+			b.err = io.ErrUnexpectedEOF
+			return true
+		}
+		b.sent += int64(r)
+		b.off += int(r)
+	}
+	b.i, b.off = b.i+1, 0
+	return true
+}
+
 // advance moves past n bytes written: what is left of the head first, then
 // the parts (a part written to its end is left behind).
 func (b *body) advance(n int) {
 	h := min(n, len(b.head))
 	b.head, n = b.head[h:], n-h
 	b.sent += int64(n)
-	for b.i < len(b.parts) && n >= len(b.parts[b.i].data)-b.off {
-		n -= len(b.parts[b.i].data) - b.off
+	for b.i < len(b.parts) && n >= b.parts[b.i].n-b.off {
+		n -= b.parts[b.i].n - b.off
 		b.i, b.off = b.i+1, 0
 	}
 	b.off += n
@@ -188,6 +278,9 @@ func (b *body) Close() error {
 	for _, p := range b.parts {
 		if p.slot >= 0 {
 			b.slab.Release(p.slot)
+		}
+		if p.fd >= 0 {
+			unix.Close(int(p.fd))
 		}
 	}
 	if b.conn != nil && b.conn.holding {

@@ -1,9 +1,10 @@
 // Package edge is Riff's streaming edge (`riff edge`): a fasthttp server
 // that checks signed playback tokens and serves HLS/DASH playlists
 // (filtered to the listener's tier) and byte ranges of audio from a
-// ristretto cache of fixed-size slices, filled from an ordered list of
-// origins with coalescing, timeouts, failover and circuit breakers. An
-// admin listener serves /metrics, /healthz, /readyz and the purge RPC.
+// ristretto cache of fixed-size slices, with an optional disk tier below
+// it, filled from an ordered list of origins with coalescing, timeouts,
+// failover and circuit breakers. An admin listener serves /metrics,
+// /healthz, /readyz and the purge RPC.
 //
 // Run is the command; NewServer builds the same thing from explicit parts
 // (obs, a Verifier, an Upstream such as *Origins, a Config and a clock) for
@@ -32,7 +33,9 @@
 // and If-Modified-Since (304), HEAD. Headers: Accept-Ranges, ETag,
 // Last-Modified, Content-Length, Content-Type, Cache-Control (media and
 // media playlists "public, max-age=31536000, immutable"; master.m3u8 and
-// MPDs, which differ per tier, "private, max-age=60"), X-Cache: HIT|MISS,
+// MPDs, which differ per tier, "private, max-age=60"), X-Cache: HIT|DISK|MISS
+// (from RAM, the disk tier, the origin; an answer from several is named
+// after the farthest),
 // and CORS (Access-Control-Allow-Origin: *, exposing Content-Range,
 // Content-Length, ETag and X-Cache).
 //
@@ -68,6 +71,38 @@
 // be short). When the size is not known yet, the slices the Range header
 // names are fetched (an open range: up to 8 MiB from its start; none: from
 // the start), and the origin's Content-Range tells the size.
+//
+// # Disk tier
+//
+// With Config.Disk (`-disk-cache DIR -disk-cache-bytes N`, package disk)
+// the slices have a second home: every slice fetched from the origin is
+// queued for the disk tier's writer (never written on the request path;
+// dropped when the queue is full), and a flight (see Coalescing) first
+// reads the leading slices of its run that the disk tier holds, checks
+// them (key, generation, index, CRC-32C), promotes them into the cache,
+// and asks the origin only for the rest. So a disk read is coalesced like
+// an origin fetch, and a hit in RAM never touches the disk. Slices only
+// go to disk when filled from the origin (write-through), not when RAM
+// evicts them: they are on disk already unless their write was dropped.
+// The disk tier keeps its own byte budget with least-recently-used
+// eviction (ristretto's admission suits RAM, where a one-hit wonder costs
+// scarce memory; on disk every fill is written once anyway).
+//
+// The warm path uses the disk tier too: when the metadata is in RAM but a
+// slice is not, and the disk tier holds that slice in a file checked since
+// the start, the answer takes the file's pages by reference: head and RAM
+// parts go out with sendmsg(MSG_MORE), file parts with sendfile (body.go),
+// X-Cache: DISK, no promotion. That is safe where the slab is not because a
+// slice file is written once and never modified, and eviction only
+// unlinks it (package disk; TestPausedDiskAnswerKeepsItsBytesWhileTheDiskEvicts).
+// Config.DiskCopy sends such answers as copies instead (the flight's read
+// and promotion), for measurements; docs/performance.md has them.
+//
+// The purge generations are persisted by the disk tier: NewServer restores
+// cache.Generations from its log and loads its index, and a purge is
+// recorded (fsynced) before it is acknowledged. A slice's file name
+// includes its generation, so a purged slice is never found after a
+// restart.
 //
 // # Coalescing
 //
@@ -115,12 +150,15 @@
 // POST /purge on the admin listener (see AdminHandler) bumps the
 // generation of artist, album or song folders: O(1) per prefix, effective
 // for every request that starts after the answer, and a fetch that started
-// before cannot fill the new generation (see package cache).
+// before cannot fill the new generation (see package cache). With a disk
+// tier the purge is durable: it is in the tier's purge log before the
+// answer, and an answer of 500 means it could not be made so (catalogd's
+// outbox retries).
 //
 // # Metrics
 //
 // Besides obs's request counters and latency: riff_edge_cache_requests_total
-// and riff_edge_served_bytes_total by hit/miss;
+// and riff_edge_served_bytes_total by hit/disk/miss;
 // riff_edge_direct_responses_total (answers written head and body in one
 // writev); riff_edge_negative_hits_total (404s answered from negative
 // caching); riff_edge_slab_slots and riff_edge_slab_used_slots;
@@ -131,6 +169,10 @@
 // _evictions_total, _evicted_bytes_total, _sets_dropped_total and
 // _sets_rejected_total (from ristretto's metrics); riff_edge_token_refusals_total
 // {reason}; riff_edge_purges_total and riff_edge_purged_prefixes_total.
+// With a disk tier: riff_edge_disk_files, _used_bytes, _max_bytes,
+// _writes_total, _errors_total{op}, _corrupt_total, _dropped_total,
+// _reads_total{result}, _evictions_total, _evicted_bytes_total and
+// _degraded (docs/operations.md says what they mean to an operator).
 //
 // # Serving limits
 //
@@ -152,5 +194,5 @@
 // and breaker.go: the upstream (origin clients, failover, breakers,
 // readiness probes). purge.go: the admin handler (purge, pprof). path.go:
 // the path rules. Package cache: the slice cache, its slab, generations and
-// the coalescing group.
+// the coalescing group. Package disk: the disk tier.
 package edge

@@ -25,16 +25,17 @@ type fetched struct {
 	first int64
 	data  [][]byte
 	meta  *cache.Meta
+	src   source // srcDisk if every slice came from the disk tier, else srcMiss
 }
 
 // gather puts into have the data of slices [first, last] (cut at the
-// object's end), taking them from have, the cache, or origin fetches that
-// are coalesced with other requests'. meta is what the answer is planned
-// with, or nil when unknown; gather returns the metadata it ended up with
-// and whether it had to wait for a fetch.
-func (s *Server) gather(key string, name cache.Name, first, last int64, meta *cache.Meta, have map[int64][]byte) (*cache.Meta, bool, error) {
+// object's end), taking them from have, the cache, or fetches (from the
+// disk tier or the origin) that are coalesced with other requests'. meta is
+// what the answer is planned with, or nil when unknown; gather returns the
+// metadata it ended up with and where the farthest slice came from.
+func (s *Server) gather(key string, name cache.Name, first, last int64, meta *cache.Meta, have map[int64][]byte) (*cache.Meta, source, error) {
 	S := s.cfg.SliceBytes
-	fetchedAny := false
+	src := srcHit
 	for round := 0; round < 3; round++ {
 		if meta != nil {
 			last = min(last, lastIndex(meta.Size, S))
@@ -63,17 +64,17 @@ func (s *Server) gather(key string, name cache.Name, first, last int64, meta *ca
 			if meta == nil { // nothing to fetch and still no size: ask
 				missing = append(missing, first)
 			} else {
-				return meta, fetchedAny, nil
+				return meta, src, nil
 			}
 		}
-		fetchedAny = true
-		m, err := s.fill(key, name, missing, meta, have)
+		m, fsrc, err := s.fill(key, name, missing, meta, have)
+		src = max(src, fsrc)
 		if err != nil {
-			return m, fetchedAny, err
+			return m, srcMiss, err
 		}
 		meta = m
 	}
-	return meta, fetchedAny, errors.New("edge: slices still missing after three rounds")
+	return meta, srcMiss, errors.New("edge: slices still missing after three rounds")
 }
 
 // knownMissing reports whether the origin said recently that the named
@@ -122,8 +123,9 @@ func lastIndex(size, S int64) int64 {
 }
 
 // fill fetches the missing slices (sorted indexes) through the coalescing
-// group, one flight per contiguous run, and adds what arrives to have.
-func (s *Server) fill(key string, name cache.Name, missing []int64, meta *cache.Meta, have map[int64][]byte) (*cache.Meta, error) {
+// group, one flight per contiguous run, and adds what arrives to have. It
+// returns the metadata and where the farthest slice came from.
+func (s *Server) fill(key string, name cache.Name, missing []int64, meta *cache.Meta, have map[int64][]byte) (*cache.Meta, source, error) {
 	S := s.cfg.SliceBytes
 	gen := name.Gen()
 	cached := func(k sliceKey) bool {
@@ -148,6 +150,7 @@ func (s *Server) fill(key string, name cache.Name, missing []int64, meta *cache.
 	}
 	wctx, cancel := context.WithTimeout(context.Background(), s.cfg.WaitTimeout)
 	defer cancel()
+	src := srcHit
 	for i, f := range flights {
 		v, err := f.Wait(wctx)
 		if err == nil && meta != nil && v.meta != nil && v.meta.ETag != meta.ETag {
@@ -157,59 +160,130 @@ func (s *Server) fill(key string, name cache.Name, missing []int64, meta *cache.
 			for _, rest := range flights[i+1:] {
 				rest.Leave()
 			}
-			return meta, err
+			return meta, srcMiss, err
 		}
 		if meta == nil {
 			meta = v.meta
 		}
+		src = max(src, v.src)
 		for k, d := range v.data {
 			have[v.first+int64(k)] = d
 		}
 	}
-	return meta, nil
+	return meta, src, nil
 }
 
-// fetchRun is a flight: it fetches slices run[0].idx..run[n-1].idx with one
-// Range request, stores them (under the generation the run was named with)
-// and the metadata in the cache, and waits until the cache shows them, so
-// that a request arriving as the flight ends finds them there.
+// fetchRun is a flight: it gets slices run[0].idx..run[n-1].idx — the
+// leading ones the disk tier holds from there, the rest from the origin with
+// one Range request —, stores them (under the generation the run was named
+// with) and the metadata in the cache, queues what the origin sent for the
+// disk tier, and waits until the cache shows them, so that a request
+// arriving as the flight ends finds them there.
 func (s *Server) fetchRun(ctx context.Context, run []sliceKey) (fetched, error) {
 	s.fetching.Add(1)
 	defer s.fetching.Add(-1)
-	S := s.cfg.SliceBytes
 	k0 := run[0]
 	first, last := k0.idx, run[len(run)-1].idx
 	name := s.cache.NameAt(k0.key, k0.gen)
-	res, err := s.up.Fetch(ctx, k0.key, first*S, (last+1)*S-1)
-	if err != nil {
-		s.rememberMissing(name, err)
-		return fetched{}, err
+	out := fetched{first: first, src: srcDisk}
+	if s.disk != nil {
+		out.data, out.meta = s.readDisk(k0.key, name, first, last)
 	}
-	meta := &res.Meta
-	out := fetched{first: first, meta: meta}
-	if res.Status != fasthttp.StatusRequestedRangeNotSatisfiable {
-		body, off := res.Body, res.Start
-		for idx := first; idx <= last; idx++ {
-			lo, hi := idx*S, min((idx+1)*S, meta.Size)
-			if lo >= hi || lo < off || hi > off+int64(len(body)) {
-				break
-			}
-			part := body[lo-off : hi-off]
-			// The waiters get the origin's bytes; the cache gets a copy in
-			// its slab, or, on the heap, the bytes themselves (copied when
-			// the run has several slices, so that the cache's byte
-			// accounting matches what eviction frees).
-			out.data = append(out.data, part)
-			e := s.cache.SliceEntry(part, meta)
-			if _, _, inSlab := e.Slot(); !inSlab && len(run) > 1 {
-				e.Data = bytes.Clone(part)
-			}
-			s.cache.Set(name, cache.KindSlice, idx, e)
+	if next := first + int64(len(out.data)); next <= last {
+		data, meta, err := s.fetchOrigin(ctx, k0.key, name, next, last)
+		if err == nil && next > first && !sameObject(out.meta, meta) {
+			// The disk holds another version of the object: the origin's
+			// answer is the truth, for the whole run.
+			data, meta, err = s.fetchOrigin(ctx, k0.key, name, first, last)
+			out.data = nil
 		}
+		if err != nil {
+			return fetched{}, err
+		}
+		out.data, out.meta, out.src = append(out.data, data...), meta, srcMiss
 	}
-	s.cache.Set(name, cache.KindMeta, 0, &cache.Entry{Meta: meta})
+	s.cache.Set(name, cache.KindMeta, 0, &cache.Entry{Meta: out.meta})
 	s.cache.Wait()
 	return out, nil
+}
+
+// fetchOrigin fetches slices first..last of key with one Range request and
+// stores them in the cache under name, and for the disk tier. It returns
+// the slices the origin sent (none for a 416: the range starts past the
+// end) and the object's metadata.
+func (s *Server) fetchOrigin(ctx context.Context, key string, name cache.Name, first, last int64) ([][]byte, *cache.Meta, error) {
+	S := s.cfg.SliceBytes
+	res, err := s.up.Fetch(ctx, key, first*S, (last+1)*S-1)
+	if err != nil {
+		s.rememberMissing(name, err)
+		return nil, nil, err
+	}
+	meta := &res.Meta
+	if res.Status == fasthttp.StatusRequestedRangeNotSatisfiable {
+		return nil, meta, nil
+	}
+	var out [][]byte
+	body, off := res.Body, res.Start
+	for idx := first; idx <= last; idx++ {
+		lo, hi := idx*S, min((idx+1)*S, meta.Size)
+		if lo >= hi || lo < off || hi > off+int64(len(body)) {
+			break
+		}
+		part := body[lo-off : hi-off]
+		// The waiters and the disk tier get the origin's bytes (never
+		// modified); the cache gets a copy in its slab, or, on the heap,
+		// the bytes themselves (copied when the run has several slices,
+		// so that the cache's byte accounting matches what eviction
+		// frees).
+		out = append(out, part)
+		e := s.cache.SliceEntry(part, meta)
+		if _, _, inSlab := e.Slot(); !inSlab && last > first {
+			e.Data = bytes.Clone(part)
+		}
+		s.cache.Set(name, cache.KindSlice, idx, e)
+		if s.disk != nil {
+			s.disk.Put(key, name.Gen(), idx, diskMeta(meta), part)
+		}
+	}
+	return out, meta, nil
+}
+
+// readDisk reads the leading slices of first..last that the disk tier
+// holds, promotes them into the cache, and returns them with their
+// object's metadata (nil if none was there). It stops at the first slice
+// missing, of another version of the object, or of the wrong length.
+func (s *Server) readDisk(key string, name cache.Name, first, last int64) ([][]byte, *cache.Meta) {
+	S := s.cfg.SliceBytes
+	var (
+		out  [][]byte
+		meta *cache.Meta
+	)
+	for idx := first; idx <= last; idx++ {
+		d, dm, ok := s.disk.Read(key, name.Gen(), idx)
+		if !ok {
+			break
+		}
+		if meta == nil {
+			meta = cacheMeta(dm)
+		} else if dm.Size != meta.Size || dm.ETag != meta.ETag {
+			break
+		}
+		if int64(len(d)) != min(S, meta.Size-idx*S) {
+			break
+		}
+		out = append(out, d)
+		s.cache.Set(name, cache.KindSlice, idx, s.cache.SliceEntry(d, meta))
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, meta
+}
+
+// sameObject reports whether a and b describe the same version of an
+// object.
+func sameObject(a, b *cache.Meta) bool {
+	return a != nil && b != nil && a.Size == b.Size && a.ETag == b.ETag
 }
 
 // fetchWholeCoalesced gets a whole small object through the coalescing

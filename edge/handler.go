@@ -33,6 +33,7 @@ var (
 	vBytes     = []byte("bytes")
 	vHit       = []byte("HIT")
 	vMiss      = []byte("MISS")
+	vDisk      = []byte("DISK")
 	vStar      = []byte("*")
 	vExpose    = []byte("Content-Range, Content-Length, Accept-Ranges, ETag, X-Cache")
 	vMethods   = []byte("GET, HEAD, OPTIONS")
@@ -183,7 +184,7 @@ func plan(req *fasthttp.RequestHeader, meta *cache.Meta) (int, httprange.Range) 
 // writeHead sets the status and headers of an answer about meta. For 206
 // r is the range; for 200 and 206 the caller sets the body (or, for HEAD,
 // the Content-Length).
-func (s *Server) writeHead(ctx *fasthttp.RequestCtx, status int, meta *cache.Meta, r httprange.Range, cc []byte, hit bool) {
+func (s *Server) writeHead(ctx *fasthttp.RequestCtx, status int, meta *cache.Meta, r httprange.Range, cc []byte, src source) {
 	h := &ctx.Response.Header
 	ctx.SetStatusCode(status)
 	h.SetCanonical(hAcceptRanges, vBytes)
@@ -194,11 +195,7 @@ func (s *Server) writeHead(ctx *fasthttp.RequestCtx, status int, meta *cache.Met
 		h.SetCanonical(hLastModified, s2b(meta.LastModified))
 	}
 	h.SetCanonical(hCacheControl, cc)
-	if hit {
-		h.SetCanonical(hXCache, vHit)
-	} else {
-		h.SetCanonical(hXCache, vMiss)
-	}
+	h.SetCanonical(hXCache, src.header())
 	if status == fasthttp.StatusNotModified {
 		return
 	}
@@ -218,28 +215,57 @@ const problem416 = `{"type":"about:blank","title":"Range Not Satisfiable","statu
 
 // writeUnsatisfiable answers 416 as the origin does: Content-Range with
 // the size, an RFC 9457 problem body, no validators, not cacheable.
-func (s *Server) writeUnsatisfiable(ctx *fasthttp.RequestCtx, meta *cache.Meta, hit bool) {
+func (s *Server) writeUnsatisfiable(ctx *fasthttp.RequestCtx, meta *cache.Meta, src source) {
 	h := &ctx.Response.Header
 	ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
 	h.SetCanonical(hAcceptRanges, vBytes)
 	var buf [40]byte
 	h.SetCanonical(hContentRange, httprange.AppendUnsatisfiedContentRange(buf[:0], meta.Size))
 	h.SetCanonical(hCacheControl, vNoStore)
-	if hit {
-		h.SetCanonical(hXCache, vHit)
-	} else {
-		h.SetCanonical(hXCache, vMiss)
-	}
+	h.SetCanonical(hXCache, src.header())
 	h.SetContentType("application/problem+json")
 	ctx.Response.SetBodyString(problem416)
 }
 
-// count records a served answer as a hit or a miss.
-func (s *Server) count(hit bool, n int64) {
+// source says where an answer's bytes came from: RAM (HIT), the disk tier
+// (DISK) or the origin (MISS). An answer from several is named after the
+// farthest.
+type source uint8
+
+const (
+	srcHit source = iota
+	srcDisk
+	srcMiss
+)
+
+// sourceOf is srcHit for a hit, srcMiss otherwise.
+func sourceOf(hit bool) source {
 	if hit {
+		return srcHit
+	}
+	return srcMiss
+}
+
+func (src source) header() []byte {
+	switch src {
+	case srcHit:
+		return vHit
+	case srcDisk:
+		return vDisk
+	}
+	return vMiss
+}
+
+// count records a served answer by where it came from.
+func (s *Server) count(src source, n int64) {
+	switch src {
+	case srcHit:
 		s.m.hits.Inc()
 		s.m.hitBytes.Add(int(n))
-	} else {
+	case srcDisk:
+		s.m.diskHits.Inc()
+		s.m.diskBytes.Add(int(n))
+	default:
 		s.m.misses.Inc()
 		s.m.missBytes.Add(int(n))
 	}
@@ -247,20 +273,20 @@ func (s *Server) count(hit bool, n int64) {
 
 // answer writes an answer that needs no body bytes (304, 416, HEAD, empty),
 // and reports whether it did.
-func (s *Server) answerBodyless(ctx *fasthttp.RequestCtx, status int, meta *cache.Meta, r httprange.Range, cc []byte, hit bool) bool {
+func (s *Server) answerBodyless(ctx *fasthttp.RequestCtx, status int, meta *cache.Meta, r httprange.Range, cc []byte, src source) bool {
 	switch {
 	case status == fasthttp.StatusNotModified:
-		s.writeHead(ctx, status, meta, r, cc, hit)
-		s.count(hit, 0)
+		s.writeHead(ctx, status, meta, r, cc, src)
+		s.count(src, 0)
 		return true
 	case status == fasthttp.StatusRequestedRangeNotSatisfiable:
-		s.writeUnsatisfiable(ctx, meta, hit)
-		s.count(hit, 0)
+		s.writeUnsatisfiable(ctx, meta, src)
+		s.count(src, 0)
 		return true
 	case ctx.IsHead(), r.Length == 0:
-		s.writeHead(ctx, status, meta, r, cc, hit)
+		s.writeHead(ctx, status, meta, r, cc, src)
 		ctx.Response.Header.SetContentLength(int(r.Length))
-		s.count(hit, 0)
+		s.count(src, 0)
 		return true
 	}
 	return false

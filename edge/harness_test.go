@@ -21,6 +21,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"riff/edge/disk"
 	"riff/internal/blob"
 	"riff/internal/obs"
 	"riff/internal/playtoken"
@@ -278,6 +279,8 @@ type harnessOptions struct {
 	sliceBytes int64
 	cfg        func(*Config)
 	ocfg       func(*OriginConfig)
+	diskDir    string // a disk tier in this folder (its budget: diskBytes, default 64 MiB)
+	diskBytes  int64
 }
 
 func newHarness(t testing.TB, opts harnessOptions) *harness {
@@ -324,6 +327,15 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if opts.cfg != nil {
 		opts.cfg(&cfg)
 	}
+	if opts.diskDir != "" {
+		if opts.diskBytes == 0 {
+			opts.diskBytes = 64 << 20
+		}
+		cfg.Disk, err = disk.Open(disk.Config{Dir: opts.diskDir, MaxBytes: opts.diskBytes, SliceBytes: cfg.SliceBytes})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	h.edge, err = NewServer(h.obs, verifier, up, cfg, time.Now)
 	if err != nil {
 		t.Fatal(err)
@@ -339,14 +351,18 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	h.url, h.admin = "http://"+ln.Addr().String(), "http://"+aln.Addr().String()
 	go h.edge.Serve(ln)
 	go h.edge.ServeAdmin(aln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := h.edge.Shutdown(ctx); err != nil {
-			t.Errorf("edge shutdown: %v", err)
-		}
-	})
+	t.Cleanup(h.stop)
 	return h
+}
+
+// stop shuts the edge down (and with it its disk tier); it may be called
+// more than once.
+func (h *harness) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.edge.Shutdown(ctx); err != nil {
+		h.t.Errorf("edge shutdown: %v", err)
+	}
 }
 
 // play mints a playback token for prefix with bitrate ceiling mbr (0: none).

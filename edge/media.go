@@ -4,8 +4,10 @@ import (
 	"errors"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sys/unix"
 
 	"riff/edge/cache"
+	"riff/edge/disk"
 	"riff/internal/httprange"
 )
 
@@ -25,7 +27,7 @@ func (s *Server) serveMedia(ctx *fasthttp.RequestCtx, key []byte) {
 	}
 	meta := me.Meta
 	status, r := plan(&ctx.Request.Header, meta)
-	if s.answerBodyless(ctx, status, meta, r, vImmutable, true) {
+	if s.answerBodyless(ctx, status, meta, r, vImmutable, srcHit) {
 		return
 	}
 	S := s.cfg.SliceBytes
@@ -35,28 +37,55 @@ func (s *Server) serveMedia(ctx *fasthttp.RequestCtx, key []byte) {
 		return
 	}
 	// A body that references the slices (immutable once cached; slab
-	// slots under a reference) and sends them without copying them first.
+	// slots under a reference; slice files of the disk tier, which are
+	// never modified) and sends them without copying them first.
 	b := s.bodies.Get().(*body)
 	slab := s.cache.Slab()
+	src := srcHit
 	for idx := first; idx <= last; idx++ {
-		e, ok := s.cache.Get(name, cache.KindSlice, idx)
-		if !ok || !sliceFits(e, meta, idx, S) {
-			b.Close()
-			s.serveMediaMiss(ctx, key, name, meta)
-			return
-		}
 		lo, hi := sliceWindow(idx, S, r)
-		if !b.add(slab, e, lo, hi) {
-			b.Close()
-			s.serveMediaMiss(ctx, key, name, meta)
-			return
+		if e, ok := s.cache.Get(name, cache.KindSlice, idx); ok && sliceFits(e, meta, idx, S) && b.add(slab, e, lo, hi) {
+			continue
 		}
+		if s.addDiskPart(ctx, b, key, name, meta, idx, lo, hi) {
+			src = srcDisk
+			continue
+		}
+		b.Close()
+		s.serveMediaMiss(ctx, key, name, meta)
+		return
 	}
-	s.writeHead(ctx, status, meta, r, vImmutable, true)
+	s.writeHead(ctx, status, meta, r, vImmutable, src)
 	if b.attach(ctx, r.Length) {
 		s.m.direct.Inc()
 	}
-	s.count(true, r.Length)
+	if src == srcDisk {
+		s.m.diskSendfile.Inc()
+	}
+	s.count(src, r.Length)
+}
+
+// addDiskPart adds bytes [lo, hi) of slice idx to b from the disk tier's
+// file, to go out with sendfile, and reports whether it did: only on a
+// plain public connection (the body's direct path), and only for a file
+// checked since the start and of the object version meta describes.
+func (s *Server) addDiskPart(ctx *fasthttp.RequestCtx, b *body, key []byte, name cache.Name, meta *cache.Meta, idx, lo, hi int64) bool {
+	if s.disk == nil || s.cfg.DiskCopy {
+		return false
+	}
+	if _, ok := ctx.Conn().(*publicConn); !ok {
+		return false
+	}
+	fd, n, ok := s.disk.OpenSlice(b2s(key), name.Gen(), idx, meta.ETag)
+	if !ok {
+		return false
+	}
+	if n != min(s.cfg.SliceBytes, meta.Size-idx*s.cfg.SliceBytes) {
+		unix.Close(fd)
+		return false
+	}
+	b.addFile(fd, disk.HeaderBytes+lo, int(hi-lo))
+	return true
 }
 
 // sliceFits reports whether e is slice idx of the object meta describes:
@@ -97,24 +126,24 @@ func (s *Server) serveMediaMiss(ctx *fasthttp.RequestCtx, key []byte, name cache
 	S := s.cfg.SliceBytes
 	get := ctx.IsGet()
 	for attempt := 0; ; attempt++ {
-		hit := meta != nil
+		src := srcHit
 		if meta == nil {
 			// The size is unknown: fetch the slices the request most
 			// likely needs; the answer tells the size.
 			first, last := s.guessSlices(ctx, get)
-			m, fetched, err := s.gather(keyStr, name, first, last, nil, have)
+			m, gsrc, err := s.gather(keyStr, name, first, last, nil, have)
 			if err != nil {
 				s.fail(ctx, err)
 				return
 			}
-			meta, hit = m, hit && !fetched
+			meta, src = m, gsrc
 		}
 		status, r := plan(&ctx.Request.Header, meta)
-		if s.answerBodyless(ctx, status, meta, r, vImmutable, hit) {
+		if s.answerBodyless(ctx, status, meta, r, vImmutable, src) {
 			return
 		}
 		first, last := r.Start/S, (r.Start+r.Length-1)/S
-		m, fetched, err := s.gather(keyStr, name, first, last, meta, have)
+		m, gsrc, err := s.gather(keyStr, name, first, last, meta, have)
 		if errors.Is(err, errChanged) && attempt == 0 {
 			meta = m // replan with what the origin says now
 			clear(have)
@@ -124,8 +153,8 @@ func (s *Server) serveMediaMiss(ctx *fasthttp.RequestCtx, key []byte, name cache
 			s.fail(ctx, err)
 			return
 		}
-		hit = hit && !fetched
-		s.writeHead(ctx, status, meta, r, vImmutable, hit)
+		src = max(src, gsrc)
+		s.writeHead(ctx, status, meta, r, vImmutable, src)
 		// have holds heap bytes only (see gather), owned by no one else.
 		b := s.bodies.Get().(*body)
 		for idx := first; idx <= last; idx++ {
@@ -133,7 +162,7 @@ func (s *Server) serveMediaMiss(ctx *fasthttp.RequestCtx, key []byte, name cache
 			b.addHeap(have[idx][lo:hi])
 		}
 		b.attach(ctx, r.Length)
-		s.count(hit, r.Length)
+		s.count(src, r.Length)
 		return
 	}
 }

@@ -343,12 +343,12 @@ func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, key []byte, kind blobke
 		}
 	}
 	status, r := plan(&ctx.Request.Header, e.Meta)
-	if s.answerBodyless(ctx, status, e.Meta, r, cc, hit) {
+	if s.answerBodyless(ctx, status, e.Meta, r, cc, sourceOf(hit)) {
 		return
 	}
-	s.writeHead(ctx, status, e.Meta, r, cc, hit)
+	s.writeHead(ctx, status, e.Meta, r, cc, sourceOf(hit))
 	ctx.Response.SetBodyRaw(e.Data[r.Start : r.Start+r.Length])
-	s.count(hit, r.Length)
+	s.count(sourceOf(hit), r.Length)
 }
 
 // filter makes and caches the filtered form of a playlist entry. An entry

@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime/pprof"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"riff/edge/cache"
 	"riff/internal/blobkey"
 	"riff/internal/playtoken"
 )
@@ -121,8 +123,12 @@ func (s *Server) purge(ctx *fasthttp.RequestCtx) {
 		prefixes[i] = np
 	}
 	gens, err := s.purgePrefixes(prefixes)
-	if err != nil {
+	if errors.Is(err, cache.ErrPrefix) {
 		s.jsonError(ctx, fasthttp.StatusBadRequest, "bad prefix")
+		return
+	} else if err != nil {
+		s.obs.Logger.ErrorContext(ctx, "purge not durable", "prefixes", prefixes, "err", err)
+		s.jsonError(ctx, fasthttp.StatusInternalServerError, "internal error")
 		return
 	}
 	resp := purgeResponse{Purged: make([]purgedPrefix, len(prefixes))}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"riff/edge/disk"
 	"riff/internal/config"
 	"riff/internal/obs"
 	"riff/internal/playtoken"
@@ -44,6 +45,7 @@ type runConfig struct {
 	logger              *slog.Logger
 	origins             OriginConfig
 	server              Config
+	disk                *disk.Config // nil: no disk tier
 	shutdownTimeout     time.Duration
 	errorTracking       obs.ErrorTracking
 	tracing             obs.Tracing
@@ -55,7 +57,7 @@ type runConfig struct {
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (runConfig, error) {
 	fs := flag.NewFlagSet("edge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cacheBytes, sliceBytes := config.ByteSize(512<<20), config.ByteSize(1<<20)
+	cacheBytes, sliceBytes, diskBytes := config.ByteSize(512<<20), config.ByteSize(1<<20), config.ByteSize(0)
 	var (
 		listen          = fs.String("listen", "127.0.0.1:8082", "public `address` (players)")
 		adminListen     = fs.String("admin-listen", "127.0.0.1:9082", "admin `address`: /metrics, /healthz, /readyz, POST /purge")
@@ -79,7 +81,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		logLevel        = fs.String("log-level", "info", "debug, info, warn or error")
 		pprofOn         = fs.Bool("pprof", false, "serve /debug/pprof/profile and /debug/pprof/heap on the admin listener")
 		heapSlices      = fs.Bool("heap-slices", false, "keep media slices on the Go heap, not in a memfd slab outside it")
+		diskDir         = fs.String("disk-cache", "", "`folder` of the disk tier: slices kept across restarts (empty: RAM only)")
+		diskSendfile    = fs.Bool("disk-sendfile", true, "send disk-tier answers with sendfile from the slice files (false: read them into RAM first)")
 	)
+	fs.Var(&diskBytes, "disk-cache-bytes", "disk tier budget, e.g. 20GiB (required with -disk-cache)")
 	fs.Var(&cacheBytes, "cache-bytes", "cache budget, e.g. 512MiB")
 	fs.Var(&sliceBytes, "slice-bytes", "media slice size, e.g. 1MiB")
 	errorTracking := obs.ErrorTrackingFlags(fs)
@@ -104,6 +109,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		return runConfig{}, fmt.Errorf("edge: -negative-ttl %v: want 0 (off) or more", *negativeTTL)
 	case cacheBytes < sliceBytes:
 		return runConfig{}, fmt.Errorf("edge: -cache-bytes %v is smaller than a slice", cacheBytes)
+	case *diskDir != "" && diskBytes < 4*sliceBytes:
+		return runConfig{}, fmt.Errorf("edge: -disk-cache-bytes %v: want at least four slices with -disk-cache", diskBytes)
+	case *diskDir == "" && diskBytes != 0:
+		return runConfig{}, errors.New("edge: -disk-cache-bytes needs -disk-cache")
 	}
 	logger, err := obs.NewLogger(stderr, *logLevel)
 	if err != nil {
@@ -118,7 +127,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	if err := checkOriginURLs(urls); err != nil {
 		return runConfig{}, err
 	}
+	var dcfg *disk.Config
+	if *diskDir != "" {
+		dcfg = &disk.Config{Dir: *diskDir, MaxBytes: int64(diskBytes), SliceBytes: int64(sliceBytes), Logger: logger}
+	}
 	return runConfig{
+		disk:        dcfg,
 		listen:      *listen,
 		adminListen: *adminListen,
 		keys:        *keys,
@@ -146,6 +160,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 			TLSKeyFile:     *tlsKey,
 			Pprof:          *pprofOn,
 			HeapSlices:     *heapSlices,
+			DiskCopy:       !*diskSendfile,
 		},
 		shutdownTimeout: *shutdownTimeout,
 		errorTracking:   *errorTracking,
@@ -191,8 +206,20 @@ func build(cfg runConfig) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := NewServer(o, verifier, up, cfg.server, time.Now)
+	scfg := cfg.server
+	if cfg.disk != nil {
+		// A folder that cannot be opened fails the start (a typo should
+		// not quietly run RAM-only); errors after that degrade, see
+		// package disk.
+		if scfg.Disk, err = disk.Open(*cfg.disk); err != nil {
+			return nil, fmt.Errorf("edge: -disk-cache: %w", err)
+		}
+	}
+	srv, err := NewServer(o, verifier, up, scfg, time.Now)
 	if err != nil {
+		if scfg.Disk != nil {
+			scfg.Disk.Close()
+		}
 		return nil, err
 	}
 	return &daemon{cfg: cfg, srv: srv, flush: flush, stopTracing: stopTracing}, nil
@@ -215,7 +242,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return fmt.Errorf("edge: %w", err)
 	}
 	logger.Info("edge listening", "public", ln.Addr().String(), "admin", aln.Addr().String(),
-		"origins", cfg.origins.URLs, "cache_bytes", cfg.server.CacheBytes, "slice_bytes", cfg.server.SliceBytes,
+		"origins", cfg.origins.URLs, "cache_bytes", cfg.server.CacheBytes, "slice_bytes", cfg.server.SliceBytes, "disk_cache", cfg.disk != nil,
 		"tls", cfg.server.TLSCertFile != "")
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()

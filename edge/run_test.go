@@ -146,6 +146,7 @@ func TestParseFlags(t *testing.T) {
 		cfg, err := parseFlags([]string{
 			"-keys", "k", "-origin", " http://a:1, ,https://b ", "-origin-timeout", "2s",
 			"-negative-ttl", "0", "-slice-bytes", "256KiB", "-tls-cert", "c", "-tls-key", "k",
+			"-disk-cache", "/var/cache/riff", "-disk-cache-bytes", "2GiB",
 		}, env(map[string]string{"RIFF_EDGE_ORIGIN_SECRET": "s", "RIFF_EDGE_CACHE_BYTES": "1MiB"}), io.Discard)
 		if err != nil {
 			t.Fatal(err)
@@ -168,6 +169,9 @@ func TestParseFlags(t *testing.T) {
 		if cfg.server.TLSCertFile != "c" || cfg.server.TLSKeyFile != "k" {
 			t.Errorf("tls = %q %q", cfg.server.TLSCertFile, cfg.server.TLSKeyFile)
 		}
+		if d := cfg.disk; d == nil || d.Dir != "/var/cache/riff" || d.MaxBytes != 2<<30 || d.SliceBytes != 256<<10 {
+			t.Errorf("disk tier = %+v", d)
+		}
 	})
 	tests := []struct {
 		args []string
@@ -181,6 +185,8 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-keys", "k", "-slice-bytes", "65MiB"}, "want 4KiB to 64MiB"},
 		{[]string{"-keys", "k", "-negative-ttl", "-1s"}, "edge: -negative-ttl -1s: want 0 (off) or more"},
 		{[]string{"-keys", "k", "-cache-bytes", "512KiB"}, "edge: -cache-bytes 512KiB is smaller than a slice"},
+		{[]string{"-keys", "k", "-disk-cache", "d"}, "edge: -disk-cache-bytes 0: want at least four slices with -disk-cache"},
+		{[]string{"-keys", "k", "-disk-cache-bytes", "1GiB"}, "edge: -disk-cache-bytes needs -disk-cache"},
 		{[]string{"-keys", "k", "-log-level", "loud"}, `edge: log level "loud"`},
 		{[]string{"-keys", "k", "-origin", ""}, "edge: no origin"},
 		{[]string{"-keys", "k", "-origin", "ftp://a"}, `edge: origin "ftp://a": want http(s)://host:port`},

@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"riff/edge/cache"
+	"riff/edge/disk"
 	"riff/internal/obs"
 	"riff/internal/playtoken"
 )
@@ -57,6 +58,16 @@ type Config struct {
 	// Pprof makes the admin handler serve /debug/pprof/profile and
 	// /debug/pprof/heap.
 	Pprof bool
+
+	// Disk is the disk tier (package disk), opened by the caller and not
+	// yet loaded, or nil for none. NewServer restores the purge
+	// generations from it and loads its index; the Server owns it from
+	// then on and closes it in Shutdown.
+	Disk *disk.Store
+	// DiskCopy sends disk-tier answers as copies (read into memory, then
+	// writev) instead of with sendfile from the slice files; for
+	// measurements.
+	DiskCopy bool
 
 	// HeapSlices keeps media slices on the Go heap instead of in a memfd
 	// slab (see cache.Slab), which keeps the cache's bytes out of the
@@ -108,6 +119,7 @@ type Server struct {
 	gens   *cache.Generations
 	cache  *cache.Cache
 	slices *cache.Group[sliceKey, fetched]
+	disk   *disk.Store // nil: no disk tier
 
 	public *fasthttp.Server
 	admin  *fasthttp.Server
@@ -123,6 +135,8 @@ type Server struct {
 type serverMetrics struct {
 	hits, misses        *metrics.Counter
 	hitBytes, missBytes *metrics.Counter
+	diskHits, diskBytes *metrics.Counter
+	diskSendfile        *metrics.Counter
 	coalesced           *metrics.Counter
 	direct              *metrics.Counter
 	negativeHits        *metrics.Counter
@@ -149,7 +163,10 @@ func NewServer(o *obs.Obs, v Verifier, up Upstream, cfg Config, now func() time.
 		now = time.Now
 	}
 	cfg.defaults()
-	gens := cache.NewGenerations()
+	gens, err := generationsFrom(cfg.Disk)
+	if err != nil {
+		return nil, fmt.Errorf("edge: disk tier: %w", err)
+	}
 	ccfg := cache.Config{MaxBytes: cfg.CacheBytes, AvgEntryBytes: max(cfg.SliceBytes/4, 16<<10)}
 	if !cfg.HeapSlices {
 		ccfg.SlabSlotBytes = cfg.SliceBytes
@@ -164,8 +181,17 @@ func NewServer(o *obs.Obs, v Verifier, up Upstream, cfg Config, now func() time.
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
+	if cfg.Disk != nil {
+		ls, err := cfg.Disk.Load(func(key string) uint64 { return gens.Of([]byte(key)) })
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("edge: disk tier: %w", err)
+		}
+		o.Logger.Info("disk tier loaded", "files", ls.Files, "bytes", ls.Bytes, "discarded", ls.Discarded,
+			"evicted", ls.Evicted, "took", ls.Took)
+	}
 	s := &Server{
-		obs: o, verifier: v, up: up, now: now, cfg: cfg,
+		obs: o, verifier: v, up: up, now: now, cfg: cfg, disk: cfg.Disk,
 		gens: gens, cache: c, slices: cache.NewGroup[sliceKey, fetched](),
 		ccPlaylist: fmt.Appendf(nil, "private, max-age=%d", int(cfg.PlaylistMaxAge/time.Second)),
 	}
@@ -219,6 +245,9 @@ func (s *Server) initMetrics() {
 	m.misses = set.NewCounter(`riff_edge_cache_requests_total{result="miss"}`)
 	m.hitBytes = set.NewCounter(`riff_edge_served_bytes_total{cache="hit"}`)
 	m.missBytes = set.NewCounter(`riff_edge_served_bytes_total{cache="miss"}`)
+	m.diskHits = set.NewCounter(`riff_edge_cache_requests_total{result="disk"}`)
+	m.diskBytes = set.NewCounter(`riff_edge_served_bytes_total{cache="disk"}`)
+	m.diskSendfile = set.NewCounter(`riff_edge_disk_sendfile_responses_total`)
 	m.coalesced = set.NewCounter(`riff_edge_coalesced_waiters_total`)
 	m.direct = set.NewCounter(`riff_edge_direct_responses_total`)
 	m.negativeHits = set.NewCounter(`riff_edge_negative_hits_total`)
@@ -248,6 +277,33 @@ func (s *Server) initMetrics() {
 	set.NewGauge(`riff_edge_cache_sets_rejected_total`, func() float64 { return float64(c.Stats().SetsRejected) })
 	set.NewGauge(`riff_edge_slab_slots`, func() float64 { return float64(c.Stats().SlabSlots) })
 	set.NewGauge(`riff_edge_slab_used_slots`, func() float64 { return float64(c.Stats().SlabUsed) })
+	if d := s.disk; d != nil {
+		for _, g := range []struct {
+			name string
+			f    func(disk.Stats) int64
+		}{
+			{"riff_edge_disk_files", func(st disk.Stats) int64 { return st.Files }},
+			{"riff_edge_disk_used_bytes", func(st disk.Stats) int64 { return st.Bytes }},
+			{"riff_edge_disk_max_bytes", func(st disk.Stats) int64 { return st.MaxBytes }},
+			{"riff_edge_disk_writes_total", func(st disk.Stats) int64 { return st.Writes }},
+			{`riff_edge_disk_errors_total{op="write"}`, func(st disk.Stats) int64 { return st.WriteErrors }},
+			{`riff_edge_disk_errors_total{op="read"}`, func(st disk.Stats) int64 { return st.ReadErrors }},
+			{"riff_edge_disk_corrupt_total", func(st disk.Stats) int64 { return st.Corrupt }},
+			{"riff_edge_disk_dropped_total", func(st disk.Stats) int64 { return st.Dropped }},
+			{`riff_edge_disk_reads_total{result="hit"}`, func(st disk.Stats) int64 { return st.Hits }},
+			{`riff_edge_disk_reads_total{result="miss"}`, func(st disk.Stats) int64 { return st.Misses }},
+			{"riff_edge_disk_evictions_total", func(st disk.Stats) int64 { return st.Evictions }},
+			{"riff_edge_disk_evicted_bytes_total", func(st disk.Stats) int64 { return st.EvictedBytes }},
+			{"riff_edge_disk_degraded", func(st disk.Stats) int64 {
+				if st.Degraded {
+					return 1
+				}
+				return 0
+			}},
+		} {
+			set.NewGauge(g.name, func() float64 { return float64(g.f(d.Stats())) })
+		}
+	}
 	g := s.slices
 	set.NewGauge(`riff_edge_inflight_slices`, func() float64 { return float64(g.InFlight()) })
 }
@@ -289,12 +345,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			return errors.Join(err, ctx.Err())
 		}
 	}
-	s.closeOnce.Do(s.cache.Close)
+	s.closeOnce.Do(func() {
+		s.cache.Close()
+		if s.disk != nil {
+			if derr := s.disk.Close(); derr != nil {
+				s.obs.Logger.Warn("disk tier close", "err", derr)
+			}
+		}
+	})
 	return err
 }
 
-// purgePrefixes bumps the generation of each prefix (see package cache)
-// and returns the new generations. Prefixes must be valid (see purge.go).
+// purgePrefixes bumps the generation of each prefix (see package cache),
+// records them in the disk tier's purge log, and returns the new
+// generations. Prefixes must be valid (see purge.go). An error other than
+// cache.ErrPrefix means the purge could not be made durable (it is in
+// effect in memory; the caller should retry).
 func (s *Server) purgePrefixes(prefixes []string) ([]uint64, error) {
 	gens := make([]uint64, len(prefixes))
 	for i, p := range prefixes {
@@ -303,6 +369,9 @@ func (s *Server) purgePrefixes(prefixes []string) ([]uint64, error) {
 			return nil, err
 		}
 		gens[i] = g
+	}
+	if err := s.recordPurges(prefixes, gens); err != nil {
+		return nil, err
 	}
 	s.m.purges.Inc()
 	s.m.purgedPfx.Add(len(prefixes))

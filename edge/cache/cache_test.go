@@ -218,3 +218,29 @@ func BenchmarkKeyScheme(b *testing.B) {
 		}
 	})
 }
+
+// TestRestoreGenerations: restored generations name objects as the
+// purged ones did, and the next purge takes a larger number than any.
+func TestRestoreGenerations(t *testing.T) {
+	g, err := RestoreGenerations(5, 2, map[string]uint64{"artists/1/": 5, "artists/1/albums/2/songs/3/": 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		key  string
+		want uint64
+	}{
+		{"artists/1/albums/2/songs/3/v1/a.mp4", 5},
+		{"artists/2/albums/2/songs/3/v1/a.mp4", 2},
+	} {
+		if got := g.Of([]byte(tt.key)); got != tt.want {
+			t.Errorf("Of(%q) = %d, want %d", tt.key, got, tt.want)
+		}
+	}
+	if next, _ := g.Bump("artists/9/"); next != 6 {
+		t.Errorf("the next purge took %d, want 6", next)
+	}
+	if _, err := RestoreGenerations(1, 0, map[string]uint64{"artists/": 1}); err == nil {
+		t.Error("a prefix that is not a purge folder was restored")
+	}
+}

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -77,3 +78,23 @@ func (g *Generations) Bump(prefix string) (uint64, error) {
 // depth 2, 4 or 6 (the artist, album and song folders). It does not
 // otherwise judge the segments; callers validate keys.
 func PurgeablePrefix(prefix string) bool { return blobkey.IsPurgeFolder(prefix) }
+
+// RestoreGenerations returns Generations as they were persisted: seq is the
+// largest generation handed out (the next Bump takes a larger one), floor
+// the generation of everything, prefixes those of purged folders. A prefix
+// that is not a purgeable folder is an error.
+func RestoreGenerations(seq, floor uint64, prefixes map[string]uint64) (*Generations, error) {
+	g := NewGenerations()
+	seq = max(seq, floor)
+	for p, gen := range prefixes {
+		if !PurgeablePrefix(p) {
+			return nil, fmt.Errorf("cache: restoring generations: %q is not a purgeable folder", p)
+		}
+		g.m[p] = gen
+		seq = max(seq, gen)
+	}
+	g.seq.Store(seq)
+	g.floor.Store(floor)
+	g.n.Store(int64(len(g.m)))
+	return g, nil
+}
