@@ -184,6 +184,38 @@ func checkDSN(dsn string) error {
 	return errors.New("catalogd: -db: want file:PATH (SQLite) or postgres://… (PostgreSQL)")
 }
 
+// exportBacklog exports the job queue's backlog (riff_jobs_due,
+// riff_jobs_oldest_due_seconds: the RiffUploadQueueOld alert) and shows it
+// in /readyz's detail. The database is asked when they are read (a scrape,
+// a readiness probe), with a short deadline; a failure reads as -1.
+func exportBacklog(o *obs.Obs, backlog func(context.Context) (store.JobBacklog, error)) {
+	read := func() (store.JobBacklog, bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		b, err := backlog(ctx)
+		return b, err == nil
+	}
+	o.Metrics.NewGauge(`riff_jobs_due`, func() float64 {
+		if b, ok := read(); ok {
+			return float64(b.Due)
+		}
+		return -1
+	})
+	o.Metrics.NewGauge(`riff_jobs_oldest_due_seconds`, func() float64 {
+		if b, ok := read(); ok {
+			return b.OldestDue.Seconds()
+		}
+		return -1
+	})
+	o.AddDetail("jobs", func() any {
+		b, ok := read()
+		if !ok {
+			return nil
+		}
+		return map[string]any{"due": b.Due, "oldest_due_seconds": int64(b.OldestDue.Seconds())}
+	})
+}
+
 // daemon is a built catalogd, ready to run.
 type daemon struct {
 	cfg         runConfig
@@ -225,6 +257,7 @@ func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
 		return nil, fmt.Errorf("catalogd: %w", err)
 	}
 	d.obs.AddCheck("db", d.store.Ping)
+	exportBacklog(d.obs, d.store.Backlog)
 	// Purge fan-out: the outbox goes to every -purge-edges edge (package
 	// purge).
 	if len(cfg.purgeEdges) > 0 {

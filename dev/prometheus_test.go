@@ -130,8 +130,8 @@ func TestPrometheusScrapesEveryDaemon(t *testing.T) {
 				}
 			}
 		}
-		if n < 10 {
-			return fmt.Errorf("%d rules loaded, want the 10 of configs/prometheus-rules.yml", n)
+		if n < 11 {
+			return fmt.Errorf("%d rules loaded, want the 11 of configs/prometheus-rules.yml", n)
 		}
 		return nil
 	})

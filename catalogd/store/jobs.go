@@ -201,6 +201,29 @@ func (s *JobQueue) JobByID(ctx context.Context, id int64) (Job, error) {
 	return j, nil
 }
 
+// JobBacklog is the state of the queue for operators: jobs that are due
+// and not yet claimed, and how long the oldest of them has waited.
+type JobBacklog struct {
+	Due       int
+	OldestDue time.Duration // 0 when none is due
+}
+
+// Backlog returns the queue's JobBacklog (one indexed query: jobs_queued).
+func (s *JobQueue) Backlog(ctx context.Context) (JobBacklog, error) {
+	now := s.nowMs()
+	var n int
+	var oldest sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*), MIN(run_at) FROM jobs WHERE state = 'queued' AND run_at <= $1`, now).Scan(&n, &oldest)
+	if err != nil {
+		return JobBacklog{}, fmt.Errorf("store: job backlog: %w", err)
+	}
+	b := JobBacklog{Due: n}
+	if oldest.Valid {
+		b.OldestDue = time.Duration(now-oldest.Int64) * time.Millisecond
+	}
+	return b, nil
+}
+
 // LatestJob returns the newest job of kind for song id (ErrNotFound when
 // there is none).
 func (s *JobQueue) LatestJob(ctx context.Context, songID int64, kind string) (Job, error) {

@@ -379,3 +379,36 @@ func TestConcurrentClaims(t *testing.T) {
 		}
 	})
 }
+
+// TestJobBacklog: the backlog counts due, unclaimed jobs and ages the
+// oldest; held and claimed jobs are not in it.
+func TestJobBacklog(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *Store, clock *testClock) {
+		ctx := context.Background()
+		a, al := ingestFixture(t, s)
+		if b, err := s.Backlog(ctx); err != nil || b != (JobBacklog{}) {
+			t.Fatalf("empty queue backlog = %+v, %v", b, err)
+		}
+		held := testUpload(a.ID, "h1")
+		held.Hold = time.Hour
+		if _, _, err := s.CreateSongUpload(ctx, NewSong{AlbumID: al.ID, Title: "Held"}, held); err != nil {
+			t.Fatal(err)
+		}
+		for _, sha := range []string{"d1", "d2"} {
+			if _, _, err := s.CreateSongUpload(ctx, NewSong{AlbumID: al.ID, Title: sha}, testUpload(a.ID, sha)); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(time.Minute)
+		}
+		b, err := s.Backlog(ctx)
+		if err != nil || b.Due != 2 || b.OldestDue != 2*time.Minute {
+			t.Fatalf("backlog = %+v, %v; want 2 due, the oldest 2m old", b, err)
+		}
+		if _, ok, err := s.ClaimJob(ctx, "w1", time.Minute); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		if b, err = s.Backlog(ctx); err != nil || b.Due != 1 || b.OldestDue != time.Minute {
+			t.Fatalf("backlog after a claim = %+v, %v; want 1 due, 1m old", b, err)
+		}
+	})
+}
