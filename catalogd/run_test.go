@@ -33,7 +33,7 @@ func startRun(t *testing.T, args ...string) (addr, admin string, logs *testrun.L
 	logs = &testrun.LockedBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, args, noEnv, io.Discard, logs) }()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute) // a loaded machine under -race is slow to start
 	for addr == "" {
 		select {
 		case err := <-done:

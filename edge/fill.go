@@ -6,8 +6,11 @@ import (
 	"errors"
 
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"riff/edge/cache"
+	"riff/internal/obs"
 )
 
 // sliceKey names a slice in the coalescing group: object, generation
@@ -33,7 +36,7 @@ type fetched struct {
 // disk tier or the origin) that are coalesced with other requests'. meta is
 // what the answer is planned with, or nil when unknown; gather returns the
 // metadata it ended up with and where the farthest slice came from.
-func (s *Server) gather(key string, name cache.Name, first, last int64, meta *cache.Meta, have map[int64][]byte) (*cache.Meta, source, error) {
+func (s *Server) gather(rctx context.Context, key string, name cache.Name, first, last int64, meta *cache.Meta, have map[int64][]byte) (*cache.Meta, source, error) {
 	S := s.cfg.SliceBytes
 	src := srcHit
 	for round := 0; round < 3; round++ {
@@ -67,7 +70,7 @@ func (s *Server) gather(key string, name cache.Name, first, last int64, meta *ca
 				return meta, src, nil
 			}
 		}
-		m, fsrc, err := s.fill(key, name, missing, meta, have)
+		m, fsrc, err := s.fill(rctx, key, name, missing, meta, have)
 		src = max(src, fsrc)
 		if err != nil {
 			return m, srcMiss, err
@@ -124,8 +127,19 @@ func lastIndex(size, S int64) int64 {
 
 // fill fetches the missing slices (sorted indexes) through the coalescing
 // group, one flight per contiguous run, and adds what arrives to have. It
-// returns the metadata and where the farthest slice came from.
-func (s *Server) fill(key string, name cache.Name, missing []int64, meta *cache.Meta, have map[int64][]byte) (*cache.Meta, source, error) {
+// returns the metadata and where the farthest slice came from. rctx is
+// the request's context: with tracing on, the wait is a span of the
+// request, and a flight this request starts is a child of it.
+func (s *Server) fill(rctx context.Context, key string, name cache.Name, missing []int64, meta *cache.Meta, have map[int64][]byte) (_ *cache.Meta, _ source, err error) {
+	fetch := s.fetchRun
+	if s.obs.Tracing() {
+		tctx, span := s.obs.StartSpan(obs.SpanContext(rctx), "coalesced fill", attribute.Int("slices", len(missing)))
+		defer func() { obs.EndSpan(span, err) }()
+		sc := trace.SpanContextFromContext(tctx)
+		fetch = func(ctx context.Context, run []sliceKey) (fetched, error) {
+			return s.fetchRun(trace.ContextWithSpanContext(ctx, sc), run)
+		}
+	}
 	S := s.cfg.SliceBytes
 	gen := name.Gen()
 	cached := func(k sliceKey) bool {
@@ -143,7 +157,7 @@ func (s *Server) fill(key string, name cache.Name, missing []int64, meta *cache.
 		for _, idx := range missing[i:j] {
 			run = append(run, sliceKey{key, gen, idx})
 		}
-		fs, joined := s.slices.Claim(run, cached, s.fetchRun)
+		fs, joined := s.slices.Claim(run, cached, fetch)
 		s.m.coalesced.Add(joined)
 		flights = append(flights, fs...)
 		i = j
@@ -288,7 +302,16 @@ func sameObject(a, b *cache.Meta) bool {
 
 // fetchWholeCoalesced gets a whole small object through the coalescing
 // group (index -1).
-func (s *Server) fetchWholeCoalesced(key string, name cache.Name) (*cache.Entry, error) {
+func (s *Server) fetchWholeCoalesced(rctx context.Context, key string, name cache.Name) (_ *cache.Entry, err error) {
+	fetch := s.fetchWhole
+	if s.obs.Tracing() {
+		tctx, span := s.obs.StartSpan(obs.SpanContext(rctx), "coalesced fill")
+		defer func() { obs.EndSpan(span, err) }()
+		sc := trace.SpanContextFromContext(tctx)
+		fetch = func(ctx context.Context, run []sliceKey) (fetched, error) {
+			return s.fetchWhole(trace.ContextWithSpanContext(ctx, sc), run)
+		}
+	}
 	k := sliceKey{key, name.Gen(), -1}
 	var entry *cache.Entry
 	cached := func(sliceKey) bool {
@@ -296,7 +319,7 @@ func (s *Server) fetchWholeCoalesced(key string, name cache.Name) (*cache.Entry,
 		entry = e
 		return ok
 	}
-	fs, joined := s.slices.Claim([]sliceKey{k}, cached, s.fetchWhole)
+	fs, joined := s.slices.Claim([]sliceKey{k}, cached, fetch)
 	s.m.coalesced.Add(joined)
 	if len(fs) == 0 {
 		return entry, nil

@@ -194,12 +194,17 @@ const directHeader = "X-Test-Direct"
 
 func startOrigin(t testing.TB, root string) *testOrigin {
 	t.Helper()
+	return startOriginObs(t, root, obs.New("origin", slog.New(slog.DiscardHandler)))
+}
+
+// startOriginObs is startOrigin with the origin's Obs (tracing, say).
+func startOriginObs(t testing.TB, root string, o *obs.Obs) *testOrigin {
+	t.Helper()
 	store, err := blob.NewFS(root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	o := obs.New("origin", slog.New(slog.DiscardHandler))
 	osrv := origin.NewServer(o, store, origin.ServerConfig{Secret: testSecret})
 	to := &testOrigin{byPath: map[string]int{}}
 	to.srv = &fasthttp.Server{
@@ -269,6 +274,8 @@ type harness struct {
 	admin   string // admin base URL
 	origins []*testOrigin
 	signer  *playtoken.Signer
+	// stopTracing flushes the edge's and the origins' spans.
+	stopTracing []func(context.Context) error
 	priv    ed25519.PrivateKey
 	client  *fasthttp.Client
 }
@@ -281,6 +288,7 @@ type harnessOptions struct {
 	ocfg       func(*OriginConfig)
 	diskDir    string // a disk tier in this folder (its budget: diskBytes, default 64 MiB)
 	diskBytes  int64
+	traces     *testrun.OTLPReceiver // edge and origins export every trace here
 }
 
 func newHarness(t testing.TB, opts harnessOptions) *harness {
@@ -301,9 +309,21 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		ReadTimeout:            30 * time.Second,
 		WriteTimeout:           30 * time.Second,
 	}}
+	h.obs = obs.New("edge", slog.New(slog.DiscardHandler))
+	traced := func(o *obs.Obs) *obs.Obs {
+		if opts.traces != nil {
+			stop, err := o.StartTracing(context.Background(), obs.Tracing{Endpoint: opts.traces.URL, Ratio: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.stopTracing = append(h.stopTracing, stop)
+		}
+		return o
+	}
+	traced(h.obs)
 	var urls []string
 	for range opts.origins {
-		o := startOrigin(t, root)
+		o := startOriginObs(t, root, traced(obs.New("origin", slog.New(slog.DiscardHandler))))
 		h.origins = append(h.origins, o)
 		urls = append(urls, o.url)
 	}
@@ -314,7 +334,6 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	h.priv = priv
 	h.signer = playtoken.NewSigner("k1", priv, time.Now)
 	verifier := playtoken.NewVerifier(h.signer.KeySet(), playtoken.VerifierOptions{})
-	h.obs = obs.New("edge", slog.New(slog.DiscardHandler))
 	ocfg := OriginConfig{URLs: urls, Secret: testSecret, Timeout: 2 * time.Second, BreakerFailures: 2, BreakerCooldown: time.Minute}
 	if opts.ocfg != nil {
 		opts.ocfg(&ocfg)

@@ -131,7 +131,7 @@ func (s *Server) serveMediaMiss(ctx *fasthttp.RequestCtx, key []byte, name cache
 			// The size is unknown: fetch the slices the request most
 			// likely needs; the answer tells the size.
 			first, last := s.guessSlices(ctx, get)
-			m, gsrc, err := s.gather(keyStr, name, first, last, nil, have)
+			m, gsrc, err := s.gather(ctx, keyStr, name, first, last, nil, have)
 			if err != nil {
 				s.fail(ctx, err)
 				return
@@ -143,7 +143,7 @@ func (s *Server) serveMediaMiss(ctx *fasthttp.RequestCtx, key []byte, name cache
 			return
 		}
 		first, last := r.Start/S, (r.Start+r.Length-1)/S
-		m, gsrc, err := s.gather(keyStr, name, first, last, meta, have)
+		m, gsrc, err := s.gather(ctx, keyStr, name, first, last, meta, have)
 		if errors.Is(err, errChanged) && attempt == 0 {
 			meta = m // replan with what the origin says now
 			clear(have)

@@ -318,7 +318,7 @@ func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, key []byte, kind blobke
 			return
 		}
 		var err error
-		if e, err = s.fetchWholeCoalesced(keyStr, name); err != nil {
+		if e, err = s.fetchWholeCoalesced(ctx, keyStr, name); err != nil {
 			s.fail(ctx, err)
 			return
 		}

@@ -216,7 +216,13 @@ func (s *Server) serveObject(ctx *fasthttp.RequestCtx, key string) {
 	head := ctx.IsHead()
 	spec, hasRange := httprange.ParseSpec(ctx.Request.Header.Peek(fasthttp.HeaderRange))
 
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
+	// The store's context is not the pooled RequestCtx (see FastAdmin);
+	// with tracing on it carries the request's span.
+	base := context.Background()
+	if s.obs.Tracing() {
+		base = obs.SpanContext(ctx)
+	}
+	sctx, cancel := context.WithTimeout(base, s.cfg.StoreTimeout)
 	var (
 		rc      io.ReadCloser
 		fetched *blob.Range // what rc holds; nil: the whole object
@@ -368,12 +374,12 @@ func (s *Server) stat(ctx context.Context, key string) (blob.Info, error) {
 }
 
 // startStoreSpan starts a span for a blob store call, a child of the
-// request's; nil with tracing off.
+// request's (ctx carries it: see serveObject); nil with tracing off.
 func (s *Server) startStoreSpan(ctx context.Context, name, key string) trace.Span {
 	if !s.obs.Tracing() {
 		return nil
 	}
-	_, span := s.obs.StartSpan(obs.SpanContext(ctx), name, attribute.String("blob.key", key))
+	_, span := s.obs.StartSpan(ctx, name, attribute.String("blob.key", key))
 	return span
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -45,6 +46,9 @@ func (o *Obs) FastMiddleware(next fasthttp.RequestHandler) fasthttp.RequestHandl
 			status := ctx.Response.StatusCode()
 			o.observe(status, start)
 			if span != nil {
+				if v := ctx.Response.Header.Peek("X-Cache"); len(v) > 0 {
+					span.SetAttributes(attribute.String("cache.status", string(v)))
+				}
 				endServer(span, "", status)
 			}
 			if status >= 500 {
