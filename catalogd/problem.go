@@ -30,6 +30,7 @@ const (
 	kindRateLimited
 	kindUnavailable
 	kindPreconditionFailed
+	kindUnprocessable
 )
 
 func statusOf(k kind) int {
@@ -56,6 +57,8 @@ func statusOf(k kind) int {
 		return http.StatusServiceUnavailable
 	case kindPreconditionFailed:
 		return http.StatusPreconditionFailed
+	case kindUnprocessable:
+		return http.StatusUnprocessableEntity
 	}
 	return http.StatusInternalServerError
 }

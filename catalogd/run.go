@@ -9,11 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
 	"riff/catalogd/auth"
+	"riff/catalogd/ingest"
 	"riff/catalogd/purge"
 	"riff/catalogd/store"
 	"riff/internal/blob"
@@ -58,6 +61,7 @@ type runConfig struct {
 	db                  string
 	keysDir             string
 	blobURL             string
+	uploadDir           string // base of the spool (ingest.OpenSpool)
 	logger              *slog.Logger
 	purgeEdges          []string
 	purgeLag            time.Duration
@@ -106,7 +110,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	blobURL := fs.String("blob", "data/blob", "blob store `URL` for originals and packaged media: a folder, file:///abs/path or s3://bucket?region=…")
 	uploadMax := config.ByteSize(200 << 20)
 	fs.Var(&uploadMax, "upload-max", "largest audio upload")
-	uploadDir := fs.String("upload-dir", "", "`folder` for uploads while they are checked and packaged (default: the system temporary folder)")
+	uploadsPerUser := fs.Int("uploads-per-user", 2, "uploads one account may have in progress (received and checked) at once; past it: 429")
+	uploadsMax := fs.Int("uploads-max", 8, "uploads in progress at once in this catalogd; past it: 429")
+	spoolMax := config.ByteSize(0)
+	fs.Var(&spoolMax, "spool-max", "bytes uploads in progress may hold in -upload-dir at once, each counted at its length; past it: 503 (default 8 × -upload-max)")
+	uploadDir := fs.String("upload-dir", "", "`folder` for temporary work: uploads while they are checked, originals and encodes while they are packaged; what a crashed catalogd left there is removed at start (default: riff-catalogd in the system temporary folder)")
 	workers := fs.Int("workers", 2, "packaging jobs run at once by this catalogd (0: none; other catalogds on the same database do them)")
 	jobLease := fs.Duration("job-lease", 30*time.Second, "lease of a claimed job, renewed at a third of it; a dead worker's job is claimed again after it")
 	jobAttempts := fs.Int("job-attempts", 3, "tries of a packaging job before its song fails")
@@ -117,6 +125,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	encodes := fs.Int("encodes", 2, "ffmpeg encodes run at once per packaging job")
 	errorTracking := obs.ErrorTrackingFlags(fs)
 	tracing := obs.TracingFlags(fs)
+	maxDuration := fs.Duration("max-duration", packager.DefaultMaxDuration, "longest audio accepted, measured by decoding the upload (the decode stops past it)")
+	encodeBudget := fs.Duration("encode-budget", packager.DefaultEncodeBudget, "wall time one ffmpeg encode may take per second of audio (plus 30s); an encode over it fails the job for good")
 	if err := config.Load(fs, args, getenv, "catalogd"); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stderr, "\nSubcommand:\n  riff catalogd seed -db DSN -songs N\n    \tfill a database with a synthetic catalog (riff catalogd seed --help)\n")
@@ -138,6 +148,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		return runConfig{}, errors.New("catalogd: argon2 parameters: need -argon2-time ≥ 1, 1 ≤ -argon2-threads ≤ 255, -argon2-memory ≥ 8KiB")
 	case *workers < 0 || *jobAttempts < 1 || *jobLease < 3*time.Millisecond:
 		return runConfig{}, errors.New("catalogd: need -workers ≥ 0, -job-attempts ≥ 1 and a positive -job-lease")
+	case *maxDuration < time.Second || *maxDuration > 24*time.Hour:
+		return runConfig{}, fmt.Errorf("catalogd: -max-duration %v: want 1s to 24h", *maxDuration)
+	case *uploadsPerUser < 1 || *uploadsMax < 1 || spoolMax < 0:
+		return runConfig{}, errors.New("catalogd: need -uploads-per-user ≥ 1, -uploads-max ≥ 1 and -spool-max ≥ 0")
+	case *encodeBudget <= 0:
+		return runConfig{}, fmt.Errorf("catalogd: -encode-budget %v: want a positive duration", *encodeBudget)
 	}
 	if err := checkDSN(*dbURL); err != nil {
 		return runConfig{}, err
@@ -151,6 +167,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		db:          *dbURL,
 		keysDir:     *keysDir,
 		blobURL:     *blobURL,
+		uploadDir:   spoolBase(*uploadDir),
 		logger:      logger,
 		purgeEdges:  splitList(*purgeEdges),
 		purgeLag:    *purgeLag,
@@ -159,12 +176,14 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 			MemoryKiB: uint32(argonMemory >> 10), Time: uint32(*argonTime), Threads: uint8(*argonThreads),
 		},
 		argon2Concurrency: *argonConcurrency,
-		packager:          packager.Config{FFmpeg: *ffmpeg, FFprobe: *ffprobe, Concurrency: *encodes, TempDir: *uploadDir},
+		packager: packager.Config{FFmpeg: *ffmpeg, FFprobe: *ffprobe, Concurrency: *encodes,
+			MaxDuration: *maxDuration, EncodeBudget: *encodeBudget},
 		server: Config{
 			EdgeURL: *edgeURL, PlaybackTTL: *tokenTTL, PlaybackReuse: reuse(*tokenReuse), RefreshTTL: *refreshTTL, RefreshGrace: *refreshGrace,
 			MaxBodyBytes: int64(maxBody), ClientIPHeader: *clientIPHeader,
 			LoginAccountBurst: *loginAccount, LoginIPBurst: *loginIP, LoginWindow: *loginWindow,
-			UploadMaxBytes: int64(uploadMax), UploadDir: *uploadDir, Workers: *workers, JobLease: *jobLease,
+			UploadMaxBytes: int64(uploadMax), UploadsPerUser: *uploadsPerUser, UploadsTotal: *uploadsMax,
+			SpoolMaxBytes: int64(spoolMax), Workers: *workers, JobLease: *jobLease,
 			JobAttempts: *jobAttempts, JobBackoff: *jobBackoff, GCDelay: gcDelayConfig(*gcDelay),
 		},
 		shutdownTimeout: *shutdownTimeout,
@@ -216,11 +235,21 @@ func exportBacklog(o *obs.Obs, backlog func(context.Context) (store.JobBacklog, 
 	})
 }
 
+// spoolBase is the -upload-dir flag's folder ("": riff-catalogd in the
+// system temporary folder).
+func spoolBase(dir string) string {
+	if dir == "" {
+		return filepath.Join(os.TempDir(), "riff-catalogd")
+	}
+	return dir
+}
+
 // daemon is a built catalogd, ready to run.
 type daemon struct {
 	cfg         runConfig
 	obs         *obs.Obs
 	keys        Keys
+	spool       *ingest.Spool
 	store       *store.Store
 	purges      *purge.Dispatcher // nil without -purge-edges
 	blob        blob.Store
@@ -274,6 +303,17 @@ func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
 	}
 	bs := d.blob
 	d.obs.AddCheck("blob", func(ctx context.Context) error { return blob.Check(ctx, bs) })
+	// Temporary work lives in a folder of this process under -upload-dir;
+	// what dead catalogds left there goes first.
+	spool, swept, err := ingest.OpenSpool(cfg.uploadDir)
+	if err != nil {
+		return nil, fmt.Errorf("catalogd: -upload-dir: %w", err)
+	}
+	d.spool = spool
+	if swept > 0 {
+		d.obs.Logger.Info("upload spool: removed what stopped catalogds left", "folders", swept, "dir", cfg.uploadDir)
+	}
+	cfg.server.UploadDir, cfg.packager.TempDir = spool.Dir, spool.Dir
 	d.srv, err = NewServer(cfg.server, Deps{
 		Obs: d.obs, Store: d.store, Passwords: passwords,
 		Access:   auth.NewAccessTokens(d.keys.AccessKID, d.keys.AccessKey, cfg.accessTTL, time.Now),
@@ -287,7 +327,8 @@ func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
 }
 
 // close releases what build opened, in reverse order: the purge
-// dispatcher, the blob store, the database. It works after a partial
+// dispatcher, the blob store, the spool (its work folder is removed), the
+// database. It works after a partial
 // build.
 func (d *daemon) close() {
 	if d.purges != nil {
@@ -295,6 +336,9 @@ func (d *daemon) close() {
 	}
 	if d.blob != nil {
 		closeBlob(d.blob)
+	}
+	if d.spool != nil {
+		d.spool.Close()
 	}
 	if d.store != nil {
 		d.store.Close()

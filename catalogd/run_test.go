@@ -225,6 +225,10 @@ func TestParseFlags(t *testing.T) {
 		{"log level", []string{"-log-level", "loud"}, "level"},
 		{"unknown flag", []string{"-wrokers", "2"}, "wrokers"},
 		{"not a number", []string{"-workers", "two"}, "workers"},
+		{"max duration too short", []string{"-max-duration", "0s"}, "-max-duration"},
+		{"encode budget", []string{"-encode-budget", "-1s"}, "-encode-budget"},
+		{"no uploads per user", []string{"-uploads-per-user", "0"}, "-uploads-per-user"},
+		{"no uploads", []string{"-uploads-max", "0"}, "-uploads-max"},
 		{"stray argument", []string{"stray"}, ""},
 	}
 	for _, tc := range bad {
@@ -237,7 +241,7 @@ func TestParseFlags(t *testing.T) {
 	}
 
 	cfg, err := parseFlags([]string{"-workers", "0", "-job-attempts", "5", "-gc-delay", "0", "-token-reuse", "0",
-		"-upload-dir", "/spool", "-encodes", "3", "-purge-edges", " http://a:9082, ,http://b:9082", "-argon2-memory", "64KiB"},
+		"-upload-dir", "/spool", "-encodes", "3", "-max-duration", "10m", "-encode-budget", "1s", "-purge-edges", " http://a:9082, ,http://b:9082", "-argon2-memory", "64KiB"},
 		func(k string) string {
 			if k == "RIFF_CATALOGD_EDGE_URL" {
 				return "https://edge.example/"
@@ -248,9 +252,9 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := cfg.server
-	if s.Workers != 0 || s.JobAttempts != 5 || s.GCDelay != -1 || s.PlaybackReuse != -1 || s.UploadDir != "/spool" ||
-		s.EdgeURL != "https://edge.example/" || cfg.packager.Concurrency != 3 || cfg.packager.TempDir != "/spool" ||
-		cfg.argon2.MemoryKiB != 64 || !slices.Equal(cfg.purgeEdges, []string{"http://a:9082", "http://b:9082"}) {
+	if s.Workers != 0 || s.JobAttempts != 5 || s.GCDelay != -1 || s.PlaybackReuse != -1 ||
+		s.EdgeURL != "https://edge.example/" || cfg.packager.Concurrency != 3 || cfg.uploadDir != "/spool" ||
+		cfg.argon2.MemoryKiB != 64 || cfg.packager.MaxDuration != 10*time.Minute || cfg.packager.EncodeBudget != time.Second || !slices.Equal(cfg.purgeEdges, []string{"http://a:9082", "http://b:9082"}) {
 		t.Errorf("parseFlags = %+v", cfg)
 	}
 }

@@ -66,7 +66,17 @@ type Config struct {
 	// (default 5s). Superseded media is collected PlaybackTTL+GCDelay
 	// after the switch (GCDelay default 1m, for clock skew); JobPoll is
 	// how often idle workers look for due jobs (default 1s).
+	//
+	// UploadsPerUser uploads per account and UploadsTotal in all may be
+	// received and checked at once (defaults 2 and 8; past them: 429 with
+	// Retry-After), and SpoolMaxBytes caps what they may hold in UploadDir
+	// at once, each counted at its Content-Length, or UploadMaxBytes when
+	// the length is unknown (default 8 × UploadMaxBytes; past it: 503
+	// spool_full with Retry-After).
 	UploadMaxBytes int64
+	UploadsPerUser int
+	UploadsTotal   int
+	SpoolMaxBytes  int64
 	UploadDir      string
 	Workers        int
 	JobLease       time.Duration
@@ -106,6 +116,15 @@ func (c *Config) setDefaults() error {
 	}
 	if c.UploadMaxBytes <= 0 {
 		c.UploadMaxBytes = 200 << 20
+	}
+	if c.UploadsPerUser <= 0 {
+		c.UploadsPerUser = 2
+	}
+	if c.UploadsTotal <= 0 {
+		c.UploadsTotal = 8
+	}
+	if c.SpoolMaxBytes <= 0 {
+		c.SpoolMaxBytes = 8 * c.UploadMaxBytes
 	}
 	if c.Workers <= 0 {
 		c.Workers = 2
@@ -184,11 +203,12 @@ type Server struct {
 	web          *webUI
 	handler      http.Handler
 
-	blob   blob.Store
-	pk     *packager.Packager
-	jobs   *ingest.Worker // nil without Blob and Packager
-	checks chan struct{}  // bounds concurrent upload checks (ffprobe, decode)
-	purged func()
+	blob    blob.Store
+	pk      *packager.Packager
+	jobs    *ingest.Worker // nil without Blob and Packager
+	checks  chan struct{}  // bounds concurrent upload checks (ffprobe, decode)
+	uploads *uploadGate    // bounds uploads in progress and their spool bytes
+	purged  func()
 }
 
 // NewServer builds a Server; it starts nothing and touches no network.
@@ -222,6 +242,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		pk:           d.Packager,
 		purged:       d.Purged,
 		checks:       make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+		uploads:      newUploadGate(cfg.UploadsPerUser, cfg.UploadsTotal, cfg.SpoolMaxBytes),
 	}
 	if s.purged == nil {
 		s.purged = func() {}

@@ -47,6 +47,7 @@ const (
 // uploadForm is a parsed multipart upload: the text fields and the audio
 // file, spooled to a temporary file.
 type uploadForm struct {
+	leave    func() // leaves the upload gate
 	fields   map[string]string
 	file     *os.File // nil when no file part came
 	filename string
@@ -59,24 +60,37 @@ func (f *uploadForm) close() {
 		f.file.Close()
 		os.Remove(f.file.Name())
 	}
+	f.leave()
 }
 
-// readUpload streams a multipart/form-data body: text fields (each at
-// most maxFieldBytes, only the allowed names, each once) and one file
-// part "file", written to a temporary file and hashed as it arrives. The
-// file may be at most Config.UploadMaxBytes (413 past it, with nothing
-// kept). The caller must close the form.
+// readUpload streams a multipart/form-data body, once the upload gate
+// admits p's upload (Config.UploadsPerUser, UploadsTotal, SpoolMaxBytes):
+// text fields (each at most maxFieldBytes, only the allowed names, each
+// once) and one file part "file", written to a temporary file and hashed
+// as it arrives. The file may be at most Config.UploadMaxBytes (413 past
+// it, with nothing kept). The caller must close the form, which also
+// leaves the gate.
 //
 // early, when not nil, sees the form fields sent before the file part
 // when that part begins, and its error ends the upload before the file is
 // spooled (a client that sends fields first learns of a bad field without
 // sending the audio).
-func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, early func(fields map[string]string) error, allowed ...string) (*uploadForm, error) {
+func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, p principal, early func(fields map[string]string) error, allowed ...string) (*uploadForm, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
 		return nil, newError(kindUnsupportedMedia, "unsupported_media_type", "Send the upload as multipart/form-data with the audio in a part named file.")
 	}
 	limit := s.cfg.UploadMaxBytes
+	// Capacity first: uploads in progress per account and in all, and the
+	// spool bytes they may take (the body's length when it is declared).
+	reserve := limit
+	if r.ContentLength >= 0 {
+		reserve = min(r.ContentLength, limit)
+	}
+	leave, err := s.uploads.enter(p.UserID, reserve)
+	if err != nil {
+		return nil, err
+	}
 	// The server's read and write timeouts suit small API bodies; an
 	// upload gets time for a slow link (1 MB/s at least).
 	rc := http.NewResponseController(w)
@@ -86,9 +100,10 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, early func(f
 	r.Body = http.MaxBytesReader(w, r.Body, limit+maxUploadParts*maxFieldBytes+64<<10)
 	mr, err := r.MultipartReader()
 	if err != nil {
+		leave()
 		return nil, &apiError{kind: kindInvalid, code: "invalid_multipart", detail: "The multipart body cannot be read.", cause: err}
 	}
-	f := &uploadForm{fields: map[string]string{}}
+	f := &uploadForm{fields: map[string]string{}, leave: leave}
 	tooLarge := newError(kindTooLarge, "upload_too_large", "The audio file is larger than %d bytes.", limit)
 	fail := func(err error) (*uploadForm, error) {
 		f.close()
@@ -195,7 +210,9 @@ type checkedAudio struct {
 
 // checkAudio makes sure the spooled file is audio we can package: its
 // bytes say a known format, ffprobe accepts it, and it decodes to the end
-// (a truncated file probes fine but would fail the job later).
+// (a truncated file probes fine but would fail the job later) holding no
+// more than the packager's MaxDuration (-max-duration). The probe it
+// returns carries the duration the decode measured, not the header's.
 func (s *Server) checkAudio(ctx context.Context, f *uploadForm) (checkedAudio, error) {
 	format, err := sniffUpload(f.file, f.size)
 	if err != nil {
@@ -222,15 +239,23 @@ func (s *Server) checkAudio(ctx context.Context, f *uploadForm) (checkedAudio, e
 	if err != nil {
 		return checkedAudio{}, probeProblem(err)
 	}
-	if err := s.pk.DecodeCheck(ctx, f.file.Name(), pr); err != nil {
-		var pe *packager.ProbeError
-		if errors.As(err, &pe) {
-			return checkedAudio{}, &apiError{kind: kindInvalid, code: "undecodable", field: "file",
-				detail: "The audio cannot be decoded to the end (corrupt or truncated?).", cause: err}
-		}
-		return checkedAudio{}, err
+	// The decode measures what the file really holds: its duration is
+	// kept, never the header's.
+	held, err := s.pk.DecodeCheck(ctx, f.file.Name(), pr)
+	var pe *packager.ProbeError
+	switch {
+	case errors.Is(err, packager.ErrUndecodable) && errors.As(err, &pe):
+		return checkedAudio{}, &apiError{kind: kindInvalid, code: "undecodable", field: "file",
+			detail: "The audio cannot be decoded to the end (corrupt or truncated?).", cause: err}
+	case errors.Is(err, packager.ErrTooSlow) && errors.As(err, &pe):
+		return checkedAudio{}, &apiError{kind: kindUnprocessable, code: "decode_timeout", field: "file",
+			detail: "The audio could not be checked in time: " + pe.Reason + ".", cause: err}
+	case err != nil:
+		return checkedAudio{}, probeProblem(err)
 	}
-	return checkedAudio{format: format, probe: pr}, nil
+	measured := *pr
+	measured.Duration = held
+	return checkedAudio{format: format, probe: &measured}, nil
 }
 
 // remuxADTS rewraps a raw AAC (ADTS) upload into an M4A in place of the
@@ -245,7 +270,10 @@ func (s *Server) remuxADTS(ctx context.Context, f *uploadForm) error {
 	if err := s.pk.RemuxADTS(ctx, f.file.Name(), out.Name()); err != nil {
 		os.Remove(out.Name())
 		var pe *packager.ProbeError
-		if errors.As(err, &pe) {
+		switch {
+		case errors.Is(err, packager.ErrTooSlow) && errors.As(err, &pe):
+			return &apiError{kind: kindUnprocessable, code: "decode_timeout", field: "file", detail: "The audio could not be checked in time: " + pe.Reason + ".", cause: err}
+		case errors.As(err, &pe):
 			return &apiError{kind: kindInvalid, code: "undecodable", field: "file", detail: "The AAC stream cannot be read (corrupt or truncated?).", cause: err}
 		}
 		return err
@@ -272,6 +300,8 @@ func probeProblem(err error) error {
 		return &apiError{kind: kindUnsupportedMedia, code: "unsupported_format", field: "file", detail: "The file is not audio we accept: " + pe.Reason + ".", cause: err}
 	case errors.Is(err, packager.ErrDuration):
 		return &apiError{kind: kindInvalid, code: "bad_duration", field: "file", detail: "The audio is too long or has no duration: " + pe.Reason + ".", cause: err}
+	case errors.Is(err, packager.ErrTooSlow):
+		return &apiError{kind: kindUnprocessable, code: "decode_timeout", field: "file", detail: "The audio could not be checked in time: " + pe.Reason + ".", cause: err}
 	}
 	return &apiError{kind: kindInvalid, code: "undecodable", field: "file", detail: "The audio cannot be decoded (corrupt or truncated?).", cause: err}
 }
@@ -463,7 +493,7 @@ func (s *Server) uploadSong(w http.ResponseWriter, r *http.Request, p principal)
 		_, _, err := s.uploadTarget(ctx, p, fields)
 		return err
 	}
-	form, err := s.readUpload(w, r, early, "title", "album_id", "track_no", "genre", "explicit", "credits")
+	form, err := s.readUpload(w, r, p, early, "title", "album_id", "track_no", "genre", "explicit", "credits")
 	if err != nil {
 		return err
 	}
@@ -598,7 +628,7 @@ func (s *Server) replaceAudio(w http.ResponseWriter, r *http.Request, p principa
 	if so.Status == store.StatusTakenDown {
 		return newError(kindConflict, "taken_down", "The song is taken down.")
 	}
-	form, err := s.readUpload(w, r, nil, "title", "track_no", "genre", "explicit")
+	form, err := s.readUpload(w, r, p, nil, "title", "track_no", "genre", "explicit")
 	if err != nil {
 		return err
 	}

@@ -6,16 +6,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync/atomic"
 	"time"
 )
 
-// checkTimeout bounds RemuxADTS and DecodeCheck.
-const checkTimeout = 2 * time.Minute
-
 // RemuxADTS rewraps raw AAC (ADTS) at src into an MP4 at dst, copying the
 // AAC frames unchanged (no re-encode): the packager reads AAC in MP4 only.
-// A stream ffmpeg cannot read is a *ProbeError of Kind ErrUndecodable; dst
-// is removed on any failure.
+// A stream ffmpeg cannot read is a *ProbeError of Kind ErrUndecodable, one
+// that takes longer than Config.CheckTimeout ErrTooSlow; dst is removed on
+// any failure.
 func (p *Packager) RemuxADTS(ctx context.Context, src, dst string) error {
 	srcAbs, err := filepath.Abs(src)
 	if err != nil {
@@ -28,52 +28,81 @@ func (p *Packager) RemuxADTS(ctx context.Context, src, dst string) error {
 	args := []string{"-nostdin", "-hide_banner", "-v", "error", "-xerror",
 		"-protocol_whitelist", "file", "-format_whitelist", "aac", "-f", "aac", "-i", "file:" + srcAbs,
 		"-map", "0:a:0", "-c:a", "copy", "-f", "mp4", "-y", "file:" + dstAbs}
-	err = p.exec(ctx, checkTimeout, p.cfg.FFmpeg, args, nil)
+	err = p.exec(ctx, p.cfg.CheckTimeout, p.cfg.FFmpeg, args, nil)
 	if err == nil {
 		return nil
 	}
 	os.Remove(dstAbs)
-	if err := timedOut(ctx, err); err != nil {
-		return fmt.Errorf("remux: %w", err)
+	if ctx.Err() != nil {
+		return fmt.Errorf("remux: %w", ctx.Err())
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &ProbeError{Kind: ErrTooSlow, Path: src, Reason: fmt.Sprintf("rewrapping the AAC stream took longer than %v", p.cfg.CheckTimeout), Err: err}
 	}
 	return &ProbeError{Kind: ErrUndecodable, Path: src, Reason: "the AAC stream cannot be read", Err: err}
 }
 
 // DecodeCheck decodes the audio stream of the file at path (as Probe
-// described it) to the end, failing on the first decode error: a truncated
-// file probes fine but would fail its encodes later. A decode error is a
-// *ProbeError of Kind ErrUndecodable; running out of time or a cancelled
-// ctx is an error wrapping context.DeadlineExceeded or context.Canceled.
-func (p *Packager) DecodeCheck(ctx context.Context, path string, pr *Probe) error {
+// described it) to the end and returns how long it really is, counted in
+// decoded samples: a file's header may claim anything (a FLAC whose
+// STREAMINFO says 60 s can hold an hour). It stops as soon as more than
+// Config.MaxDuration has been decoded, so a long file costs no more CPU
+// than a file of the limit.
+//
+// Refusals are *ProbeError: ErrUndecodable on the first decode error (a
+// truncated file probes fine), ErrDuration past MaxDuration or with no
+// audio at all, ErrTooSlow when the decode runs out of Config.CheckTimeout.
+// A cancelled ctx is ctx's error.
+func (p *Packager) DecodeCheck(ctx context.Context, path string, pr *Probe) (time.Duration, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return fmt.Errorf("decode check %s: %w", path, err)
+		return 0, fmt.Errorf("decode check %s: %w", path, err)
 	}
+	if pr == nil || pr.SampleRate <= 0 {
+		return 0, fmt.Errorf("decode check %s: no probe", path)
+	}
+	// One byte per sample: mono, unsigned 8-bit, at the source rate.
+	// Counting bytes counts samples exactly; downmixing and the 8-bit
+	// conversion cost little next to the decode.
 	args := []string{"-nostdin", "-hide_banner", "-v", "error", "-xerror",
-		"-protocol_whitelist", "file", "-format_whitelist", demuxerWhitelist}
-	if pr != nil && pr.Demuxer != "" {
-		args = append(args, "-f", pr.Demuxer)
+		"-protocol_whitelist", "file,pipe", "-format_whitelist", demuxerWhitelist,
+		"-f", pr.Demuxer, "-i", "file:" + abs, "-map", "0:a:0", "-vn", "-sn", "-dn",
+		"-ac", "1", "-ar", strconv.Itoa(pr.SampleRate), "-c:a", "pcm_u8", "-f", "u8", "pipe:1"}
+	limit := int64(p.cfg.MaxDuration.Seconds() * float64(pr.SampleRate))
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c := &sampleCounter{limit: limit, over: cancel}
+	err = p.exec(dctx, p.cfg.CheckTimeout, p.cfg.FFmpeg, args, c)
+	n := c.n.Load()
+	held := time.Duration(float64(n) / float64(pr.SampleRate) * float64(time.Second))
+	switch {
+	case n > limit:
+		return 0, &ProbeError{Kind: ErrDuration, Path: path, Reason: fmt.Sprintf("it holds more than the %v limit of audio (decoding stopped there; its header claims %v)",
+			p.cfg.MaxDuration, pr.Duration.Round(time.Millisecond))}
+	case ctx.Err() != nil:
+		return 0, fmt.Errorf("decode check: %w", ctx.Err())
+	case errors.Is(err, context.DeadlineExceeded):
+		return 0, &ProbeError{Kind: ErrTooSlow, Path: path, Reason: fmt.Sprintf("decoding it took longer than %v (%v of audio decoded by then)",
+			p.cfg.CheckTimeout, held.Round(time.Millisecond)), Err: err}
+	case err != nil:
+		return 0, &ProbeError{Kind: ErrUndecodable, Path: path, Reason: "it does not decode to the end", Err: err}
+	case n == 0:
+		return 0, &ProbeError{Kind: ErrDuration, Path: path, Reason: "no audio decoded"}
 	}
-	args = append(args, "-i", "file:"+abs, "-map", "0:a:0", "-f", "null", "-")
-	err = p.exec(ctx, checkTimeout, p.cfg.FFmpeg, args, nil)
-	if err == nil {
-		return nil
-	}
-	if err := timedOut(ctx, err); err != nil {
-		return fmt.Errorf("decode check: %w", err)
-	}
-	return &ProbeError{Kind: ErrUndecodable, Path: path, Reason: "it does not decode to the end", Err: err}
+	return held, nil
 }
 
-// timedOut returns the context error when a run failed because ctx ended
-// or its deadline passed (the tool was killed), and nil when the tool
-// itself failed.
-func timedOut(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
+// sampleCounter counts the bytes ffmpeg writes and calls over once they
+// pass limit (it goes on counting, and discards them).
+type sampleCounter struct {
+	n     atomic.Int64
+	limit int64
+	over  func()
+}
+
+func (c *sampleCounter) Write(b []byte) (int, error) {
+	if c.n.Add(int64(len(b))) > c.limit {
+		c.over()
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return context.DeadlineExceeded
-	}
-	return nil
+	return len(b), nil
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"riff/internal/testrun"
 )
@@ -34,7 +36,10 @@ func TestDecodeCheck(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Probe(%s) = %v", tc.path, err)
 		}
-		err = p.DecodeCheck(ctx, tc.path, pr)
+		d, err := p.DecodeCheck(ctx, tc.path, pr)
+		if tc.want == nil && (d < 5990*time.Millisecond || d > 6010*time.Millisecond) {
+			t.Errorf("DecodeCheck(%s) measured %v, want 6s", filepath.Base(tc.path), d)
+		}
 		var pe *ProbeError
 		if tc.want == nil && err != nil || tc.want != nil && (!errors.Is(err, tc.want) || !errors.As(err, &pe)) {
 			t.Errorf("DecodeCheck(%s) = %v, want %v", filepath.Base(tc.path), err, tc.want)
@@ -109,5 +114,45 @@ func TestPackageProbed(t *testing.T) {
 	}
 	if ks := listKeys(t, store); len(ks) != 4 { // a/v1: the rendition, its playlist, the MPD, the master
 		t.Errorf("store holds %v", ks)
+	}
+}
+
+// TestDecodeCheckMeasures: the duration comes from the decoded samples,
+// not the header: a FLAC claiming 2 s that holds 6 s measures 6 s; one
+// holding an hour of 8 kHz silence with the same lie is refused
+// (ErrDuration) once the limit is decoded, quickly; a decode over
+// CheckTimeout is ErrTooSlow.
+func TestDecodeCheckMeasures(t *testing.T) {
+	testrun.RequireFFmpeg(t)
+	dir := t.TempDir()
+	six := genAudio(t, dir, "six.flac", 44100, 2, 6, "-c:a", "flac")
+	testrun.SetFLACSamples(t, six, 2*44100)
+	hour := filepath.Join(dir, "hour.flac")
+	ffmpegRun(t, "-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", "3600", "-c:a", "flac", "file:"+hour)
+	testrun.SetFLACSamples(t, hour, 2*8000)
+	ctx := context.Background()
+	p := New(Config{MaxDuration: 10 * time.Second})
+	for _, path := range []string{six, hour} {
+		pr, err := p.Probe(ctx, path)
+		if err != nil || pr.Duration != 2*time.Second {
+			t.Fatalf("Probe(%s) = %+v, %v; want the header's lie, 2s", filepath.Base(path), pr, err)
+		}
+	}
+	pr, _ := p.Probe(ctx, six)
+	if d, err := p.DecodeCheck(ctx, six, pr); err != nil || d < 5990*time.Millisecond || d > 6010*time.Millisecond {
+		t.Errorf("DecodeCheck(six.flac claiming 2s) = %v, %v; want 6s", d, err)
+	}
+	pr, _ = p.Probe(ctx, hour)
+	start := time.Now()
+	_, err := p.DecodeCheck(ctx, hour, pr)
+	if !errors.Is(err, ErrDuration) || !strings.Contains(err.Error(), "10s") {
+		t.Errorf("DecodeCheck(an hour claiming 2s) = %v, want ErrDuration naming the 10s limit", err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("refusing an hour-long file took %v: the decode did not stop at the limit", el)
+	}
+	slow := New(Config{CheckTimeout: time.Millisecond})
+	if _, err := slow.DecodeCheck(ctx, six, pr); !errors.Is(err, ErrTooSlow) {
+		t.Errorf("DecodeCheck over CheckTimeout = %v, want ErrTooSlow", err)
 	}
 }

@@ -21,6 +21,11 @@ const (
 	DefaultConcurrency     = 2
 	DefaultTimeout         = 15 * time.Minute
 	DefaultProbeTimeout    = 30 * time.Second
+	DefaultCheckTimeout    = 2 * time.Minute
+	DefaultEncodeBudget    = time.Second
+	// encodeBase is the part of an encode's time limit that does not grow
+	// with the audio (start-up, a loaded machine's first second).
+	encodeBase = 30 * time.Second
 )
 
 // defaultLadder is the bitrate ladder in kbps (DESIGN.md: 64 mobile data
@@ -46,9 +51,20 @@ type Config struct {
 	MaxDuration time.Duration
 	// Concurrency is how many ffmpeg encodes run at once; default 2.
 	Concurrency int
-	// Timeout bounds each ffmpeg run; the process is killed when it
-	// expires. Default 15m.
+	// Timeout bounds each ffmpeg encode; the process is killed when it
+	// expires. Default 15m. An encode's limit is the smaller of Timeout
+	// and 30s + EncodeBudget per second of the input's duration.
 	Timeout time.Duration
+	// EncodeBudget is the wall time one encode may take per second of
+	// audio (default 1s, real time: a 4-minute song may take 4m30s per
+	// rendition; ffmpeg's encoders run far faster even on a loaded
+	// machine, so only a file that makes them crawl hits it).
+	// An encode over its limit is ErrTooSlow: the input's fault, not the
+	// machine's, since the limit grows with what the file really holds.
+	EncodeBudget time.Duration
+	// CheckTimeout bounds DecodeCheck and RemuxADTS (default 2m); a
+	// decode that runs out of it is ErrTooSlow.
+	CheckTimeout time.Duration
 	// ProbeTimeout bounds each ffprobe run; default 30s.
 	ProbeTimeout time.Duration
 	// TempDir holds intermediate files; default os.TempDir().
@@ -89,6 +105,12 @@ func (c Config) withDefaults() Config {
 	if c.ProbeTimeout <= 0 {
 		c.ProbeTimeout = DefaultProbeTimeout
 	}
+	if c.CheckTimeout <= 0 {
+		c.CheckTimeout = DefaultCheckTimeout
+	}
+	if c.EncodeBudget <= 0 {
+		c.EncodeBudget = DefaultEncodeBudget
+	}
 	return c
 }
 
@@ -118,6 +140,11 @@ func (c Config) validate() error {
 		return fmt.Errorf("segment duration %v outside 1s..1m", c.SegmentDuration)
 	}
 	return nil
+}
+
+// encodeLimit is the time limit of one encode of d of audio.
+func (c Config) encodeLimit(d time.Duration) time.Duration {
+	return min(c.Timeout, encodeBase+time.Duration(d.Seconds()*float64(c.EncodeBudget)))
 }
 
 func (c Config) hasFormat(f string) bool { return slices.Contains(c.Formats, f) }

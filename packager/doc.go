@@ -20,15 +20,25 @@
 //
 // Only MP3, FLAC, WAV, AIFF, Ogg (Vorbis, Opus) and MP4/M4A (AAC, ALAC) are
 // accepted; everything else is a *ProbeError whose Kind is one of
-// ErrUnsupportedFormat, ErrNoAudio, ErrDuration or ErrUndecodable. ffprobe
-// and ffmpeg run with an empty environment, no stdin, -protocol_whitelist
-// file(,pipe), -format_whitelist limited to those six demuxers (so no
-// other demuxer ever parses untrusted bytes), the input format forced with
-// -f from the probe, the input named "file:/abs/path" (a file called
-// "-x;rm *.mp3" or "concat:a|b" is just a file), arguments passed without a
-// shell, and a deadline after which the process is killed. ffmpeg runs
-// with -xerror, so a decode error (a truncated FLAC) fails the job instead
-// of publishing a song with a hole; the error carries the tail of stderr.
+// ErrUnsupportedFormat, ErrNoAudio, ErrDuration, ErrUndecodable or
+// ErrTooSlow. Every ffprobe and ffmpeg run (Probe, DecodeCheck, RemuxADTS,
+// the encodes) goes through one helper (exec.go) and runs with an empty
+// environment, no stdin, -protocol_whitelist file(,pipe), -format_whitelist
+// limited to those six demuxers (so no other demuxer ever parses untrusted
+// bytes), the input format forced with -f from the probe, the input named
+// "file:/abs/path" (a file called "-x;rm *.mp3" or "concat:a|b" is just a
+// file), arguments passed without a shell, a deadline after which the
+// process is killed, and (on Linux) a process group of its own, killed
+// whole on cancel, and a parent-death signal, so no encoder outlives its
+// caller. ffmpeg runs with -xerror, so a decode error (a truncated FLAC)
+// fails the job instead of publishing a song with a hole; the error carries
+// the tail of stderr.
+//
+// A header's duration is a claim. DecodeCheck counts the decoded samples
+// and stops past Config.MaxDuration; a caller that hands its measured
+// probe to PackageProbed gets encodes bounded by that real duration (30 s +
+// Config.EncodeBudget per audio second, at most Config.Timeout; over it:
+// ErrTooSlow).
 //
 // The whole AAC ladder uses one sample rate: 44.1 kHz for sources of the
 // 44.1 kHz family, 48 kHz otherwise. Mono stays mono; everything else is

@@ -34,13 +34,16 @@ func (e *ExecError) Error() string {
 func (e *ExecError) Unwrap() error { return e.Err }
 
 // exec runs bin with args, never through a shell, with no stdin, an empty
-// environment, and a deadline after which the process is killed. stdout
-// goes to stdout (discarded if nil); the tail of stderr is kept for the
-// error.
+// environment, and a deadline after which the process is killed. It is the
+// one place the packager starts a process: on Linux the process gets a
+// process group of its own, killed whole on cancel, and dies when we do
+// (see contain). stdout goes to stdout (discarded if nil); the tail of
+// stderr is kept for the error.
 func (p *Packager) exec(ctx context.Context, timeout time.Duration, bin string, args []string, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	contain(cmd)         // dies with us; killed with its process group on cancel
 	cmd.Env = []string{} // nothing from our environment (proxies, ffmpeg options)
 	cmd.Stdin = nil      // /dev/null
 	cmd.WaitDelay = 5 * time.Second

@@ -361,12 +361,20 @@ func (p *Packager) transcode(ctx context.Context, input, inputAbs string, pr *Pr
 		report(Progress{Stage: StageTranscode, Rendition: j.name, Done: min(d, pr.Duration), Total: pr.Duration})
 	})
 	start := time.Now()
-	err := p.exec(ctx, p.cfg.Timeout, p.cfg.FFmpeg, p.ffmpegArgs(inputAbs, pr, j), pw)
+	limit := p.cfg.encodeLimit(pr.Duration)
+	err := p.exec(ctx, limit, p.cfg.FFmpeg, p.ffmpegArgs(inputAbs, pr, j), pw)
 	_ = pw.Close()
 	j.encodeTime = time.Since(start)
 	if err != nil {
 		var ee *ExecError
-		if ctx.Err() == nil && errors.As(err, &ee) && !errors.Is(err, context.DeadlineExceeded) {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			// The limit grows with the audio the file holds (measured by
+			// DecodeCheck when the caller did): running out of it is the
+			// input's doing.
+			return fmt.Errorf("transcode %s: %w", j.name, &ProbeError{Kind: ErrTooSlow, Path: input,
+				Reason: fmt.Sprintf("encoding %v of audio took longer than %v", pr.Duration.Round(time.Millisecond), limit), Err: err})
+		}
+		if ctx.Err() == nil && errors.As(err, &ee) {
 			// The probe accepted the file, so a failing encode means
 			// ffmpeg could not decode it (truncated, corrupt).
 			return fmt.Errorf("transcode %s: %w", j.name, &ProbeError{Kind: ErrUndecodable, Path: input, Reason: "ffmpeg failed to decode it", Err: err})

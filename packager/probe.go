@@ -31,11 +31,15 @@ var (
 	// ErrUndecodable: ffprobe or ffmpeg cannot read or decode the file
 	// (empty, truncated, corrupt, not media at all).
 	ErrUndecodable = errors.New("undecodable input")
+	// ErrTooSlow: decoding or encoding the file did not finish within its
+	// time limit (Config.CheckTimeout, or Config.EncodeBudget per second
+	// of the audio it really holds).
+	ErrTooSlow = errors.New("too slow to decode")
 )
 
 // ProbeError explains why an input was refused.
 type ProbeError struct {
-	Kind   error  // ErrUnsupportedFormat, ErrNoAudio, ErrDuration or ErrUndecodable
+	Kind   error  // ErrUnsupportedFormat, ErrNoAudio, ErrDuration, ErrUndecodable or ErrTooSlow
 	Path   string // the input
 	Reason string // what was wrong, for people
 	Err    error  // underlying cause, if any (e.g. an *ExecError)
@@ -65,7 +69,7 @@ type Probe struct {
 	Container   string        // our name: mp3, flac, wav, aiff, ogg or mp4
 	Demuxer     string        // ffmpeg input format passed to -f (e.g. "mov")
 	Codec       string        // audio codec, e.g. "flac", "aac", "pcm_s16le"
-	Duration    time.Duration // of the file (container), not re-measured
+	Duration    time.Duration // of the file as its container says; DecodeCheck measures the real one
 	SampleRate  int           // Hz
 	Channels    int
 	Bitrate     int // bits/s, 0 if ffprobe did not say

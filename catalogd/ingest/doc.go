@@ -8,5 +8,6 @@
 // narrow Store interface it declares (method names of *store.Store, no
 // concrete type), the blob store, a *packager.Packager, a purge kick and a
 // clock, all passed to New. It starts no ffmpeg or ffprobe itself: every
-// such run is packager's.
+// such run is packager's. Spool (spool.go) is catalogd's folder for
+// temporary work, swept of what dead processes left when it is opened.
 package ingest

@@ -49,9 +49,12 @@ func (w *Worker) packageJob(ctx context.Context, j store.Job, owner string) erro
 	res, err := w.pk.PackageProbed(ctx, src, pr, w.blob, prefix, prog.packager)
 	if err != nil {
 		// The upload decoded once already, so an ffmpeg failure now
-		// (ErrUndecodable) may be the machine's (killed, out of memory):
-		// retried. What the probe refuses cannot change: not retried.
-		if errors.Is(err, packager.ErrUnsupportedFormat) || errors.Is(err, packager.ErrNoAudio) || errors.Is(err, packager.ErrDuration) {
+		// (ErrUndecodable) may be the machine's (killed, out of memory,
+		// disk full): retried. What the probe refuses cannot change, and
+		// an encode over its time limit (which grows with the audio the
+		// file really holds) is the input's doing: not retried.
+		if errors.Is(err, packager.ErrUnsupportedFormat) || errors.Is(err, packager.ErrNoAudio) ||
+			errors.Is(err, packager.ErrDuration) || errors.Is(err, packager.ErrTooSlow) {
 			return permanentError{err}
 		}
 		return fmt.Errorf("package %s: %w", prefix, err)
@@ -60,11 +63,9 @@ func (w *Worker) packageJob(ctx context.Context, j store.Job, owner string) erro
 	for _, r := range res.Renditions {
 		rs = append(rs, store.Rendition{Format: r.Format, BitrateKbps: r.Kbps, BlobKey: r.Key, SizeBytes: r.Size})
 	}
-	dur := res.Duration
-	if res.Probe != nil && res.Probe.Duration > 0 {
-		dur = res.Probe.Duration
-	}
-	old, err := w.store.PublishUpload(ctx, j.ID, owner, store.Published{Renditions: rs, DurationMS: dur.Milliseconds()}, w.gcTime())
+	// The duration published is what was encoded (the AAC ladder's
+	// presented duration, else the measured probe's), never a header's.
+	old, err := w.store.PublishUpload(ctx, j.ID, owner, store.Published{Renditions: rs, DurationMS: res.Duration.Milliseconds()}, w.gcTime())
 	if err != nil {
 		return err
 	}

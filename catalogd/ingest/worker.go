@@ -240,6 +240,11 @@ func (w *Worker) runJob(ctx context.Context, j store.Job, owner string) {
 	switch {
 	case err == nil:
 		log.Info("job done", "took", time.Since(start).Round(time.Millisecond))
+	case leaseLost && w.takenDown(bg, j):
+		// TakeDown cancels the song's unfinished jobs: the lease is gone
+		// because the job is, not because another worker has it.
+		outcome = "cancelled"
+		log.Info("job cancelled: the song was taken down")
 	case leaseLost:
 		outcome = "lost"
 		log.Warn("job lease lost; another worker has it", "err", err)
@@ -284,6 +289,16 @@ func reasonOf(err error) string {
 		return perm.Error()
 	}
 	return "packaging failed on the server (storage or database error)"
+}
+
+// takenDown reports whether j's song is taken down (its package job was
+// cancelled).
+func (w *Worker) takenDown(ctx context.Context, j store.Job) bool {
+	if j.Kind != store.JobPackage {
+		return false
+	}
+	so, err := w.store.SongByID(ctx, j.SongID)
+	return err == nil && so.Status == store.StatusTakenDown
 }
 
 // gcTime is when media superseded now may be deleted.

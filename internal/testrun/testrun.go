@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -164,4 +165,46 @@ func FFmpeg(t testing.TB, args ...string) {
 	if err := RunFFmpeg(args...); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// SetFLACSamples rewrites the total-samples field of the STREAMINFO block
+// of the FLAC file at path (the first metadata block, as ffmpeg writes it):
+// a file whose header lies about its length, for tests of what a file
+// really holds.
+func SetFLACSamples(t testing.TB, path string, samples uint64) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 42 || string(b[:4]) != "fLaC" || b[4]&0x7f != 0 {
+		t.Fatalf("%s does not start with a STREAMINFO block", path)
+	}
+	// 36 bits: the low nibble of byte 21, then bytes 22..25.
+	b[21] = b[21]&0xf0 | byte(samples>>32)&0x0f
+	b[22], b[23], b[24], b[25] = byte(samples>>24), byte(samples>>16), byte(samples>>8), byte(samples)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// StartChild runs the test named test of the current test binary in a
+// child process with env added to the environment, its stderr going to
+// stderr: a daemon a test can kill -9 (the child's test finds its setup in
+// env). The child is killed when the test ends, if it still runs.
+func StartChild(t testing.TB, test string, stderr io.Writer, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return cmd
 }
