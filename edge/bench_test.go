@@ -29,8 +29,18 @@ const hitPathBody = 256 << 10
 // obs middleware) and a RequestCtx holding the same request, answered once
 // from the cache. Call ctx.Response.Reset before each further answer.
 func warmHitPath(tb testing.TB, slice int64, heap bool) (fasthttp.RequestHandler, *fasthttp.RequestCtx) {
+	return warmHitPathWith(tb, slice, heap, nil)
+}
+
+// warmHitPathWith is warmHitPath with the edge's Config changed by cfg.
+func warmHitPathWith(tb testing.TB, slice int64, heap bool, cfg func(*Config)) (fasthttp.RequestHandler, *fasthttp.RequestCtx) {
 	tb.Helper()
-	h := newHarness(tb, harnessOptions{sliceBytes: slice, cfg: func(c *Config) { c.HeapSlices = heap }})
+	h := newHarness(tb, harnessOptions{sliceBytes: slice, cfg: func(c *Config) {
+		c.HeapSlices = heap
+		if cfg != nil {
+			cfg(c)
+		}
+	}})
 	key := songA + "aac_320.mp4"
 	tok := h.play(songA, 0)
 	const rng = "bytes=10000-272143" // 256 KiB
@@ -92,6 +102,44 @@ func BenchmarkHitPath(b *testing.B) {
 			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 			checkHitPathBody(b, ctx)
 			ctx.Response.Reset()
+		})
+	}
+}
+
+// BenchmarkAccessLog is BenchmarkHitPath's one-slice case without and
+// with the access log (to io.Discard: formatting, the pending buffer and the
+// writer's batched writes, not the file system), back to back:
+//
+//	go test ./edge -run XXX -bench AccessLog -count 5
+func BenchmarkAccessLog(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		name := "off"
+		if on {
+			name = "on"
+		}
+		b.Run(name, func(b *testing.B) {
+			var alog *AccessLog
+			if on {
+				var err error
+				alog, err = NewAccessLog(func() (io.WriteCloser, error) { return nopCloser{io.Discard}, nil }, nil, 0, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			handler, ctx := warmHitPathWith(b, 1<<20, false, func(c *Config) { c.AccessLog = alog })
+			b.ReportAllocs()
+			cpu0 := processCPU()
+			for b.Loop() {
+				ctx.Response.Reset()
+				handler(ctx)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			checkHitPathBody(b, ctx)
+			ctx.Response.Reset()
+			if on {
+				b.ReportMetric(float64(alog.Stats().Dropped)/float64(b.N), "dropped/op")
+			}
 		})
 	}
 }

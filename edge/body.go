@@ -39,6 +39,7 @@ type body struct {
 	iov   [maxFastParts + 1]unix.Iovec
 	step  func(fd uintptr) bool // b.sendStep, made once per pooled body
 	pool  *sync.Pool
+	log   pendingLog // the access log line to finish on Close (log.l == nil: none)
 }
 
 type bodyPart struct {
@@ -136,7 +137,9 @@ func (b *body) Read(p []byte) (int, error) {
 func (b *body) WriteTo(w io.Writer) (int64, error) {
 	if b.conn == nil {
 		if b.hasFiles() { // not expected (see addFile): read the files
-			return io.Copy(w, struct{ io.Reader }{b})
+			n, err := io.Copy(w, struct{ io.Reader }{b})
+			b.sent = n
+			return n, err
 		}
 		var total int64
 		for b.i < len(b.parts) {
@@ -144,10 +147,12 @@ func (b *body) WriteTo(w io.Writer) (int64, error) {
 			total += int64(n)
 			if err != nil {
 				b.off += n
+				b.sent = total
 				return total, err
 			}
 			b.i, b.off = b.i+1, 0
 		}
+		b.sent = total
 		return total, nil
 	}
 	b.head = b.conn.release()
@@ -272,9 +277,14 @@ func appendIovec(iov []unix.Iovec, d []byte) []unix.Iovec {
 	return append(iov, v)
 }
 
-// Close releases the slab references and returns b to its pool. fasthttp
-// calls it once, when the body is sent or dropped.
+// Close releases the slab references and file descriptors, finishes the
+// access log line, and returns b to its pool. fasthttp calls it once, when
+// the body is sent or dropped.
 func (b *body) Close() error {
+	if lg := &b.log; lg.l != nil {
+		lg.l.finish(lg.buf, b.sent, lg.ready.Sub(lg.start), lg.l.now().Sub(lg.start))
+		*lg = pendingLog{}
+	}
 	for _, p := range b.parts {
 		if p.slot >= 0 {
 			b.slab.Release(p.slot)

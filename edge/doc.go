@@ -172,7 +172,19 @@
 // With a disk tier: riff_edge_disk_files, _used_bytes, _max_bytes,
 // _writes_total, _errors_total{op}, _corrupt_total, _dropped_total,
 // _reads_total{result}, _evictions_total, _evicted_bytes_total and
-// _degraded (docs/operations.md says what they mean to an operator).
+// _degraded (docs/operations.md says what they mean to an operator). With
+// an access log: riff_edge_access_log_lines_total, _dropped_total and
+// _errors_total.
+//
+// # Access log
+//
+// Config.AccessLog (`-access-log PATH|-`, off by default) gets one JSON line
+// per public request; see AccessLog for the fields. The line is formatted
+// when the handler returns and finished when the body has been sent (on the
+// body's Close), appended to a pending buffer under a mutex and written in
+// batches by one goroutine; a full buffer drops lines (counted), so a stuck
+// log never holds a request. The token never appears in it. SIGHUP reopens
+// the file (Run).
 //
 // # Serving limits
 //
@@ -187,12 +199,15 @@
 // run.go: Run (parseFlags, then build, then run). server.go: Config, Server,
 // its metrics, listeners and shutdown. handler.go: the public handler,
 // RFC 9110 planning, response heads and error answers. media.go: media
-// ranges from slices, warm and cold. fill.go: origin fills of slices and
-// whole playlists through the coalescing group, negative caching.
-// playlist.go: playlists and MPDs, tier filtering. body.go and conn.go:
-// sending a cached answer (pooled body, held head, one writev). origin.go
-// and breaker.go: the upstream (origin clients, failover, breakers,
-// readiness probes). purge.go: the admin handler (purge, pprof). path.go:
-// the path rules. Package cache: the slice cache, its slab, generations and
-// the coalescing group. Package disk: the disk tier.
+// ranges from slices, warm and cold (and from disk-tier files). fill.go:
+// fills of slices (disk tier, then origin) and whole playlists through the
+// coalescing group, negative caching. disktier.go: the disk tier's
+// boundary (metadata, restored generations, durable purges). accesslog.go:
+// the access log. playlist.go: playlists and MPDs, tier filtering. body.go
+// and conn.go: sending a cached answer (pooled body, held head, one writev;
+// sendfile for disk-tier files). origin.go and breaker.go: the upstream
+// (origin clients, failover, breakers, readiness probes). purge.go: the
+// admin handler (purge, pprof). path.go: the path rules. Package cache: the
+// slice cache, its slab, generations and the coalescing group. Package
+// disk: the disk tier (slice files, purge log).
 package edge

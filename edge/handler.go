@@ -30,6 +30,7 @@ var (
 	hACAH            = []byte("Access-Control-Allow-Headers")
 	hACMA            = []byte("Access-Control-Max-Age")
 	hNoSniff         = []byte("X-Content-Type-Options")
+	hXForwardedFor   = []byte("X-Forwarded-For")
 
 	vBytes     = []byte("bytes")
 	vHit       = []byte("HIT")
@@ -48,7 +49,11 @@ var (
 // Handler serves the public side: GET, HEAD and OPTIONS of
 // /t/{token}/{blob key}. It checks the token before anything else, and a
 // refused request never reaches the cache or an origin.
-func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+func (s *Server) Handler(ctx *fasthttp.RequestCtx) { s.handle(ctx) }
+
+// handle is Handler; it returns the subject of the token the request
+// carried when the token was accepted (for the access log).
+func (s *Server) handle(ctx *fasthttp.RequestCtx) (subject string) {
 	h := &ctx.Response.Header
 	h.SetCanonical(hACAO, vStar)
 	h.SetCanonical(hACEH, vExpose)
@@ -61,38 +66,38 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		h.SetCanonical(hACAH, vReqHdrs)
 		h.SetCanonical(hACMA, vMaxAge)
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
-		return
+		return ""
 	default:
 		h.SetCanonical(hAllow, vMethods)
 		s.plainError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed\n")
-		return
+		return ""
 	}
 	token, rawKey, ok := splitPath(ctx.Request.URI().PathOriginal())
 	if !ok {
 		s.plainError(ctx, fasthttp.StatusNotFound, "not found\n")
-		return
+		return ""
 	}
 	end := s.span(ctx, "token verify")
 	claims, err := s.verifier.Verify(token, playtoken.TypePlay)
 	end(err)
 	if err != nil {
 		s.refuse(ctx, string(playtoken.ReasonOf(err)))
-		return
+		return ""
 	}
 	key, ok := cleanKey(nil, rawKey)
 	if !ok {
 		s.badPath(ctx)
-		return
+		return claims.Subject
 	}
 	if !claims.Allows(b2s(key)) {
 		s.refuse(ctx, reasonPrefix)
-		return
+		return claims.Subject
 	}
 	// A rendition above the listener's tier is refused even when asked for
 	// by name, not only hidden from the master playlist.
 	if claims.MaxKbps > 0 && blobkey.RungOf(key) > claims.MaxKbps {
 		s.refuse(ctx, reasonTier)
-		return
+		return claims.Subject
 	}
 	switch kind := blobkey.KindOf(key); kind {
 	case blobkey.KindMedia:
@@ -100,6 +105,7 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	default:
 		s.servePlaylist(ctx, key, kind, claims.MaxKbps)
 	}
+	return claims.Subject
 }
 
 // badPath answers 400 to a key that breaks the rules of path.go.

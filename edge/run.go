@@ -8,7 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"riff/edge/disk"
@@ -31,6 +35,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	cfg.stdout = stdout
 	d, err := build(cfg)
 	if err != nil {
 		return err
@@ -46,6 +51,9 @@ type runConfig struct {
 	origins             OriginConfig
 	server              Config
 	disk                *disk.Config // nil: no disk tier
+	accessLog           string       // path, "-" (stdout) or "" (off)
+	trustedProxies      []netip.Prefix
+	stdout              io.Writer
 	shutdownTimeout     time.Duration
 	errorTracking       obs.ErrorTracking
 	tracing             obs.Tracing
@@ -82,6 +90,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		pprofOn         = fs.Bool("pprof", false, "serve /debug/pprof/profile and /debug/pprof/heap on the admin listener")
 		heapSlices      = fs.Bool("heap-slices", false, "keep media slices on the Go heap, not in a memfd slab outside it")
 		diskDir         = fs.String("disk-cache", "", "`folder` of the disk tier: slices kept across restarts (empty: RAM only)")
+		accessLog       = fs.String("access-log", "", "access log: a `file` (reopened on SIGHUP) or - for stdout; JSON lines (default: off)")
+		trustedProxies  = fs.String("trusted-proxies", "", "`CIDRs or addresses`, comma-separated, whose X-Forwarded-For the access log records")
 		diskSendfile    = fs.Bool("disk-sendfile", true, "send disk-tier answers with sendfile from the slice files (false: read them into RAM first)")
 	)
 	fs.Var(&diskBytes, "disk-cache-bytes", "disk tier budget, e.g. 20GiB (required with -disk-cache)")
@@ -127,16 +137,22 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	if err := checkOriginURLs(urls); err != nil {
 		return runConfig{}, err
 	}
+	trusted, err := parseTrusted(*trustedProxies)
+	if err != nil {
+		return runConfig{}, err
+	}
 	var dcfg *disk.Config
 	if *diskDir != "" {
 		dcfg = &disk.Config{Dir: *diskDir, MaxBytes: int64(diskBytes), SliceBytes: int64(sliceBytes), Logger: logger}
 	}
 	return runConfig{
-		disk:        dcfg,
-		listen:      *listen,
-		adminListen: *adminListen,
-		keys:        *keys,
-		logger:      logger,
+		disk:           dcfg,
+		accessLog:      *accessLog,
+		trustedProxies: trusted,
+		listen:         *listen,
+		adminListen:    *adminListen,
+		keys:           *keys,
+		logger:         logger,
 		origins: OriginConfig{
 			URLs:            urls,
 			Secret:          *originSecret,
@@ -166,6 +182,26 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		errorTracking:   *errorTracking,
 		tracing:         *tracing,
 	}, nil
+}
+
+// parseTrusted reads -trusted-proxies: comma-separated CIDRs or addresses.
+func parseTrusted(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range strings.Split(list, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("edge: -trusted-proxies: %q is neither a CIDR nor an address", v)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // negativeOrOff maps the flag's 0 (off) to Config's "off" (negative).
@@ -215,10 +251,25 @@ func build(cfg runConfig) (*daemon, error) {
 			return nil, fmt.Errorf("edge: -disk-cache: %w", err)
 		}
 	}
+	if cfg.accessLog != "" {
+		stdout := cfg.stdout
+		if stdout == nil {
+			stdout = io.Discard
+		}
+		if scfg.AccessLog, err = NewAccessLog(AccessLogFile(cfg.accessLog, stdout), cfg.trustedProxies, 0, time.Now); err != nil {
+			if scfg.Disk != nil {
+				scfg.Disk.Close()
+			}
+			return nil, err
+		}
+	}
 	srv, err := NewServer(o, verifier, up, scfg, time.Now)
 	if err != nil {
 		if scfg.Disk != nil {
 			scfg.Disk.Close()
+		}
+		if scfg.AccessLog != nil {
+			scfg.AccessLog.Close()
 		}
 		return nil, err
 	}
@@ -244,6 +295,22 @@ func (d *daemon) run(ctx context.Context) error {
 	logger.Info("edge listening", "public", ln.Addr().String(), "admin", aln.Addr().String(),
 		"origins", cfg.origins.URLs, "cache_bytes", cfg.server.CacheBytes, "slice_bytes", cfg.server.SliceBytes, "disk_cache", cfg.disk != nil,
 		"tls", cfg.server.TLSCertFile != "")
+	if srv.alog != nil && cfg.accessLog != "-" {
+		// logrotate moves the file and sends SIGHUP: reopen it.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-hup:
+					srv.alog.Reopen()
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	go func() { errc <- srv.ServeAdmin(aln) }()

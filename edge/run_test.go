@@ -147,6 +147,7 @@ func TestParseFlags(t *testing.T) {
 			"-keys", "k", "-origin", " http://a:1, ,https://b ", "-origin-timeout", "2s",
 			"-negative-ttl", "0", "-slice-bytes", "256KiB", "-tls-cert", "c", "-tls-key", "k",
 			"-disk-cache", "/var/cache/riff", "-disk-cache-bytes", "2GiB",
+			"-access-log", "-", "-trusted-proxies", "10.0.0.0/8, 192.0.2.1,::1",
 		}, env(map[string]string{"RIFF_EDGE_ORIGIN_SECRET": "s", "RIFF_EDGE_CACHE_BYTES": "1MiB"}), io.Discard)
 		if err != nil {
 			t.Fatal(err)
@@ -169,6 +170,9 @@ func TestParseFlags(t *testing.T) {
 		if cfg.server.TLSCertFile != "c" || cfg.server.TLSKeyFile != "k" {
 			t.Errorf("tls = %q %q", cfg.server.TLSCertFile, cfg.server.TLSKeyFile)
 		}
+		if got, want := fmt.Sprint(cfg.trustedProxies), "[10.0.0.0/8 192.0.2.1/32 ::1/128]"; got != want || cfg.accessLog != "-" {
+			t.Errorf("access log %q, trusted proxies %s, want - and %s", cfg.accessLog, got, want)
+		}
 		if d := cfg.disk; d == nil || d.Dir != "/var/cache/riff" || d.MaxBytes != 2<<30 || d.SliceBytes != 256<<10 {
 			t.Errorf("disk tier = %+v", d)
 		}
@@ -187,6 +191,7 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-keys", "k", "-cache-bytes", "512KiB"}, "edge: -cache-bytes 512KiB is smaller than a slice"},
 		{[]string{"-keys", "k", "-disk-cache", "d"}, "edge: -disk-cache-bytes 0: want at least four slices with -disk-cache"},
 		{[]string{"-keys", "k", "-disk-cache-bytes", "1GiB"}, "edge: -disk-cache-bytes needs -disk-cache"},
+		{[]string{"-keys", "k", "-trusted-proxies", "10.0.0.0/8,proxy"}, `edge: -trusted-proxies: "proxy" is neither a CIDR nor an address`},
 		{[]string{"-keys", "k", "-log-level", "loud"}, `edge: log level "loud"`},
 		{[]string{"-keys", "k", "-origin", ""}, "edge: no origin"},
 		{[]string{"-keys", "k", "-origin", "ftp://a"}, `edge: origin "ftp://a": want http(s)://host:port`},

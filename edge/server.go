@@ -64,6 +64,11 @@ type Config struct {
 	// generations from it and loads its index; the Server owns it from
 	// then on and closes it in Shutdown.
 	Disk *disk.Store
+	// AccessLog, when set, gets one line per public request (see
+	// AccessLog). The Server owns it from NewServer on and closes it in
+	// Shutdown.
+	AccessLog *AccessLog
+
 	// DiskCopy sends disk-tier answers as copies (read into memory, then
 	// writev) instead of with sendfile from the slice files; for
 	// measurements.
@@ -120,6 +125,7 @@ type Server struct {
 	cache  *cache.Cache
 	slices *cache.Group[sliceKey, fetched]
 	disk   *disk.Store // nil: no disk tier
+	alog   *AccessLog  // nil: no access log
 
 	public *fasthttp.Server
 	admin  *fasthttp.Server
@@ -191,7 +197,7 @@ func NewServer(o *obs.Obs, v Verifier, up Upstream, cfg Config, now func() time.
 			"evicted", ls.Evicted, "took", ls.Took)
 	}
 	s := &Server{
-		obs: o, verifier: v, up: up, now: now, cfg: cfg, disk: cfg.Disk,
+		obs: o, verifier: v, up: up, now: now, cfg: cfg, disk: cfg.Disk, alog: cfg.AccessLog,
 		gens: gens, cache: c, slices: cache.NewGroup[sliceKey, fetched](),
 		ccPlaylist: fmt.Appendf(nil, "private, max-age=%d", int(cfg.PlaylistMaxAge/time.Second)),
 	}
@@ -199,8 +205,12 @@ func NewServer(o *obs.Obs, v Verifier, up Upstream, cfg Config, now func() time.
 	s.initMetrics()
 	o.AddCheck("origin", up.Ready)
 
+	handler := s.Handler
+	if s.alog != nil {
+		handler = s.logged
+	}
 	s.public = &fasthttp.Server{
-		Handler:                      o.FastMiddleware(s.Handler),
+		Handler:                      o.FastMiddleware(handler),
 		Name:                         "riff-edge",
 		Concurrency:                  cfg.MaxConns,
 		MaxConnsPerIP:                cfg.MaxConnsPerIP,
@@ -304,6 +314,11 @@ func (s *Server) initMetrics() {
 			set.NewGauge(g.name, func() float64 { return float64(g.f(d.Stats())) })
 		}
 	}
+	if l := s.alog; l != nil {
+		set.NewGauge(`riff_edge_access_log_lines_total`, func() float64 { return float64(l.Stats().Lines) })
+		set.NewGauge(`riff_edge_access_log_dropped_total`, func() float64 { return float64(l.Stats().Dropped) })
+		set.NewGauge(`riff_edge_access_log_errors_total`, func() float64 { return float64(l.Stats().Errors) })
+	}
 	g := s.slices
 	set.NewGauge(`riff_edge_inflight_slices`, func() float64 { return float64(g.InFlight()) })
 }
@@ -346,6 +361,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.closeOnce.Do(func() {
+		if s.alog != nil {
+			s.alog.Close()
+		}
 		s.cache.Close()
 		if s.disk != nil {
 			if derr := s.disk.Close(); derr != nil {
