@@ -427,22 +427,24 @@ func TestS3ServerRestart(t *testing.T) {
 	// Down when a request is made: the first attempt is refused; the
 	// server is back before the SDK's retry. Requests made while it
 	// restarts wait (as if in flight), and retries go through here too.
-	var (
-		restarts atomic.Int64
-		gate     sync.RWMutex
-	)
+	var restarts atomic.Int64
 	restartOnce := func(match func(*http.Request) bool) func(*http.Request) error {
-		var once sync.Once
+		var (
+			once sync.Once
+			down atomic.Bool
+			back = make(chan struct{}) // closed when the restart is over
+		)
 		return func(req *http.Request) error {
 			if !match(req) {
-				gate.RLock()
-				gate.RUnlock()
+				if down.Load() {
+					<-back
+				}
 				return nil
 			}
 			var err error
 			once.Do(func() {
-				gate.Lock()
-				defer gate.Unlock()
+				down.Store(true)
+				defer close(back)
 				r.srv.Stop()
 				var c net.Conn
 				if c, err = net.Dial("tcp", r.srv.Addr()); err == nil {
