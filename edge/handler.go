@@ -165,7 +165,7 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
 	}
 	s.obs.CountError(kind)
 	if status != fasthttp.StatusNotFound {
-		s.obs.Logger.WarnContext(ctx, "fill failed", "path", string(ctx.Path()), "err", err)
+		s.obs.Logger.WarnContext(ctx, "fill failed", "path", obs.RedactPath(string(ctx.Path())), "err", err)
 	}
 	ctx.Response.ResetBody()
 	s.plainError(ctx, status, fasthttp.StatusMessage(status)+"\n")

@@ -276,8 +276,8 @@ type harness struct {
 	signer  *playtoken.Signer
 	// stopTracing flushes the edge's and the origins' spans.
 	stopTracing []func(context.Context) error
-	priv    ed25519.PrivateKey
-	client  *fasthttp.Client
+	priv        ed25519.PrivateKey
+	client      *fasthttp.Client
 }
 
 type harnessOptions struct {

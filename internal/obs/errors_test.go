@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"riff/internal/testrun"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -173,7 +175,8 @@ func TestErrorTrackingReportsPanicsAnd5xxOnceWithoutSecrets(t *testing.T) {
 // counted instead of sent.
 func TestErrorTrackingFastHTTPRedactsTokensAndIsRateLimited(t *testing.T) {
 	sentry := newSentryServer(t)
-	o := New("edge", slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	logs := &testrun.LockedBuffer{}
+	o := New("edge", slog.New(slog.NewJSONHandler(logs, nil)))
 	flush, err := o.TrackErrors(ErrorTracking{DSN: "http://publickey@" + sentry.addr + "/42", Burst: 3, Every: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +211,9 @@ func TestErrorTrackingFastHTTPRedactsTokensAndIsRateLimited(t *testing.T) {
 	}
 	if strings.Contains(raw, secretToken) {
 		t.Errorf("a report carries the playback token:\n%s", raw)
+	}
+	if strings.Contains(logs.String(), secretToken) || !strings.Contains(logs.String(), `"path":"/t/-/artists/1/a.mp4"`) {
+		t.Errorf("the 5xx log lines carry the token, or no path:\n%s", logs)
 	}
 	routes := map[any]bool{}
 	for _, ev := range evs {
