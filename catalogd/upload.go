@@ -612,18 +612,9 @@ func (s *Server) replaceAudio(w http.ResponseWriter, r *http.Request, p principa
 		return err
 	}
 	ctx := r.Context()
-	so, err := s.store.SongByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return newError(kindNotFound, "not_found", "No such song.")
-	}
+	so, err := s.ownedSong(ctx, p, id, "replace its audio")
 	if err != nil {
 		return err
-	}
-	if _, err := s.ownedArtist(ctx, p, so.AlbumArtistID, ""); err != nil {
-		if so.Status != store.StatusReady {
-			return newError(kindNotFound, "not_found", "No such song.")
-		}
-		return newError(kindForbidden, "not_owner", "Only the owner of the song's artist may replace its audio.")
 	}
 	if so.Status == store.StatusTakenDown {
 		return newError(kindConflict, "taken_down", "The song is taken down.")
@@ -662,6 +653,27 @@ func (s *Server) replaceAudio(w http.ResponseWriter, r *http.Request, p principa
 	return writeJSON(w, http.StatusAccepted, v)
 }
 
+// ownedSong returns song id when p owns its artist (or is an admin). To
+// anyone else a song that is not ready is 404, like an unknown one (its
+// existence is not theirs to learn), and a ready one is 403 not_owner:
+// "Only the owner of the song's artist may <action>."
+func (s *Server) ownedSong(ctx context.Context, p principal, id int64, action string) (store.Song, error) {
+	so, err := s.store.SongByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return so, newError(kindNotFound, "not_found", "No such song.")
+	}
+	if err != nil {
+		return so, err
+	}
+	if _, err := s.ownedArtist(ctx, p, so.AlbumArtistID, ""); err != nil {
+		if so.Status != store.StatusReady {
+			return so, newError(kindNotFound, "not_found", "No such song.")
+		}
+		return so, newError(kindForbidden, "not_owner", "Only the owner of the song's artist may %s.", action)
+	}
+	return so, nil
+}
+
 // takeDownSong is DELETE /songs/{id}: the owner (or an admin) takes a song
 // down. No playback URL is minted for it any more, edges are purged, and
 // its media is collected once the URLs already out have expired.
@@ -671,18 +683,8 @@ func (s *Server) takeDownSong(w http.ResponseWriter, r *http.Request, p principa
 		return err
 	}
 	ctx := r.Context()
-	so, err := s.store.SongByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return newError(kindNotFound, "not_found", "No such song.")
-	}
-	if err != nil {
+	if _, err := s.ownedSong(ctx, p, id, "take it down"); err != nil {
 		return err
-	}
-	if _, err := s.ownedArtist(ctx, p, so.AlbumArtistID, ""); err != nil {
-		if so.Status != store.StatusReady {
-			return newError(kindNotFound, "not_found", "No such song.")
-		}
-		return newError(kindForbidden, "not_owner", "Only the owner of the song's artist may take it down.")
 	}
 	if err := s.store.TakeDown(ctx, id, s.gcTime()); err != nil {
 		return err

@@ -75,6 +75,20 @@ func (s *sentryServer) events() ([]map[string]any, string) {
 	return append([]map[string]any(nil), s.evs...), s.raw.String()
 }
 
+// serveHTTP serves h on a loopback listener until the test ends and
+// returns its base URL.
+func serveHTTP(t *testing.T, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
 func tagsOf(ev map[string]any) map[string]any {
 	tags, _ := ev["tags"].(map[string]any)
 	return tags
@@ -107,14 +121,7 @@ func TestErrorTrackingReportsPanicsAnd5xxOnceWithoutSecrets(t *testing.T) {
 		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
 	})
 	mux.HandleFunc("GET /ok", func(w http.ResponseWriter, r *http.Request) {})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: o.Middleware(mux)}
-	go srv.Serve(ln)
-	defer srv.Close()
-	base := "http://" + ln.Addr().String()
+	base := serveHTTP(t, o.Middleware(mux))
 
 	do := func(method, path, body string) (int, string) {
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))

@@ -123,14 +123,7 @@ func TestTraceContinuesTheCallersTrace(t *testing.T) {
 		span.End()
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: o.Middleware(mux)}
-	go srv.Serve(ln)
-	defer srv.Close()
-	req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/songs/12", nil)
+	req, _ := http.NewRequest("GET", serveHTTP(t, o.Middleware(mux))+"/songs/12", nil)
 	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	req.Header.Set("traceparent", "00-"+traceID+"-"+parentID+"-01")
 	res, err := http.DefaultClient.Do(req)
