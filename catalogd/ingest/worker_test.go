@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -204,5 +205,54 @@ func TestReasonOf(t *testing.T) {
 		if got := reasonOf(tc.err); got != tc.want {
 			t.Errorf("reasonOf(%v) = %q, want %q", tc.err, got, tc.want)
 		}
+	}
+}
+
+// progressStore records the progress a job reports.
+type progressStore struct {
+	fakeStore
+	mu       sync.Mutex
+	percents []int
+}
+
+func (p *progressStore) SetJobProgress(_ context.Context, _ int64, _, _ string, percent int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.percents = append(p.percents, percent)
+	return nil
+}
+
+// TestProgressMovesDuringTranscode: while the renditions encode, the
+// job's percent moves with each rendition's progress (the mean of all of
+// them), not only at stage changes.
+func TestProgressMovesDuringTranscode(t *testing.T) {
+	ps := &progressStore{}
+	bs, err := blob.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	w, err := New(Config{}, Deps{Logger: slog.New(slog.DiscardHandler), Metrics: metrics.NewSet(), Store: ps, Blob: bs,
+		Packager: packager.New(packager.Config{Ladder: []int{64, 128}, Formats: []string{packager.FormatAAC, packager.FormatOgg}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := &progressWriter{w: w, ctx: context.Background(), job: 1, owner: "w"}
+	total := 4 * time.Minute
+	pw.packager(packager.Progress{Stage: packager.StageProbe})
+	for _, ev := range []struct {
+		rendition string
+		done      time.Duration
+	}{{"aac_64", time.Minute}, {"aac_64", 3 * time.Minute}, {"aac_128", 2 * time.Minute}, {"ogg_64", 4 * time.Minute}} {
+		pw.packager(packager.Progress{Stage: packager.StageTranscode, Rendition: ev.rendition, Done: ev.done, Total: total})
+		time.Sleep(510 * time.Millisecond) // progress is written at most every half second
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	// probe 2, then 5 + 85 × the mean fraction of the 4 renditions:
+	// 1/16, 3/16, 5/16, 9/16 encoded.
+	want := []int{2, 10, 20, 31, 52}
+	if !slices.Equal(ps.percents, want) {
+		t.Errorf("percents %v, want %v", ps.percents, want)
 	}
 }
