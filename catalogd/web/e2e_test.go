@@ -72,18 +72,15 @@ func TestEndToEnd(t *testing.T) {
 	}
 	nodeBin := node(t, "playwright-core", "esbuild", "hls.js")
 	chromium := chromiumPath(t)
-	ffmpeg := ffmpegPath(t)
+	testrun.RequireFFmpeg(t)
 	tmp := t.TempDir()
 
 	// The artist's upload and its replacement: generated 8 s stereo FLACs.
 	flacs := make([]string, 2)
 	for i, hz := range []string{"330", "440"} {
 		flacs[i] = filepath.Join(tmp, "upload-"+hz+".flac")
-		gen := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+		testrun.FFmpeg(t, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
 			"-i", "sine=frequency="+hz+":sample_rate=44100:duration=8", "-ac", "2", "-c:a", "flac", flacs[i])
-		if out, err := gen.CombinedOutput(); err != nil {
-			t.Fatalf("generating a FLAC: %v\n%s", err, out)
-		}
 	}
 
 	d := startDev(t, filepath.Join(tmp, "data"), "-demo-songs", "1", "-demo-length", "12s")
@@ -120,16 +117,6 @@ func chromiumPath(t *testing.T) string {
 	return chromium
 }
 
-// ffmpegPath returns ffmpeg, which riff dev synthesises demo songs with.
-func ffmpegPath(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Fatal("ffmpeg is not on PATH (make test installs it)")
-	}
-	return bin
-}
-
 // devServer is a running `riff dev` and what its banner tells.
 type devServer struct {
 	api, edgeAdmin  string // base URLs
@@ -142,7 +129,7 @@ type devServer struct {
 // data and the extra args, waits for its banner, and stops it at cleanup.
 func startDev(t *testing.T, data string, args ...string) *devServer {
 	t.Helper()
-	ffmpegPath(t)
+	testrun.RequireFFmpeg(t)
 	api := testrun.FreeAddr(t)
 	args = append([]string{"-data", data, "-catalogd-listen", api, "-origin-listen", testrun.FreeAddr(t),
 		"-edge-listen", testrun.FreeAddr(t), "-edge-admin-listen", testrun.FreeAddr(t), "-ready-timeout", "60s"}, args...)
