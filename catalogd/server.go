@@ -269,7 +269,7 @@ func newJobs(cfg Config, d Deps) (*ingest.Worker, error) {
 		GCAfter: cfg.PlaybackTTL + cfg.GCDelay, TempDir: cfg.UploadDir,
 	}, ingest.Deps{
 		Logger: d.Obs.Logger, Metrics: d.Obs.Metrics, Store: d.Store, Blob: d.Blob, Packager: d.Packager,
-		Purged: d.Purged, Now: now, Report: d.Obs.ReportError,
+		Purged: d.Purged, Now: now, Report: d.Obs.ReportError, Tracer: d.Obs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("catalogd: %w", err)

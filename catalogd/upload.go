@@ -19,6 +19,7 @@ import (
 	"riff/catalogd/ingest"
 	"riff/catalogd/store"
 	"riff/internal/blob"
+	"riff/internal/obs"
 	"riff/packager"
 )
 
@@ -527,7 +528,7 @@ func (s *Server) uploadSong(w http.ResponseWriter, r *http.Request, p principal)
 	if checkText("genre", genre, false, 50, false) != nil {
 		genre = ""
 	}
-	nu := s.newUpload(form, audio, album.ArtistID)
+	nu := s.newUpload(ctx, form, audio, album.ArtistID)
 	nu.Title, nu.Genre, nu.TrackNumber, nu.Explicit = title, genre, track, sf.explicit
 	so, up, err := s.store.CreateSongUpload(ctx, store.NewSong{AlbumID: albumID, Title: title, TrackNumber: track,
 		Genre: genre, Explicit: sf.explicit, Credits: credits}, nu)
@@ -553,10 +554,11 @@ func firstNonEmpty(vs ...string) string {
 	return ""
 }
 
-func (s *Server) newUpload(form *uploadForm, audio checkedAudio, artistID int64) store.NewUpload {
+func (s *Server) newUpload(ctx context.Context, form *uploadForm, audio checkedAudio, artistID int64) store.NewUpload {
 	return store.NewUpload{ArtistID: artistID, SHA256: form.sha256, Ext: audio.format.ext, SizeBytes: form.size,
 		Container: audio.probe.Container, Codec: audio.probe.Codec, DurationMS: audio.probe.Duration.Milliseconds(),
-		Bitrate: audio.probe.Bitrate, Probe: ingest.EncodeProbe(audio.probe), MaxAttempts: s.cfg.JobAttempts, Hold: uploadHold}
+		Bitrate: audio.probe.Bitrate, Probe: ingest.EncodeProbe(audio.probe), MaxAttempts: s.cfg.JobAttempts, Hold: uploadHold,
+		TraceParent: obs.TraceParent(ctx)} // the packaging job continues the upload's trace
 }
 
 // duplicateProblem answers a duplicate upload as 409 naming the existing
@@ -632,7 +634,7 @@ func (s *Server) replaceAudio(w http.ResponseWriter, r *http.Request, p principa
 	if err != nil {
 		return err
 	}
-	nu := s.newUpload(form, audio, so.AlbumArtistID)
+	nu := s.newUpload(ctx, form, audio, so.AlbumArtistID)
 	nu.Title, nu.Genre, nu.TrackNumber, nu.Explicit = firstNonEmpty(sf.title, so.Title), firstNonEmpty(sf.genre, so.Genre), so.TrackNumber, so.Explicit
 	if sf.hasTrack {
 		nu.TrackNumber = sf.track

@@ -7,9 +7,12 @@ import (
 	"io"
 	"os"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"riff/catalogd/store"
 	"riff/internal/blob"
 	"riff/internal/blobkey"
+	"riff/internal/obs"
 	"riff/packager"
 )
 
@@ -33,9 +36,12 @@ func (w *Worker) packageJob(ctx context.Context, j store.Job, owner string) erro
 	}
 	prefix := blobkey.VersionFolder(so.AlbumArtistID, so.AlbumID, so.ID, j.Version)
 	prog := &progressWriter{w: w, ctx: ctx, job: j.ID, owner: owner}
+	defer prog.endEncodes()
 	prog.set("fetch", 1, true)
 
-	src, err := w.fetchOriginal(ctx, up)
+	fctx, span := w.tracer.StartSpan(ctx, "fetch original")
+	src, err := w.fetchOriginal(fctx, up)
+	obs.EndSpan(span, err)
 	if err != nil {
 		return err
 	}
@@ -46,7 +52,11 @@ func (w *Worker) packageJob(ctx context.Context, j store.Job, owner string) erro
 	// The probe made when the upload arrived travels with it; an upload
 	// stored before probes were kept is probed here.
 	pr, _ := DecodeProbe(up.Probe)
+	pctx, span := w.tracer.StartSpan(ctx, "package", attribute.String("blob.prefix", prefix))
+	prog.span = pctx
 	res, err := w.pk.PackageProbed(ctx, src, pr, w.blob, prefix, prog.packager)
+	prog.endEncodes()
+	obs.EndSpan(span, err)
 	if err != nil {
 		// The upload decoded once already, so an ffmpeg failure now
 		// (ErrUndecodable) may be the machine's (killed, out of memory,
@@ -65,7 +75,9 @@ func (w *Worker) packageJob(ctx context.Context, j store.Job, owner string) erro
 	}
 	// The duration published is what was encoded (the AAC ladder's
 	// presented duration, else the measured probe's), never a header's.
+	_, span = w.tracer.StartSpan(ctx, "publish")
 	old, err := w.store.PublishUpload(ctx, j.ID, owner, store.Published{Renditions: rs, DurationMS: res.Duration.Milliseconds()}, w.gcTime())
+	obs.EndSpan(span, err)
 	if err != nil {
 		return err
 	}

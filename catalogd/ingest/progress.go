@@ -4,6 +4,9 @@ import (
 	"context"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"riff/packager"
 )
 
@@ -18,6 +21,35 @@ type progressWriter struct {
 	stage string
 	last  time.Time
 	done  map[string]float64 // rendition → fraction encoded
+
+	// span is the context of the "package" span, the parent of one
+	// "encode" span per rendition while it encodes (tracing on).
+	span    context.Context
+	encodes map[string]trace.Span // nil once ended
+}
+
+// encodeSpan starts the span of rendition's encode on its first progress.
+func (p *progressWriter) encodeSpan(rendition string) {
+	if p.span == nil || !p.w.tracer.Tracing() || rendition == "" {
+		return
+	}
+	if p.encodes == nil {
+		p.encodes = map[string]trace.Span{}
+	}
+	if _, ok := p.encodes[rendition]; !ok {
+		_, p.encodes[rendition] = p.w.tracer.StartSpan(p.span, "encode "+rendition, attribute.String("rendition", rendition))
+	}
+}
+
+// endEncodes ends the encode spans still open (packaging moved on, or
+// failed).
+func (p *progressWriter) endEncodes() {
+	for r, s := range p.encodes {
+		if s != nil {
+			s.End()
+		}
+		p.encodes[r] = nil
+	}
 }
 
 func (p *progressWriter) set(stage string, percent int, force bool) {
@@ -37,6 +69,11 @@ func (p *progressWriter) packager(pg packager.Progress) {
 	case packager.StageProbe:
 		p.set(pg.Stage, 2, true)
 	case packager.StageTranscode:
+		p.encodeSpan(pg.Rendition)
+		if s := p.encodes[pg.Rendition]; s != nil && pg.Total > 0 && pg.Done >= pg.Total {
+			s.End()
+			p.encodes[pg.Rendition] = nil // done: not started again
+		}
 		if p.done == nil {
 			p.done = map[string]float64{}
 		}
@@ -55,6 +92,7 @@ func (p *progressWriter) packager(pg packager.Progress) {
 		}
 		p.set(pg.Stage, pct, pg.Stage != p.stage)
 	case packager.StagePackage:
+		p.endEncodes()
 		p.set(pg.Stage, 92, true)
 	case packager.StagePublish:
 		p.set(pg.Stage, 95, true)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"go.opentelemetry.io/otel/attribute"
 
 	"riff/catalogd/store"
 	"riff/internal/blob"
@@ -89,6 +90,10 @@ type Deps struct {
 	// Report, if set, gets every job that failed for good (obs.ReportError:
 	// the error tracker).
 	Report func(context.Context, obs.Failure)
+	// Tracer, if set and tracing, gets a span per job and its stages (fetch
+	// original, each encode, package, publish); a package job continues the
+	// trace of the upload that queued it.
+	Tracer *obs.Obs
 }
 
 // Worker runs packaging and gc jobs. It is safe for concurrent use; New
@@ -103,6 +108,7 @@ type Worker struct {
 	purged func()
 	now    func() time.Time
 	report func(context.Context, obs.Failure)
+	tracer *obs.Obs      // nil: no spans
 	kick   chan struct{} // wakes an idle worker
 }
 
@@ -113,7 +119,7 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	}
 	cfg.setDefaults()
 	w := &Worker{cfg: cfg, log: d.Logger, m: d.Metrics, store: d.Store, blob: d.Blob, pk: d.Packager,
-		purged: d.Purged, now: d.Now, report: d.Report, kick: make(chan struct{}, 1)}
+		purged: d.Purged, now: d.Now, report: d.Report, tracer: d.Tracer, kick: make(chan struct{}, 1)}
 	if w.report == nil {
 		w.report = func(context.Context, obs.Failure) {}
 	}
@@ -222,6 +228,9 @@ func (w *Worker) runJob(ctx context.Context, j store.Job, owner string) {
 		w.m.GetOrCreatePrometheusHistogramExt(fmt.Sprintf(`riff_job_duration_seconds{kind=%q}`, j.Kind), metrics.ExponentialBuckets(1, 2, 12)).UpdateDuration(start)
 	}()
 	var err error
+	jctx, span := w.tracer.StartSpan(obs.ContinueTrace(jctx, j.TraceParent), "job "+j.Kind,
+		attribute.Int64("song_id", j.SongID), attribute.Int64("job_id", j.ID), attribute.Int("attempt", j.Attempts))
+	defer func() { obs.EndSpan(span, err) }()
 	switch j.Kind {
 	case store.JobPackage:
 		err = w.packageJob(jctx, j, owner)

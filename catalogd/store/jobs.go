@@ -43,16 +43,17 @@ type Job struct {
 	LastError   string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	TraceParent string // the queuing upload's traceparent (package jobs), or ""
 }
 
 const jobColumns = `id, kind, song_id, COALESCE(upload_id, 0), version, state, attempts, max_attempts, run_at,
-	lease_owner, lease_until, stage, percent, last_error, created_at, updated_at`
+	lease_owner, lease_until, stage, percent, last_error, created_at, updated_at, trace_parent`
 
 func scanJob(row interface{ Scan(...any) error }) (Job, error) {
 	var j Job
 	var runAt, leaseUntil, created, updated int64
 	err := row.Scan(&j.ID, &j.Kind, &j.SongID, &j.UploadID, &j.Version, &j.State, &j.Attempts, &j.MaxAttempts, &runAt,
-		&j.LeaseOwner, &leaseUntil, &j.Stage, &j.Percent, &j.LastError, &created, &updated)
+		&j.LeaseOwner, &leaseUntil, &j.Stage, &j.Percent, &j.LastError, &created, &updated, &j.TraceParent)
 	j.RunAt, j.LeaseUntil, j.CreatedAt, j.UpdatedAt = fromMs(runAt), fromMs(leaseUntil), fromMs(created), fromMs(updated)
 	return j, err
 }

@@ -36,6 +36,9 @@ type NewUpload struct {
 	// stores packager.Probe as JSON), handed to its packaging job so the
 	// file is probed once. The store does not read it.
 	Probe string
+	// TraceParent is the W3C traceparent of the upload request's span
+	// ("" when it was not traced): the packaging job continues that trace.
+	TraceParent string
 }
 
 // Upload is a stored upload.
@@ -170,8 +173,8 @@ func (s *Store) insertUpload(ctx context.Context, tx *sql.Tx, songID int64, vers
 	if attempts <= 0 {
 		attempts = 3
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO jobs (kind, song_id, upload_id, version, state, max_attempts, run_at, created_at, updated_at)
-		VALUES ('package', $1, $2, $3, 'queued', $4, $5, $6, $6)`, songID, up.ID, version, attempts, now+nu.Hold.Milliseconds(), now)
+	_, err := tx.ExecContext(ctx, `INSERT INTO jobs (kind, song_id, upload_id, version, state, max_attempts, run_at, created_at, updated_at, trace_parent)
+		VALUES ('package', $1, $2, $3, 'queued', $4, $5, $6, $6, $7)`, songID, up.ID, version, attempts, now+nu.Hold.Milliseconds(), now, nu.TraceParent)
 	return up, err
 }
 

@@ -165,6 +165,29 @@ func (o *Obs) InjectFast(ctx context.Context, h *fasthttp.RequestHeader) {
 	}
 }
 
+// TraceParent returns the W3C traceparent of ctx's span, "" when ctx has
+// no sampled span: what work that continues later (a queued job) stores
+// to continue the trace with ContinueTrace.
+func TraceParent(ctx context.Context) string {
+	sc := trace.SpanContextFromContext(SpanContext(ctx))
+	if !sc.IsValid() || !sc.IsSampled() {
+		return ""
+	}
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(trace.ContextWithSpanContext(context.Background(), sc), c)
+	return c["traceparent"]
+}
+
+// ContinueTrace returns ctx carrying the remote parent that traceparent
+// (from TraceParent) names, so that spans started from it join that trace;
+// ctx itself when traceparent is empty or malformed.
+func ContinueTrace(ctx context.Context, traceparent string) context.Context {
+	if traceparent == "" {
+		return ctx
+	}
+	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
+}
+
 // spanCtxKey keys the span's context in a fasthttp RequestCtx's user
 // values (a RequestCtx cannot carry an OpenTelemetry span itself).
 type spanCtxKey struct{}

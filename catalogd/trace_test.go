@@ -1,0 +1,74 @@
+package catalogd
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"testing"
+
+	"riff/catalogd/store"
+	"riff/internal/obs"
+	"riff/internal/testrun"
+)
+
+// TestUploadTraceReachesPublish: with tracing on, one trace covers an
+// upload from POST /songs to publish: the job's span continues the upload
+// request's trace (its traceparent is stored with the job), with the
+// fetch, package and publish stages under it and one encode span per
+// rendition under package.
+func TestUploadTraceReachesPublish(t *testing.T) {
+	rcv := testrun.NewOTLPReceiver(t)
+	e := newIngestEnv(t)
+	stop, err := e.srv.obs.StartTracing(context.Background(), obs.Tracing{Endpoint: rcv.URL, Ratio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := e.fixture()
+	data, _ := os.ReadFile(synth(t, t.TempDir(), "tone.flac", 440, 2))
+	r := e.upload("POST", "/songs", f.owner.AccessToken, [][2]string{{"album_id", itoa(f.album.ID)}}, "tone.flac", data)
+	wantStatus(t, r, http.StatusAccepted, "")
+	var v songView
+	r.decode(t, &v)
+	e.startJobs(t)
+	v = e.waitSong(t, v.ID, f.owner.AccessToken, func(v songView) bool { return v.Status != store.StatusProcessing })
+	if v.Status != store.StatusReady {
+		t.Fatalf("song ended %+v", v)
+	}
+	if err := stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	byName := map[string][]testrun.Span{}
+	byID := map[string]testrun.Span{}
+	for _, s := range rcv.Spans() {
+		byName[s.Name] = append(byName[s.Name], s)
+		byID[s.SpanID] = s
+	}
+	if len(byName["POST /songs"]) != 1 || len(byName["job package"]) != 1 {
+		t.Fatalf("spans by name %v, want one upload request and one package job", byName)
+	}
+	upload, job := byName["POST /songs"][0], byName["job package"][0]
+	if job.TraceID != upload.TraceID || job.ParentID != upload.SpanID || job.Attrs["song_id"] == "" {
+		t.Errorf("job span %+v, want a child of the upload request %s in trace %s", job, upload.SpanID, upload.TraceID)
+	}
+	for _, stage := range []string{"fetch original", "package", "publish"} {
+		if ss := byName[stage]; len(ss) != 1 || ss[0].ParentID != job.SpanID {
+			t.Errorf("stage %q spans %+v, want one under the job", stage, ss)
+		}
+	}
+	pkg := byName["package"][0]
+	encodes := map[string]bool{}
+	for name, ss := range byName {
+		for _, s := range ss {
+			if s.ParentID == pkg.SpanID && len(name) > len("encode ") && name[:len("encode ")] == "encode " {
+				encodes[name] = true
+			}
+		}
+	}
+	// The test packager's ladder: AAC and Ogg at 64 and 128 kbps.
+	for _, want := range []string{"encode aac_64", "encode aac_128", "encode ogg_64", "encode ogg_128"} {
+		if !encodes[want] {
+			t.Errorf("no %q span under package; encodes %v", want, encodes)
+		}
+	}
+}
