@@ -367,10 +367,12 @@ func (p *Packager) transcode(ctx context.Context, input, inputAbs string, pr *Pr
 	j.encodeTime = time.Since(start)
 	if err != nil {
 		var ee *ExecError
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, context.DeadlineExceeded) {
 			// The limit grows with the audio the file holds (measured by
 			// DecodeCheck when the caller did): running out of it is the
-			// input's doing.
+			// input's doing — also when a sibling encode that ran out of
+			// its own limit first has cancelled ctx meanwhile (exec
+			// reports the first cause, our deadline).
 			return fmt.Errorf("transcode %s: %w", j.name, &ProbeError{Kind: ErrTooSlow, Path: input,
 				Reason: fmt.Sprintf("encoding %v of audio took longer than %v", pr.Duration.Round(time.Millisecond), limit), Err: err})
 		}
