@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 
+	"riff/internal/testrun"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -35,12 +37,18 @@ func warmHitPath(tb testing.TB, slice int64, heap bool) (fasthttp.RequestHandler
 // warmHitPathWith is warmHitPath with the edge's Config changed by cfg.
 func warmHitPathWith(tb testing.TB, slice int64, heap bool, cfg func(*Config)) (fasthttp.RequestHandler, *fasthttp.RequestCtx) {
 	tb.Helper()
-	h := newHarness(tb, harnessOptions{sliceBytes: slice, cfg: func(c *Config) {
+	return warmHitPathOpts(tb, harnessOptions{sliceBytes: slice, cfg: func(c *Config) {
 		c.HeapSlices = heap
 		if cfg != nil {
 			cfg(c)
 		}
 	}})
+}
+
+// warmHitPathOpts is warmHitPath on a harness made with opts.
+func warmHitPathOpts(tb testing.TB, opts harnessOptions) (fasthttp.RequestHandler, *fasthttp.RequestCtx) {
+	tb.Helper()
+	h := newHarness(tb, opts)
 	key := songA + "aac_320.mp4"
 	tok := h.play(songA, 0)
 	const rng = "bytes=10000-272143" // 256 KiB
@@ -93,6 +101,36 @@ func BenchmarkHitPath(b *testing.B) {
 			b.ReportAllocs()
 			// CPU time of the process per request: less sensitive than
 			// wall time to other work on a shared machine.
+			cpu0 := processCPU()
+			for b.Loop() {
+				ctx.Response.Reset()
+				handler(ctx)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			checkHitPathBody(b, ctx)
+			ctx.Response.Reset()
+		})
+	}
+}
+
+// BenchmarkTracing is BenchmarkHitPath's one-slice case with tracing off,
+// on at the default -trace-ratio (1 % of requests sampled) and on for every
+// request (spans batched to an in-test OTLP collector), back to back:
+//
+//	go test ./edge -run XXX -bench Tracing -count 5
+func BenchmarkTracing(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		ratio float64
+	}{{"off", 0}, {"ratio-0.01", 0.01}, {"ratio-1", 1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			opts := harnessOptions{sliceBytes: 1 << 20}
+			if tc.ratio > 0 {
+				opts.traces, opts.traceRatio = testrun.NewOTLPReceiver(b), tc.ratio
+			}
+			handler, ctx := warmHitPathOpts(b, opts)
+			b.ReportAllocs()
 			cpu0 := processCPU()
 			for b.Loop() {
 				ctx.Response.Reset()

@@ -132,7 +132,7 @@ func lastIndex(size, S int64) int64 {
 // request, and a flight this request starts is a child of it.
 func (s *Server) fill(rctx context.Context, key string, name cache.Name, missing []int64, meta *cache.Meta, have map[int64][]byte) (_ *cache.Meta, _ source, err error) {
 	fetch := s.fetchRun
-	if s.obs.Tracing() {
+	if s.obs.Tracing() && obs.Sampled(obs.SpanContext(rctx)) {
 		tctx, span := s.obs.StartSpan(obs.SpanContext(rctx), "coalesced fill", attribute.Int("slices", len(missing)))
 		defer func() { obs.EndSpan(span, err) }()
 		sc := trace.SpanContextFromContext(tctx)
@@ -304,7 +304,7 @@ func sameObject(a, b *cache.Meta) bool {
 // group (index -1).
 func (s *Server) fetchWholeCoalesced(rctx context.Context, key string, name cache.Name) (_ *cache.Entry, err error) {
 	fetch := s.fetchWhole
-	if s.obs.Tracing() {
+	if s.obs.Tracing() && obs.Sampled(obs.SpanContext(rctx)) {
 		tctx, span := s.obs.StartSpan(obs.SpanContext(rctx), "coalesced fill")
 		defer func() { obs.EndSpan(span, err) }()
 		sc := trace.SpanContextFromContext(tctx)

@@ -145,6 +145,9 @@ func (s *Server) span(ctx context.Context, name string) func(error) {
 		return endNothing
 	}
 	_, span := s.obs.StartSpan(obs.SpanContext(ctx), name)
+	if !span.IsRecording() {
+		return endNothing // an unsampled request
+	}
 	return func(err error) { obs.EndSpan(span, err) }
 }
 

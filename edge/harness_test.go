@@ -288,7 +288,8 @@ type harnessOptions struct {
 	ocfg       func(*OriginConfig)
 	diskDir    string // a disk tier in this folder (its budget: diskBytes, default 64 MiB)
 	diskBytes  int64
-	traces     *testrun.OTLPReceiver // edge and origins export every trace here
+	traces     *testrun.OTLPReceiver // edge and origins export traces here
+	traceRatio float64               // of new traces sampled (0: all)
 }
 
 func newHarness(t testing.TB, opts harnessOptions) *harness {
@@ -312,11 +313,16 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	h.obs = obs.New("edge", slog.New(slog.DiscardHandler))
 	traced := func(o *obs.Obs) *obs.Obs {
 		if opts.traces != nil {
-			stop, err := o.StartTracing(context.Background(), obs.Tracing{Endpoint: opts.traces.URL, Ratio: 1})
+			ratio := opts.traceRatio
+			if ratio == 0 {
+				ratio = 1
+			}
+			stop, err := o.StartTracing(context.Background(), obs.Tracing{Endpoint: opts.traces.URL, Ratio: ratio})
 			if err != nil {
 				t.Fatal(err)
 			}
 			h.stopTracing = append(h.stopTracing, stop)
+			t.Cleanup(func() { stop(context.Background()) }) // a second stop is a no-op
 		}
 		return o
 	}

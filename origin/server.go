@@ -220,7 +220,7 @@ func (s *Server) serveObject(ctx *fasthttp.RequestCtx, key string) {
 	// with tracing on it carries the request's span.
 	base := context.Background()
 	if s.obs.Tracing() {
-		base = obs.SpanContext(ctx)
+		base = obs.Detached(ctx)
 	}
 	sctx, cancel := context.WithTimeout(base, s.cfg.StoreTimeout)
 	var (

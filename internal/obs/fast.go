@@ -28,9 +28,10 @@ func (o *Obs) FastMiddleware(next fasthttp.RequestHandler) fasthttp.RequestHandl
 		}
 		var span trace.Span
 		if o.tracer != nil {
-			sctx, sp := o.tracer.startFast(ctx)
-			ctx.SetUserValue(spanCtxKey{}, sctx)
-			span = sp
+			if sctx, sp := o.tracer.startFast(ctx); sp != nil {
+				ctx.SetUserValue(spanCtxKey{}, sctx)
+				span = sp
+			}
 		}
 		defer func() {
 			p := recover()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -92,6 +93,18 @@ func (t Tracing) Check() error {
 type tracer struct {
 	t    trace.Tracer
 	prop propagation.TextMapPropagator
+	// ratio is the head sampling of requests that arrive without a
+	// traceparent, decided before anything is allocated (always: the
+	// sampler comes from OTEL_TRACES_SAMPLER, and the SDK decides).
+	ratio  float64
+	always bool
+}
+
+// skip reports whether a request that carries traceparent (empty: none)
+// is left untraced: no caller's trace to continue, and not drawn by the
+// head sampling. An untraced request costs one random number.
+func (t *tracer) skip(traceparent []byte) bool {
+	return len(traceparent) == 0 && !t.always && rand.Float64() >= t.ratio
 }
 
 // StartTracing turns span export on for this Obs (cfg as Resolve left
@@ -124,21 +137,30 @@ func (o *Obs) StartTracing(ctx context.Context, cfg Tracing) (shutdown func(cont
 		tpOpts = append(tpOpts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.Ratio))))
 	}
 	tp := sdktrace.NewTracerProvider(tpOpts...)
-	o.tracer = &tracer{t: tp.Tracer("riff/" + o.Component), prop: propagation.TraceContext{}}
+	o.tracer = &tracer{t: tp.Tracer("riff/" + o.Component), prop: propagation.TraceContext{}, ratio: cfg.Ratio, always: cfg.EnvSampler}
 	return tp.Shutdown, nil
 }
 
 // Tracing reports whether spans are exported (false for a nil Obs).
 func (o *Obs) Tracing() bool { return o != nil && o.tracer != nil }
 
-// StartSpan starts a child span of ctx's span named name. With tracing
-// off it returns ctx and a span that does nothing, allocating nothing.
-// For a fasthttp request context, pass SpanContext(ctx).
+// StartSpan starts a child span of ctx's span named name when that span
+// is sampled; otherwise (tracing off, ctx has no span or an unsampled one)
+// it returns ctx and a span that does nothing, allocating nothing. Spans
+// never start traces of their own: the request middleware does (head
+// sampling), and background work continues a stored trace
+// (ContinueTrace). For a fasthttp request context, pass SpanContext(ctx).
 func (o *Obs) StartSpan(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
-	if !o.Tracing() {
+	if !o.Tracing() || !Sampled(ctx) {
 		return ctx, trace.SpanFromContext(context.Background()) // the no-op span
 	}
 	return o.tracer.t.Start(ctx, name, trace.WithAttributes(attrs...))
+}
+
+// Sampled reports whether ctx carries a sampled span (its children are
+// recorded).
+func Sampled(ctx context.Context) bool {
+	return trace.SpanContextFromContext(ctx).IsSampled()
 }
 
 // EndSpan ends span, marking it failed when err is not nil.
@@ -204,6 +226,17 @@ func SpanContext(ctx context.Context) context.Context {
 	return ctx
 }
 
+// Detached returns the context that carries the server span of a fasthttp
+// request (as SpanContext), or context.Background() when it has none:
+// never the pooled RequestCtx, so work that outlives the handler may hold
+// it.
+func Detached(ctx context.Context) context.Context {
+	if sc, ok := ctx.Value(spanCtxKey{}).(context.Context); ok {
+		return sc
+	}
+	return context.Background()
+}
+
 // traceIDs returns the trace and span ids of ctx's span, for log lines.
 func traceIDs(ctx context.Context) (trace.SpanContext, bool) {
 	sc := trace.SpanContextFromContext(SpanContext(ctx))
@@ -213,6 +246,9 @@ func traceIDs(ctx context.Context) (trace.SpanContext, bool) {
 // startServerSpan extracts the caller's trace context from a net/http
 // request and starts the server span.
 func (t *tracer) startServer(ctx context.Context, h http.Header, name string) (context.Context, trace.Span) {
+	if t.skip([]byte(h.Get("Traceparent"))) {
+		return ctx, nil
+	}
 	ctx = t.prop.Extract(ctx, propagation.HeaderCarrier(h))
 	return t.t.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer))
 }
@@ -220,6 +256,9 @@ func (t *tracer) startServer(ctx context.Context, h http.Header, name string) (c
 // startFast extracts the caller's trace context from a fasthttp request
 // and starts the server span, named by method and path (tokens cut out).
 func (t *tracer) startFast(ctx *fasthttp.RequestCtx) (context.Context, trace.Span) {
+	if t.skip(ctx.Request.Header.Peek("Traceparent")) {
+		return nil, nil
+	}
 	sctx := t.prop.Extract(context.Background(), fastCarrier{&ctx.Request.Header})
 	return t.t.Start(sctx, string(ctx.Method())+" "+RedactPath(string(ctx.Path())), trace.WithSpanKind(trace.SpanKindServer))
 }
