@@ -228,14 +228,16 @@ func (w *Worker) runJob(ctx context.Context, j store.Job, owner string) {
 		w.m.GetOrCreatePrometheusHistogramExt(fmt.Sprintf(`riff_job_duration_seconds{kind=%q}`, j.Kind), metrics.ExponentialBuckets(1, 2, 12)).UpdateDuration(start)
 	}()
 	var err error
-	jctx, span := w.tracer.StartSpan(obs.ContinueTrace(jctx, j.TraceParent), "job "+j.Kind,
+	// The job's span, under the queuing upload's request when it was
+	// traced (sctx: jctx's cancellation, plus the span).
+	sctx, span := w.tracer.StartSpan(obs.ContinueTrace(jctx, j.TraceParent), "job "+j.Kind,
 		attribute.Int64("song_id", j.SongID), attribute.Int64("job_id", j.ID), attribute.Int("attempt", j.Attempts))
 	defer func() { obs.EndSpan(span, err) }()
 	switch j.Kind {
 	case store.JobPackage:
-		err = w.packageJob(jctx, j, owner)
+		err = w.packageJob(sctx, j, owner)
 	case store.JobGC:
-		err = w.gcJob(jctx, j, owner)
+		err = w.gcJob(sctx, j, owner)
 	default:
 		err = permanentError{fmt.Errorf("unknown job kind %q", j.Kind)}
 	}
