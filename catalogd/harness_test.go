@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,24 +21,9 @@ import (
 	"riff/internal/testrun"
 )
 
-// testClock is a settable clock shared by the server, its tokens and the
-// store.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// testClock is the settable clock shared by the server, its tokens and
+// the store.
+type testClock = testrun.Clock
 
 // env is a catalogd on a real listener with a SQLite store in a temp dir.
 type env struct {
@@ -63,7 +47,7 @@ func newEnv(t testing.TB, tweak ...func(*Config, *auth.Argon2Params)) *env {
 // newEnvDB is newEnv on the database dsn.
 func newEnvDB(t testing.TB, dsn string, tweak ...func(*Config, *auth.Argon2Params)) *env {
 	t.Helper()
-	clock := &testClock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
+	clock := testrun.NewClock()
 	cfg := Config{EdgeURL: "https://edge.example/", LoginAccountBurst: 5, LoginIPBurst: 1000}
 	params := testArgon2
 	for _, f := range tweak {

@@ -149,6 +149,37 @@ func (e *ingestEnv) upload(method, path, token string, fields [][2]string, filen
 }
 
 // waitSong polls GET /songs/{id} as token until ok says so.
+// uploadTone uploads secs of a hz sine as a FLAC named name to f's album
+// as its owner, wants 202 and returns the answer.
+func (e *ingestEnv) uploadTone(t testing.TB, f fixture, name string, hz, secs float64) songView {
+	t.Helper()
+	data, err := os.ReadFile(synth(t, t.TempDir(), name, hz, secs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.upload("POST", "/songs", f.owner.AccessToken, [][2]string{{"album_id", itoa(f.album.ID)}}, name, data)
+	wantStatus(t, r, http.StatusAccepted, "")
+	var v songView
+	r.decode(t, &v)
+	return v
+}
+
+// wantNothingKept checks that refused uploads left nothing: f's album
+// still has songs songs, and the blob store and the upload spool are empty.
+func (e *ingestEnv) wantNothingKept(t *testing.T, f fixture, songs int) {
+	t.Helper()
+	after, _ := e.store.AlbumSongs(context.Background(), f.album.ID, false)
+	if len(after) != songs {
+		t.Errorf("album has %d songs after refused uploads, had %d", len(after), songs)
+	}
+	if ks := e.keys(t, ""); len(ks) != 0 {
+		t.Errorf("blob store holds %v", ks)
+	}
+	if ents, _ := os.ReadDir(e.uploadDir); len(ents) != 0 {
+		t.Errorf("upload spool holds %d files", len(ents))
+	}
+}
+
 func (e *ingestEnv) waitSong(t testing.TB, id int64, token string, ok func(songView) bool) songView {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
@@ -391,16 +422,7 @@ func TestBadUploads(t *testing.T) {
 	})
 
 	// Nothing was kept: no songs, no objects, no spooled files.
-	after, _ := e.store.AlbumSongs(ctx, f.album.ID, false)
-	if len(after) != len(before) {
-		t.Errorf("album has %d songs after bad uploads, had %d", len(after), len(before))
-	}
-	if ks := e.keys(t, ""); len(ks) != 0 {
-		t.Errorf("blob store holds %v", ks)
-	}
-	if ents, _ := os.ReadDir(e.uploadDir); len(ents) != 0 {
-		t.Errorf("upload folder holds %d files", len(ents))
-	}
+	e.wantNothingKept(t, f, len(before))
 	// The good files still go through; raw AAC is rewrapped into M4A.
 	r = e.upload("POST", "/songs", f.owner.AccessToken, [][2]string{album}, "good.flac", good)
 	wantStatus(t, r, http.StatusAccepted, "")
@@ -426,11 +448,7 @@ func TestJobRetriesThenFailsWithReason(t *testing.T) {
 		c.JobBackoff = time.Minute
 	})
 	f := e.fixture()
-	data, _ := os.ReadFile(synth(t, t.TempDir(), "tone.flac", 440, 2))
-	r := e.upload("POST", "/songs", f.owner.AccessToken, [][2]string{{"album_id", itoa(f.album.ID)}}, "tone.flac", data)
-	wantStatus(t, r, http.StatusAccepted, "")
-	var v songView
-	r.decode(t, &v)
+	v := e.uploadTone(t, f, "tone.flac", 440, 2)
 	// Every encode fails from now on.
 	e.setPackager(packager.New(packager.Config{FFmpeg: "false", Ladder: []int{64}, TempDir: t.TempDir()}))
 	e.startJobs(t)
@@ -456,11 +474,7 @@ func TestJobRetriesThenFailsWithReason(t *testing.T) {
 func TestMissingOriginalFailsAtOnce(t *testing.T) {
 	e := newIngestEnv(t)
 	f := e.fixture()
-	data, _ := os.ReadFile(synth(t, t.TempDir(), "tone.flac", 440, 2))
-	r := e.upload("POST", "/songs", f.owner.AccessToken, [][2]string{{"album_id", itoa(f.album.ID)}}, "tone.flac", data)
-	wantStatus(t, r, http.StatusAccepted, "")
-	var v songView
-	r.decode(t, &v)
+	v := e.uploadTone(t, f, "tone.flac", 440, 2)
 	for _, k := range e.keys(t, "originals/") {
 		e.blob.Delete(context.Background(), k)
 	}
@@ -488,11 +502,7 @@ func TestUploadsUnavailableWithoutBlobStore(t *testing.T) {
 func TestUploadProbedOnce(t *testing.T) {
 	eachIngestEnv(t, func(t *testing.T, e *ingestEnv) {
 		f := e.fixture()
-		data, _ := os.ReadFile(synth(t, t.TempDir(), "tone.flac", 440, 2))
-		r := e.upload("POST", "/songs", f.owner.AccessToken, [][2]string{{"album_id", itoa(f.album.ID)}}, "tone.flac", data)
-		wantStatus(t, r, http.StatusAccepted, "")
-		var v songView
-		r.decode(t, &v)
+		v := e.uploadTone(t, f, "tone.flac", 440, 2)
 		// From now on ffprobe fails: the job must not need it.
 		e.setPackager(packager.New(packager.Config{FFprobe: "false", Ladder: []int{64, 128}, Concurrency: 2, TempDir: t.TempDir()}))
 		e.startJobs(t)

@@ -53,16 +53,7 @@ func TestUploadDurationIsMeasured(t *testing.T) {
 				t.Errorf("%s: refused after %v; the decode should stop at the 10s limit", filepath.Base(path), el)
 			}
 		}
-		after, _ := e.store.AlbumSongs(ctx, f.album.ID, false)
-		if len(after) != len(before) {
-			t.Errorf("album has %d songs after refused uploads, had %d", len(after), len(before))
-		}
-		if ks := e.keys(t, ""); len(ks) != 0 {
-			t.Errorf("blob store holds %v", ks)
-		}
-		if ents, _ := os.ReadDir(e.uploadDir); len(ents) != 0 {
-			t.Errorf("upload spool holds %d files", len(ents))
-		}
+		e.wantNothingKept(t, f, len(before))
 
 		data, _ := os.ReadFile(six)
 		r := e.upload("POST", "/songs", f.owner.AccessToken, album, "six.flac", data)
@@ -101,11 +92,7 @@ func TestUploadDecodeTimeoutIs422(t *testing.T) {
 func TestJobOverItsTimeLimitIsNotRetried(t *testing.T) {
 	e := newIngestEnv(t, func(c *Config, _ *auth.Argon2Params) { c.JobAttempts = 3 })
 	f := e.fixture()
-	data, _ := os.ReadFile(synth(t, t.TempDir(), "tone.flac", 440, 2))
-	r := e.upload("POST", "/songs", f.owner.AccessToken, [][2]string{{"album_id", itoa(f.album.ID)}}, "tone.flac", data)
-	wantStatus(t, r, http.StatusAccepted, "")
-	var v songView
-	r.decode(t, &v)
+	v := e.uploadTone(t, f, "tone.flac", 440, 2)
 	e.setPackager(packager.New(packager.Config{Timeout: time.Millisecond, Ladder: []int{64}, TempDir: t.TempDir()}))
 	e.startJobs(t)
 	v = e.waitSong(t, v.ID, f.owner.AccessToken, func(v songView) bool { return v.Status == store.StatusFailed })
@@ -121,11 +108,7 @@ func TestTakedownCancelsJobLoggedAsCancelled(t *testing.T) {
 	e.setPackager(packager.New(packager.Config{Ladder: []int{64, 128}, Concurrency: 1, TempDir: t.TempDir()}))
 	e.startJobs(t)
 	f := e.fixture()
-	data, _ := os.ReadFile(synth(t, t.TempDir(), "long.flac", 440, 120))
-	r := e.upload("POST", "/songs", f.owner.AccessToken, [][2]string{{"album_id", itoa(f.album.ID)}}, "long.flac", data)
-	wantStatus(t, r, http.StatusAccepted, "")
-	var v songView
-	r.decode(t, &v)
+	v := e.uploadTone(t, f, "long.flac", 440, 120)
 	e.waitSong(t, v.ID, f.owner.AccessToken, func(v songView) bool { return v.Processing != nil && v.Processing.Stage == "transcode" })
 	wantStatus(t, e.do(request{method: "DELETE", path: "/songs/" + itoa(v.ID), token: f.owner.AccessToken}), http.StatusNoContent, "")
 	waitFor(t, "the cancelled job's log line", func() bool { return strings.Contains(e.logs.String(), "job cancelled") })

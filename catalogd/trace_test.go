@@ -2,8 +2,6 @@ package catalogd
 
 import (
 	"context"
-	"net/http"
-	"os"
 	"testing"
 
 	"riff/catalogd/store"
@@ -24,11 +22,7 @@ func TestUploadTraceReachesPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := e.fixture()
-	data, _ := os.ReadFile(synth(t, t.TempDir(), "tone.flac", 440, 2))
-	r := e.upload("POST", "/songs", f.owner.AccessToken, [][2]string{{"album_id", itoa(f.album.ID)}}, "tone.flac", data)
-	wantStatus(t, r, http.StatusAccepted, "")
-	var v songView
-	r.decode(t, &v)
+	v := e.uploadTone(t, f, "tone.flac", 440, 2)
 	e.startJobs(t)
 	v = e.waitSong(t, v.ID, f.owner.AccessToken, func(v songView) bool { return v.Status != store.StatusProcessing })
 	if v.Status != store.StatusReady {

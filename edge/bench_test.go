@@ -86,6 +86,22 @@ func checkHitPathBody(tb testing.TB, ctx *fasthttp.RequestCtx) {
 	}
 }
 
+// benchHits runs b's loop over the warm hit answered by handler and
+// reports the process's CPU time per request (less sensitive than wall
+// time to other work on a shared machine), then checks the last answer.
+func benchHits(b *testing.B, handler fasthttp.RequestHandler, ctx *fasthttp.RequestCtx) {
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	for b.Loop() {
+		ctx.Response.Reset()
+		handler(ctx)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+	checkHitPathBody(b, ctx)
+	ctx.Response.Reset()
+}
+
 // BenchmarkHitPath measures the public handler (with the obs middleware)
 // answering 256 KiB range requests from a warm cache: token verification
 // (cached), path cleaning, cache lookups and headers. The body is handed to
@@ -98,18 +114,7 @@ func BenchmarkHitPath(b *testing.B) {
 	for _, bc := range hitPathCases {
 		b.Run(bc.name, func(b *testing.B) {
 			handler, ctx := warmHitPath(b, bc.slice, bc.heap)
-			b.ReportAllocs()
-			// CPU time of the process per request: less sensitive than
-			// wall time to other work on a shared machine.
-			cpu0 := processCPU()
-			for b.Loop() {
-				ctx.Response.Reset()
-				handler(ctx)
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-			checkHitPathBody(b, ctx)
-			ctx.Response.Reset()
+			benchHits(b, handler, ctx)
 		})
 	}
 }
@@ -130,16 +135,7 @@ func BenchmarkTracing(b *testing.B) {
 				opts.traces, opts.traceRatio = testrun.NewOTLPReceiver(b), tc.ratio
 			}
 			handler, ctx := warmHitPathOpts(b, opts)
-			b.ReportAllocs()
-			cpu0 := processCPU()
-			for b.Loop() {
-				ctx.Response.Reset()
-				handler(ctx)
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-			checkHitPathBody(b, ctx)
-			ctx.Response.Reset()
+			benchHits(b, handler, ctx)
 		})
 	}
 }
@@ -165,16 +161,7 @@ func BenchmarkAccessLog(b *testing.B) {
 				}
 			}
 			handler, ctx := warmHitPathWith(b, 1<<20, false, func(c *Config) { c.AccessLog = alog })
-			b.ReportAllocs()
-			cpu0 := processCPU()
-			for b.Loop() {
-				ctx.Response.Reset()
-				handler(ctx)
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-			checkHitPathBody(b, ctx)
-			ctx.Response.Reset()
+			benchHits(b, handler, ctx)
 			if on {
 				b.ReportMetric(float64(alog.Stats().Dropped)/float64(b.N), "dropped/op")
 			}

@@ -4,34 +4,16 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"riff/catalogd/store/storetest"
+	"riff/internal/testrun"
 )
 
 // testClock is a settable clock for tests.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type testClock = testrun.Clock
 
-func newTestClock() *testClock {
-	return &testClock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newTestClock() *testClock { return testrun.NewClock() }
 
 // eachDB runs fn against a fresh SQLite store and, when RIFF_TEST_POSTGRES
 // is set, a fresh PostgreSQL store in a schema of its own.

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // LockedBuffer is a bytes.Buffer safe for concurrent use: hand it to a
@@ -207,4 +208,31 @@ func StartChild(t testing.TB, test string, stderr io.Writer, env ...string) *exe
 		}
 	})
 	return cmd
+}
+
+// Clock is a settable clock for tests, to hand to a daemon or a store as
+// its now function: it starts at 2025-06-01 12:00 UTC and moves only with
+// Advance. It is safe for concurrent use.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a Clock at 2025-06-01 12:00 UTC.
+func NewClock() *Clock {
+	return &Clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
