@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -35,11 +34,7 @@ var songs = []string{
 // media is the blob folder with the test content (testMedia).
 var media testrun.Fixture
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	media.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testrun.Main(m, &media) }
 
 // testMedia returns a blob folder with the test content, made with ffmpeg
 // on first use.

@@ -57,21 +57,7 @@ func startRun(t *testing.T, args ...string) (addr, admin string, logs *testrun.L
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	stopped := false
-	stop = func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(20 * time.Second):
-			return errors.New("Run did not return after cancel")
-		}
-	}
-	t.Cleanup(func() { stop() })
+	stop = testrun.Stopper(t, cancel, done, 20*time.Second)
 	return addr, admin, logs, stop
 }
 

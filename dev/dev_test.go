@@ -50,21 +50,7 @@ func runDev(t *testing.T, args ...string) (out *testrun.LockedBuffer, stop func(
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	stopped := false
-	stop = func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(30 * time.Second):
-			return errors.New("riff dev did not stop within 30s")
-		}
-	}
-	t.Cleanup(func() { stop() })
+	stop = testrun.Stopper(t, cancel, done, 30*time.Second)
 	return out, stop
 }
 

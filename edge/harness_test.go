@@ -42,11 +42,7 @@ const (
 // media is the blob folder with the test content (testMedia).
 var media testrun.Fixture
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	media.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testrun.Main(m, &media) }
 
 // testMedia returns the root of a blob folder with the test content,
 // making it with ffmpeg on first use.

@@ -236,3 +236,36 @@ func (c *Clock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
+
+// Main runs the tests of a package whose TestMain has fixtures: m.Run,
+// then each fixture's Remove, then it exits with m.Run's code.
+//
+//	func TestMain(m *testing.M) { testrun.Main(m, &media) }
+func Main(m *testing.M, fixtures ...*Fixture) {
+	code := m.Run()
+	for _, f := range fixtures {
+		f.Remove()
+	}
+	os.Exit(code)
+}
+
+// Stopper returns the stop function of something a test runs in a
+// goroutine (a daemon's Run): it calls cancel and waits up to timeout for
+// the result on done. It is idempotent (later calls return nil) and also
+// runs at the test's cleanup.
+func Stopper(t testing.TB, cancel func(), done <-chan error, timeout time.Duration) func() error {
+	var once sync.Once
+	stop := func() (err error) {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(timeout):
+				err = fmt.Errorf("not stopped %v after cancel", timeout)
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
