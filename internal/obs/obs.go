@@ -2,11 +2,15 @@
 // (log/slog) that carry the request id, Prometheus metrics through
 // VictoriaMetrics/metrics (one Set per server instance, never the global
 // set), health endpoints (/healthz alive, /readyz dependencies), panic
-// recovery and error counters by kind. Middleware exists for both net/http
-// (catalogd) and fasthttp (origin, edge).
+// recovery and error counters by kind, latency histograms with Prometheus
+// buckets (Latency), error tracking over the Sentry protocol (errors.go)
+// and OpenTelemetry tracing (trace.go). Middleware exists for both
+// net/http (catalogd) and fasthttp (origin, edge).
 //
-// An Obs is safe for concurrent use once built. Register readiness checks
-// before serving.
+// An Obs is safe for concurrent use once built. Register readiness checks,
+// error tracking and tracing before serving.
+//
+// obs must not import any riff package: every daemon imports it.
 package obs
 
 import (
