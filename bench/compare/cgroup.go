@@ -82,6 +82,10 @@ func newCgroup(m cgroupMounts, name string, cores float64, period time.Duration)
 			g.remove()
 			return nil, err
 		}
+		// The highest weight: on a machine that other work also loads,
+		// the capped server still gets its whole quota (the cap, not the
+		// neighbours, limits it). Best effort: the cap is what matters.
+		_ = writeFile(filepath.Join(g.cpu, "cpu.weight"), "10000")
 		return g, nil
 	case m.cpu != "" && m.cpuacct != "":
 		g := &cgroup{cpu: filepath.Join(m.cpu, name), cpuacct: filepath.Join(m.cpuacct, name)}
@@ -100,6 +104,7 @@ func newCgroup(m cgroupMounts, name string, cores float64, period time.Duration)
 				return nil, err
 			}
 		}
+		_ = writeFile(filepath.Join(g.cpu, "cpu.shares"), "262144") // as cpu.weight above
 		return g, nil
 	}
 	return nil, errors.New("cgroup: no cpu controller: neither a cgroup2 mount with cpu in cgroup.controllers nor cgroup v1 cpu and cpuacct mounts in /proc/mounts")

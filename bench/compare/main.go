@@ -81,6 +81,7 @@ type settings struct {
 	cores                     int
 	cpuCap                    float64       // cores of the server under test (0: no cgroup)
 	cpuPeriod                 time.Duration // of the cap
+	edgeDisk                  bool          // riff edge gets a disk tier
 	edgeProcs                 int           // riff edge GOMAXPROCS
 	nginxWorkers              int
 	useWrk                    bool
@@ -114,6 +115,7 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	fs.Float64Var(&s.cpuCap, "cpu-cap", defaultCap, "CPU cap of the server under test, in `cores`, by a cgroup of its own (needs root; 0: no cgroup, no cap)")
 	fs.DurationVar(&s.cpuPeriod, "cpu-period", 10*time.Millisecond, "enforcement period of -cpu-cap: a throttled server waits up to (1 - cap) × this")
 	fs.IntVar(&s.edgeProcs, "edge-gomaxprocs", 1, "GOMAXPROCS of riff edge (0: Go's default)")
+	fs.BoolVar(&s.edgeDisk, "edge-disk", false, "give riff edge a 4 GiB disk tier in the scratch folder (-disk-cache), as nginx-whole has its proxy_cache_path")
 	fs.IntVar(&s.nginxWorkers, "nginx-workers", 1, "nginx worker_processes (0: auto)")
 	fs.BoolVar(&s.keep, "keep", false, "keep the scratch folder")
 	if err := fs.Parse(args); err != nil {
@@ -398,9 +400,13 @@ func (c *compare) setup(ctx context.Context) error {
 	if s.edgeProcs > 0 {
 		env = append(env, "GOMAXPROCS="+strconv.Itoa(s.edgeProcs))
 	}
-	if riff.pid, err = c.start(ctx, "edge", riff.group, env, bin, "edge", "-listen", c.port(2), "-admin-listen", c.port(4),
-		"-origin", "http://"+c.port(1), "-origin-secret", secret, "-keys", filepath.Join(keys, playtoken.JWKSFile),
-		"-cache-bytes", "1GiB", "-slice-bytes", "1MiB", "-log-level", "warn"); err != nil {
+	edgeArgs := []string{"edge", "-listen", c.port(2), "-admin-listen", c.port(4),
+		"-origin", "http://" + c.port(1), "-origin-secret", secret, "-keys", filepath.Join(keys, playtoken.JWKSFile),
+		"-cache-bytes", "1GiB", "-slice-bytes", "1MiB", "-log-level", "warn"}
+	if s.edgeDisk {
+		edgeArgs = append(edgeArgs, "-disk-cache", filepath.Join(s.work, "riff-disk"), "-disk-cache-bytes", "4GiB")
+	}
+	if riff.pid, err = c.start(ctx, "edge", riff.group, env, bin, edgeArgs...); err != nil {
 		return err
 	}
 	workers := "auto"
