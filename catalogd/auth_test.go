@@ -124,11 +124,13 @@ func TestLoginFailuresLookAlike(t *testing.T) {
 		}
 		wrong, unknown = append(wrong, dw), append(unknown, du)
 	}
-	slices.Sort(wrong)
-	slices.Sort(unknown)
-	mw, mu := wrong[len(wrong)/2], unknown[len(unknown)/2]
-	if ratio := float64(mu) / float64(mw); ratio < 0.5 || ratio > 2 {
-		t.Errorf("median login time: unknown user %v, wrong password %v (ratio %.2f): want similar", mu, mw, ratio)
+	// The fastest of each: a busy machine only ever adds time, so the
+	// minimum is the cost of the code path. Without the dummy verification
+	// an unknown user's login is ~100× faster (no Argon2 at all), far
+	// outside these bounds; with it both are one Argon2 computation.
+	mw, mu := slices.Min(wrong), slices.Min(unknown)
+	if ratio := float64(mu) / float64(mw); ratio < 0.33 || ratio > 3 {
+		t.Errorf("fastest login time: unknown user %v, wrong password %v (ratio %.2f): want similar", mu, mw, ratio)
 	}
 }
 
