@@ -71,8 +71,7 @@ type runConfig struct {
 	packager            packager.Config
 	server              Config
 	shutdownTimeout     time.Duration
-	errorTracking       obs.ErrorTracking
-	tracing             obs.Tracing
+	telemetry           obs.Telemetry
 }
 
 // parseFlags reads and checks Run's flags (and their environment variables
@@ -123,8 +122,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	ffmpeg := fs.String("ffmpeg", "ffmpeg", "ffmpeg `binary`")
 	ffprobe := fs.String("ffprobe", "ffprobe", "ffprobe `binary`")
 	encodes := fs.Int("encodes", 2, "ffmpeg encodes run at once per packaging job")
-	errorTracking := obs.ErrorTrackingFlags(fs)
-	tracing := obs.TracingFlags(fs)
+	telemetry := obs.TelemetryFlags(fs)
 	maxDuration := fs.Duration("max-duration", packager.DefaultMaxDuration, "longest audio accepted, measured by decoding the upload (the decode stops past it)")
 	encodeBudget := fs.Duration("encode-budget", packager.DefaultEncodeBudget, "wall time one ffmpeg encode may take per second of audio (plus 30s); an encode over it fails the job for good")
 	if err := config.Load(fs, args, getenv, "catalogd"); err != nil {
@@ -137,10 +135,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	if err != nil {
 		return runConfig{}, fmt.Errorf("catalogd: %w", err)
 	}
-	if err := errorTracking.Check(); err != nil {
-		return runConfig{}, fmt.Errorf("catalogd: %w", err)
-	}
-	if err := tracing.Resolve(getenv); err != nil {
+	if err := telemetry.Resolve(getenv); err != nil {
 		return runConfig{}, fmt.Errorf("catalogd: %w", err)
 	}
 	switch {
@@ -187,8 +182,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 			JobAttempts: *jobAttempts, JobBackoff: *jobBackoff, GCDelay: gcDelayConfig(*gcDelay),
 		},
 		shutdownTimeout: *shutdownTimeout,
-		errorTracking:   *errorTracking,
-		tracing:         *tracing,
+		telemetry:       *telemetry,
 	}, nil
 }
 
@@ -246,16 +240,14 @@ func spoolBase(dir string) string {
 
 // daemon is a built catalogd, ready to run.
 type daemon struct {
-	cfg         runConfig
-	obs         *obs.Obs
-	keys        Keys
-	spool       *ingest.Spool
-	store       *store.Store
-	purges      *purge.Dispatcher // nil without -purge-edges
-	blob        blob.Store
-	srv         *Server
-	flush       func(time.Duration)         // error reports still queued
-	stopTracing func(context.Context) error // flushes spans
+	cfg    runConfig
+	obs    *obs.Obs
+	keys   Keys
+	spool  *ingest.Spool
+	store  *store.Store
+	purges *purge.Dispatcher // nil without -purge-edges
+	blob   blob.Store
+	srv    *Server
 }
 
 // build makes catalogd's parts from cfg: it reads the keys, opens (and
@@ -269,10 +261,7 @@ func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
 			d.close()
 		}
 	}()
-	if d.flush, err = d.obs.TrackErrors(cfg.errorTracking); err != nil {
-		return nil, fmt.Errorf("catalogd: %w", err)
-	}
-	if d.stopTracing, err = d.obs.StartTracing(ctx, cfg.tracing); err != nil {
+	if err := d.obs.StartTelemetry(ctx, cfg.telemetry); err != nil {
 		return nil, fmt.Errorf("catalogd: %w", err)
 	}
 	passwords, err := auth.NewPasswords(cfg.argon2, cfg.argon2Concurrency)
@@ -444,10 +433,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	stopJobs()
 	<-jobsDone
-	d.flush(2 * time.Second)
-	if err := shutdown(d.stopTracing, 2*time.Second); err != nil {
-		log.Warn("flushing traces", "err", err)
-	}
+	d.obs.StopTelemetry()
 	return serveErr
 }
 

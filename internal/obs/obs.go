@@ -43,7 +43,9 @@ type Obs struct {
 	errs    *errorTracker // nil: error tracking off (see TrackErrors)
 	dropped *metrics.Counter
 	tracer  *tracer // nil: tracing off (see StartTracing)
-	latency *metrics.PrometheusHistogram
+	// stopTelemetry flushes what StartTelemetry started (nil: not called).
+	stopTelemetry func()
+	latency       *metrics.PrometheusHistogram
 }
 
 type check struct {

@@ -2,7 +2,6 @@ package obs
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -63,15 +62,6 @@ func (t *Tracing) Resolve(getenv func(string) string) error {
 	}
 	t.EnvSampler = getenv("OTEL_TRACES_SAMPLER") != ""
 	return t.Check()
-}
-
-// TracingFlags registers -otlp-endpoint and -trace-ratio on fs (every
-// daemon has them) and returns what they will hold once fs is parsed.
-func TracingFlags(fs *flag.FlagSet) *Tracing {
-	t := &Tracing{}
-	fs.StringVar(&t.Endpoint, "otlp-endpoint", "", "OpenTelemetry collector `URL` (OTLP/HTTP, e.g. http://collector:4318) to export traces to; empty: OTEL_EXPORTER_OTLP_ENDPOINT, else off")
-	fs.Float64Var(&t.Ratio, "trace-ratio", 0.01, "share of new traces sampled, 0 to 1 (a sampled caller's traces are always followed)")
-	return t
 }
 
 // Check reports an endpoint or ratio that cannot work (so that flag
