@@ -53,14 +53,15 @@ func newEnvDB(t testing.TB, dsn string, tweak ...func(*Config, *auth.Argon2Param
 	for _, f := range tweak {
 		f(&cfg, &params)
 	}
-	st, err := store.Open(context.Background(), dsn, store.Options{Now: clock.Now})
+	logs := &testrun.LockedBuffer{}
+	logger, _ := obs.NewLogger(logs, "debug")
+	o := obs.New("catalogd", logger)
+	// Store spans follow o: none until a test starts tracing.
+	st, err := store.Open(context.Background(), dsn, store.Options{Now: clock.Now, Tracer: o})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	logs := &testrun.LockedBuffer{}
-	logger, _ := obs.NewLogger(logs, "debug")
-	o := obs.New("catalogd", logger)
 	o.AddCheck("db", st.Ping)
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	signer := playtoken.NewSigner("test-play", key, clock.Now)

@@ -271,7 +271,11 @@ func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
 	if d.keys, err = LoadKeys(cfg.keysDir, time.Now, d.obs.Logger); err != nil {
 		return nil, err
 	}
-	if d.store, err = store.Open(ctx, cfg.db, store.Options{}); err != nil {
+	var tracer store.Tracer // nil with tracing off: the store wraps nothing
+	if d.obs.Tracing() {
+		tracer = d.obs
+	}
+	if d.store, err = store.Open(ctx, cfg.db, store.Options{Tracer: tracer}); err != nil {
 		return nil, fmt.Errorf("catalogd: %w", err)
 	}
 	d.obs.AddCheck("db", d.store.Ping)
