@@ -81,6 +81,7 @@ func startOrigin(t testing.TB) string {
 type testEdge struct {
 	t      testing.TB
 	srv    *edge.Server
+	obs    *obs.Obs
 	public string // public base URL
 	admin  string // admin base URL, what the dispatcher is given
 	addr   string // admin host:port
@@ -112,7 +113,7 @@ func startEdge(t testing.TB, originURL string, ks *playtoken.KeySet, play *playt
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
-	e := &testEdge{t: t, srv: srv, public: "http://" + ln.Addr().String(), play: play}
+	e := &testEdge{t: t, srv: srv, obs: o, public: "http://" + ln.Addr().String(), play: play}
 	aln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"riff/internal/obs"
+	"riff/internal/testrun"
 )
 
 func TestPurgeReachesEdge(t *testing.T) {
@@ -503,4 +504,49 @@ func BenchmarkBacklogDrain(b *testing.B) {
 		d.Close()
 	}
 	b.ReportMetric(float64(len(prefixes)), "purges/op")
+}
+
+// TestDeliverySpans: with tracing on, each delivery to an edge is a span
+// naming the edge and the outcome (never the purge token), and the edge's
+// span for the purge request joins its trace through traceparent.
+func TestDeliverySpans(t *testing.T) {
+	rcv := testrun.NewOTLPReceiver(t)
+	signer := newSigner(t)
+	e := startEdge(t, startOrigin(t), signer.KeySet(), signer)
+	f := start(t, testConfig(signer, e.admin))
+	var stops []func(context.Context) error
+	for _, o := range []*obs.Obs{e.obs, f.obs} {
+		stop, err := o.StartTracing(context.Background(), obs.Tracing{Endpoint: rcv.URL, Ratio: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stops = append(stops, stop)
+	}
+	f.waitAcked(e.admin, f.enqueue(songA))
+	for _, stop := range stops {
+		if err := stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var delivery, edgeSpan testrun.Span
+	for _, s := range rcv.Spans() {
+		for k, v := range s.Attrs {
+			if strings.Contains(v, "eyJ") {
+				t.Errorf("span %q attribute %s holds a token: %q", s.Name, k, v)
+			}
+		}
+		switch {
+		case s.Name == "purge delivery":
+			delivery = s
+		case s.Service == "riff-edge" && s.Name == "POST /purge":
+			edgeSpan = s
+		}
+	}
+	if delivery.Attrs["purge.edge"] != e.admin || delivery.Attrs["purge.outcome"] != "delivered" || delivery.Attrs["purge.rows"] != "int_value:1" || delivery.Error {
+		t.Errorf("delivery span %+v, want edge %s, outcome delivered, 1 row", delivery, e.admin)
+	}
+	if edgeSpan.TraceID != delivery.TraceID || edgeSpan.ParentID != delivery.SpanID || edgeSpan.Attrs["http.response.status_code"] != "int_value:200" {
+		t.Errorf("edge span %+v, want a 200 under the delivery %s in trace %s", edgeSpan, delivery.SpanID, delivery.TraceID)
+	}
 }
