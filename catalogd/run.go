@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"riff/catalogd/auth"
@@ -200,33 +201,59 @@ func checkDSN(dsn string) error {
 // exportBacklog exports the job queue's backlog (riff_jobs_due,
 // riff_jobs_oldest_due_seconds: the RiffUploadQueueOld alert) and shows it
 // in /readyz's detail. The database is asked when they are read (a scrape,
-// a readiness probe), with a short deadline; a failure reads as -1.
+// a readiness probe), with a short deadline, once for both gauges (see
+// backlogCache); a failure reads as -1.
 func exportBacklog(o *obs.Obs, backlog func(context.Context) (store.JobBacklog, error)) {
-	read := func() (store.JobBacklog, bool) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		b, err := backlog(ctx)
-		return b, err == nil
-	}
+	c := &backlogCache{read: backlog, now: time.Now}
 	o.Metrics.NewGauge(`riff_jobs_due`, func() float64 {
-		if b, ok := read(); ok {
+		if b, ok := c.get(); ok {
 			return float64(b.Due)
 		}
 		return -1
 	})
 	o.Metrics.NewGauge(`riff_jobs_oldest_due_seconds`, func() float64 {
-		if b, ok := read(); ok {
+		if b, ok := c.get(); ok {
 			return b.OldestDue.Seconds()
 		}
 		return -1
 	})
 	o.AddDetail("jobs", func() any {
-		b, ok := read()
+		b, ok := c.get()
 		if !ok {
 			return nil
 		}
 		return map[string]any{"due": b.Due, "oldest_due_seconds": int64(b.OldestDue.Seconds())}
 	})
+}
+
+// backlogCache runs the backlog query at most once per backlogFresh: a
+// scrape reads both backlog gauges one after the other, and they share one
+// answer (concurrent readers wait for it rather than query again). It is
+// safe for concurrent use.
+type backlogCache struct {
+	read func(context.Context) (store.JobBacklog, error)
+	now  func() time.Time
+
+	mu sync.Mutex
+	at time.Time // of the last answer; zero: none yet
+	b  store.JobBacklog
+	ok bool
+}
+
+// backlogFresh is how long one backlog answer serves: longer than a
+// scrape takes, much shorter than any scrape interval.
+const backlogFresh = time.Second
+
+func (c *backlogCache) get() (store.JobBacklog, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := c.now(); c.at.IsZero() || now.Sub(c.at) >= backlogFresh || now.Before(c.at) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		b, err := c.read(ctx)
+		c.at, c.b, c.ok = now, b, err == nil
+	}
+	return c.b, c.ok
 }
 
 // spoolBase is the -upload-dir flag's folder ("": riff-catalogd in the
