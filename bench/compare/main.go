@@ -82,6 +82,8 @@ type settings struct {
 	cpuCap                    float64       // cores of the server under test (0: no cgroup)
 	cpuPeriod                 time.Duration // of the cap
 	edgeProcs                 int           // riff edge GOMAXPROCS
+	edgeArgs                  []string      // more flags for riff edge, after ours
+	otlpSink                  bool          // give riff edge an in-process OTLP endpoint
 	nginxWorkers              int
 	useWrk                    bool
 }
@@ -114,6 +116,8 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	fs.Float64Var(&s.cpuCap, "cpu-cap", defaultCap, "CPU cap of the server under test, in `cores`, by a cgroup of its own (needs root; 0: no cgroup, no cap)")
 	fs.DurationVar(&s.cpuPeriod, "cpu-period", 10*time.Millisecond, "enforcement period of -cpu-cap: a throttled server waits up to (1 - cap) × this")
 	fs.IntVar(&s.edgeProcs, "edge-gomaxprocs", 1, "GOMAXPROCS of riff edge (0: Go's default)")
+	edgeArgs := fs.String("edge-args", "", "more `flags` for riff edge, split at spaces and given after bench-compare's own (so they win), e.g. '-trace-ratio 0.01 -otlp-endpoint http://collector:4318'")
+	fs.BoolVar(&s.otlpSink, "otlp-sink", false, "export riff edge's spans to an OTLP/HTTP sink in this process (on the generators' core) that counts and drops them: tracing on with somewhere to send; sets -otlp-endpoint unless -edge-args does")
 	fs.IntVar(&s.nginxWorkers, "nginx-workers", 1, "nginx worker_processes (0: auto)")
 	fs.BoolVar(&s.keep, "keep", false, "keep the scratch folder")
 	if err := fs.Parse(args); err != nil {
@@ -121,6 +125,10 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	}
 	if fs.NArg() > 0 {
 		return s, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	s.edgeArgs = strings.Fields(*edgeArgs)
+	if len(s.edgeArgs) > 0 && !strings.HasPrefix(s.edgeArgs[0], "-") {
+		return s, fmt.Errorf("-edge-args %q: want flags, e.g. '-trace-ratio 0.01'", *edgeArgs)
 	}
 	for c := range strings.SplitSeq(*configs, ",") {
 		if c = strings.TrimSpace(c); c != "" && !slices.Contains(s.nginxConfigs, c) {
@@ -223,6 +231,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return c.measure(ctx, stdout)
 }
 
+// hasFlag reports whether args set flag name (-name or --name, with or
+// without =value).
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		a, _, _ = strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if a == name {
+			return true
+		}
+	}
+	return false
+}
+
 // pinThreads moves every thread of this process to core (threads made
 // later inherit it from the thread that makes them).
 func pinThreads(core int) error {
@@ -283,6 +303,7 @@ type compare struct {
 	died   chan string // the label and exit status of a server that exited
 
 	servers       []*server // riff first, then the nginx configurations
+	sink          *otlpSink // with -otlp-sink
 	originMetrics string
 	rate          float64 // of the fixed-rate load
 }
@@ -398,9 +419,21 @@ func (c *compare) setup(ctx context.Context) error {
 	if s.edgeProcs > 0 {
 		env = append(env, "GOMAXPROCS="+strconv.Itoa(s.edgeProcs))
 	}
-	if riff.pid, err = c.start(ctx, "edge", riff.group, env, bin, "edge", "-listen", c.port(2), "-admin-listen", c.port(4),
-		"-origin", "http://"+c.port(1), "-origin-secret", secret, "-keys", filepath.Join(keys, playtoken.JWKSFile),
-		"-cache-bytes", "1GiB", "-slice-bytes", "1MiB", "-log-level", "warn"); err != nil {
+	edgeArgs := []string{"edge", "-listen", c.port(2), "-admin-listen", c.port(4),
+		"-origin", "http://" + c.port(1), "-origin-secret", secret, "-keys", filepath.Join(keys, playtoken.JWKSFile),
+		"-cache-bytes", "1GiB", "-slice-bytes", "1MiB", "-log-level", "warn"}
+	extra := s.edgeArgs
+	if s.otlpSink && !hasFlag(extra, "otlp-endpoint") {
+		if c.sink, err = startOTLPSink(); err != nil {
+			return fmt.Errorf("-otlp-sink: %w", err)
+		}
+		extra = append([]string{"-otlp-endpoint", c.sink.URL}, extra...)
+	}
+	if len(extra) > 0 {
+		c.logf("riff edge with %s", strings.Join(extra, " "))
+	}
+	edgeArgs = append(edgeArgs, extra...)
+	if riff.pid, err = c.start(ctx, "edge", riff.group, env, bin, edgeArgs...); err != nil {
 		return err
 	}
 	workers := "auto"
@@ -544,6 +577,10 @@ func (c *compare) stopAll() {
 		if err := g.remove(); err != nil {
 			c.logf("%v", err)
 		}
+	}
+	if c.sink != nil {
+		c.sink.Close()
+		c.logf("otlp sink: riff edge exported %d batches, %d bytes of spans", c.sink.exports.Load(), c.sink.bytes.Load())
 	}
 }
 
