@@ -27,6 +27,11 @@
 // generator. Each run reports the generator's cores and warns when it was
 // near its limit.
 //
+// Tracing on: -edge-args passes more flags to riff edge (e.g.
+// '-trace-ratio 0.01'), and -otlp-sink gives it an OTLP/HTTP endpoint in
+// this process that counts and drops the spans, so the edge's CPU per
+// request with tracing on can be set against a run without.
+//
 //	go build -o bin/riff ./cmd/riff && go run ./bench/compare -riff bin/riff
 package main
 
