@@ -72,7 +72,6 @@ func ParseMaster(text []byte, base string) ([]Variant, error) {
 	for sc.Scan() {
 		line := sc.Line()
 		switch {
-		case line == "":
 		case strings.HasPrefix(line, "#EXT-X-STREAM-INF:"):
 			attrs := parseAttrs(line[len("#EXT-X-STREAM-INF:"):])
 			bw, err := strconv.Atoi(attrs["BANDWIDTH"])
@@ -118,7 +117,6 @@ func ParseMedia(text []byte, base string) (*MediaPlaylist, error) {
 	for sc.Scan() {
 		line := sc.Line()
 		switch {
-		case line == "":
 		case strings.HasPrefix(line, "#EXT-X-MAP:"):
 			attrs := parseAttrs(line[len("#EXT-X-MAP:"):])
 			uri := attrs["URI"]
@@ -176,8 +174,8 @@ func ParseMedia(text []byte, base string) (*MediaPlaylist, error) {
 	return pl, nil
 }
 
-// playlistScanner reads the lines of an HLS playlist, trimmed, and stops
-// past maxPlaylistLines.
+// playlistScanner reads the lines of an HLS playlist that are not blank,
+// trimmed, and stops past maxPlaylistLines.
 type playlistScanner struct {
 	sc  *bufio.Scanner
 	n   int
@@ -194,17 +192,19 @@ func newPlaylistScanner(text []byte) (*playlistScanner, error) {
 	return &playlistScanner{sc: sc}, nil
 }
 
-// Scan advances to the next line, reporting false at the end or on an
-// error (see Err).
+// Scan advances to the next line that is not blank, reporting false at
+// the end or on an error (see Err).
 func (p *playlistScanner) Scan() bool {
-	if p.err != nil || !p.sc.Scan() {
-		return false
+	for p.err == nil && p.sc.Scan() {
+		if p.n++; p.n > maxPlaylistLines {
+			p.err = errors.New("hls: playlist too long")
+			return false
+		}
+		if p.Line() != "" {
+			return true
+		}
 	}
-	if p.n++; p.n > maxPlaylistLines {
-		p.err = errors.New("hls: playlist too long")
-		return false
-	}
-	return true
+	return false
 }
 
 // Line is the current line without surrounding white space.
