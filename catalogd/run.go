@@ -165,7 +165,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		blobURL:     *blobURL,
 		uploadDir:   spoolBase(*uploadDir),
 		logger:      logger,
-		purgeEdges:  splitList(*purgeEdges),
+		purgeEdges:  config.SplitList(*purgeEdges),
 		purgeLag:    *purgeLag,
 		accessTTL:   *accessTTL,
 		argon2: auth.Argon2Params{
@@ -519,17 +519,6 @@ func closeBlob(bs blob.Store) {
 	if c, ok := bs.(io.Closer); ok {
 		c.Close()
 	}
-}
-
-// splitList splits a comma-separated flag value, dropping empty items.
-func splitList(s string) []string {
-	var items []string
-	for item := range strings.SplitSeq(s, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			items = append(items, item)
-		}
-	}
-	return items
 }
 
 // reuse maps the -token-reuse flag (0 disables) to Config.PlaybackReuse
