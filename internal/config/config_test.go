@@ -6,7 +6,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,21 +169,5 @@ func TestByteSize(t *testing.T) {
 	}
 	if got := ByteSize(512 << 20).String(); got != "512MiB" {
 		t.Errorf("String = %q", got)
-	}
-}
-
-func TestSplitList(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want []string
-	}{
-		{"", nil},
-		{" , ,", nil},
-		{"a", []string{"a"}},
-		{"a, b,,c ", []string{"a", "b", "c"}},
-	} {
-		if got := SplitList(tc.in); !slices.Equal(got, tc.want) {
-			t.Errorf("SplitList(%q) = %q, want %q", tc.in, got, tc.want)
-		}
 	}
 }
