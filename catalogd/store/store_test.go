@@ -364,18 +364,7 @@ func TestSearch(t *testing.T) {
 
 		songIDs := func(q string) []int64 {
 			t.Helper()
-			p, err := s.SearchSongs(ctx, ParseQuery(q), 20, 0)
-			if err != nil {
-				t.Fatalf("SearchSongs(%q): %v", q, err)
-			}
-			if p.Total != len(p.Items) || p.Capped {
-				t.Errorf("SearchSongs(%q): total %d (capped %v), %d items", q, p.Total, p.Capped, len(p.Items))
-			}
-			ids := []int64{}
-			for _, so := range p.Items {
-				ids = append(ids, so.ID)
-			}
-			return ids
+			return searchIDs(t, s.SearchSongs, q, func(so Song) int64 { return so.ID })
 		}
 		for _, tc := range []struct {
 			q    string
@@ -414,15 +403,7 @@ func TestSearch(t *testing.T) {
 
 		artistIDs := func(q string) []int64 {
 			t.Helper()
-			p, err := s.SearchArtists(ctx, ParseQuery(q), 20, 0)
-			if err != nil {
-				t.Fatalf("SearchArtists(%q): %v", q, err)
-			}
-			ids := []int64{}
-			for _, a := range p.Items {
-				ids = append(ids, a.ID)
-			}
-			return ids
+			return searchIDs(t, s.SearchArtists, q, func(a Artist) int64 { return a.ID })
 		}
 		for _, tc := range []struct {
 			q    string
@@ -476,6 +457,24 @@ func TestSearch(t *testing.T) {
 			t.Errorf("private playlists found: %+v", ps)
 		}
 	})
+}
+
+// searchIDs returns the ids of what search finds for q (the first 20),
+// in order, and checks that the total counts them all.
+func searchIDs[T any](t *testing.T, search func(context.Context, Query, int, int) (SearchPage[T], error), q string, id func(T) int64) []int64 {
+	t.Helper()
+	p, err := search(context.Background(), ParseQuery(q), 20, 0)
+	if err != nil {
+		t.Fatalf("search %q: %v", q, err)
+	}
+	if p.Total != len(p.Items) || p.Capped {
+		t.Errorf("search %q: total %d (capped %v), %d items", q, p.Total, p.Capped, len(p.Items))
+	}
+	ids := []int64{}
+	for _, it := range p.Items {
+		ids = append(ids, id(it))
+	}
+	return ids
 }
 
 func TestSearchTypoFallbackPostgres(t *testing.T) {
