@@ -159,6 +159,16 @@ func (e *env) get(path, token string) response {
 	return e.do(request{method: "GET", path: path, token: token})
 }
 
+// getJSON GETs path with token, wants 200 and decodes the body into a T;
+// r is the answer, for messages.
+func getJSON[T any](e *env, path, token string) (v T, r response) {
+	e.t.Helper()
+	r = e.get(path, token)
+	wantStatus(e.t, r, http.StatusOK, "")
+	r.decode(e.t, &v)
+	return v, r
+}
+
 // wantStatus fails the test unless r has status code; for problems it
 // also checks the content type and the code when code is not "".
 func wantStatus(t testing.TB, r response, status int, code string) {
