@@ -132,6 +132,31 @@ func startEdge(t testing.TB, originURL string, ks *playtoken.KeySet, play *playt
 	return e
 }
 
+// startSignedEdge starts an origin and an edge in front of it that
+// accepts the tokens of a new signer.
+func startSignedEdge(t testing.TB) (*playtoken.Signer, *testEdge) {
+	t.Helper()
+	signer := newSigner(t)
+	return signer, startEdge(t, startOrigin(t), signer.KeySet(), signer)
+}
+
+// wantCache fails the test unless a GET of key answers X-Cache want
+// (HIT, MISS); what says when.
+func (e *testEdge) wantCache(key, want, what string) {
+	e.t.Helper()
+	if got := e.cacheStatus(key); got != want {
+		e.t.Errorf("%s: X-Cache %q, want %s", what, got, want)
+	}
+}
+
+// wantPurgeRequests fails the test unless the edge got n purge requests.
+func (e *testEdge) wantPurgeRequests(n int) {
+	e.t.Helper()
+	if times, _ := e.purgeRequests(); len(times) != n {
+		e.t.Errorf("edge got %d purge requests, want %d", len(times), n)
+	}
+}
+
 func (e *testEdge) serveAdmin(ln net.Listener) {
 	s := &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {
