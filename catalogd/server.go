@@ -183,7 +183,7 @@ type Server struct {
 	loginIP      *auth.Limiter
 	loginAccount *auth.Limiter
 	trending     *trendingCache
-	minted       *mintCache
+	minted       *auth.TokenCache[mintKey, mintEntry] // playback tokens handed out, for reuse
 	web          *webUI
 	handler      http.Handler
 
@@ -220,7 +220,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		loginIP:      auth.NewLimiter(cfg.LoginIPBurst, cfg.LoginWindow, 100_000, d.Now),
 		loginAccount: auth.NewLimiter(cfg.LoginAccountBurst, cfg.LoginWindow, 100_000, d.Now),
 		trending:     newTrendingCache(cfg.TrendingCacheTTL, d.Now),
-		minted:       &mintCache{},
+		minted:       &auth.TokenCache[mintKey, mintEntry]{},
 		web:          ui,
 		blob:         d.Blob,
 		pk:           d.Packager,
