@@ -96,6 +96,7 @@ bench: tools-go tools-media
 # on core 0 under a cgroup CPU cap (-cpu-cap, default 0.5 cores: needs
 # root; -cpu-cap 0 turns it off), the generators on core 1. Flags:
 # COMPARE_FLAGS='-duration 20s -rounds 3 -nginx-configs whole -wrk=false'
+# (tracing on: COMPARE_FLAGS='-otlp-sink -edge-args "-trace-ratio 0.01"')
 # (go run ./bench/compare -h lists them). See docs/performance.md.
 bench-compare: build tools-media
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { echo "bench-compare needs nginx (Debian/Ubuntu: sudo apt-get install nginx)"; exit 1; }

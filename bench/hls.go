@@ -63,21 +63,15 @@ func IsMaster(text []byte) bool { return bytes.Contains(text, []byte("#EXT-X-STR
 // ParseMaster reads the variants of a multivariant playlist fetched from
 // base (the URL that relative URIs resolve against).
 func ParseMaster(text []byte, base string) ([]Variant, error) {
-	if !bytes.HasPrefix(text, []byte("#EXTM3U")) {
-		return nil, errors.New("hls: not a playlist (no #EXTM3U)")
+	sc, err := newPlaylistScanner(text)
+	if err != nil {
+		return nil, err
 	}
 	var out []Variant
 	var pending *Variant
-	n := 0
-	sc := bufio.NewScanner(bytes.NewReader(text))
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
 	for sc.Scan() {
-		if n++; n > maxPlaylistLines {
-			return nil, errors.New("hls: playlist too long")
-		}
-		line := strings.TrimSpace(sc.Text())
+		line := sc.Line()
 		switch {
-		case line == "":
 		case strings.HasPrefix(line, "#EXT-X-STREAM-INF:"):
 			attrs := parseAttrs(line[len("#EXT-X-STREAM-INF:"):])
 			bw, err := strconv.Atoi(attrs["BANDWIDTH"])
@@ -97,7 +91,7 @@ func ParseMaster(text []byte, base string) ([]Variant, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("hls: %w", err)
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, errors.New("hls: no variants")
@@ -109,8 +103,9 @@ func ParseMaster(text []byte, base string) ([]Variant, error) {
 // fetched from base. Byte ranges follow RFC 8216: an EXT-X-BYTERANGE
 // without an offset starts where the previous range of the same URI ended.
 func ParseMedia(text []byte, base string) (*MediaPlaylist, error) {
-	if !bytes.HasPrefix(text, []byte("#EXTM3U")) {
-		return nil, errors.New("hls: not a playlist (no #EXTM3U)")
+	sc, err := newPlaylistScanner(text)
+	if err != nil {
+		return nil, err
 	}
 	pl := &MediaPlaylist{}
 	var (
@@ -118,17 +113,10 @@ func ParseMedia(text []byte, base string) (*MediaPlaylist, error) {
 		rng      *Range
 		lastURI  string
 		lastNext int64
-		n        int
 	)
-	sc := bufio.NewScanner(bytes.NewReader(text))
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
 	for sc.Scan() {
-		if n++; n > maxPlaylistLines {
-			return nil, errors.New("hls: playlist too long")
-		}
-		line := strings.TrimSpace(sc.Text())
+		line := sc.Line()
 		switch {
-		case line == "":
 		case strings.HasPrefix(line, "#EXT-X-MAP:"):
 			attrs := parseAttrs(line[len("#EXT-X-MAP:"):])
 			uri := attrs["URI"]
@@ -178,12 +166,59 @@ func ParseMedia(text []byte, base string) (*MediaPlaylist, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("hls: %w", err)
+		return nil, err
 	}
 	if len(pl.Segments) == 0 {
 		return nil, errors.New("hls: no segments")
 	}
 	return pl, nil
+}
+
+// playlistScanner reads the lines of an HLS playlist that are not blank,
+// trimmed, and stops past maxPlaylistLines.
+type playlistScanner struct {
+	sc  *bufio.Scanner
+	n   int
+	err error
+}
+
+// newPlaylistScanner refuses text that is not a playlist (no #EXTM3U).
+func newPlaylistScanner(text []byte) (*playlistScanner, error) {
+	if !bytes.HasPrefix(text, []byte("#EXTM3U")) {
+		return nil, errors.New("hls: not a playlist (no #EXTM3U)")
+	}
+	sc := bufio.NewScanner(bytes.NewReader(text))
+	sc.Buffer(make([]byte, 0, 4096), 64<<10)
+	return &playlistScanner{sc: sc}, nil
+}
+
+// Scan advances to the next line that is not blank, reporting false at
+// the end or on an error (see Err).
+func (p *playlistScanner) Scan() bool {
+	for p.err == nil && p.sc.Scan() {
+		if p.n++; p.n > maxPlaylistLines {
+			p.err = errors.New("hls: playlist too long")
+			return false
+		}
+		if p.Line() != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Line is the current line without surrounding white space.
+func (p *playlistScanner) Line() string { return strings.TrimSpace(p.sc.Text()) }
+
+// Err is the error that stopped Scan, nil at the end of the playlist.
+func (p *playlistScanner) Err() error {
+	if p.err != nil {
+		return p.err
+	}
+	if err := p.sc.Err(); err != nil {
+		return fmt.Errorf("hls: %w", err)
+	}
+	return nil
 }
 
 // parseByteRange parses "n[@o]". Without an offset, EXT-X-MAP (next < 0)

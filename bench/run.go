@@ -561,22 +561,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		}
 		return runConfig{}, err
 	}
-	opt.Queries = splitList(*queries)
-	opt.Playlists = splitList(*playlists)
+	opt.Queries = config.SplitList(*queries)
+	opt.Playlists = config.SplitList(*playlists)
 	if err := opt.validate(); err != nil {
 		return runConfig{}, err
 	}
 	return runConfig{opt: opt, jsonPath: *jsonPath, htmlPath: *htmlPath}, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for p := range strings.SplitSeq(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 const helpText = `

@@ -37,10 +37,7 @@ func TestHiddenSongsLeaveLists(t *testing.T) {
 			}
 		}
 		for _, token := range []string{ann.AccessToken, ""} {
-			var got playlistDetailView
-			r := e.get("/playlist/"+itoa(pl.ID)+"?include_songs=true", token)
-			wantStatus(t, r, http.StatusOK, "")
-			r.decode(t, &got)
+			got, r := getJSON[playlistDetailView](e, "/playlist/"+itoa(pl.ID)+"?include_songs=true", token)
 			if got.Songs == nil || len(got.Songs.Items) != 2 || got.Songs.Items[1].Song.Title != f.other.Title {
 				t.Fatalf("playlist = %s", r.body)
 			}
@@ -49,18 +46,12 @@ func TestHiddenSongsLeaveLists(t *testing.T) {
 				t.Errorf("playlist names the taken-down song: %s", r.body)
 			}
 		}
-		var liked page[likedSongView]
-		r = e.get("/users/me/liked-songs", ann.AccessToken)
-		wantStatus(t, r, http.StatusOK, "")
-		r.decode(t, &liked)
+		liked, r := getJSON[page[likedSongView]](e, "/users/me/liked-songs", ann.AccessToken)
 		if len(liked.Items) != 1 {
 			t.Fatalf("liked = %s", r.body)
 		}
 		hidden("liked songs", liked.Items[0].Song)
-		var recent page[recentPlayView]
-		r = e.get("/users/me/recently-played", ann.AccessToken)
-		wantStatus(t, r, http.StatusOK, "")
-		r.decode(t, &recent)
+		recent, r := getJSON[page[recentPlayView]](e, "/users/me/recently-played", ann.AccessToken)
 		if len(recent.Items) != 1 {
 			t.Fatalf("recently played = %s", r.body)
 		}

@@ -77,6 +77,44 @@ func (c apiClient) login(email, password string) apiClient {
 // that nobody renews and partial objects in the version folder), starts
 // catalogd again on the same data, and checks that the song ends ready
 // with exactly one set of objects and rows.
+// uploadUntilTranscoding registers who@example.com on the catalogd at
+// base, makes an artist and a single, uploads seconds of a tone titled
+// title, and returns the logged-in client and the song once its job is
+// transcoding and busy (nil: nothing more) holds. logs go into failure
+// messages.
+func uploadUntilTranscoding(t *testing.T, base, who, title string, seconds float64, busy func() bool, logs any) (apiClient, songView) {
+	t.Helper()
+	c := apiClient{t: t, base: base}
+	if code := c.json("POST", "/auth/register", map[string]string{"email": who + "@example.com", "password": "long enough pw", "display_name": who}, &struct{}{}); code != 201 {
+		t.Fatalf("register = %d\n%s", code, logs)
+	}
+	c = c.login(who+"@example.com", "long enough pw")
+	var artist artistView
+	c.json("POST", "/artists", map[string]string{"name": who + " tones"}, &artist)
+	var album albumView
+	if code := c.json("POST", "/albums", map[string]any{"artist_id": artist.ID, "title": "Unstable", "type": "single"}, &album); code != 201 {
+		t.Fatalf("create album = %d", code)
+	}
+	data, _ := os.ReadFile(synth(t, t.TempDir(), "long.flac", 330, seconds))
+	body, ct := multipartBody(t, [][2]string{{"album_id", itoa(album.ID)}, {"title", title}}, "long.flac", data)
+	var song songView
+	if code := c.call("POST", "/songs", bytes.NewReader(body), ct, &song); code != 202 {
+		t.Fatalf("upload = %d", code)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var v songView
+		c.call("GET", "/songs/"+itoa(song.ID), nil, "", &v)
+		if v.Processing != nil && v.Processing.Stage == "transcode" && (busy == nil || busy()) {
+			return c, song
+		}
+		if v.Status != store.StatusProcessing || time.Now().After(deadline) {
+			t.Fatalf("never saw it transcoding: %+v %+v\n%s", v, v.Processing, logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestCrashMidPackaging(t *testing.T) {
 	testrun.RequireFFmpeg(t)
 	dir := t.TempDir()
@@ -89,36 +127,8 @@ func TestCrashMidPackaging(t *testing.T) {
 	args := []string{"-listen", "127.0.0.1:0", "-db", db, "-blob", blobDir, "-keys", keys, "-upload-dir", t.TempDir(),
 		"-argon2-memory", "64KiB", "-argon2-time", "1", "-workers", "1", "-encodes", "1", "-job-lease", "2s"}
 	addr, _, logs, stop := startRun(t, args...)
-	c := apiClient{t: t, base: "http://" + addr}
-	if code := c.json("POST", "/auth/register", map[string]string{"email": "crash@example.com", "password": "long enough pw", "display_name": "C"}, &struct{}{}); code != 201 {
-		t.Fatalf("register = %d", code)
-	}
-	c = c.login("crash@example.com", "long enough pw")
-	var artist artistView
-	c.json("POST", "/artists", map[string]string{"name": "Crash Tones"}, &artist)
-	var album albumView
-	if code := c.json("POST", "/albums", map[string]any{"artist_id": artist.ID, "title": "Unstable", "type": "single"}, &album); code != 201 {
-		t.Fatalf("create album = %d", code)
-	}
-	data, _ := os.ReadFile(synth(t, t.TempDir(), "long.flac", 330, 40))
-	body, ct := multipartBody(t, [][2]string{{"album_id", itoa(album.ID)}, {"title", "Survivor"}}, "long.flac", data)
-	var song songView
-	if code := c.call("POST", "/songs", bytes.NewReader(body), ct, &song); code != 202 {
-		t.Fatalf("upload = %d", code)
-	}
 	// Wait until it is transcoding, then stop catalogd.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var v songView
-		c.call("GET", "/songs/"+itoa(song.ID), nil, "", &v)
-		if v.Processing != nil && v.Processing.Stage == "transcode" {
-			break
-		}
-		if v.Status != store.StatusProcessing || time.Now().After(deadline) {
-			t.Fatalf("never saw it transcoding: %+v %+v", v, v.Processing)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	c, song := uploadUntilTranscoding(t, "http://"+addr, "crash", "Survivor", 40, nil, logs)
 	if err := stop(); err != nil {
 		t.Fatalf("Run after cancel = %v\n%s", err, logs)
 	}
@@ -152,7 +162,7 @@ func TestCrashMidPackaging(t *testing.T) {
 	// the job is claimed again.
 	addr, _, logs, stop = startRun(t, args...)
 	c = apiClient{t: t, base: "http://" + addr}.login("crash@example.com", "long enough pw")
-	deadline = time.Now().Add(3 * time.Minute)
+	deadline := time.Now().Add(3 * time.Minute)
 	var v songView
 	for {
 		v = songView{}

@@ -53,14 +53,15 @@ func newEnvDB(t testing.TB, dsn string, tweak ...func(*Config, *auth.Argon2Param
 	for _, f := range tweak {
 		f(&cfg, &params)
 	}
-	st, err := store.Open(context.Background(), dsn, store.Options{Now: clock.Now})
+	logs := &testrun.LockedBuffer{}
+	logger, _ := obs.NewLogger(logs, "debug")
+	o := obs.New("catalogd", logger)
+	// Store spans follow o: none until a test starts tracing.
+	st, err := store.Open(context.Background(), dsn, store.Options{Now: clock.Now, Tracer: o})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	logs := &testrun.LockedBuffer{}
-	logger, _ := obs.NewLogger(logs, "debug")
-	o := obs.New("catalogd", logger)
 	o.AddCheck("db", st.Ping)
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	signer := playtoken.NewSigner("test-play", key, clock.Now)
@@ -156,6 +157,16 @@ func (e *env) do(rq request) response {
 func (e *env) get(path, token string) response {
 	e.t.Helper()
 	return e.do(request{method: "GET", path: path, token: token})
+}
+
+// getJSON GETs path with token, wants 200 and decodes the body into a T;
+// r is the answer, for messages.
+func getJSON[T any](e *env, path, token string) (v T, r response) {
+	e.t.Helper()
+	r = e.get(path, token)
+	wantStatus(e.t, r, http.StatusOK, "")
+	r.decode(e.t, &v)
+	return v, r
 }
 
 // wantStatus fails the test unless r has status code; for problems it

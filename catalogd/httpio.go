@@ -171,12 +171,7 @@ func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
 
 // pathID parses the {id} path value: a positive decimal integer.
 func pathID(r *http.Request) (int64, error) {
-	s := r.PathValue("id")
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 || s[0] == '+' || s[0] == '0' {
-		return 0, invalidField("id", "invalid_id", "The id in the path must be a positive integer.")
-	}
-	return n, nil
+	return pathInt(r, "id")
 }
 
 // checkText validates a user-supplied name or text: at most maxRunes

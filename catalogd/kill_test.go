@@ -104,39 +104,14 @@ func TestKill9MidPackaging(t *testing.T) {
 		"-workers", "1", "-encodes", "2", "-job-lease", "2s"}
 	logs := &testrun.LockedBuffer{}
 	child := testrun.StartChild(t, "TestCatalogdChild", logs, childArgsEnv+"="+strings.Join(args, "\t"))
-	c := apiClient{t: t, base: "http://" + listeningAddr(t, logs)}
-	if code := c.json("POST", "/auth/register", map[string]string{"email": "kill@example.com", "password": "long enough pw", "display_name": "K"}, &struct{}{}); code != 201 {
-		t.Fatalf("register = %d\n%s", code, logs)
-	}
-	c = c.login("kill@example.com", "long enough pw")
-	var artist artistView
-	c.json("POST", "/artists", map[string]string{"name": "Kill Nine"}, &artist)
-	var album albumView
-	c.json("POST", "/albums", map[string]any{"artist_id": artist.ID, "title": "Signals", "type": "single"}, &album)
-	data, _ := os.ReadFile(synth(t, t.TempDir(), "long.flac", 330, 60))
-	body, ct := multipartBody(t, [][2]string{{"album_id", itoa(album.ID)}}, "long.flac", data)
-	var song songView
-	if code := c.call("POST", "/songs", bytes.NewReader(body), ct, &song); code != 202 {
-		t.Fatalf("upload = %d", code)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var v songView
-		c.call("GET", "/songs/"+itoa(song.ID), nil, "", &v)
-		if v.Processing != nil && v.Processing.Stage == "transcode" && len(processesNaming(t, spool)) > 0 {
-			break
-		}
-		if v.Status != store.StatusProcessing || time.Now().After(deadline) {
-			t.Fatalf("never saw it transcoding: %+v %+v\n%s", v, v.Processing, logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	c, song := uploadUntilTranscoding(t, "http://"+listeningAddr(t, logs), "kill", "Nine", 60,
+		func() bool { return len(processesNaming(t, spool)) > 0 }, logs)
 
 	if err := child.Process.Kill(); err != nil { // SIGKILL: no cleanup runs
 		t.Fatal(err)
 	}
 	child.Wait()
-	deadline = time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for len(processesNaming(t, spool)) > 0 {
 		if time.Now().After(deadline) {
 			pids := processesNaming(t, spool)

@@ -22,8 +22,8 @@ func (s *Server) libraryRoutes() []route {
 		{"PUT", "/playlist/{id}/songs", authRequired, s.putPlaylistSongs},
 		{"DELETE", "/playlist/{id}/songs/{songs_id}", authRequired, s.removePlaylistSong},
 		{"DELETE", "/playlist/{id}/items/{item_id}", authRequired, s.removePlaylistItem},
-		{"PUT", "/playlist/{id}/followers", authRequired, s.followPlaylist},
-		{"DELETE", "/playlist/{id}/followers", authRequired, s.unfollowPlaylist},
+		{"PUT", "/playlist/{id}/followers", authRequired, setRelation("id", nil, s.followPlaylist)},
+		{"DELETE", "/playlist/{id}/followers", authRequired, setRelation("id", nil, s.store.UnfollowPlaylist)},
 	}
 	rs := playlists
 	for _, rt := range playlists {
@@ -32,11 +32,11 @@ func (s *Server) libraryRoutes() []route {
 	}
 	return append(rs,
 		route{"GET", "/users/me/playlists", authRequired, s.myPlaylists},
-		route{"POST", "/songs/{id}/like", authRequired, s.likeSong},
-		route{"DELETE", "/songs/{id}/like", authRequired, s.unlikeSong},
+		route{"POST", "/songs/{id}/like", authRequired, setRelation("id", s.canSeeSong, s.store.LikeSong)},
+		route{"DELETE", "/songs/{id}/like", authRequired, setRelation("id", nil, s.store.UnlikeSong)},
 		route{"GET", "/users/me/liked-songs", authRequired, s.likedSongs},
-		route{"POST", "/users/me/follow/{artist_id}", authRequired, s.followArtist},
-		route{"DELETE", "/users/me/follow/{artist_id}", authRequired, s.unfollowArtist},
+		route{"POST", "/users/me/follow/{artist_id}", authRequired, setRelation("artist_id", nil, s.followArtist)},
+		route{"DELETE", "/users/me/follow/{artist_id}", authRequired, setRelation("artist_id", nil, s.store.UnfollowArtist)},
 		route{"GET", "/users/me/following", authRequired, s.following},
 		route{"POST", "/events", authRequired, s.postEvents},
 		route{"GET", "/users/me/recently-played", authRequired, s.recentlyPlayed},

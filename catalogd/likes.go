@@ -29,33 +29,34 @@ func (s *Server) markLiked(ctx context.Context, p principal, songs []songView) e
 	return nil
 }
 
-// likeSong likes a song the caller can see (idempotent).
-func (s *Server) likeSong(w http.ResponseWriter, r *http.Request, p principal) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
+// setRelation is the handler of an idempotent request that sets or
+// clears one of the caller's relations (a like, a follow): check, if not
+// nil, may refuse the id in path parameter param first; set gets the
+// caller and the id, and the answer is 204.
+func setRelation(param string, check func(context.Context, principal, int64) error, set func(ctx context.Context, userID, id int64) error) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p principal) error {
+		id, err := pathInt(r, param)
+		if err != nil {
+			return err
+		}
+		if check != nil {
+			if err := check(r.Context(), p, id); err != nil {
+				return err
+			}
+		}
+		if err := set(r.Context(), p.UserID, id); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
-	if _, err := s.visibleSong(r.Context(), p, id); err != nil {
-		return err
-	}
-	if err := s.store.LikeSong(r.Context(), p.UserID, id); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
-// unlikeSong removes a like (idempotent, whatever the song's state).
-func (s *Server) unlikeSong(w http.ResponseWriter, r *http.Request, p principal) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	if err := s.store.UnlikeSong(r.Context(), p.UserID, id); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+// canSeeSong refuses a song the caller cannot see (only those can be
+// liked; unliking works whatever the song's state).
+func (s *Server) canSeeSong(ctx context.Context, p principal, id int64) error {
+	_, err := s.visibleSong(ctx, p, id)
+	return err
 }
 
 type likedSongView struct {
@@ -65,55 +66,26 @@ type likedSongView struct {
 
 // likedSongs answers the caller's liked songs, newest like first.
 func (s *Server) likedSongs(w http.ResponseWriter, r *http.Request, p principal) error {
-	limit, offset, _, err := pageParams(r, maxLimit, maxLimit, maxOffset)
-	if err != nil {
-		return err
-	}
-	liked, total, err := s.store.LikedSongs(r.Context(), p.UserID, limit, offset)
-	if err != nil {
-		return err
-	}
-	views := make([]likedSongView, len(liked))
-	yes := true
 	owned := map[int64]bool{}
-	for i, l := range liked {
-		sv, err := s.listedSongView(r.Context(), p, l.Song, owned)
-		if err != nil {
-			return err
-		}
-		views[i] = likedSongView{LikedAt: l.LikedAt, Song: sv}
-		views[i].Song.Liked = &yes
-	}
-	return writeJSON(w, http.StatusOK, newPage(r, views, limit, offset, total, nil))
+	return writeList(w, r, maxLimit, maxOffset,
+		func(ctx context.Context, limit, offset int) ([]store.LikedSong, int, error) {
+			return s.store.LikedSongs(ctx, p.UserID, limit, offset)
+		},
+		func(l store.LikedSong) (likedSongView, error) {
+			sv, err := s.listedSongView(r.Context(), p, l.Song, owned)
+			yes := true
+			sv.Liked = &yes
+			return likedSongView{LikedAt: l.LikedAt, Song: sv}, err
+		})
 }
 
-// followArtist follows an artist (idempotent).
-func (s *Server) followArtist(w http.ResponseWriter, r *http.Request, p principal) error {
-	id, err := pathInt(r, "artist_id")
-	if err != nil {
-		return err
+// followArtist follows an artist (idempotent; setRelation).
+func (s *Server) followArtist(ctx context.Context, userID, id int64) error {
+	err := s.store.FollowArtist(ctx, userID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return &apiError{kind: kindNotFound, code: "artist_not_found", field: "artist_id", detail: "No such artist.", cause: err}
 	}
-	if err := s.store.FollowArtist(r.Context(), p.UserID, id); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return &apiError{kind: kindNotFound, code: "artist_not_found", field: "artist_id", detail: "No such artist.", cause: err}
-		}
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-// unfollowArtist stops following an artist (idempotent).
-func (s *Server) unfollowArtist(w http.ResponseWriter, r *http.Request, p principal) error {
-	id, err := pathInt(r, "artist_id")
-	if err != nil {
-		return err
-	}
-	if err := s.store.UnfollowArtist(r.Context(), p.UserID, id); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return err
 }
 
 type followedArtistView struct {
@@ -123,18 +95,35 @@ type followedArtistView struct {
 
 // following answers the artists the caller follows, newest first.
 func (s *Server) following(w http.ResponseWriter, r *http.Request, p principal) error {
-	limit, offset, _, err := pageParams(r, maxLimit, maxLimit, maxOffset)
+	return writeList(w, r, maxLimit, maxOffset,
+		func(ctx context.Context, limit, offset int) ([]store.FollowedArtist, int, error) {
+			return s.store.FollowedArtists(ctx, p.UserID, limit, offset)
+		},
+		func(f store.FollowedArtist) (followedArtistView, error) {
+			v := followedArtistView{FollowedAt: f.FollowedAt, Artist: newArtistView(f.Artist)}
+			v.Artist.Followers, v.Artist.PlayCount = &f.Stats.Followers, &f.Stats.Plays
+			return v, nil
+		})
+}
+
+// writeList answers one page of a list of the caller's: list reads the
+// page (limit and offset from the query: default def, at most maxLimit and
+// maxOff), and view makes each item's view.
+func writeList[T, V any](w http.ResponseWriter, r *http.Request, def, maxOff int,
+	list func(ctx context.Context, limit, offset int) ([]T, int, error), view func(T) (V, error)) error {
+	limit, offset, _, err := pageParams(r, def, maxLimit, maxOff)
 	if err != nil {
 		return err
 	}
-	fs, total, err := s.store.FollowedArtists(r.Context(), p.UserID, limit, offset)
+	items, total, err := list(r.Context(), limit, offset)
 	if err != nil {
 		return err
 	}
-	views := make([]followedArtistView, len(fs))
-	for i, f := range fs {
-		views[i] = followedArtistView{FollowedAt: f.FollowedAt, Artist: newArtistView(f.Artist)}
-		views[i].Artist.Followers, views[i].Artist.PlayCount = &f.Stats.Followers, &f.Stats.Plays
+	views := make([]V, len(items))
+	for i, it := range items {
+		if views[i], err = view(it); err != nil {
+			return err
+		}
 	}
 	return writeJSON(w, http.StatusOK, newPage(r, views, limit, offset, total, nil))
 }

@@ -1,6 +1,7 @@
 package catalogd
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -401,43 +402,20 @@ func (s *Server) removePlaylistItem(w http.ResponseWriter, r *http.Request, p pr
 	return writeEdit(w, res)
 }
 
-func (s *Server) followPlaylist(w http.ResponseWriter, r *http.Request, p principal) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	if err := s.store.FollowPlaylist(r.Context(), p.UserID, id); err != nil {
+// followPlaylist follows a playlist the caller can see (idempotent;
+// setRelation).
+func (s *Server) followPlaylist(ctx context.Context, userID, id int64) error {
+	if err := s.store.FollowPlaylist(ctx, userID, id); err != nil {
 		return playlistError(err)
 	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (s *Server) unfollowPlaylist(w http.ResponseWriter, r *http.Request, p principal) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	if err := s.store.UnfollowPlaylist(r.Context(), p.UserID, id); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 // myPlaylists answers the playlists the caller owns or follows.
 func (s *Server) myPlaylists(w http.ResponseWriter, r *http.Request, p principal) error {
-	limit, offset, _, err := pageParams(r, 20, maxLimit, maxOffset)
-	if err != nil {
-		return err
-	}
-	pls, total, err := s.store.UserPlaylists(r.Context(), p.UserID, limit, offset)
-	if err != nil {
-		return err
-	}
-	views := make([]playlistDetailView, len(pls))
-	for i, pl := range pls {
-		views[i] = newPlaylistDetailView(pl)
-	}
-	return writeJSON(w, http.StatusOK, newPage(r, views, limit, offset, total, nil))
+	return writeList(w, r, 20, maxOffset,
+		func(ctx context.Context, limit, offset int) ([]store.PlaylistDetail, int, error) {
+			return s.store.UserPlaylists(ctx, p.UserID, limit, offset)
+		},
+		func(pl store.PlaylistDetail) (playlistDetailView, error) { return newPlaylistDetailView(pl), nil })
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"riff/catalogd/auth"
@@ -71,8 +72,7 @@ type runConfig struct {
 	packager            packager.Config
 	server              Config
 	shutdownTimeout     time.Duration
-	errorTracking       obs.ErrorTracking
-	tracing             obs.Tracing
+	telemetry           obs.Telemetry
 }
 
 // parseFlags reads and checks Run's flags (and their environment variables
@@ -123,8 +123,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	ffmpeg := fs.String("ffmpeg", "ffmpeg", "ffmpeg `binary`")
 	ffprobe := fs.String("ffprobe", "ffprobe", "ffprobe `binary`")
 	encodes := fs.Int("encodes", 2, "ffmpeg encodes run at once per packaging job")
-	errorTracking := obs.ErrorTrackingFlags(fs)
-	tracing := obs.TracingFlags(fs)
+	telemetry := obs.TelemetryFlags(fs)
 	maxDuration := fs.Duration("max-duration", packager.DefaultMaxDuration, "longest audio accepted, measured by decoding the upload (the decode stops past it)")
 	encodeBudget := fs.Duration("encode-budget", packager.DefaultEncodeBudget, "wall time one ffmpeg encode may take per second of audio (plus 30s); an encode over it fails the job for good")
 	if err := config.Load(fs, args, getenv, "catalogd"); err != nil {
@@ -137,10 +136,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	if err != nil {
 		return runConfig{}, fmt.Errorf("catalogd: %w", err)
 	}
-	if err := errorTracking.Check(); err != nil {
-		return runConfig{}, fmt.Errorf("catalogd: %w", err)
-	}
-	if err := tracing.Resolve(getenv); err != nil {
+	if err := telemetry.Resolve(getenv); err != nil {
 		return runConfig{}, fmt.Errorf("catalogd: %w", err)
 	}
 	switch {
@@ -169,7 +165,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		blobURL:     *blobURL,
 		uploadDir:   spoolBase(*uploadDir),
 		logger:      logger,
-		purgeEdges:  splitList(*purgeEdges),
+		purgeEdges:  config.SplitList(*purgeEdges),
 		purgeLag:    *purgeLag,
 		accessTTL:   *accessTTL,
 		argon2: auth.Argon2Params{
@@ -187,8 +183,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 			JobAttempts: *jobAttempts, JobBackoff: *jobBackoff, GCDelay: gcDelayConfig(*gcDelay),
 		},
 		shutdownTimeout: *shutdownTimeout,
-		errorTracking:   *errorTracking,
-		tracing:         *tracing,
+		telemetry:       *telemetry,
 	}, nil
 }
 
@@ -206,33 +201,59 @@ func checkDSN(dsn string) error {
 // exportBacklog exports the job queue's backlog (riff_jobs_due,
 // riff_jobs_oldest_due_seconds: the RiffUploadQueueOld alert) and shows it
 // in /readyz's detail. The database is asked when they are read (a scrape,
-// a readiness probe), with a short deadline; a failure reads as -1.
+// a readiness probe), with a short deadline, once for both gauges (see
+// backlogCache); a failure reads as -1.
 func exportBacklog(o *obs.Obs, backlog func(context.Context) (store.JobBacklog, error)) {
-	read := func() (store.JobBacklog, bool) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		b, err := backlog(ctx)
-		return b, err == nil
-	}
+	c := &backlogCache{read: backlog, now: time.Now}
 	o.Metrics.NewGauge(`riff_jobs_due`, func() float64 {
-		if b, ok := read(); ok {
+		if b, ok := c.get(); ok {
 			return float64(b.Due)
 		}
 		return -1
 	})
 	o.Metrics.NewGauge(`riff_jobs_oldest_due_seconds`, func() float64 {
-		if b, ok := read(); ok {
+		if b, ok := c.get(); ok {
 			return b.OldestDue.Seconds()
 		}
 		return -1
 	})
 	o.AddDetail("jobs", func() any {
-		b, ok := read()
+		b, ok := c.get()
 		if !ok {
 			return nil
 		}
 		return map[string]any{"due": b.Due, "oldest_due_seconds": int64(b.OldestDue.Seconds())}
 	})
+}
+
+// backlogCache runs the backlog query at most once per backlogFresh: a
+// scrape reads both backlog gauges one after the other, and they share one
+// answer (concurrent readers wait for it rather than query again). It is
+// safe for concurrent use.
+type backlogCache struct {
+	read func(context.Context) (store.JobBacklog, error)
+	now  func() time.Time
+
+	mu sync.Mutex
+	at time.Time // of the last answer; zero: none yet
+	b  store.JobBacklog
+	ok bool
+}
+
+// backlogFresh is how long one backlog answer serves: longer than a
+// scrape takes, much shorter than any scrape interval.
+const backlogFresh = time.Second
+
+func (c *backlogCache) get() (store.JobBacklog, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := c.now(); c.at.IsZero() || now.Sub(c.at) >= backlogFresh || now.Before(c.at) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		b, err := c.read(ctx)
+		c.at, c.b, c.ok = now, b, err == nil
+	}
+	return c.b, c.ok
 }
 
 // spoolBase is the -upload-dir flag's folder ("": riff-catalogd in the
@@ -246,16 +267,14 @@ func spoolBase(dir string) string {
 
 // daemon is a built catalogd, ready to run.
 type daemon struct {
-	cfg         runConfig
-	obs         *obs.Obs
-	keys        Keys
-	spool       *ingest.Spool
-	store       *store.Store
-	purges      *purge.Dispatcher // nil without -purge-edges
-	blob        blob.Store
-	srv         *Server
-	flush       func(time.Duration)         // error reports still queued
-	stopTracing func(context.Context) error // flushes spans
+	cfg    runConfig
+	obs    *obs.Obs
+	keys   Keys
+	spool  *ingest.Spool
+	store  *store.Store
+	purges *purge.Dispatcher // nil without -purge-edges
+	blob   blob.Store
+	srv    *Server
 }
 
 // build makes catalogd's parts from cfg: it reads the keys, opens (and
@@ -269,10 +288,7 @@ func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
 			d.close()
 		}
 	}()
-	if d.flush, err = d.obs.TrackErrors(cfg.errorTracking); err != nil {
-		return nil, fmt.Errorf("catalogd: %w", err)
-	}
-	if d.stopTracing, err = d.obs.StartTracing(ctx, cfg.tracing); err != nil {
+	if err := d.obs.StartTelemetry(ctx, cfg.telemetry); err != nil {
 		return nil, fmt.Errorf("catalogd: %w", err)
 	}
 	passwords, err := auth.NewPasswords(cfg.argon2, cfg.argon2Concurrency)
@@ -282,7 +298,11 @@ func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
 	if d.keys, err = LoadKeys(cfg.keysDir, time.Now, d.obs.Logger); err != nil {
 		return nil, err
 	}
-	if d.store, err = store.Open(ctx, cfg.db, store.Options{}); err != nil {
+	var tracer store.Tracer // nil with tracing off: the store wraps nothing
+	if d.obs.Tracing() {
+		tracer = d.obs
+	}
+	if d.store, err = store.Open(ctx, cfg.db, store.Options{Tracer: tracer}); err != nil {
 		return nil, fmt.Errorf("catalogd: %w", err)
 	}
 	d.obs.AddCheck("db", d.store.Ping)
@@ -444,10 +464,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	stopJobs()
 	<-jobsDone
-	d.flush(2 * time.Second)
-	if err := shutdown(d.stopTracing, 2*time.Second); err != nil {
-		log.Warn("flushing traces", "err", err)
-	}
+	d.obs.StopTelemetry()
 	return serveErr
 }
 
@@ -502,17 +519,6 @@ func closeBlob(bs blob.Store) {
 	if c, ok := bs.(io.Closer); ok {
 		c.Close()
 	}
-}
-
-// splitList splits a comma-separated flag value, dropping empty items.
-func splitList(s string) []string {
-	var items []string
-	for item := range strings.SplitSeq(s, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			items = append(items, item)
-		}
-	}
-	return items
 }
 
 // reuse maps the -token-reuse flag (0 disables) to Config.PlaybackReuse

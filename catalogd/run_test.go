@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"riff/catalogd/store"
+	"riff/internal/obs"
 	"riff/internal/playtoken"
 	"riff/internal/testrun"
 	"riff/keygen"
@@ -260,5 +263,35 @@ func TestRunRefusesBeforeStarting(t *testing.T) {
 				t.Errorf("Run(%q) made %s before refusing (%v)", args, p, err)
 			}
 		}
+	}
+}
+
+// TestBacklogGaugesShareOneQuery: a scrape reads riff_jobs_due and
+// riff_jobs_oldest_due_seconds from one backlog query; the next scrape
+// (past backlogFresh) asks again; a failed query reads as -1.
+func TestBacklogGaugesShareOneQuery(t *testing.T) {
+	o := obs.New("catalogd", slog.New(slog.DiscardHandler))
+	queries := 0
+	var fail bool
+	exportBacklog(o, func(context.Context) (store.JobBacklog, error) {
+		queries++
+		if fail {
+			return store.JobBacklog{}, errors.New("db down")
+		}
+		return store.JobBacklog{Due: 3, OldestDue: 90 * time.Second}, nil
+	})
+	scrape := func() string {
+		var b strings.Builder
+		o.WriteMetrics(&b)
+		return b.String()
+	}
+	got := scrape()
+	if !strings.Contains(got, "riff_jobs_due 3\n") || !strings.Contains(got, "riff_jobs_oldest_due_seconds 90\n") || queries != 1 {
+		t.Errorf("first scrape: %d queries, metrics:\n%s", queries, got)
+	}
+	time.Sleep(backlogFresh)
+	fail = true
+	if got := scrape(); !strings.Contains(got, "riff_jobs_due -1\n") || !strings.Contains(got, "riff_jobs_oldest_due_seconds -1\n") || queries != 2 {
+		t.Errorf("second scrape, database down: %d queries, metrics:\n%s", queries, got)
 	}
 }

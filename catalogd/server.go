@@ -92,11 +92,6 @@ func (c *Config) setDefaults() error {
 		return err
 	}
 	c.EdgeURL = edge
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
 	def(&c.PlaybackTTL, time.Hour)
 	if c.PlaybackReuse == 0 {
 		c.PlaybackReuse = 5 * time.Minute
@@ -114,34 +109,23 @@ func (c *Config) setDefaults() error {
 	} else if c.GCDelay == 0 {
 		c.GCDelay = time.Minute
 	}
-	if c.UploadMaxBytes <= 0 {
-		c.UploadMaxBytes = 200 << 20
-	}
-	if c.UploadsPerUser <= 0 {
-		c.UploadsPerUser = 2
-	}
-	if c.UploadsTotal <= 0 {
-		c.UploadsTotal = 8
-	}
-	if c.SpoolMaxBytes <= 0 {
-		c.SpoolMaxBytes = 8 * c.UploadMaxBytes
-	}
-	if c.Workers <= 0 {
-		c.Workers = 2
-	}
-	if c.JobAttempts <= 0 {
-		c.JobAttempts = 3
-	}
-	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = 64 << 10
-	}
-	if c.LoginAccountBurst <= 0 {
-		c.LoginAccountBurst = 10
-	}
-	if c.LoginIPBurst <= 0 {
-		c.LoginIPBurst = 30
-	}
+	def(&c.UploadMaxBytes, 200<<20)
+	def(&c.UploadsPerUser, 2)
+	def(&c.UploadsTotal, 8)
+	def(&c.SpoolMaxBytes, 8*c.UploadMaxBytes)
+	def(&c.Workers, 2)
+	def(&c.JobAttempts, 3)
+	def(&c.MaxBodyBytes, 64<<10)
+	def(&c.LoginAccountBurst, 10)
+	def(&c.LoginIPBurst, 30)
 	return nil
+}
+
+// def sets *v to d when *v is not positive (a Config field left unset).
+func def[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
 }
 
 // normalizeEdgeURL checks Config.EdgeURL ("" is the default) and returns
@@ -199,7 +183,7 @@ type Server struct {
 	loginIP      *auth.Limiter
 	loginAccount *auth.Limiter
 	trending     *trendingCache
-	minted       *mintCache
+	minted       *auth.TokenCache[mintKey, mintEntry] // playback tokens handed out, for reuse
 	web          *webUI
 	handler      http.Handler
 
@@ -236,7 +220,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		loginIP:      auth.NewLimiter(cfg.LoginIPBurst, cfg.LoginWindow, 100_000, d.Now),
 		loginAccount: auth.NewLimiter(cfg.LoginAccountBurst, cfg.LoginWindow, 100_000, d.Now),
 		trending:     newTrendingCache(cfg.TrendingCacheTTL, d.Now),
-		minted:       &mintCache{},
+		minted:       &auth.TokenCache[mintKey, mintEntry]{},
 		web:          ui,
 		blob:         d.Blob,
 		pk:           d.Packager,

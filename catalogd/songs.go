@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"riff/catalogd/store"
@@ -90,7 +89,7 @@ func (s *Server) playbackToken(p principal, so store.Song) (token, prefix string
 	now := s.now()
 	key := mintKey{user: p.UserID, prefix: prefix, kbps: kbps}
 	if s.cfg.PlaybackReuse > 0 {
-		if e, ok := s.minted.get(key); ok && now.Before(e.minted.Add(s.cfg.PlaybackReuse)) {
+		if e, ok := s.minted.Get(key); ok && now.Before(e.minted.Add(s.cfg.PlaybackReuse)) {
 			return e.token, prefix, kbps, e.expires, nil
 		}
 	}
@@ -102,16 +101,9 @@ func (s *Server) playbackToken(p principal, so store.Song) (token, prefix string
 	}
 	expires = now.Add(s.cfg.PlaybackTTL).Truncate(time.Second) // the token's exp (second precision)
 	if s.cfg.PlaybackReuse > 0 {
-		s.minted.put(key, mintEntry{token: token, minted: now, expires: expires})
+		s.minted.Put(key, mintEntry{token: token, minted: now, expires: expires})
 	}
 	return token, prefix, kbps, expires, nil
-}
-
-// mintCache remembers recently minted playback tokens. It holds at most
-// maxMinted and is emptied when full. It is safe for concurrent use.
-type mintCache struct {
-	mu sync.RWMutex
-	m  map[mintKey]mintEntry
 }
 
 type mintKey struct {
@@ -123,24 +115,6 @@ type mintKey struct {
 type mintEntry struct {
 	token           string
 	minted, expires time.Time
-}
-
-const maxMinted = 100_000
-
-func (c *mintCache) get(k mintKey) (mintEntry, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	e, ok := c.m[k]
-	return e, ok
-}
-
-func (c *mintCache) put(k mintKey, e mintEntry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxMinted {
-		c.m = make(map[mintKey]mintEntry)
-	}
-	c.m[k] = e
 }
 
 // playable reports whether a song has media to play.

@@ -2,6 +2,7 @@ package catalogd
 
 import (
 	"context"
+	"net/http"
 	"testing"
 
 	"riff/catalogd/store"
@@ -63,6 +64,43 @@ func TestUploadTraceReachesPublish(t *testing.T) {
 	for _, want := range []string{"encode aac_64", "encode aac_128", "encode ogg_64", "encode ogg_128"} {
 		if !encodes[want] {
 			t.Errorf("no %q span under package; encodes %v", want, encodes)
+		}
+	}
+}
+
+// TestRequestTraceHasStoreSpans: with tracing on, a request's store calls
+// are spans under its server span, with the database attributes.
+func TestRequestTraceHasStoreSpans(t *testing.T) {
+	rcv := testrun.NewOTLPReceiver(t)
+	e := newEnv(t)
+	f := e.fixture()
+	stop, err := e.srv.obs.StartTracing(context.Background(), obs.Tracing{Endpoint: rcv.URL, Ratio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, e.do(request{method: "POST", path: "/songs/" + itoa(f.ready.ID) + "/like", token: f.owner.AccessToken}), http.StatusNoContent, "")
+	if err := stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	var server testrun.Span
+	for _, s := range rcv.Spans() {
+		if s.Name == "POST /songs/{id}/like" {
+			server = s
+		}
+	}
+	if server.SpanID == "" {
+		t.Fatalf("no server span in %+v", rcv.Spans())
+	}
+	got := map[string]bool{}
+	for _, s := range rcv.Spans() {
+		if s.ParentID == server.SpanID && s.Attrs["db.system.name"] == "sqlite" && s.Attrs["db.operation.name"] != "" {
+			got[s.Name] = true
+		}
+	}
+	for _, want := range []string{"store.SongByID", "store.LikeSong"} {
+		if !got[want] {
+			t.Errorf("no %s span under the request; store spans %v", want, got)
 		}
 	}
 }

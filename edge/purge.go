@@ -63,7 +63,8 @@ func (s *Server) AdminHandler(ctx *fasthttp.RequestCtx) {
 		s.jsonError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
-	s.purge(ctx)
+	// catalogd's purge delivery sends its traceparent: this span joins it.
+	s.obs.TraceFast(ctx, "POST /purge", s.purge)
 }
 
 type purgeRequest struct {

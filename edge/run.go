@@ -55,8 +55,7 @@ type runConfig struct {
 	trustedProxies      []netip.Prefix
 	stdout              io.Writer
 	shutdownTimeout     time.Duration
-	errorTracking       obs.ErrorTracking
-	tracing             obs.Tracing
+	telemetry           obs.Telemetry
 }
 
 // parseFlags reads and checks Run's flags (and their environment variables
@@ -97,15 +96,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	fs.Var(&diskBytes, "disk-cache-bytes", "disk tier budget, e.g. 20GiB (required with -disk-cache)")
 	fs.Var(&cacheBytes, "cache-bytes", "cache budget, e.g. 512MiB")
 	fs.Var(&sliceBytes, "slice-bytes", "media slice size, e.g. 1MiB")
-	errorTracking := obs.ErrorTrackingFlags(fs)
-	tracing := obs.TracingFlags(fs)
+	telemetry := obs.TelemetryFlags(fs)
 	if err := config.Load(fs, args, getenv, "edge"); err != nil {
 		return runConfig{}, err
 	}
-	if err := errorTracking.Check(); err != nil {
-		return runConfig{}, fmt.Errorf("edge: %w", err)
-	}
-	if err := tracing.Resolve(getenv); err != nil {
+	if err := telemetry.Resolve(getenv); err != nil {
 		return runConfig{}, fmt.Errorf("edge: %w", err)
 	}
 	switch {
@@ -179,8 +174,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 			DiskCopy:       !*diskSendfile,
 		},
 		shutdownTimeout: *shutdownTimeout,
-		errorTracking:   *errorTracking,
-		tracing:         *tracing,
+		telemetry:       *telemetry,
 	}, nil
 }
 
@@ -214,10 +208,9 @@ func negativeOrOff(d time.Duration) time.Duration {
 
 // daemon is a built edge, ready to listen.
 type daemon struct {
-	cfg         runConfig
-	srv         *Server
-	flush       func(time.Duration)         // error reports still queued
-	stopTracing func(context.Context) error // flushes spans
+	cfg runConfig
+	obs *obs.Obs
+	srv *Server
 }
 
 // build makes the edge's parts from cfg: it reads the key set and builds
@@ -225,12 +218,7 @@ type daemon struct {
 // listens on nothing.
 func build(cfg runConfig) (*daemon, error) {
 	o := obs.New("edge", cfg.logger)
-	flush, err := o.TrackErrors(cfg.errorTracking)
-	if err != nil {
-		return nil, fmt.Errorf("edge: %w", err)
-	}
-	stopTracing, err := o.StartTracing(context.Background(), cfg.tracing)
-	if err != nil {
+	if err := o.StartTelemetry(context.Background(), cfg.telemetry); err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
 	ks, err := playtoken.LoadKeySet(cfg.keys)
@@ -273,7 +261,7 @@ func build(cfg runConfig) (*daemon, error) {
 		}
 		return nil, err
 	}
-	return &daemon{cfg: cfg, srv: srv, flush: flush, stopTracing: stopTracing}, nil
+	return &daemon{cfg: cfg, obs: o, srv: srv}, nil
 }
 
 // run listens on the public and admin addresses, serves until ctx is
@@ -324,12 +312,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if serr := srv.Shutdown(sctx); serr != nil {
 		logger.Warn("shutdown", "err", serr)
 	}
-	d.flush(2 * time.Second)
-	tctx, tcancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer tcancel()
-	if terr := d.stopTracing(tctx); terr != nil {
-		logger.Warn("flushing traces", "err", terr)
-	}
+	d.obs.StopTelemetry()
 	logger.Info("edge stopped")
 	return err
 }

@@ -46,8 +46,7 @@ type runConfig struct {
 	logger              *slog.Logger
 	server              ServerConfig
 	shutdownTimeout     time.Duration
-	errorTracking       obs.ErrorTracking
-	tracing             obs.Tracing
+	telemetry           obs.Telemetry
 }
 
 // parseFlags reads and checks Run's flags (and their environment variables
@@ -64,15 +63,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	storeTimeout := fs.Duration("store-timeout", 30*time.Second, "longest a request may use the store, body included")
 	writeTimeout := fs.Duration("write-timeout", 2*time.Minute, "longest time to write one response")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second, "how long to let responses finish on shutdown")
-	errorTracking := obs.ErrorTrackingFlags(fs)
-	tracing := obs.TracingFlags(fs)
+	telemetry := obs.TelemetryFlags(fs)
 	if err := config.Load(fs, args, getenv, "origin"); err != nil {
 		return runConfig{}, err
 	}
-	if err := errorTracking.Check(); err != nil {
-		return runConfig{}, fmt.Errorf("origin: %w", err)
-	}
-	if err := tracing.Resolve(getenv); err != nil {
+	if err := telemetry.Resolve(getenv); err != nil {
 		return runConfig{}, fmt.Errorf("origin: %w", err)
 	}
 	logger, err := obs.NewLogger(stderr, *logLevel)
@@ -91,39 +86,31 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 			WriteTimeout: *writeTimeout,
 		},
 		shutdownTimeout: *shutdownTimeout,
-		errorTracking:   *errorTracking,
-		tracing:         *tracing,
+		telemetry:       *telemetry,
 	}, nil
 }
 
 // daemon is a built origin, ready to listen.
 type daemon struct {
-	cfg         runConfig
-	obs         *obs.Obs
-	store       blob.Store
-	srv         *Server
-	admin       *fasthttp.Server            // nil without -admin-listen
-	flush       func(time.Duration)         // error reports still queued
-	stopTracing func(context.Context) error // flushes spans
+	cfg   runConfig
+	obs   *obs.Obs
+	store blob.Store
+	srv   *Server
+	admin *fasthttp.Server // nil without -admin-listen
 }
 
 // build opens the blob store and makes the servers; it listens on nothing
 // and starts no goroutine.
 func build(ctx context.Context, cfg runConfig) (*daemon, error) {
 	o := obs.New("origin", cfg.logger)
-	flush, err := o.TrackErrors(cfg.errorTracking)
-	if err != nil {
-		return nil, fmt.Errorf("origin: %w", err)
-	}
-	stopTracing, err := o.StartTracing(ctx, cfg.tracing)
-	if err != nil {
+	if err := o.StartTelemetry(ctx, cfg.telemetry); err != nil {
 		return nil, fmt.Errorf("origin: %w", err)
 	}
 	store, err := blob.Open(ctx, cfg.blobURL)
 	if err != nil {
 		return nil, fmt.Errorf("origin: %w", err)
 	}
-	d := &daemon{cfg: cfg, obs: o, store: store, srv: NewServer(o, store, cfg.server), flush: flush, stopTracing: stopTracing}
+	d := &daemon{cfg: cfg, obs: o, store: store, srv: NewServer(o, store, cfg.server)}
 	if cfg.adminListen != "" {
 		d.admin = &fasthttp.Server{
 			Handler:              d.srv.AdminHandler,
@@ -180,10 +167,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := shutdown(d.srv.Shutdown, cfg.shutdownTimeout); err != nil && serveErr == nil {
 		d.obs.Logger.Warn("shutdown incomplete", "err", err)
 	}
-	d.flush(2 * time.Second)
-	if err := shutdown(d.stopTracing, 2*time.Second); err != nil {
-		d.obs.Logger.Warn("flushing traces", "err", err)
-	}
+	d.obs.StopTelemetry()
 	return serveErr
 }
 

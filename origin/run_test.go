@@ -144,8 +144,7 @@ func TestParseFlags(t *testing.T) {
 			WriteTimeout: 2 * time.Minute,
 		},
 		shutdownTimeout: 15 * time.Second,
-		errorTracking:   obs.ErrorTracking{Environment: "production"},
-		tracing:         obs.Tracing{Ratio: 0.01},
+		telemetry:       obs.Telemetry{Errors: obs.ErrorTracking{Environment: "production"}, Tracing: obs.Tracing{Ratio: 0.01}},
 	}
 	if cfg.logger == nil {
 		t.Error("defaults: no logger")
@@ -171,8 +170,10 @@ func TestParseFlags(t *testing.T) {
 			WriteTimeout: 2 * time.Minute,
 		},
 		shutdownTimeout: 2 * time.Second,
-		errorTracking:   obs.ErrorTracking{DSN: "https://k@sentry.example/3", Environment: "staging"},
-		tracing:         obs.Tracing{Endpoint: "http://collector:4318", Ratio: 0.01},
+		telemetry: obs.Telemetry{
+			Errors:  obs.ErrorTracking{DSN: "https://k@sentry.example/3", Environment: "staging"},
+			Tracing: obs.Tracing{Endpoint: "http://collector:4318", Ratio: 0.01},
+		},
 	}
 	if cfg != want {
 		t.Errorf("flags and environment = %+v, want %+v", cfg, want)

@@ -27,6 +27,11 @@
 // generator. Each run reports the generator's cores and warns when it was
 // near its limit.
 //
+// Tracing on: -edge-args passes more flags to riff edge (e.g.
+// '-trace-ratio 0.01'), and -otlp-sink gives it an OTLP/HTTP endpoint in
+// this process that counts and drops the spans, so the edge's CPU per
+// request with tracing on can be set against a run without.
+//
 //	go build -o bin/riff ./cmd/riff && go run ./bench/compare -riff bin/riff
 package main
 
@@ -83,6 +88,8 @@ type settings struct {
 	cpuPeriod                 time.Duration // of the cap
 	edgeDisk                  bool          // riff edge gets a disk tier
 	edgeProcs                 int           // riff edge GOMAXPROCS
+	edgeArgs                  []string      // more flags for riff edge, after ours
+	otlpSink                  bool          // give riff edge an in-process OTLP endpoint
 	nginxWorkers              int
 	useWrk                    bool
 }
@@ -116,6 +123,8 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	fs.DurationVar(&s.cpuPeriod, "cpu-period", 10*time.Millisecond, "enforcement period of -cpu-cap: a throttled server waits up to (1 - cap) × this")
 	fs.IntVar(&s.edgeProcs, "edge-gomaxprocs", 1, "GOMAXPROCS of riff edge (0: Go's default)")
 	fs.BoolVar(&s.edgeDisk, "edge-disk", false, "give riff edge a 4 GiB disk tier in the scratch folder (-disk-cache), as nginx-whole has its proxy_cache_path")
+	edgeArgs := fs.String("edge-args", "", "more `flags` for riff edge, split at spaces and given after bench-compare's own (so they win), e.g. '-trace-ratio 0.01 -otlp-endpoint http://collector:4318'")
+	fs.BoolVar(&s.otlpSink, "otlp-sink", false, "export riff edge's spans to an OTLP/HTTP sink in this process (on the generators' core) that counts and drops them: tracing on with somewhere to send; sets -otlp-endpoint unless -edge-args does")
 	fs.IntVar(&s.nginxWorkers, "nginx-workers", 1, "nginx worker_processes (0: auto)")
 	fs.BoolVar(&s.keep, "keep", false, "keep the scratch folder")
 	if err := fs.Parse(args); err != nil {
@@ -123,6 +132,10 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	}
 	if fs.NArg() > 0 {
 		return s, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	s.edgeArgs = strings.Fields(*edgeArgs)
+	if len(s.edgeArgs) > 0 && !strings.HasPrefix(s.edgeArgs[0], "-") {
+		return s, fmt.Errorf("-edge-args %q: want flags, e.g. '-trace-ratio 0.01'", *edgeArgs)
 	}
 	for c := range strings.SplitSeq(*configs, ",") {
 		if c = strings.TrimSpace(c); c != "" && !slices.Contains(s.nginxConfigs, c) {
@@ -225,6 +238,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return c.measure(ctx, stdout)
 }
 
+// hasFlag reports whether args set flag name (-name or --name, with or
+// without =value).
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		a, _, _ = strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if a == name {
+			return true
+		}
+	}
+	return false
+}
+
 // pinThreads moves every thread of this process to core (threads made
 // later inherit it from the thread that makes them).
 func pinThreads(core int) error {
@@ -285,6 +310,7 @@ type compare struct {
 	died   chan string // the label and exit status of a server that exited
 
 	servers       []*server // riff first, then the nginx configurations
+	sink          *otlpSink // with -otlp-sink
 	originMetrics string
 	rate          float64 // of the fixed-rate load
 }
@@ -406,6 +432,17 @@ func (c *compare) setup(ctx context.Context) error {
 	if s.edgeDisk {
 		edgeArgs = append(edgeArgs, "-disk-cache", filepath.Join(s.work, "riff-disk"), "-disk-cache-bytes", "4GiB")
 	}
+	extra := s.edgeArgs
+	if s.otlpSink && !hasFlag(extra, "otlp-endpoint") {
+		if c.sink, err = startOTLPSink(); err != nil {
+			return fmt.Errorf("-otlp-sink: %w", err)
+		}
+		extra = append([]string{"-otlp-endpoint", c.sink.URL}, extra...)
+	}
+	if len(extra) > 0 {
+		c.logf("riff edge with %s", strings.Join(extra, " "))
+	}
+	edgeArgs = append(edgeArgs, extra...)
 	if riff.pid, err = c.start(ctx, "edge", riff.group, env, bin, edgeArgs...); err != nil {
 		return err
 	}
@@ -550,6 +587,10 @@ func (c *compare) stopAll() {
 		if err := g.remove(); err != nil {
 			c.logf("%v", err)
 		}
+	}
+	if c.sink != nil {
+		c.sink.Close()
+		c.logf("otlp sink: riff edge exported %d batches, %d bytes of spans", c.sink.exports.Load(), c.sink.bytes.Load())
 	}
 }
 

@@ -53,6 +53,11 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-nginx-configs", "../etc"}, true, nil},
 		{[]string{"-duration", "10ms"}, true, nil},
 		{[]string{"stray"}, true, nil},
+		{[]string{"-edge-args", " -trace-ratio 0.01  -otlp-endpoint=http://c:4318", "-otlp-sink"}, false, func(s settings) bool {
+			return slices.Equal(s.edgeArgs, []string{"-trace-ratio", "0.01", "-otlp-endpoint=http://c:4318"}) && s.otlpSink &&
+				hasFlag(s.edgeArgs, "otlp-endpoint") && !hasFlag(s.edgeArgs, "trace")
+		}},
+		{[]string{"-edge-args", "0.01"}, true, nil},
 	} {
 		s, err := parseFlags(tc.args, io.Discard)
 		if (err != nil) != tc.wantErr {
@@ -336,5 +341,23 @@ func TestParseWrk(t *testing.T) {
 		if _, err := parseWrk([]byte(bad)); err == nil {
 			t.Errorf("parseWrk(%q): no error", bad)
 		}
+	}
+}
+
+// TestOTLPSink: the sink takes riff's span exports (OTLP/HTTP protobuf
+// POSTs) and counts them.
+func TestOTLPSink(t *testing.T) {
+	s, err := startOTLPSink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	resp, err := http.Post(s.URL+"/v1/traces", "application/x-protobuf", strings.NewReader("spans"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || s.exports.Load() != 1 || s.bytes.Load() != 5 {
+		t.Errorf("sink answered %d, counted %d exports of %d bytes; want 200, 1, 5", resp.StatusCode, s.exports.Load(), s.bytes.Load())
 	}
 }

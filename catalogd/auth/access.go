@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -61,7 +60,7 @@ type AccessTokens struct {
 	ttl    time.Duration
 	now    func() time.Time
 	parser *jwt.Parser
-	cache  verifiedCache
+	cache  TokenCache[string, AccessClaims]
 }
 
 // NewAccessTokens returns AccessTokens that sign with key (named kid) and
@@ -143,7 +142,7 @@ func (a *AccessTokens) Verify(token string) (AccessClaims, error) {
 		return AccessClaims{}, fmt.Errorf("%w: longer than %d bytes", ErrTokenInvalid, MaxTokenLen)
 	}
 	now := a.now()
-	if c, ok := a.cache.get(token); ok {
+	if c, ok := a.cache.Get(token); ok {
 		if now.Before(c.Expires.Add(5 * time.Second)) { // the parser's leeway
 			return c, nil
 		}
@@ -151,7 +150,7 @@ func (a *AccessTokens) Verify(token string) (AccessClaims, error) {
 	}
 	c, err := a.verify(token)
 	if err == nil {
-		a.cache.put(token, c)
+		a.cache.Put(token, c)
 	}
 	return c, err
 }
@@ -182,30 +181,4 @@ func (a *AccessTokens) verify(token string) (AccessClaims, error) {
 		return AccessClaims{}, fmt.Errorf("%w: subject %q", ErrTokenInvalid, w.Subject)
 	}
 	return AccessClaims{UserID: uid, SessionID: w.SID, Tier: w.Tier, Role: w.Role, Expires: w.ExpiresAt.Time}, nil
-}
-
-// verifiedCache remembers verified tokens. It holds at most
-// maxVerified; when full it is emptied (the next requests verify again),
-// which bounds memory without bookkeeping on the hot path.
-type verifiedCache struct {
-	mu sync.RWMutex
-	m  map[string]AccessClaims
-}
-
-const maxVerified = 100_000
-
-func (c *verifiedCache) get(token string) (AccessClaims, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	v, ok := c.m[token]
-	return v, ok
-}
-
-func (c *verifiedCache) put(token string, claims AccessClaims) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxVerified {
-		c.m = make(map[string]AccessClaims)
-	}
-	c.m[token] = claims
 }

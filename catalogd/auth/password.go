@@ -1,7 +1,8 @@
 // Package auth holds catalogd's credentials logic, free of HTTP and SQL:
 // argon2id password hashes in PHC string format, EdDSA access tokens
-// (JWT), opaque refresh tokens stored as SHA-256 hashes, and the login
-// rate limiter.
+// (JWT), opaque refresh tokens stored as SHA-256 hashes, the login rate
+// limiter, and TokenCache (verified access tokens; catalogd's reused
+// playback tokens).
 package auth
 
 import (

@@ -43,6 +43,14 @@
 // folder covering the whole batch ("artists/" when the batch spans
 // artists).
 //
+// # Tracing
+//
+// With tracing on, each request to an edge is a "purge delivery" span, the
+// root of a trace of its own drawn at the trace ratio (obs.StartTrace),
+// with the edge's URL, the rows, the prefixes and the outcome (delivered,
+// refused, unavailable), never the token; the request carries its
+// traceparent, so the edge's POST /purge span joins the trace.
+//
 // # Metrics and readiness
 //
 // On the obs metrics set:

@@ -81,6 +81,7 @@ func startOrigin(t testing.TB) string {
 type testEdge struct {
 	t      testing.TB
 	srv    *edge.Server
+	obs    *obs.Obs
 	public string // public base URL
 	admin  string // admin base URL, what the dispatcher is given
 	addr   string // admin host:port
@@ -112,7 +113,7 @@ func startEdge(t testing.TB, originURL string, ks *playtoken.KeySet, play *playt
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
-	e := &testEdge{t: t, srv: srv, public: "http://" + ln.Addr().String(), play: play}
+	e := &testEdge{t: t, srv: srv, obs: o, public: "http://" + ln.Addr().String(), play: play}
 	aln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -129,6 +130,31 @@ func startEdge(t testing.TB, originURL string, ks *playtoken.KeySet, play *playt
 		}
 	})
 	return e
+}
+
+// startSignedEdge starts an origin and an edge in front of it that
+// accepts the tokens of a new signer.
+func startSignedEdge(t testing.TB) (*playtoken.Signer, *testEdge) {
+	t.Helper()
+	signer := newSigner(t)
+	return signer, startEdge(t, startOrigin(t), signer.KeySet(), signer)
+}
+
+// wantCache fails the test unless a GET of key answers X-Cache want
+// (HIT, MISS); what says when.
+func (e *testEdge) wantCache(key, want, what string) {
+	e.t.Helper()
+	if got := e.cacheStatus(key); got != want {
+		e.t.Errorf("%s: X-Cache %q, want %s", what, got, want)
+	}
+}
+
+// wantPurgeRequests fails the test unless the edge got n purge requests.
+func (e *testEdge) wantPurgeRequests(n int) {
+	e.t.Helper()
+	if times, _ := e.purgeRequests(); len(times) != n {
+		e.t.Errorf("edge got %d purge requests, want %d", len(times), n)
+	}
 }
 
 func (e *testEdge) serveAdmin(ln net.Listener) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"go.opentelemetry.io/otel/attribute"
 
 	"riff/catalogd/store"
 	"riff/internal/blobkey"
@@ -118,6 +119,7 @@ func (c *Config) defaults() {
 type Dispatcher struct {
 	cfg       Config
 	st        Store
+	obs       *obs.Obs
 	log       *slog.Logger
 	ownClient bool
 	edges     []*edgeState
@@ -159,7 +161,7 @@ func New(o *obs.Obs, st Store, cfg Config) (*Dispatcher, error) {
 		return nil, errors.New("purge: no edges")
 	}
 	cfg.defaults()
-	d := &Dispatcher{cfg: cfg, st: st, log: o.Logger.With("part", "purge"), done: make(chan struct{})}
+	d := &Dispatcher{cfg: cfg, st: st, obs: o, log: o.Logger.With("part", "purge"), done: make(chan struct{})}
 	if d.cfg.Client == nil {
 		d.ownClient = true
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -425,7 +427,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e *edgeState) {
 		} else {
 			e.setBacklog(len(batch), batch[0].CreatedAt)
 		}
-		if err := d.send(ctx, e.url, prefixesOf(batch)); err != nil {
+		if err := d.sendTraced(ctx, e.url, batch); err != nil {
 			fail(err)
 			continue
 		}
@@ -515,6 +517,28 @@ type purgeRequest struct {
 	Prefixes []string `json:"prefixes"`
 }
 
+// sendTraced sends batch to the edge at base in a span of its own (the
+// root of a new trace, head-sampled: see obs.StartTrace) naming the edge,
+// the rows and the outcome; the request carries its traceparent, so the
+// edge's server span for the purge joins the trace.
+func (d *Dispatcher) sendTraced(ctx context.Context, base string, batch []store.PurgeEntry) error {
+	prefixes := prefixesOf(batch)
+	ctx, span := d.obs.StartTrace(ctx, "purge delivery", attribute.String("purge.edge", base),
+		attribute.Int("purge.rows", len(batch)), attribute.Int("purge.prefixes", len(prefixes)))
+	err := d.send(ctx, base, prefixes)
+	var refused *refusedError
+	switch {
+	case err == nil:
+		span.SetAttributes(attribute.String("purge.outcome", "delivered"))
+	case errors.As(err, &refused):
+		span.SetAttributes(attribute.String("purge.outcome", "refused"), attribute.Int("http.response.status_code", refused.status))
+	default:
+		span.SetAttributes(attribute.String("purge.outcome", "unavailable"))
+	}
+	obs.EndSpan(span, err)
+	return err
+}
+
 // send posts one purge request for prefixes to the edge at base.
 func (d *Dispatcher) send(ctx context.Context, base string, prefixes []string) error {
 	tok, err := d.cfg.Signer.Mint(playtoken.Claims{Type: playtoken.TypePurge, Subject: "catalogd", Prefix: cover(prefixes)}, d.cfg.TokenTTL)
@@ -531,6 +555,7 @@ func (d *Dispatcher) send(ctx context.Context, base string, prefixes []string) e
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
+	d.obs.Inject(ctx, req.Header)
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {
 		return err

@@ -15,22 +15,18 @@ import (
 	"time"
 
 	"riff/internal/obs"
+	"riff/internal/testrun"
 )
 
 func TestPurgeReachesEdge(t *testing.T) {
-	signer := newSigner(t)
-	e := startEdge(t, startOrigin(t), signer.KeySet(), signer)
+	signer, e := startSignedEdge(t)
 	f := start(t, testConfig(signer, e.admin))
 	e.warm(objA, objB)
 
 	id := f.enqueue(songA)
 	f.waitAcked(e.admin, id)
-	if got := e.cacheStatus(objA); got != "MISS" {
-		t.Errorf("purged song: X-Cache %q, want MISS", got)
-	}
-	if got := e.cacheStatus(objB); got != "HIT" {
-		t.Errorf("neighbour song: X-Cache %q, want HIT (only songA was purged)", got)
-	}
+	e.wantCache(objA, "MISS", "purged song")
+	e.wantCache(objB, "HIT", "neighbour song (only songA was purged)")
 	if got := f.metric(fmt.Sprintf(`riff_purge_delivered_total{edge=%q}`, e.admin)); got != "1" {
 		t.Errorf("delivered_total = %q, want 1", got)
 	}
@@ -52,16 +48,13 @@ func TestPurgeReachesEdge(t *testing.T) {
 	if a, b := e.cacheStatus(objA), e.cacheStatus(objB); a != "MISS" || b != "MISS" {
 		t.Errorf("after album purge: X-Cache %q, %q; want MISS, MISS", a, b)
 	}
-	if times, _ := e.purgeRequests(); len(times) != 2 {
-		t.Errorf("edge got %d purge requests, want 2", len(times))
-	}
+	e.wantPurgeRequests(2)
 }
 
 // TestRestartResumesFromCursor: a new dispatcher on the same database
 // (a catalogd restart) sends only what the edge has not acknowledged.
 func TestRestartResumesFromCursor(t *testing.T) {
-	signer := newSigner(t)
-	e := startEdge(t, startOrigin(t), signer.KeySet(), signer)
+	signer, e := startSignedEdge(t)
 	f := start(t, testConfig(signer, e.admin))
 	f.waitAcked(e.admin, f.enqueue(songA))
 	if got, want := e.lastBody(), `{"prefixes":["`+songA+`"]}`; got != want {
@@ -81,14 +74,11 @@ func TestRestartResumesFromCursor(t *testing.T) {
 	if got, want := e.lastBody(), `{"prefixes":["`+songB+`"]}`; got != want {
 		t.Errorf("after restart: purge body = %s, want only the new row %s", got, want)
 	}
-	if times, _ := e.purgeRequests(); len(times) != 2 {
-		t.Errorf("edge got %d purge requests, want 2", len(times))
-	}
+	e.wantPurgeRequests(2)
 }
 
 func TestEdgeDownGetsPurgeWhenBack(t *testing.T) {
-	signer := newSigner(t)
-	e := startEdge(t, startOrigin(t), signer.KeySet(), signer)
+	signer, e := startSignedEdge(t)
 	f := start(t, testConfig(signer, e.admin))
 	e.warm(objA)
 
@@ -105,9 +95,7 @@ func TestEdgeDownGetsPurgeWhenBack(t *testing.T) {
 
 	e.up()
 	f.waitAcked(e.admin, id)
-	if got := e.cacheStatus(objA); got != "MISS" {
-		t.Errorf("after the edge came back: X-Cache %q, want MISS", got)
-	}
+	e.wantCache(objA, "MISS", "after the edge came back")
 	if !strings.Contains(f.logs.String(), "edge acknowledged purges again") {
 		t.Errorf("no recovery log line:\n%s", f.logs)
 	}
@@ -125,12 +113,8 @@ func TestDownEdgeDoesNotHoldOthersBack(t *testing.T) {
 	b.down()
 	id := f.enqueue(songA)
 	f.waitAcked(a.admin, id)
-	if got := a.cacheStatus(objA); got != "MISS" {
-		t.Errorf("edge a: X-Cache %q, want MISS", got)
-	}
-	if got := b.cacheStatus(objA); got != "HIT" {
-		t.Errorf("edge b (admin down): X-Cache %q, want HIT", got)
-	}
+	a.wantCache(objA, "MISS", "edge a")
+	b.wantCache(objA, "HIT", "edge b (admin down)")
 	if c := f.cursor(b.admin); c != 0 {
 		t.Errorf("cursor of the down edge = %d, want 0", c)
 	}
@@ -142,9 +126,7 @@ func TestDownEdgeDoesNotHoldOthersBack(t *testing.T) {
 
 	b.up()
 	f.waitAcked(b.admin, id)
-	if got := b.cacheStatus(objA); got != "MISS" {
-		t.Errorf("edge b after coming back: X-Cache %q, want MISS", got)
-	}
+	b.wantCache(objA, "MISS", "edge b after coming back")
 }
 
 // TestRetriesBackOff: failed attempts are spaced by the jittered
@@ -226,8 +208,7 @@ func TestRetriesBackOff(t *testing.T) {
 }
 
 func TestReadinessTracksLag(t *testing.T) {
-	signer := newSigner(t)
-	e := startEdge(t, startOrigin(t), signer.KeySet(), signer)
+	signer, e := startSignedEdge(t)
 	cfg := testConfig(signer, e.admin)
 	cfg.LagThreshold = time.Minute
 	var skew atomic.Int64 // how far the dispatcher's clock runs ahead
@@ -288,8 +269,7 @@ func TestReadinessTracksLag(t *testing.T) {
 // TestBatches: a backlog larger than Batch goes out in order in requests
 // of at most Batch prefixes.
 func TestBatches(t *testing.T) {
-	signer := newSigner(t)
-	e := startEdge(t, startOrigin(t), signer.KeySet(), signer)
+	signer, e := startSignedEdge(t)
 	cfg := testConfig(signer, e.admin)
 	cfg.Batch = 100
 	f := start(t, cfg)
@@ -312,8 +292,7 @@ func TestBatches(t *testing.T) {
 
 // TestPrune: rows go once every edge acknowledged them and Retain passed.
 func TestPrune(t *testing.T) {
-	signer := newSigner(t)
-	e := startEdge(t, startOrigin(t), signer.KeySet(), signer)
+	signer, e := startSignedEdge(t)
 	cfg := testConfig(signer, e.admin)
 	cfg.Retain = 200 * time.Millisecond
 	f := start(t, cfg)
@@ -326,8 +305,7 @@ func TestPrune(t *testing.T) {
 }
 
 func TestCloseLeavesNoGoroutines(t *testing.T) {
-	signer := newSigner(t)
-	e := startEdge(t, startOrigin(t), signer.KeySet(), signer)
+	signer, e := startSignedEdge(t)
 	st := openStore(t)
 	o := obs.New("catalogd", slog.New(slog.DiscardHandler))
 	d, err := New(o, st, testConfig(signer, e.admin, "http://127.0.0.1:1")) // the second edge never answers
@@ -503,4 +481,48 @@ func BenchmarkBacklogDrain(b *testing.B) {
 		d.Close()
 	}
 	b.ReportMetric(float64(len(prefixes)), "purges/op")
+}
+
+// TestDeliverySpans: with tracing on, each delivery to an edge is a span
+// naming the edge and the outcome (never the purge token), and the edge's
+// span for the purge request joins its trace through traceparent.
+func TestDeliverySpans(t *testing.T) {
+	rcv := testrun.NewOTLPReceiver(t)
+	signer, e := startSignedEdge(t)
+	f := start(t, testConfig(signer, e.admin))
+	var stops []func(context.Context) error
+	for _, o := range []*obs.Obs{e.obs, f.obs} {
+		stop, err := o.StartTracing(context.Background(), obs.Tracing{Endpoint: rcv.URL, Ratio: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stops = append(stops, stop)
+	}
+	f.waitAcked(e.admin, f.enqueue(songA))
+	for _, stop := range stops {
+		if err := stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var delivery, edgeSpan testrun.Span
+	for _, s := range rcv.Spans() {
+		for k, v := range s.Attrs {
+			if strings.Contains(v, "eyJ") {
+				t.Errorf("span %q attribute %s holds a token: %q", s.Name, k, v)
+			}
+		}
+		switch {
+		case s.Name == "purge delivery":
+			delivery = s
+		case s.Service == "riff-edge" && s.Name == "POST /purge":
+			edgeSpan = s
+		}
+	}
+	if delivery.Attrs["purge.edge"] != e.admin || delivery.Attrs["purge.outcome"] != "delivered" || delivery.Attrs["purge.rows"] != "int_value:1" || delivery.Error {
+		t.Errorf("delivery span %+v, want edge %s, outcome delivered, 1 row", delivery, e.admin)
+	}
+	if edgeSpan.TraceID != delivery.TraceID || edgeSpan.ParentID != delivery.SpanID || edgeSpan.Attrs["http.response.status_code"] != "int_value:200" {
+		t.Errorf("edge span %+v, want a 200 under the delivery %s in trace %s", edgeSpan, delivery.SpanID, delivery.TraceID)
+	}
 }

@@ -28,7 +28,7 @@
 //	jobs       jobs.go: type JobQueue, the packaging and collection queue
 //	outbox     outbox.go: type Outbox, the purge outbox
 //	plumbing   store.go (Open, Close, the shared conn), migrate.go,
-//	           stmtcache.go, seed.go (bulk demo loads)
+//	           stmtcache.go, seed.go (bulk demo loads), trace.go (spans)
 //
 // JobQueue and Outbox serve background workers (the job workers, the purge
 // dispatcher), not requests, so they are types of their own that share the
@@ -71,6 +71,15 @@
 // song_plays_hourly is the rollup of plays; triggers fold every increase
 // into songs.trend_log (decayed plays, in log2, against a fixed epoch), so
 // trending is an ordered index read. See the migration for the formula.
+//
+// # Tracing
+//
+// With Options.Tracer (catalogd passes its obs.Obs when tracing is on),
+// each store call from a sampled request or job is an OpenTelemetry span
+// under the caller's, named store.<Method>, with db.system.name,
+// db.operation.name and db.query.text: one per statement outside a
+// transaction, one per transaction. Untraced or unsampled calls allocate
+// nothing more. See trace.go.
 //
 // A Store is safe for concurrent use.
 package store

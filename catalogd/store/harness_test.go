@@ -60,3 +60,21 @@ func mustExec(t *testing.T, s *Store, q string, args ...any) {
 		t.Fatalf("%s: %v", strings.TrimSpace(q), err)
 	}
 }
+
+// searchIDs returns the ids of what search finds for q (the first 20),
+// in order, and checks that the total counts them all.
+func searchIDs[T any](t *testing.T, search func(context.Context, Query, int, int) (SearchPage[T], error), q string, id func(T) int64) []int64 {
+	t.Helper()
+	p, err := search(context.Background(), ParseQuery(q), 20, 0)
+	if err != nil {
+		t.Fatalf("search %q: %v", q, err)
+	}
+	if p.Total != len(p.Items) || p.Capped {
+		t.Errorf("search %q: total %d (capped %v), %d items", q, p.Total, p.Capped, len(p.Items))
+	}
+	ids := []int64{}
+	for _, it := range p.Items {
+		ids = append(ids, id(it))
+	}
+	return ids
+}

@@ -195,7 +195,7 @@ func (s *JobQueue) ReleaseJob(ctx context.Context, id int64, owner string) error
 
 // JobByID returns job id.
 func (s *JobQueue) JobByID(ctx context.Context, id int64) (Job, error) {
-	j, err := scanJob(s.w.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
+	j, err := scanJob(s.write.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
 	if err != nil {
 		return j, notFound(err, "job", id)
 	}
@@ -238,7 +238,7 @@ func (s *JobQueue) LatestJob(ctx context.Context, songID int64, kind string) (Jo
 
 // Jobs returns the jobs of song id, oldest first.
 func (s *JobQueue) Jobs(ctx context.Context, songID int64) ([]Job, error) {
-	rows, err := s.w.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE song_id = $1 ORDER BY id`, songID)
+	rows, err := s.write.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE song_id = $1 ORDER BY id`, songID)
 	if err != nil {
 		return nil, fmt.Errorf("store: jobs of song %d: %w", songID, err)
 	}

@@ -10,7 +10,7 @@ import (
 // LikeSong records that userID likes songID (idempotent: liking again
 // keeps the first time).
 func (s *Store) LikeSong(ctx context.Context, userID, songID int64) error {
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO song_likes (user_id, song_id, created_at) VALUES ($1, $2, $3)
+	if _, err := s.write.ExecContext(ctx, `INSERT INTO song_likes (user_id, song_id, created_at) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id, song_id) DO NOTHING`, userID, songID, s.nowMs()); err != nil {
 		return fmt.Errorf("store: like song %d: %w", songID, err)
 	}
@@ -19,7 +19,7 @@ func (s *Store) LikeSong(ctx context.Context, userID, songID int64) error {
 
 // UnlikeSong removes userID's like of songID (idempotent).
 func (s *Store) UnlikeSong(ctx context.Context, userID, songID int64) error {
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM song_likes WHERE user_id = $1 AND song_id = $2`, userID, songID); err != nil {
+	if _, err := s.write.ExecContext(ctx, `DELETE FROM song_likes WHERE user_id = $1 AND song_id = $2`, userID, songID); err != nil {
 		return fmt.Errorf("store: unlike song %d: %w", songID, err)
 	}
 	return nil

@@ -174,7 +174,7 @@ func (s *Outbox) PurgeCursor(ctx context.Context, edge string) (int64, error) {
 // cursor only moves forward: acknowledging less than recorded (a slower
 // catalogd instance sending the same rows) changes nothing.
 func (s *Outbox) AckPurges(ctx context.Context, edge string, id int64) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO purge_cursors (edge, acked_id, updated_at) VALUES ($1, $2, $3)
+	_, err := s.write.ExecContext(ctx, `INSERT INTO purge_cursors (edge, acked_id, updated_at) VALUES ($1, $2, $3)
 		ON CONFLICT (edge) DO UPDATE SET acked_id = excluded.acked_id, updated_at = excluded.updated_at
 		WHERE purge_cursors.acked_id < excluded.acked_id`, edge, id, s.nowMs())
 	if err != nil {
@@ -206,7 +206,7 @@ func (s *Outbox) PrunePurges(ctx context.Context, edges []string, before time.Ti
 	if floor <= 0 {
 		return 0, nil
 	}
-	res, err := s.w.ExecContext(ctx, `DELETE FROM purge_outbox WHERE id <= $1 AND created_at < $2`, floor, before.UnixMilli())
+	res, err := s.write.ExecContext(ctx, `DELETE FROM purge_outbox WHERE id <= $1 AND created_at < $2`, floor, before.UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("store: prune purges: %w", err)
 	}

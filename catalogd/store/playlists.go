@@ -105,7 +105,7 @@ func (s *Store) CreatePlaylist(ctx context.Context, ownerID int64, np NewPlaylis
 	now := s.nowMs()
 	f := Fold(np.Name)
 	var id int64
-	err := s.w.QueryRowContext(ctx, `INSERT INTO playlists (owner_user_id, name, description, is_public, name_key, search_text, created_at, updated_at)
+	err := s.write.QueryRowContext(ctx, `INSERT INTO playlists (owner_user_id, name, description, is_public, name_key, search_text, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`, ownerID, np.Name, np.Description, np.IsPublic, f.Key, f.Text, now).Scan(&id)
 	if err != nil {
 		return PlaylistDetail{}, fmt.Errorf("store: create playlist: %w", err)

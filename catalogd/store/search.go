@@ -446,7 +446,7 @@ func (s *Store) SearchSegments(ctx context.Context) (map[string]int, error) {
 // at least one row (one per leaf page) in t's _idx shadow table.
 func (s *Store) searchSegments(ctx context.Context, t string) (int, error) {
 	var n int
-	if err := s.w.QueryRowContext(ctx, `SELECT COUNT(DISTINCT segid) FROM `+t+`_idx`).Scan(&n); err != nil {
+	if err := s.write.QueryRowContext(ctx, `SELECT COUNT(DISTINCT segid) FROM `+t+`_idx`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: segments of %s: %w", t, err)
 	}
 	return n, nil
@@ -475,13 +475,13 @@ func (s *Store) MergeSearchIndexes(ctx context.Context, over int) error {
 			// last step is written; a step that changes nothing means
 			// there is nothing left to merge.
 			var before, after int64
-			if err := s.w.QueryRowContext(ctx, `SELECT total_changes()`).Scan(&before); err != nil {
+			if err := s.write.QueryRowContext(ctx, `SELECT total_changes()`).Scan(&before); err != nil {
 				return fmt.Errorf("store: merge %s: %w", t, err)
 			}
-			if _, err := s.w.ExecContext(ctx, `INSERT INTO `+t+`(`+t+`, rank) VALUES ('merge', $1)`, -searchMergePages); err != nil {
+			if _, err := s.write.ExecContext(ctx, `INSERT INTO `+t+`(`+t+`, rank) VALUES ('merge', $1)`, -searchMergePages); err != nil {
 				return fmt.Errorf("store: merge %s: %w", t, err)
 			}
-			if err := s.w.QueryRowContext(ctx, `SELECT total_changes()`).Scan(&after); err != nil {
+			if err := s.write.QueryRowContext(ctx, `SELECT total_changes()`).Scan(&after); err != nil {
 				return fmt.Errorf("store: merge %s: %w", t, err)
 			}
 			if after-before < 2 {
@@ -496,7 +496,7 @@ func (s *Store) MergeSearchIndexes(ctx context.Context, over int) error {
 // statement per index (fastest; blocks writes meanwhile: for bulk loads).
 func (s *Store) optimizeSearch(ctx context.Context) error {
 	for _, t := range ftsTables {
-		if _, err := s.w.ExecContext(ctx, `INSERT INTO `+t+`(`+t+`) VALUES ('optimize')`); err != nil {
+		if _, err := s.write.ExecContext(ctx, `INSERT INTO `+t+`(`+t+`) VALUES ('optimize')`); err != nil {
 			return fmt.Errorf("store: optimize %s: %w", t, err)
 		}
 	}

@@ -242,7 +242,7 @@ func (s *Store) maxIDs(ctx context.Context) (maxIDs, error) {
 // suspendFTS drops the SQLite full-text triggers for a bulk load. The
 // returned function rebuilds the indexes and recreates the triggers.
 func (s *Store) suspendFTS(ctx context.Context) (restore func(context.Context) error, err error) {
-	rows, err := s.w.QueryContext(ctx, `SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND name LIKE '%\_fts\_%' ESCAPE '\' ORDER BY name`)
+	rows, err := s.write.QueryContext(ctx, `SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND name LIKE '%\_fts\_%' ESCAPE '\' ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store: seed: %w", err)
 	}
@@ -295,7 +295,7 @@ func (s *Store) suspendFTS(ctx context.Context) (restore func(context.Context) e
 // chose itself.
 func (s *Store) resetSequences(ctx context.Context) error {
 	for _, t := range []string{"users", "artists", "albums", "songs"} {
-		if _, err := s.w.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('`+t+`', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM `+t+`), false)`); err != nil {
+		if _, err := s.write.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('`+t+`', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM `+t+`), false)`); err != nil {
 			return fmt.Errorf("store: seed: sequence of %s: %w", t, err)
 		}
 	}

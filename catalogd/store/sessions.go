@@ -154,7 +154,7 @@ func (s *Store) RevokeSession(ctx context.Context, tokenHash []byte) error {
 // RevokeUserSessions ends every session of userID and returns how many
 // were live.
 func (s *Store) RevokeUserSessions(ctx context.Context, userID int64, reason string) (int64, error) {
-	res, err := s.w.ExecContext(ctx, `UPDATE refresh_families SET revoked_at = $1, revoke_reason = $2
+	res, err := s.write.ExecContext(ctx, `UPDATE refresh_families SET revoked_at = $1, revoke_reason = $2
 		WHERE user_id = $3 AND revoked_at IS NULL`, s.nowMs(), reason, userID)
 	if err != nil {
 		return 0, fmt.Errorf("store: revoke sessions of user %d: %w", userID, err)

@@ -61,6 +61,9 @@ type Options struct {
 	// full-text indexes need merging (see MergeSearchIndexes; default 5
 	// minutes, negative: never). The first check runs when Open returns.
 	SearchUpkeep time.Duration
+	// Tracer, when it traces, gets a span per store call from a sampled
+	// context (see trace.go). Nil: no spans.
+	Tracer Tracer
 }
 
 // Store is the catalog database. It is safe for concurrent use; Close it
@@ -88,9 +91,11 @@ type Store struct {
 // the clock.
 type conn struct {
 	dialect Dialect
-	w       *sql.DB // writes; SQLite: exactly one connection
-	r       *sql.DB // reads; the same pool as w on PostgreSQL
-	read    querier // r through prepared statements, or in tests a wrapper that explains every query
+	w       *sql.DB  // writes; SQLite: exactly one connection
+	r       *sql.DB  // reads; the same pool as w on PostgreSQL
+	read    querier  // r through prepared statements, or in tests a wrapper that explains every query
+	write   sqlDB    // w, for statements outside a transaction
+	spans   *spanner // nil: no spans (see trace.go)
 	now     func() time.Time
 }
 
@@ -137,11 +142,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: connect %s: %w", redact(dsn), err)
 	}
 	s.stmts = newStmtCache(s.r)
-	s.read = s.stmts
+	s.read, s.write = s.stmts, s.w
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
+	s.traceSQL(opts.Tracer)
 	if s.dialect == SQLite {
 		// Before any reader connection loads the statistics.
 		if err := s.dropSearchStats(ctx); err != nil {
@@ -256,7 +262,7 @@ func (s *Store) Close() error {
 // SQLite, merges each full-text index into one segment. Run it after bulk
 // loads.
 func (s *Store) Optimize(ctx context.Context) error {
-	if _, err := s.w.ExecContext(ctx, "ANALYZE"); err != nil {
+	if _, err := s.write.ExecContext(ctx, "ANALYZE"); err != nil {
 		return fmt.Errorf("store: optimize: %w", err)
 	}
 	if s.dialect == SQLite {
@@ -271,7 +277,12 @@ func (s *Store) Optimize(ctx context.Context) error {
 }
 
 // inTx runs fn in a write transaction and commits when fn returns nil.
-func (s *conn) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// With tracing on, a sampled transaction is one span.
+func (s *conn) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	if sctx, span, ok := s.spans.start(ctx, ""); ok {
+		ctx = sctx
+		defer func() { end(span, err) }()
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err

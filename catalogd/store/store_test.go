@@ -364,18 +364,7 @@ func TestSearch(t *testing.T) {
 
 		songIDs := func(q string) []int64 {
 			t.Helper()
-			p, err := s.SearchSongs(ctx, ParseQuery(q), 20, 0)
-			if err != nil {
-				t.Fatalf("SearchSongs(%q): %v", q, err)
-			}
-			if p.Total != len(p.Items) || p.Capped {
-				t.Errorf("SearchSongs(%q): total %d (capped %v), %d items", q, p.Total, p.Capped, len(p.Items))
-			}
-			ids := []int64{}
-			for _, so := range p.Items {
-				ids = append(ids, so.ID)
-			}
-			return ids
+			return searchIDs(t, s.SearchSongs, q, func(so Song) int64 { return so.ID })
 		}
 		for _, tc := range []struct {
 			q    string
@@ -414,15 +403,7 @@ func TestSearch(t *testing.T) {
 
 		artistIDs := func(q string) []int64 {
 			t.Helper()
-			p, err := s.SearchArtists(ctx, ParseQuery(q), 20, 0)
-			if err != nil {
-				t.Fatalf("SearchArtists(%q): %v", q, err)
-			}
-			ids := []int64{}
-			for _, a := range p.Items {
-				ids = append(ids, a.ID)
-			}
-			return ids
+			return searchIDs(t, s.SearchArtists, q, func(a Artist) int64 { return a.ID })
 		}
 		for _, tc := range []struct {
 			q    string

@@ -181,7 +181,7 @@ func (s *Store) insertUpload(ctx context.Context, tx *sql.Tx, songID int64, vers
 // ReleaseUpload makes the packaging job of upload id claimable now: its
 // original is stored.
 func (s *Store) ReleaseUpload(ctx context.Context, id int64) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE jobs SET run_at = $1, updated_at = $1 WHERE upload_id = $2 AND state = 'queued'`, s.nowMs(), id)
+	_, err := s.write.ExecContext(ctx, `UPDATE jobs SET run_at = $1, updated_at = $1 WHERE upload_id = $2 AND state = 'queued'`, s.nowMs(), id)
 	if err != nil {
 		return fmt.Errorf("store: release upload %d: %w", id, err)
 	}
@@ -218,7 +218,7 @@ func (s *Store) DiscardUpload(ctx context.Context, up Upload) error {
 func (s *Store) UploadByID(ctx context.Context, id int64) (Upload, error) {
 	var up Upload
 	var created int64
-	err := s.w.QueryRowContext(ctx, `SELECT id, song_id, artist_id, version, sha256, blob_key, size_bytes, container, codec,
+	err := s.write.QueryRowContext(ctx, `SELECT id, song_id, artist_id, version, sha256, blob_key, size_bytes, container, codec,
 		duration_ms, bitrate, title, genre, track_number, explicit, created_at, probe FROM uploads WHERE id = $1`, id).Scan(
 		&up.ID, &up.SongID, &up.ArtistID, &up.Version, &up.SHA256, &up.BlobKey, &up.SizeBytes, &up.Container, &up.Codec,
 		&up.DurationMS, &up.Bitrate, &up.Title, &up.Genre, &up.TrackNumber, &up.Explicit, &created, &up.Probe)

@@ -61,7 +61,7 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 		Tier: TierFree, Role: RoleListener, Preferences: []byte("{}"),
 		CreatedAt: fromMs(now), UpdatedAt: fromMs(now),
 	}
-	err := s.w.QueryRowContext(ctx, `INSERT INTO users
+	err := s.write.QueryRowContext(ctx, `INSERT INTO users
 		(email, email_key, password_hash, display_name, country, tier, role, preferences, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id`,
 		u.Email, EmailKey(u.Email), u.PasswordHash, u.DisplayName, u.Country, u.Tier, u.Role, string(u.Preferences), now,
@@ -137,7 +137,7 @@ func (s *Store) UpdateProfile(ctx context.Context, id int64, p ProfileUpdate) (U
 	add("updated_at", s.nowMs())
 	args = append(args, id)
 	q := fmt.Sprintf(`UPDATE users SET %s WHERE id = $%d RETURNING %s`, strings.Join(sets, ", "), len(args), userColumns)
-	u, err := scanUser(s.w.QueryRowContext(ctx, q, args...))
+	u, err := scanUser(s.write.QueryRowContext(ctx, q, args...))
 	if err != nil {
 		return User{}, notFound(err, "user", id)
 	}

@@ -2,7 +2,6 @@ package obs
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -40,16 +39,6 @@ type ErrorTracking struct {
 	// one per Every. Zero: 20 and 6 s (10 a minute).
 	Burst int
 	Every time.Duration
-}
-
-// ErrorTrackingFlags registers -sentry-dsn and -sentry-environment on fs
-// (every daemon has them) and returns what they will hold once fs is
-// parsed.
-func ErrorTrackingFlags(fs *flag.FlagSet) *ErrorTracking {
-	et := &ErrorTracking{}
-	fs.StringVar(&et.DSN, "sentry-dsn", "", "error tracking `DSN` (Sentry protocol: Sentry, GlitchTip): panics and 5xx answers are reported; empty: off")
-	fs.StringVar(&et.Environment, "sentry-environment", "production", "environment `name` on error reports")
-	return et
 }
 
 // Check reports a DSN that cannot be one (so that flag parsing refuses it

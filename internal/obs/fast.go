@@ -65,6 +65,23 @@ func (o *Obs) FastMiddleware(next fasthttp.RequestHandler) fasthttp.RequestHandl
 	}
 }
 
+// TraceFast runs next, a handler that FastMiddleware does not wrap (an
+// admin request such as an edge's purge), in a server span named name when
+// the request carries a caller's traceparent: the span joins the caller's
+// trace. Admin requests start no trace of their own; with tracing off, or
+// without traceparent, next runs alone.
+func (o *Obs) TraceFast(ctx *fasthttp.RequestCtx, name string, next fasthttp.RequestHandler) {
+	if o.tracer == nil || len(ctx.Request.Header.Peek("Traceparent")) == 0 {
+		next(ctx)
+		return
+	}
+	sctx := o.tracer.prop.Extract(context.Background(), fastCarrier{&ctx.Request.Header})
+	sctx, span := o.tracer.t.Start(sctx, name, trace.WithSpanKind(trace.SpanKindServer))
+	ctx.SetUserValue(spanCtxKey{}, sctx)
+	defer func() { endServer(span, "", ctx.Response.StatusCode()) }()
+	next(ctx)
+}
+
 var (
 	pathMetrics = []byte("/metrics")
 	pathHealthz = []byte("/healthz")

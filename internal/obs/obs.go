@@ -4,8 +4,10 @@
 // set), health endpoints (/healthz alive, /readyz dependencies), panic
 // recovery and error counters by kind, latency histograms with Prometheus
 // buckets (Latency), error tracking over the Sentry protocol (errors.go)
-// and OpenTelemetry tracing (trace.go). Middleware exists for both
-// net/http (catalogd) and fasthttp (origin, edge).
+// and OpenTelemetry tracing (trace.go); Telemetry (telemetry.go) is the
+// flags of both that every daemon shares, started and flushed in one call
+// each. Middleware exists for both net/http (catalogd) and fasthttp
+// (origin, edge).
 //
 // An Obs is safe for concurrent use once built. Register readiness checks,
 // error tracking and tracing before serving.
@@ -43,7 +45,9 @@ type Obs struct {
 	errs    *errorTracker // nil: error tracking off (see TrackErrors)
 	dropped *metrics.Counter
 	tracer  *tracer // nil: tracing off (see StartTracing)
-	latency *metrics.PrometheusHistogram
+	// stopTelemetry flushes what StartTelemetry started (nil: not called).
+	stopTelemetry func()
+	latency       *metrics.PrometheusHistogram
 }
 
 type check struct {

@@ -2,7 +2,6 @@ package obs
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -65,15 +64,6 @@ func (t *Tracing) Resolve(getenv func(string) string) error {
 	return t.Check()
 }
 
-// TracingFlags registers -otlp-endpoint and -trace-ratio on fs (every
-// daemon has them) and returns what they will hold once fs is parsed.
-func TracingFlags(fs *flag.FlagSet) *Tracing {
-	t := &Tracing{}
-	fs.StringVar(&t.Endpoint, "otlp-endpoint", "", "OpenTelemetry collector `URL` (OTLP/HTTP, e.g. http://collector:4318) to export traces to; empty: OTEL_EXPORTER_OTLP_ENDPOINT, else off")
-	fs.Float64Var(&t.Ratio, "trace-ratio", 0.01, "share of new traces sampled, 0 to 1 (a sampled caller's traces are always followed)")
-	return t
-}
-
 // Check reports an endpoint or ratio that cannot work (so that flag
 // parsing refuses it before anything starts).
 func (t Tracing) Check() error {
@@ -134,7 +124,10 @@ func (o *Obs) StartTracing(ctx context.Context, cfg Tracing) (shutdown func(cont
 			attribute.String("service.version", buildRelease()))),
 	}
 	if !cfg.EnvSampler {
-		tpOpts = append(tpOpts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.Ratio))))
+		// New traces are drawn at Ratio before the SDK sees them (skip,
+		// so an unsampled request allocates nothing); a second draw by a
+		// ratio sampler here would sample Ratio² of them.
+		tpOpts = append(tpOpts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
 	}
 	tp := sdktrace.NewTracerProvider(tpOpts...)
 	o.tracer = &tracer{t: tp.Tracer("riff/" + o.Component), prop: propagation.TraceContext{}, ratio: cfg.Ratio, always: cfg.EnvSampler}
@@ -155,6 +148,18 @@ func (o *Obs) StartSpan(ctx context.Context, name string, attrs ...attribute.Key
 		return ctx, trace.SpanFromContext(context.Background()) // the no-op span
 	}
 	return o.tracer.t.Start(ctx, name, trace.WithAttributes(attrs...))
+}
+
+// StartTrace starts the root span of a new trace for background work that
+// no request asked for (a purge delivery), head-sampled at the configured
+// ratio like a request without traceparent; the span is a client span (the
+// work calls out). With tracing off, or when the draw leaves the trace out,
+// it returns ctx and a span that does nothing.
+func (o *Obs) StartTrace(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	if !o.Tracing() || o.tracer.skip(nil) {
+		return ctx, trace.SpanFromContext(context.Background())
+	}
+	return o.tracer.t.Start(ctx, name, trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 }
 
 // Sampled reports whether ctx carries a sampled span (its children are

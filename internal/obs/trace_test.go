@@ -2,6 +2,7 @@ package obs
 
 import (
 	"context"
+	"flag"
 	"io"
 	"log/slog"
 	"net"
@@ -178,4 +179,61 @@ func TestTracingOffCostsNothing(t *testing.T) {
 			t.Errorf("%+v accepted", bad)
 		}
 	}
+}
+
+// TestNewTracesSampledAtRatio: new traces (requests without traceparent,
+// StartTrace) are sampled at Ratio, not Ratio² (one draw, not two), and a
+// sampled caller's trace is always followed.
+func TestNewTracesSampledAtRatio(t *testing.T) {
+	o := New("catalogd", slog.New(slog.DiscardHandler))
+	stop, err := o.StartTracing(context.Background(), Tracing{Endpoint: "http://127.0.0.1:9", Ratio: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(context.Background())
+	const n = 2000
+	sampled := 0
+	for range n {
+		ctx, span := o.StartTrace(context.Background(), "purge delivery")
+		if Sampled(ctx) {
+			sampled++
+			if _, child := o.StartSpan(ctx, "child"); !child.SpanContext().IsSampled() {
+				t.Fatal("a sampled trace's child was left out")
+			}
+		}
+		span.End()
+	}
+	if sampled < n*4/10 || sampled > n*6/10 {
+		t.Errorf("%d of %d new traces sampled at ratio 0.5", sampled, n)
+	}
+}
+
+// TestTelemetry: the shared flags resolve from the environment, a bad DSN
+// is refused before anything starts, and StopTelemetry is idempotent and
+// harmless without StartTelemetry.
+func TestTelemetry(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	tel := TelemetryFlags(fs)
+	if err := fs.Parse([]string{"-sentry-environment", "staging", "-trace-ratio", "0.5"}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
+	if err := tel.Resolve(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	want := Telemetry{Errors: ErrorTracking{Environment: "staging"}, Tracing: Tracing{Endpoint: "http://collector:4318", Ratio: 0.5}}
+	if *tel != want {
+		t.Errorf("Telemetry = %+v, want %+v", *tel, want)
+	}
+	bad := Telemetry{Errors: ErrorTracking{DSN: "not a dsn"}}
+	if err := bad.Resolve(func(string) string { return "" }); err == nil {
+		t.Error("bad DSN accepted")
+	}
+	o := New("origin", slog.New(slog.DiscardHandler))
+	o.StopTelemetry()
+	if err := o.StartTelemetry(context.Background(), Telemetry{Tracing: Tracing{Endpoint: "http://127.0.0.1:9", Ratio: 1}}); err != nil || !o.Tracing() {
+		t.Fatalf("StartTelemetry = %v, tracing %v", err, o.Tracing())
+	}
+	o.StopTelemetry()
+	o.StopTelemetry()
 }
