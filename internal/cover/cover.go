@@ -38,6 +38,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"io"
 
 	"golang.org/x/image/draw"
 	"golang.org/x/image/webp"
@@ -61,6 +62,18 @@ const (
 	PNG  Format = "png"
 	WebP Format = "webp"
 )
+
+// codecs are the decoders of each Format: the header only, and whole. The
+// format is decided by Sniff and its decoder called directly, never through
+// image.Decode's registry (which any imported package may extend).
+var codecs = map[Format]struct {
+	config func(io.Reader) (image.Config, error)
+	decode func(io.Reader) (image.Image, error)
+}{
+	JPEG: {jpeg.DecodeConfig, jpeg.Decode},
+	PNG:  {png.DecodeConfig, png.Decode},
+	WebP: {webp.DecodeConfig, webp.Decode},
+}
 
 // Limits bound what Check accepts.
 type Limits struct {
@@ -109,16 +122,7 @@ func Check(b []byte, lim Limits) (Info, error) {
 	if !ok {
 		return Info{}, ErrFormat
 	}
-	var cfg image.Config
-	var err error
-	switch f {
-	case JPEG:
-		cfg, err = jpeg.DecodeConfig(bytes.NewReader(b))
-	case PNG:
-		cfg, err = png.DecodeConfig(bytes.NewReader(b))
-	case WebP:
-		cfg, err = webp.DecodeConfig(bytes.NewReader(b))
-	}
+	cfg, err := codecs[f].config(bytes.NewReader(b))
 	if err != nil {
 		return Info{}, fmt.Errorf("%w: %s header: %v", ErrCorrupt, f, err)
 	}
@@ -151,15 +155,7 @@ func Render(b []byte, lim Limits) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	var src image.Image
-	switch info.Format {
-	case JPEG:
-		src, err = jpeg.Decode(bytes.NewReader(b))
-	case PNG:
-		src, err = png.Decode(bytes.NewReader(b))
-	case WebP:
-		src, err = webp.Decode(bytes.NewReader(b))
-	}
+	src, err := codecs[info.Format].decode(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, info.Format, err)
 	}
