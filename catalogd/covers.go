@@ -56,6 +56,9 @@ func (s *Server) putCover(w http.ResponseWriter, r *http.Request, p principal) e
 	if r.ContentLength > lim.MaxBytes {
 		return tooLarge
 	}
+	// The server's timeouts suit small API bodies; an image gets a minute
+	// more to arrive (10 MiB at 200 kB/s).
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Minute))
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, lim.MaxBytes))
 	var mbe *http.MaxBytesError
 	switch {
@@ -151,13 +154,14 @@ func (s *Server) dropOldCover(ctx context.Context, albumID int64, ch store.Cover
 }
 
 // embeddedCover makes the picture embedded in an upload (probed as pr) the
-// cover of album al when it has none. It is best effort: a picture that
-// cannot be extracted or is refused by package cover is logged and the
-// upload goes on without it.
-func (s *Server) embeddedCover(ctx context.Context, path string, pr *packager.Probe, al store.Album) {
+// cover of album al when it has none, and returns the album's cover hash
+// after it. It is best effort: a picture that cannot be extracted or is
+// refused by package cover is logged and the upload goes on without it.
+func (s *Server) embeddedCover(ctx context.Context, path string, pr *packager.Probe, al store.Album) string {
 	if al.CoverHash != "" || pr == nil || pr.Cover == nil || s.blob == nil || s.pk == nil {
-		return
+		return al.CoverHash
 	}
+	hash := ""
 	lim := cover.DefaultLimits
 	err := func() error {
 		data, err := s.pk.ExtractCover(ctx, path, pr, lim.MaxBytes)
@@ -172,13 +176,21 @@ func (s *Server) embeddedCover(ctx context.Context, path string, pr *packager.Pr
 			return err
 		}
 		ch, err := s.store.SetAlbumCover(ctx, al.ID, img.Hash, true)
-		if err == nil && !ch.Changed && ch.Previous != img.Hash {
+		if err != nil {
+			return err
+		}
+		hash = img.Hash
+		if !ch.Changed {
+			hash = ch.Previous
+		}
+		if !ch.Changed && ch.Previous != img.Hash {
 			// Another cover came first: these objects are nobody's.
 			s.dropOldCover(ctx, al.ID, store.CoverChange{ArtistID: al.ArtistID, Previous: img.Hash, Changed: true})
 		}
-		return err
+		return nil
 	}()
 	if err != nil {
 		s.log.WarnContext(ctx, "embedded art not used as the album cover", "album", al.ID, "err", err)
 	}
+	return hash
 }

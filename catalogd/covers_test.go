@@ -163,18 +163,33 @@ func TestEmbeddedArtBecomesCover(t *testing.T) {
 		f := e.fixture()
 		dir := t.TempDir()
 		art := covertest.JPEG(t, 500, 500)
-		upload := func(name string, data []byte) {
+		upload := func(name string, data []byte) songView {
 			t.Helper()
 			r := e.upload("POST", "/songs", f.owner.AccessToken, [][2]string{{"album_id", itoa(f.album.ID)}}, name, data)
 			wantStatus(t, r, http.StatusAccepted, "")
+			var v songView
+			r.decode(t, &v)
+			return v
 		}
-		upload("first.flac", withArt(t, dir, "first.flac", 440, art))
+		// Art the cover checks refuse (too small) does not fail the upload.
+		upload("tiny.flac", withArt(t, dir, "tiny.flac", 330, covertest.JPEG(t, 8, 8)))
+		var blank albumView
+		e.get("/albums/"+itoa(f.album.ID), "").decode(t, &blank)
+		if blank.CoverURL != "" || blank.CoverSizes != nil || !strings.Contains(e.logs.String(), "embedded art not used") {
+			t.Fatalf("refused art: album cover %q %v", blank.CoverURL, blank.CoverSizes)
+		}
+		so := upload("first.flac", withArt(t, dir, "first.flac", 440, art))
 		var al albumView
 		e.get("/albums/"+itoa(f.album.ID), "").decode(t, &al)
 		e.wantCover(t, f, al.CoverURL, al.CoverSizes, cover.Hash(art))
+		if so.Album.CoverURL != al.CoverURL {
+			t.Errorf("the upload's answer shows album cover %q, want %q", so.Album.CoverURL, al.CoverURL)
+		}
 
 		// The album has a cover now: a later upload's art is not used.
-		upload("second.flac", withArt(t, dir, "second.flac", 550, covertest.JPEG(t, 300, 300)))
+		if so := upload("second.flac", withArt(t, dir, "second.flac", 550, covertest.JPEG(t, 300, 300))); so.Album.CoverURL != al.CoverURL {
+			t.Errorf("the second upload's answer shows album cover %q, want %q", so.Album.CoverURL, al.CoverURL)
+		}
 		var again albumView
 		e.get("/albums/"+itoa(f.album.ID), "").decode(t, &again)
 		if again.CoverURL != al.CoverURL {

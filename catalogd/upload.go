@@ -540,7 +540,7 @@ func (s *Server) uploadSong(w http.ResponseWriter, r *http.Request, p principal)
 	}
 	// The first upload's embedded art becomes the cover of an album
 	// without one (covers.go).
-	s.embeddedCover(ctx, form.file.Name(), audio.probe, album)
+	so.AlbumCoverHash = s.embeddedCover(ctx, form.file.Name(), audio.probe, album)
 	so.Status = store.StatusProcessing
 	v := s.viewSong(so)
 	v.Processing = &jobView{Version: up.Version, State: store.JobQueued, Stage: "queued"}
