@@ -56,6 +56,17 @@ func (s *Server) putCover(w http.ResponseWriter, r *http.Request, p principal) e
 	if r.ContentLength > lim.MaxBytes {
 		return tooLarge
 	}
+	// Images are held in memory: they count against the upload gate like
+	// audio uploads (per account, in all, and in bytes).
+	reserve := lim.MaxBytes
+	if r.ContentLength >= 0 {
+		reserve = r.ContentLength
+	}
+	leave, err := s.uploads.enter(p.UserID, reserve)
+	if err != nil {
+		return err
+	}
+	defer leave()
 	// The server's timeouts suit small API bodies; an image gets a minute
 	// more to arrive (10 MiB at 200 kB/s).
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Minute))
