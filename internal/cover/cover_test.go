@@ -176,3 +176,27 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRender decodes whatever passes Check (with small limits, so each run
+// is quick): it must never panic, and what it renders has every size.
+func FuzzRender(f *testing.F) {
+	webp, err := os.ReadFile("testdata/blue-purple-pink.lossy.webp")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(webp)
+	f.Add(covertest.PNG(f, 20, 30))
+	f.Add(covertest.JPEG(f, 40, 20))
+	lim := Limits{MaxBytes: 64 << 10, MaxSide: 200, MaxPixels: 20_000, MinSide: 1}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		img, err := Render(b, lim)
+		if err != nil {
+			return
+		}
+		for i, out := range img.Sizes {
+			if len(out) == 0 {
+				t.Fatalf("size %d is empty", blobkey.CoverSizes[i])
+			}
+		}
+	})
+}
