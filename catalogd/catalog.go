@@ -179,7 +179,7 @@ func (s *Server) artistSongs(w http.ResponseWriter, r *http.Request, _ principal
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, newPage(r, songViews(songs), limit, offset, total, nil))
+	return writeJSON(w, http.StatusOK, newPage(r, s.viewSongs(songs), limit, offset, total, nil))
 }
 
 type createAlbumRequest struct {
@@ -230,7 +230,7 @@ func (s *Server) createAlbum(w http.ResponseWriter, r *http.Request, p principal
 		return err
 	}
 	w.Header().Set("Location", "/albums/"+itoa(al.ID))
-	v := newAlbumView(al)
+	v := s.viewAlbum(al)
 	v.Songs = &[]songView{}
 	return writeJSON(w, http.StatusCreated, v)
 }
@@ -256,8 +256,8 @@ func (s *Server) getAlbum(w http.ResponseWriter, r *http.Request, p principal) e
 	if err != nil {
 		return err
 	}
-	v := newAlbumView(al)
-	views := songViews(songs)
+	v := s.viewAlbum(al)
+	views := s.viewSongs(songs)
 	if err := s.markLiked(r.Context(), p, views); err != nil {
 		return err
 	}
@@ -321,5 +321,5 @@ func (s *Server) patchAlbum(w http.ResponseWriter, r *http.Request, p principal)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, newAlbumView(al))
+	return writeJSON(w, http.StatusOK, s.viewAlbum(al))
 }

@@ -22,6 +22,12 @@
 // publishes new versions in one transaction and collects superseded ones;
 // Server.RunJobs runs its workers (Run starts -workers of them).
 //
+// Album covers (covers.go) are checked and re-encoded by package
+// internal/cover into content-hashed, immutable blob objects that the edge
+// serves without a token; an upload's embedded art (packager.ExtractCover)
+// becomes the cover of an album that has none, and a replaced cover is
+// purged through the outbox (docs/catalogd.md, "Album covers").
+//
 // Run (run.go) is parse → build → run: parseFlags checks every flag with
 // no side effects, build opens and makes the parts, (*daemon).run starts
 // them and shuts them down. Signing keys are loaded by LoadKeys (keys.go).

@@ -96,7 +96,7 @@ func (s *Server) searchGroup(ctx context.Context, r *http.Request, resp *searchR
 		if err != nil {
 			return err
 		}
-		p := searchPage(r, songViews(res.Items), limit, offset, res.Total, res.Capped, t)
+		p := searchPage(r, s.viewSongs(res.Items), limit, offset, res.Total, res.Capped, t)
 		resp.Songs = &p
 	case "artist":
 		res, err := s.store.SearchArtists(ctx, sq, limit, offset)
@@ -116,7 +116,7 @@ func (s *Server) searchGroup(ctx context.Context, r *http.Request, resp *searchR
 		}
 		views := make([]albumView, len(res.Items))
 		for i, al := range res.Items {
-			views[i] = newAlbumView(al)
+			views[i] = s.viewAlbum(al)
 		}
 		p := searchPage(r, views, limit, offset, res.Total, res.Capped, t)
 		resp.Albums = &p
@@ -171,7 +171,7 @@ func (s *Server) trendingSongs(w http.ResponseWriter, r *http.Request, _ princip
 		}
 		items := make([]songView, len(songs))
 		for i, ts := range songs {
-			items[i] = newSongView(ts.Song)
+			items[i] = s.viewSong(ts.Song)
 		}
 		resp = trendingResponse{Items: items, Limit: limit, Offset: 0, Total: len(items)}
 		s.trending.put(key, resp)

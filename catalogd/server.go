@@ -311,7 +311,7 @@ type route struct {
 // routes is every API route: the single table the router, the OpenAPI
 // test and the docs agree on. Each area keeps its own part.
 func (s *Server) routes() []route {
-	return slices.Concat(s.coreRoutes(), s.libraryRoutes(), s.ingestRoutes(), s.studioRoutes())
+	return slices.Concat(s.coreRoutes(), s.libraryRoutes(), s.ingestRoutes(), s.studioRoutes(), s.coverRoutes())
 }
 
 // coreRoutes are accounts, profiles, the catalog, search and playback.

@@ -57,7 +57,7 @@ const statusUnavailable = "unavailable"
 // artists. owned caches p's ownership per artist across one list.
 func (s *Server) listedSongView(ctx context.Context, p principal, so store.Song, owned map[int64]bool) (songView, error) {
 	if so.Status == store.StatusReady {
-		return newSongView(so), nil
+		return s.viewSong(so), nil
 	}
 	mine, ok := owned[so.AlbumArtistID]
 	if !ok {
@@ -73,7 +73,7 @@ func (s *Server) listedSongView(ctx context.Context, p principal, so store.Song,
 		owned[so.AlbumArtistID] = mine
 	}
 	if mine {
-		return newSongView(so), nil
+		return s.viewSong(so), nil
 	}
 	return songView{ID: so.ID, Artists: []creditView{}, Status: statusUnavailable}, nil
 }
@@ -132,7 +132,7 @@ func (s *Server) getSong(w http.ResponseWriter, r *http.Request, p principal) er
 	if err != nil {
 		return err
 	}
-	v := newSongView(so)
+	v := s.viewSong(so)
 	if p.UserID != 0 {
 		one := []songView{v}
 		if err := s.markLiked(r.Context(), p, one); err != nil {

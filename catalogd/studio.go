@@ -49,7 +49,7 @@ func (s *Server) artistAlbums(w http.ResponseWriter, r *http.Request, _ principa
 	}
 	views := make([]albumView, len(albums))
 	for i, al := range albums {
-		views[i] = newAlbumView(al)
+		views[i] = s.viewAlbum(al)
 	}
 	return writeJSON(w, http.StatusOK, wholePage(r, views))
 }

@@ -538,8 +538,11 @@ func (s *Server) uploadSong(w http.ResponseWriter, r *http.Request, p principal)
 	if err := s.storeOriginal(ctx, form, up); err != nil {
 		return err
 	}
+	// The first upload's embedded art becomes the cover of an album
+	// without one (covers.go).
+	so.AlbumCoverHash = s.embeddedCover(ctx, form.file.Name(), audio.probe, album)
 	so.Status = store.StatusProcessing
-	v := newSongView(so)
+	v := s.viewSong(so)
 	v.Processing = &jobView{Version: up.Version, State: store.JobQueued, Stage: "queued"}
 	w.Header().Set("Location", "/songs/"+itoa(so.ID))
 	return writeJSON(w, http.StatusAccepted, v)
@@ -649,7 +652,7 @@ func (s *Server) replaceAudio(w http.ResponseWriter, r *http.Request, p principa
 	if err := s.storeOriginal(ctx, form, up); err != nil {
 		return err
 	}
-	v := newSongView(so)
+	v := s.viewSong(so)
 	v.Processing = &jobView{Version: up.Version, State: store.JobQueued, Stage: "queued"}
 	w.Header().Set("Location", "/songs/"+itoa(so.ID))
 	return writeJSON(w, http.StatusAccepted, v)

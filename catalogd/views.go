@@ -2,9 +2,11 @@ package catalogd
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"riff/catalogd/store"
+	"riff/internal/blobkey"
 )
 
 // The JSON shapes the API answers with. Private fields (email, password
@@ -69,26 +71,47 @@ type artistRef struct {
 }
 
 type albumView struct {
-	ID          int64       `json:"id"`
-	Title       string      `json:"title"`
-	Type        string      `json:"type"`
-	ReleaseDate string      `json:"release_date"`
-	CoverURL    string      `json:"cover_url"`
-	Artist      artistRef   `json:"artist"`
-	CreatedAt   time.Time   `json:"created_at"`
-	UpdatedAt   time.Time   `json:"updated_at"`
-	Songs       *[]songView `json:"songs,omitempty"`
+	ID          int64             `json:"id"`
+	Title       string            `json:"title"`
+	Type        string            `json:"type"`
+	ReleaseDate string            `json:"release_date"`
+	CoverURL    string            `json:"cover_url"`
+	CoverSizes  map[string]string `json:"cover_sizes,omitempty"`
+	Artist      artistRef         `json:"artist"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+	Songs       *[]songView       `json:"songs,omitempty"`
 }
 
-func newAlbumView(al store.Album) albumView {
-	return albumView{ID: al.ID, Title: al.Title, Type: al.Type, ReleaseDate: al.ReleaseDate, CoverURL: al.CoverURL,
+func (s *Server) viewAlbum(al store.Album) albumView {
+	url, sizes := s.coverURLs(al.ArtistID, al.ID, al.CoverHash, al.CoverURL)
+	return albumView{ID: al.ID, Title: al.Title, Type: al.Type, ReleaseDate: al.ReleaseDate, CoverURL: url, CoverSizes: sizes,
 		Artist: artistRef{al.ArtistID, al.ArtistName}, CreatedAt: al.CreatedAt, UpdatedAt: al.UpdatedAt}
 }
 
 type albumRef struct {
-	ID       int64  `json:"id"`
-	Title    string `json:"title"`
-	CoverURL string `json:"cover_url"`
+	ID         int64             `json:"id"`
+	Title      string            `json:"title"`
+	CoverURL   string            `json:"cover_url"`
+	CoverSizes map[string]string `json:"cover_sizes,omitempty"`
+}
+
+// coverDefaultSize is the size cover_url names when the album has a cover
+// of its own; cover_sizes names each size.
+const coverDefaultSize = 300
+
+// coverURLs returns an album's cover_url and cover_sizes: the edge URLs of
+// its cover's images (blobkey.CoverPath) when it has a cover (hash), else
+// the link its artist gave (link, maybe "") and no sizes.
+func (s *Server) coverURLs(artistID, albumID int64, hash, link string) (string, map[string]string) {
+	if hash == "" {
+		return link, nil
+	}
+	sizes := make(map[string]string, len(blobkey.CoverSizes))
+	for _, n := range blobkey.CoverSizes {
+		sizes[strconv.Itoa(n)] = s.cfg.EdgeURL + blobkey.CoverPath(artistID, albumID, hash, n)
+	}
+	return sizes[strconv.Itoa(coverDefaultSize)], sizes
 }
 
 type creditView struct {
@@ -124,12 +147,13 @@ type songView struct {
 	Liked *bool `json:"liked,omitempty"`
 }
 
-func newSongView(so store.Song) songView {
+func (s *Server) viewSong(so store.Song) songView {
 	credits := make([]creditView, len(so.Credits))
 	for i, c := range so.Credits {
 		credits[i] = creditView{c.ArtistID, c.Name, c.Role}
 	}
-	return songView{ID: so.ID, Title: so.Title, Album: albumRef{so.AlbumID, so.AlbumTitle, so.AlbumCoverURL},
+	url, sizes := s.coverURLs(so.AlbumArtistID, so.AlbumID, so.AlbumCoverHash, so.AlbumCoverURL)
+	return songView{ID: so.ID, Title: so.Title, Album: albumRef{so.AlbumID, so.AlbumTitle, url, sizes},
 		Artists: credits, TrackNumber: so.TrackNumber, DurationMS: so.DurationMS, Genre: so.Genre,
 		Explicit: so.Explicit, Status: so.Status}
 }
@@ -151,10 +175,10 @@ func newJobView(j store.Job) *jobView {
 		MaxAttempts: j.MaxAttempts, Error: j.LastError}
 }
 
-func songViews(songs []store.Song) []songView {
+func (s *Server) viewSongs(songs []store.Song) []songView {
 	out := make([]songView, len(songs))
 	for i, so := range songs {
-		out[i] = newSongView(so)
+		out[i] = s.viewSong(so)
 	}
 	return out
 }

@@ -39,15 +39,16 @@ func newWebUI(edgeURL string) (*webUI, error) {
 		csp: contentSecurityPolicy(edgeURL)}, nil
 }
 
-// contentSecurityPolicy allows scripts, styles, images and fonts from
-// catalogd only, and media and fetches from catalogd and the edge (hls.js
-// fetches playlists and segments, then plays them from blob: URLs).
+// contentSecurityPolicy allows scripts, styles and fonts from catalogd
+// only, images from catalogd and the edge (album covers), and media and
+// fetches from catalogd and the edge (hls.js fetches playlists and
+// segments, then plays them from blob: URLs).
 func contentSecurityPolicy(edgeURL string) string {
 	edge := ""
 	if u, err := url.Parse(edgeURL); err == nil && u.Host != "" {
 		edge = " " + u.Scheme + "://" + u.Host
 	}
-	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'" +
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:" + edge + "; font-src 'self'" +
 		"; media-src 'self' blob:" + edge + "; connect-src 'self'" + edge +
 		"; worker-src 'none'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 }

@@ -25,7 +25,7 @@ func TestWebPlayerServing(t *testing.T) {
 	}
 	csp := index.Header.Get("Content-Security-Policy")
 	for _, want := range []string{"default-src 'self'", "script-src 'self';", "media-src 'self' blob: https://edge.example;",
-		"connect-src 'self' https://edge.example;", "frame-ancestors 'none'"} {
+		"connect-src 'self' https://edge.example;", "img-src 'self' data: https://edge.example;", "frame-ancestors 'none'"} {
 		if !strings.Contains(csp, want) {
 			t.Errorf("CSP %q lacks %q", csp, want)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"image/jpeg"
 	"io"
 	"math"
 	"mime/multipart"
@@ -17,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"riff/internal/blobkey"
+	"riff/internal/cover/covertest"
 	"riff/internal/playtoken"
 	"riff/internal/testrun"
 )
@@ -169,6 +172,89 @@ func synthFLAC(t *testing.T, dir, name string, freq, secs float64) string {
 	return out
 }
 
+// checkCovers is issue 19's cover path through the dev stack: the artist
+// sets the album's cover, every size comes from the edge without a token
+// (immutable, a square JPEG of its size), the song shows it, nothing else
+// is served without a token, and a replaced cover disappears from the edge
+// (purged and deleted).
+func checkCovers(t *testing.T, artist api, edge string, albumID int64, song songJSON) {
+	t.Helper()
+	type albumCover struct {
+		CoverURL   string            `json:"cover_url"`
+		CoverSizes map[string]string `json:"cover_sizes"`
+	}
+	put := func(img []byte) albumCover {
+		t.Helper()
+		var v albumCover
+		artist.call("PUT", fmt.Sprintf("/albums/%d/cover", albumID), bytes.NewReader(img), "image/png", http.StatusOK, &v)
+		return v
+	}
+	first := put(covertest.PNG(t, 500, 400))
+	for _, n := range blobkey.CoverSizes {
+		u := first.CoverSizes[fmt.Sprint(n)]
+		if !strings.HasPrefix(u, edge+blobkey.CoverPathPrefix) {
+			t.Fatalf("cover_sizes[%d] = %q, want an edge /covers/ URL", n, u)
+		}
+		res, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := jpeg.Decode(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || err != nil || img.Bounds().Dx() != n || img.Bounds().Dy() != n {
+			t.Fatalf("GET %s = %d, %v; want a %d px square JPEG", u, res.StatusCode, err, n)
+		}
+		if cc := res.Header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
+			t.Errorf("GET %s: Cache-Control %q", u, cc)
+		}
+	}
+	var withCover struct {
+		Album albumCover `json:"album"`
+	}
+	artist.json("GET", fmt.Sprintf("/songs/%d", song.ID), nil, http.StatusOK, &withCover)
+	if withCover.Album.CoverURL != first.CoverURL || withCover.Album.CoverURL != first.CoverSizes["300"] {
+		t.Errorf("song's album cover_url %q, want %q", withCover.Album.CoverURL, first.CoverURL)
+	}
+	// Nothing but covers without a token: the song's folder, by any path.
+	hls := song.HLSURL
+	if hls == "" {
+		var own songJSON
+		artist.json("GET", fmt.Sprintf("/songs/%d", song.ID), nil, http.StatusOK, &own)
+		hls = own.HLSURL
+	}
+	key := hls[strings.Index(hls, "/artists/")+1:]
+	for _, u := range []string{edge + "/" + key, edge + "/t//" + key, edge + "/covers/" + key,
+		edge + strings.Replace(first.CoverURL[len(edge):], "300.jpg", "../../../songs/"+fmt.Sprint(song.ID), 1)} {
+		if code, _ := fetch(t, u); code != http.StatusForbidden && code != http.StatusNotFound {
+			t.Errorf("GET %s without a token = %d, want 403 or 404", u, code)
+		}
+	}
+	// A replacement: the old cover is purged and deleted, so the edge,
+	// which had it cached, answers 404 for it soon.
+	fetch(t, first.CoverURL)
+	if code, cache := fetch(t, first.CoverURL); code != 200 || cache != "HIT" {
+		t.Fatalf("cover before the replacement: %d %s, want 200 HIT", code, cache)
+	}
+	second := put(covertest.JPEG(t, 300, 300))
+	if second.CoverURL == first.CoverURL {
+		t.Fatal("a new image kept the cover URL")
+	}
+	if code, _ := fetch(t, second.CoverURL); code != 200 {
+		t.Errorf("new cover: %d", code)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, _ := fetch(t, first.CoverURL)
+		if code == http.StatusNotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replaced cover still answers %d", code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // fetch GETs url and returns the status and X-Cache header.
 func fetch(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -204,6 +290,7 @@ func TestEndToEnd(t *testing.T) {
 	artist.upload("POST", "/songs", synthFLAC(t, dir, "a440.flac", 440, 6), map[string]string{"album_id": fmt.Sprint(al.ID), "title": "Concert Pitch"},
 		http.StatusAccepted, &song)
 	artist.waitSong(song.ID, func(s songJSON) bool { return s.Status == "ready" })
+	checkCovers(t, artist, edge, al.ID, song)
 
 	// A listener searches, gets the song and plays every URL through the edge.
 	listener := signup(t, base, "listener@example.com")

@@ -27,6 +27,15 @@
 // riff_edge_token_refusals_total{reason}; a malformed key is 400. OPTIONS
 // answers the CORS preflight (204) without a token.
 //
+// Album covers are public: GET and HEAD of
+// /covers/{artist}/{album}/{hash}/{size}.jpg need no token. That path is
+// parsed by blobkey.CoverKeyOfPath alone, which maps it onto the album's
+// cover folder (artists/{a}/albums/{b}/covers/{hash}/{size}.jpg) and
+// accepts nothing else, so no other object is reachable without a token;
+// covers are then served like media (slices, coalescing, purges by their
+// cover folder) with Cache-Control "public, max-age=31536000, immutable"
+// (a new cover has a new hash, so a name never changes content).
+//
 // Answers follow RFC 9110 exactly as the origin does (both use
 // internal/httprange, and the tests compare them header for header): 200,
 // 206 with Content-Range, 416 with "bytes */size", If-Range, If-None-Match

@@ -47,8 +47,9 @@ var (
 )
 
 // Handler serves the public side: GET, HEAD and OPTIONS of
-// /t/{token}/{blob key}. It checks the token before anything else, and a
-// refused request never reaches the cache or an origin.
+// /t/{token}/{blob key}, and of album covers at /covers/… without a token
+// (path.go). It checks the token before anything else, and a refused
+// request never reaches the cache or an origin.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) { s.handle(ctx) }
 
 // handle is Handler; it returns the subject of the token the request
@@ -70,6 +71,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) (subject string) {
 	default:
 		h.SetCanonical(hAllow, vMethods)
 		s.plainError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed\n")
+		return ""
+	}
+	if key, ok := coverKey(ctx.Request.URI().PathOriginal()); ok {
+		s.serveMedia(ctx, key) // a public cover: no token (path.go)
 		return ""
 	}
 	token, rawKey, ok := splitPath(ctx.Request.URI().PathOriginal())

@@ -29,6 +29,23 @@ import (
 //     blobkey.Validate, which the miss path checks before the origin.
 var pathPrefix = []byte("/t/")
 
+// Album covers are public: /covers/{artist}/{album}/{hash}/{size}.jpg is
+// the one path served without a token. blobkey.CoverKeyOfPath is its
+// only parser: it maps the path onto a key in an album's cover folder and
+// accepts nothing else (no escapes, no dot segments, only the sizes that
+// exist), so no other object can be named without a token. A path under
+// /covers/ that it refuses is 404, like any path that is not /t/….
+var coverPrefix = []byte(blobkey.CoverPathPrefix)
+
+// coverKey returns the blob key of a public cover path (a new slice: the
+// caller may keep it), or false when p is not one.
+func coverKey(p []byte) ([]byte, bool) {
+	if !bytes.HasPrefix(p, coverPrefix) {
+		return nil, false
+	}
+	return blobkey.CoverKeyOfPath(make([]byte, 0, len(p)+32), p)
+}
+
 // splitPath splits an original request path into the token and the raw
 // (still percent-encoded) key. It reports false unless the path is
 // /t/{token}/{non-empty rest}; an empty token is returned as such, for the

@@ -7,7 +7,8 @@
 // # What it serves
 //
 // GET and HEAD /{blob key}, for keys under the published root (blobkey.Root, "artists/")
-// only. Everything else — "originals/" (uploaded masters, never served),
+// only: packaged songs and album covers (artists/{a}/albums/{b}/covers/…,
+// which the edge serves without a token). Everything else — "originals/" (uploaded masters, never served),
 // unknown prefixes — is 404, so the origin does not reveal what else the
 // store holds. Keys are taken from the request target as sent, percent-
 // decoded once and checked with blob.ValidateKey: "..", "." and empty

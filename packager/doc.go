@@ -22,7 +22,7 @@
 // accepted; everything else is a *ProbeError whose Kind is one of
 // ErrUnsupportedFormat, ErrNoAudio, ErrDuration, ErrUndecodable or
 // ErrTooSlow. Every ffprobe and ffmpeg run (Probe, DecodeCheck, RemuxADTS,
-// the encodes) goes through one helper (exec.go) and runs with an empty
+// ExtractCover, the encodes) goes through one helper (exec.go) and runs with an empty
 // environment, no stdin, -protocol_whitelist file(,pipe), -format_whitelist
 // limited to those six demuxers (so no other demuxer ever parses untrusted
 // bytes), the input format forced with -f from the probe, the input named
@@ -33,6 +33,13 @@
 // caller. ffmpeg runs with -xerror, so a decode error (a truncated FLAC)
 // fails the job instead of publishing a song with a hole; the error carries
 // the tail of stderr.
+//
+// Embedded art (ID3 APIC, FLAC PICTURE, MP4 covr) is a video stream with
+// the attached_pic disposition: Probe reports it as Probe.Cover (and a
+// file with a real video track is refused), transcodes drop it (-vn), and
+// ExtractCover copies its bytes out unchanged (-c copy, no decode) for the
+// caller to check and re-encode (package cover: catalogd makes it the
+// album's cover when the album has none).
 //
 // A header's duration is a claim. DecodeCheck counts the decoded samples
 // and stops past Config.MaxDuration; a caller that hands its measured

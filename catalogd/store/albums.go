@@ -25,7 +25,8 @@ type Album struct {
 	Title       string
 	Type        string
 	ReleaseDate string // YYYY-MM-DD or ""
-	CoverURL    string
+	CoverURL    string // a link the artist gave; CoverHash wins over it
+	CoverHash   string // the cover's images (SetAlbumCover), "" when none
 	Popularity  int64
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -62,12 +63,12 @@ func (s *Store) CreateAlbum(ctx context.Context, na NewAlbum) (Album, error) {
 	return al, nil
 }
 
-const albumColumns = `al.id, al.artist_id, ar.name, al.title, al.type, al.release_date, al.cover_url, al.popularity, al.created_at, al.updated_at`
+const albumColumns = `al.id, al.artist_id, ar.name, al.title, al.type, al.release_date, al.cover_url, al.cover_hash, al.popularity, al.created_at, al.updated_at`
 
 func scanAlbum(row interface{ Scan(...any) error }) (Album, error) {
 	var al Album
 	var created, updated int64
-	err := row.Scan(&al.ID, &al.ArtistID, &al.ArtistName, &al.Title, &al.Type, &al.ReleaseDate, &al.CoverURL,
+	err := row.Scan(&al.ID, &al.ArtistID, &al.ArtistName, &al.Title, &al.Type, &al.ReleaseDate, &al.CoverURL, &al.CoverHash,
 		&al.Popularity, &created, &updated)
 	al.CreatedAt, al.UpdatedAt = fromMs(created), fromMs(updated)
 	return al, err

@@ -41,6 +41,7 @@ type Song struct {
 	AlbumID         int64
 	AlbumTitle      string
 	AlbumCoverURL   string
+	AlbumCoverHash  string
 	AlbumArtistID   int64
 	PrimaryArtistID int64
 	Credits         []Credit // in credit order; Credits[0] is the primary artist
@@ -153,7 +154,7 @@ func songExtra(artistNames []string, albumTitle string) string {
 
 // songColumns are the columns scanSong reads, from songFrom.
 const (
-	songColumns = `s.id, s.album_id, al.title, al.cover_url, al.artist_id, s.primary_artist_id, s.title,
+	songColumns = `s.id, s.album_id, al.title, al.cover_url, al.cover_hash, al.artist_id, s.primary_artist_id, s.title,
 	s.track_number, s.duration_ms, s.genre, s.explicit, s.status, s.current_version, s.popularity, s.created_at, s.updated_at`
 	songFrom = ` FROM songs s JOIN albums al ON al.id = s.album_id`
 	// songSelect selects songs for scanSong; callers add WHERE and ORDER BY.
@@ -163,7 +164,7 @@ const (
 func scanSong(row interface{ Scan(...any) error }, extra ...any) (Song, error) {
 	var so Song
 	var created, updated int64
-	dest := append([]any{&so.ID, &so.AlbumID, &so.AlbumTitle, &so.AlbumCoverURL, &so.AlbumArtistID, &so.PrimaryArtistID,
+	dest := append([]any{&so.ID, &so.AlbumID, &so.AlbumTitle, &so.AlbumCoverURL, &so.AlbumCoverHash, &so.AlbumArtistID, &so.PrimaryArtistID,
 		&so.Title, &so.TrackNumber, &so.DurationMS, &so.Genre, &so.Explicit, &so.Status, &so.CurrentVersion,
 		&so.Popularity, &created, &updated}, extra...)
 	err := row.Scan(dest...)

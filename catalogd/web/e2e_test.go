@@ -83,6 +83,11 @@ func TestEndToEnd(t *testing.T) {
 			"-i", "sine=frequency="+hz+":sample_rate=44100:duration=8", "-ac", "2", "-c:a", "flac", flacs[i])
 	}
 
+	// The album cover the artist sets: an 800×600 PNG (shown as a square
+	// crop of it).
+	coverPNG := filepath.Join(tmp, "cover.png")
+	testrun.FFmpeg(t, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=800x600", "-frames:v", "1", coverPNG)
+
 	d := startDev(t, filepath.Join(tmp, "data"), "-demo-songs", "1", "-demo-length", "12s")
 	demoSong := demoSongTitle(t, d.api, d.stdout.String())
 
@@ -90,7 +95,7 @@ func TestEndToEnd(t *testing.T) {
 	runCtx, stop := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer stop()
 	cmd := exec.CommandContext(runCtx, nodeBin, filepath.Join("e2e", "e2e.mjs"))
-	cmd.Env = append(os.Environ(), "RIFF_URL="+d.api, "RIFF_FLAC="+flacs[0], "RIFF_FLAC2="+flacs[1], "RIFF_OUT="+out, "RIFF_DEMO_SONG="+demoSong, "RIFF_CHROMIUM="+chromium)
+	cmd.Env = append(os.Environ(), "RIFF_URL="+d.api, "RIFF_FLAC="+flacs[0], "RIFF_FLAC2="+flacs[1], "RIFF_OUT="+out, "RIFF_DEMO_SONG="+demoSong, "RIFF_CHROMIUM="+chromium, "RIFF_COVER="+coverPNG)
 	var log testrun.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	err := cmd.Run()

@@ -6,7 +6,8 @@
 // A listener registers, searches a demo song, plays it (currentTime past
 // 3 s, no media error), likes it, adds it to a new playlist, reloads and
 // finds both; an artist uploads RIFF_FLAC, watches the progress bar and
-// the processing status until ready, and plays it; then the playlist is
+// the processing status until ready, sets the album's cover (RIFF_COVER)
+// and sees it load from the edge, and plays it; then the playlist is
 // reordered, renamed and deleted, the artist followed, the profile edited,
 // the audio replaced with RIFF_FLAC2 and the song taken down. Along the
 // way it checks phone and desktop layouts, keyboard navigation, accessible
@@ -24,6 +25,7 @@ const flac2 = process.env.RIFF_FLAC2 || flac; // the replacement audio
 const out = process.env.RIFF_OUT || 'testout/web-e2e';
 const executablePath = process.env.RIFF_CHROMIUM || '/usr/bin/chromium';
 const demoSong = process.env.RIFF_DEMO_SONG || 'A Major Sunrise';
+const coverFile = process.env.RIFF_COVER; // an image the artist sets as the album's cover
 if (!base || !flac) {
   console.error('e2e.mjs: set RIFF_URL (catalogd) and RIFF_FLAC (an audio file to upload)');
   process.exit(2);
@@ -253,10 +255,37 @@ try {
   await accessibleNames(page, 'studio');
   await shot(page, '08-upload-ready');
 
+  if (coverFile) {
+    // An image loaded when it is complete with a natural width: a broken
+    // or refused one (CSP, a 403 at the edge) has none.
+    const loaded = (sel) => page.waitForFunction((q) => {
+      const img = document.querySelector(q);
+      return img && img.complete && img.naturalWidth > 0 ? img.naturalWidth : false;
+    }, sel, { timeout: 30_000 });
+    step('set the album cover');
+    await page.getByLabel('Cover for E2E Album').setInputFiles(coverFile);
+    await loaded('.studio-album img.card-cover');
+    step('the album page shows the cover from the edge, without a token');
+    await page.locator('.studio-album a').filter({ hasText: 'E2E Album' }).first().click();
+    await page.getByRole('heading', { name: 'E2E Album' }).waitFor();
+    const width = await (await loaded('main img.cover')).jsonValue();
+    assert.ok(width >= 300, `the album cover is ${width} px wide`);
+    assert.match(await page.locator('main img.cover').getAttribute('src'), /\/covers\/\d+\/\d+\/[0-9a-f]{32}\/300\.jpg$/);
+    assert.equal(await page.locator('main img.cover').getAttribute('alt'), 'Cover of E2E Album');
+    await loaded('.song img.thumb');
+    await accessibleNames(page, 'album');
+    await shot(page, '08b-album-cover');
+    await page.goto(base + '/#/studio');
+    await page.waitForFunction(() => document.querySelector('.upload')?.dataset.status === 'ready', null, { timeout: 30_000 });
+  }
+
   step('play the upload');
   await item.getByRole('button', { name: 'Play E2E Upload' }).click();
   await playedPast(page, 3);
   assert.equal(await page.locator('#np-title').textContent(), 'E2E Upload');
+  if (coverFile) {
+    await page.waitForFunction(() => { const img = document.getElementById('np-cover'); return !img.hidden && img.complete && img.naturalWidth > 0; });
+  }
   await page.getByRole('button', { name: 'Queue', exact: true }).click();
   await page.getByRole('region', { name: 'Queue' }).getByRole('button', { name: 'Play E2E Upload from the queue' }).waitFor();
   await shot(page, '09-artist-playing');

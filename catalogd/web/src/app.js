@@ -114,6 +114,21 @@ function notFound() { return [h('h1', {}, 'Page not found'), h('p', {}, h('a', {
 
 // ---- shared pieces ----
 
+/**
+ * coverImg is an album's own cover (cover_sizes: square JPEGs at the edge,
+ * 64, 300 and 640 px) shown at size CSS pixels, the browser picking the
+ * size for the screen's density; a blank square when the album has none.
+ * Links an artist gave (a cover_url without sizes) are not shown: the
+ * page's CSP allows images from catalogd and the edge only. alt is empty
+ * where the album's title is next to it.
+ */
+function coverImg(album, size, cls, alt = '') {
+  const sizes = (album && album.cover_sizes) || null;
+  if (!sizes || !sizes[String(size)]) return h('span', { class: `${cls} blank`, 'aria-hidden': 'true' });
+  const srcset = Object.entries(sizes).map(([n, u]) => `${u} ${n}w`).join(', ');
+  return h('img', { class: cls, src: sizes[String(size)], srcset, sizes: `${size}px`, alt, width: size, height: size, decoding: 'async' });
+}
+
 function artistLinks(song) {
   const out = [];
   (song.artists || []).forEach((a, i) => { if (i) out.push(', '); out.push(h('a', { href: `#/artist/${a.id}` }, a.name)); });
@@ -134,6 +149,7 @@ function songList(songs, opts = {}) {
 function songRow(songs, s, i, opts) {
   const row = h('li', { class: 'song', 'data-song-id': s.id },
     h('button', { type: 'button', class: 'icon play', 'aria-label': `Play ${s.title}`, on: { click: () => player.playSongs(songs, i, opts.source || 'list') } }, '▶'),
+    coverImg(s.album, 64, 'thumb'),
     h('div', { class: 'meta' },
       h('a', { class: 'title', href: `#/song/${s.id}` }, s.title),
       s.explicit ? h('span', { class: 'badge', title: 'Explicit' }, 'E') : null,
@@ -305,11 +321,11 @@ async function viewSearch(_, query) {
       list.length ? render(list) : h('p', { class: 'muted' }, `No ${label.toLowerCase()} match.`),
       type ? pager(page, hash(t)) : (page.total > list.length ? h('a', { href: hash(t)(0) }, `All ${label.toLowerCase()} →`) : null));
   };
-  const cards = (list, href, text, sub) => h('ul', { class: 'cards' }, list.map((x) => h('li', {}, h('a', { href: href(x) }, h('strong', {}, text(x)), h('span', { class: 'sub' }, sub(x))))));
+  const cards = (list, href, text, sub, img) => h('ul', { class: 'cards' }, list.map((x) => h('li', {}, h('a', { href: href(x) }, img ? img(x) : null, h('strong', {}, text(x)), h('span', { class: 'sub' }, sub(x))))));
   return [title, tabs,
     group('song', 'Songs', res.songs, (l) => songList(l, { label: 'Matching songs', source: 'search' })),
     group('artist', 'Artists', res.artists, (l) => cards(l, (a) => `#/artist/${a.id}`, (a) => a.name, () => 'Artist')),
-    group('album', 'Albums', res.albums, (l) => cards(l, (a) => `#/album/${a.id}`, (a) => a.title, (a) => `${a.type || 'Album'} · ${a.artist ? a.artist.name : ''}`)),
+    group('album', 'Albums', res.albums, (l) => cards(l, (a) => `#/album/${a.id}`, (a) => a.title, (a) => `${a.type || 'Album'} · ${a.artist ? a.artist.name : ''}`, (a) => coverImg(a, 300, 'card-cover'))),
     group('playlist', 'Playlists', res.playlists, (l) => cards(l, (p) => `#/playlist/${p.id}`, (p) => p.name, (p) => `by ${p.owner ? p.owner.display_name : ''}`)),
   ];
 }
@@ -317,6 +333,7 @@ async function viewSearch(_, query) {
 async function viewSong([id]) {
   const s = await api.get(`/songs/${Number(id)}`);
   return [
+    coverImg(s.album, 300, 'cover', s.album && s.album.title ? `Cover of ${s.album.title}` : ''),
     h('h1', {}, s.title),
     h('p', { class: 'lead' }, artistLinks(s), s.album && s.album.id ? [' · ', h('a', { href: `#/album/${s.album.id}` }, s.album.title)] : null),
     h('dl', { class: 'facts' },
@@ -332,6 +349,7 @@ async function viewAlbum([id]) {
   const al = await api.get(`/albums/${Number(id)}`);
   const songs = al.songs || [];
   return [
+    coverImg(al, 300, 'cover', `Cover of ${al.title}`),
     h('h1', {}, al.title),
     h('p', { class: 'lead' }, `${{ single: 'Single', ep: 'EP' }[al.type] || 'Album'} by `, h('a', { href: `#/artist/${al.artist.id}` }, al.artist.name), al.release_date ? ` · ${al.release_date}` : ''),
     songs.length ? h('button', { type: 'button', on: { click: () => player.playSongs(songs, 0, 'album') } }, 'Play album') : null,
@@ -363,7 +381,7 @@ async function viewArtist([id]) {
     h('div', { class: 'row' }, songs.length ? h('button', { type: 'button', on: { click: () => player.playSongs(songs, 0, 'artist') } }, 'Play') : null, follow),
     h('h2', {}, 'Songs'),
     songList(songs, { label: `Songs by ${a.name}`, source: 'artist' }),
-    items(albums).length ? [h('h2', {}, 'Albums'), h('ul', { class: 'cards' }, items(albums).map((al) => h('li', {}, h('a', { href: `#/album/${al.id}` }, h('strong', {}, al.title), h('span', { class: 'sub' }, `${al.type}${al.release_date ? ' · ' + al.release_date.slice(0, 4) : ''}`)))))] : null,
+    items(albums).length ? [h('h2', {}, 'Albums'), h('ul', { class: 'cards' }, items(albums).map((al) => h('li', {}, h('a', { href: `#/album/${al.id}` }, coverImg(al, 300, 'card-cover'), h('strong', {}, al.title), h('span', { class: 'sub' }, `${al.type}${al.release_date ? ' · ' + al.release_date.slice(0, 4) : ''}`)))))] : null,
   ];
 }
 
@@ -569,12 +587,31 @@ async function viewStudio() {
 
   out.push(
     h('section', { 'aria-label': 'Your artists' }, h('h2', {}, 'Your artists'), h('ul', { class: 'cards' }, artists.map((a) => h('li', {}, h('a', { href: `#/artist/${a.id}` }, h('strong', {}, a.name), h('span', { class: 'sub' }, 'Artist page')))))),
-    h('section', { 'aria-label': 'Albums' }, h('h2', {}, 'Albums'), albums.length ? h('ul', { class: 'cards' }, albums.map((al) => h('li', {}, h('a', { href: `#/album/${al.id}` }, h('strong', {}, al.title), h('span', { class: 'sub' }, al.type))))) : null, albumForm),
+    h('section', { 'aria-label': 'Albums' }, h('h2', {}, 'Albums'), albums.length ? h('ul', { class: 'cards' }, albums.map(studioAlbum)) : null, albumForm),
     h('section', { 'aria-label': 'Upload' }, h('h2', {}, 'Upload a song'), upload),
     h('section', { 'aria-label': 'Your songs' }, h('h2', {}, 'Your songs'), uploads, songs.length ? null : h('p', { class: 'muted no-songs' }, 'Songs you upload show up here.')),
     h('details', {}, h('summary', {}, 'Add another artist'), become),
   );
   return out;
+}
+
+/**
+ * studioAlbum is an album card in the studio, with a control that sets its
+ * cover (PUT /albums/{id}/cover: the file is the body; the server checks
+ * it and re-encodes it).
+ */
+function studioAlbum(al) {
+  const link = h('a', { href: `#/album/${al.id}` }, coverImg(al, 300, 'card-cover'), h('strong', {}, al.title), h('span', { class: 'sub' }, al.type));
+  const input = h('input', { type: 'file', accept: 'image/jpeg,image/png,image/webp', class: 'cover-file' });
+  input.addEventListener('change', () => guard(async () => {
+    const file = input.files && input.files[0];
+    if (!file) return;
+    const updated = await api.upload('PUT', `/albums/${al.id}/cover`, file, () => {});
+    link.firstChild.replaceWith(coverImg(updated, 300, 'card-cover'));
+    input.value = '';
+    say(`Cover of “${al.title}” updated.`);
+  }));
+  return h('li', { class: 'studio-album' }, link, field(`Cover for ${al.title}`, input, 'JPEG, PNG or WebP, up to 10 MB.'));
 }
 
 /** uploadItem is one upload: its progress bar, then its processing status. */
@@ -687,6 +724,7 @@ function updateNav(current) {
 api.onChange(() => updateNav(parseRoute().parts[0] || ''));
 
 const bar = {
+  cover: document.getElementById('np-cover'),
   title: document.getElementById('np-title'),
   artist: document.getElementById('np-artist'),
   play: document.getElementById('btn-play'),
@@ -724,6 +762,9 @@ player.addEventListener('change', () => {
   const s = player.current;
   const a = player.audio;
   bar.title.textContent = s ? s.title : 'Nothing playing';
+  const cover = s && s.album && s.album.cover_sizes ? s.album.cover_sizes['64'] : '';
+  if (bar.cover.getAttribute('src') !== cover) { if (cover) bar.cover.src = cover; else bar.cover.removeAttribute('src'); }
+  bar.cover.hidden = !cover;
   bar.artist.textContent = s ? (s.artists || []).map((x) => x.name).join(', ') : '';
   bar.play.dataset.state = player.playing ? 'playing' : 'paused';
   bar.play.setAttribute('aria-label', player.playing ? 'Pause' : 'Play');

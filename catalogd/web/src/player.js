@@ -274,7 +274,7 @@ export class Player extends EventTarget {
       title: s.title,
       artist: (s.artists || []).map((a) => a.name).join(', '),
       album: s.album ? s.album.title : '',
-      artwork: s.album && s.album.cover_url && s.album.cover_url.startsWith('/') ? [{ src: s.album.cover_url }] : [],
+      artwork: s.album && s.album.cover_sizes ? Object.entries(s.album.cover_sizes).map(([n, src]) => ({ src, sizes: `${n}x${n}`, type: 'image/jpeg' })) : [],
     });
   }
 
