@@ -220,9 +220,10 @@ type playlist struct {
 }
 
 // write sends resp, filled in with the envelope's fields, as JSON when
-// format is "json" and as XML otherwise. Subsonic answers errors with
-// HTTP 200 too; the status is in the envelope.
-func (h *Handler) write(w http.ResponseWriter, format string, resp *response) {
+// format is "json" and as XML otherwise, with HTTP status (Subsonic
+// answers errors with 200: the status is in the envelope; Riff uses 404
+// for an unknown method and 429 for a spent login limit).
+func (h *Handler) write(w http.ResponseWriter, format string, status int, resp *response) {
 	resp.XMLNS, resp.Version, resp.Type, resp.ServerVersion, resp.OpenSubsonic = xmlns, APIVersion, ServerType, h.cfg.ServerVersion, true
 	resp.Status = "ok"
 	if resp.Error != nil {
@@ -230,7 +231,6 @@ func (h *Handler) write(w http.ResponseWriter, format string, resp *response) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	if format == "json" {
-		w.Header().Set("Content-Type", "application/json")
 		b, err := json.Marshal(struct {
 			R *response `json:"subsonic-response"`
 		}{resp})
@@ -239,6 +239,8 @@ func (h *Handler) write(w http.ResponseWriter, format string, resp *response) {
 			http.Error(w, "encoding failed", http.StatusInternalServerError)
 			return
 		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
 		w.Write(append(b, '\n'))
 		return
 	}
@@ -249,6 +251,7 @@ func (h *Handler) write(w http.ResponseWriter, format string, resp *response) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(status)
 	w.Write([]byte(xml.Header))
 	w.Write(b)
 	w.Write([]byte("\n"))

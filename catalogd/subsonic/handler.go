@@ -148,7 +148,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	format := "xml"
 	if err := r.ParseForm(); err != nil {
-		h.write(w, format, &response{Error: Fail(CodeGeneric, "The request's parameters cannot be read.")})
+		h.write(w, format, http.StatusOK, &response{Error: Fail(CodeGeneric, "The request's parameters cannot be read.")})
 		return
 	}
 	if r.Form.Get("f") == "json" {
@@ -161,8 +161,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	m, ok := h.methods[name]
 	if !ok {
-		w.WriteHeader(http.StatusNotFound)
-		h.write(w, format, &response{Error: Fail(CodeNotFound, "No such method: %s.", name)})
+		h.write(w, format, http.StatusNotFound, &response{Error: Fail(CodeNotFound, "No such method: %s.", name)})
 		return
 	}
 	c := &call{ctx: r.Context(), w: w, r: r}
@@ -177,13 +176,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c.redirected {
 		return
 	}
+	status := http.StatusOK
 	if err != nil {
 		var se *Error
 		var limited *rateLimited
 		switch {
 		case errors.As(err, &limited):
 			w.Header().Set("Retry-After", strconv.Itoa(int(limited.retryAfter.Seconds()+0.999)))
-			w.WriteHeader(http.StatusTooManyRequests)
+			status = http.StatusTooManyRequests
 			se = Fail(CodeGeneric, "Too many failed attempts; wait before trying again.")
 		case errors.As(err, &se):
 		case errors.Is(err, store.ErrNotFound):
@@ -194,7 +194,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		resp = response{Error: se}
 	}
-	h.write(w, format, &resp)
+	h.write(w, format, status, &resp)
 }
 
 // Parameters.
