@@ -22,6 +22,10 @@
 // publishes new versions in one transaction and collects superseded ones;
 // Server.RunJobs runs its workers (Run starts -workers of them).
 //
+// The Subsonic API (package subsonic, docs/subsonic.md) is mounted at
+// /rest/*; subsonic.go gives it catalogd's rules (its Catalog interface)
+// and holds the routes that manage its credentials.
+//
 // Run (run.go) is parse → build → run: parseFlags checks every flag with
 // no side effects, build opens and makes the parts, (*daemon).run starts
 // them and shuts them down. Signing keys are loaded by LoadKeys (keys.go).
