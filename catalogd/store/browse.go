@@ -103,8 +103,7 @@ func (s *Store) BrowseAlbums(ctx context.Context, q AlbumQuery) ([]AlbumSummary,
 		where = append(where, `s.genre = `+arg(q.Genre))
 	}
 	if q.FromYear != 0 || q.ToYear != 0 {
-		lo, hi := min(q.FromYear, q.ToYear), max(q.FromYear, q.ToYear)
-		where = append(where, `al.release_date >= `+arg(fmt.Sprintf("%04d", lo))+` AND al.release_date < `+arg(fmt.Sprintf("%04d", hi+1)))
+		where = append(where, releasedWithin(arg, q.FromYear, q.ToYear))
 	}
 	if q.IDs != nil {
 		if len(q.IDs) == 0 {
@@ -176,6 +175,13 @@ func (s *Store) BrowseAlbums(ctx context.Context, q AlbumQuery) ([]AlbumSummary,
 	return out, nil
 }
 
+// releasedWithin is the condition that an album (al) came out in the
+// years from..to, either way round; arg adds a query argument.
+func releasedWithin(arg func(any) string, from, to int) string {
+	lo, hi := min(from, to), max(from, to)
+	return `al.release_date >= ` + arg(fmt.Sprintf("%04d", lo)) + ` AND al.release_date < ` + arg(fmt.Sprintf("%04d", hi+1))
+}
+
 // GenreSummary is a genre with its ready songs and the albums they are on.
 type GenreSummary struct {
 	Name       string
@@ -228,8 +234,7 @@ func (s *Store) BrowseSongs(ctx context.Context, q SongQuery) ([]Song, error) {
 		where = append(where, `s.genre = `+arg(q.Genre))
 	}
 	if q.FromYear != 0 || q.ToYear != 0 {
-		lo, hi := min(q.FromYear, q.ToYear), max(q.FromYear, q.ToYear)
-		where = append(where, `al.release_date >= `+arg(fmt.Sprintf("%04d", lo))+` AND al.release_date < `+arg(fmt.Sprintf("%04d", hi+1)))
+		where = append(where, releasedWithin(arg, q.FromYear, q.ToYear))
 	}
 	order := `s.popularity DESC, s.id`
 	if q.Random {
