@@ -70,8 +70,8 @@ func (s *Store) CreateSubsonicCredential(ctx context.Context, userID int64, apiK
 // user, oldest first.
 func (s *Store) SubsonicCredentials(ctx context.Context, userID int64, apiKey bool) ([]SubsonicCredential, error) {
 	table, col := credentialTable(apiKey)
-	rows, err := s.w.QueryContext(ctx, `SELECT id, user_id, name, `+col+`, created_at FROM `+table+`
-		WHERE user_id = $1 ORDER BY id`, userID) // the writer: a credential works at once after it is made
+	rows, err := s.read.QueryContext(ctx, `SELECT id, user_id, name, `+col+`, created_at FROM `+table+`
+		WHERE user_id = $1 ORDER BY id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s of user %d: %w", table, userID, err)
 	}
@@ -95,11 +95,12 @@ func (s *Store) SubsonicCredentials(ctx context.Context, userID int64, apiKey bo
 // UserBySubsonicKey returns the user holding the API key with this hash
 // (ErrNotFound: none, e.g. revoked).
 func (s *Store) UserBySubsonicKey(ctx context.Context, hash []byte) (User, error) {
-	var userID int64
-	if err := s.w.QueryRowContext(ctx, `SELECT user_id FROM subsonic_api_keys WHERE key_hash = $1`, hash).Scan(&userID); err != nil {
+	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users
+		WHERE id = (SELECT user_id FROM subsonic_api_keys WHERE key_hash = $1)`, hash))
+	if err != nil {
 		return User{}, notFound(err, "api key", "")
 	}
-	return s.UserByID(ctx, userID)
+	return u, nil
 }
 
 // DeleteSubsonicCredential revokes an API key or app password of userID
