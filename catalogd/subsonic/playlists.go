@@ -128,16 +128,22 @@ func (h *Handler) clearPlaylist(c *call, id int64, ed store.Editor) error {
 	if err != nil {
 		return err
 	}
-	for _, it := range slices.Backward(items) {
-		if _, err := h.store.RemovePlaylistItem(c.ctx, id, ed, it.ID); err != nil {
-			return playlistError(err)
-		}
+	if len(items) == 0 {
+		return nil
 	}
-	return nil
+	ids := make([]int64, len(items))
+	for i, it := range items {
+		ids[i] = it.ID
+	}
+	_, err = h.store.RemovePlaylistItems(c.ctx, id, ed, ids)
+	return playlistError(err)
 }
 
 // addSongs appends songIDs in batches of store.MaxPlaylistAdd.
 func (h *Handler) addSongs(c *call, id int64, ed store.Editor, songIDs []int64) error {
+	if len(songIDs) > store.MaxPlaylistItems {
+		return Fail(CodeGeneric, "A playlist holds at most %d songs.", store.MaxPlaylistItems)
+	}
 	for batch := range slices.Chunk(songIDs, store.MaxPlaylistAdd) {
 		if _, err := h.store.AddPlaylistSongs(c.ctx, id, ed, batch, -1); err != nil {
 			return playlistError(err)
@@ -187,6 +193,9 @@ func (h *Handler) updatePlaylist(c *call, _ *response) error {
 	if err != nil {
 		return err
 	}
+	if len(c.r.Form["songIndexToRemove"]) > store.MaxPlaylistItems {
+		return Fail(CodeGeneric, "A playlist holds at most %d songs.", store.MaxPlaylistItems)
+	}
 	var remove []int
 	for _, v := range c.r.Form["songIndexToRemove"] {
 		n, err := strconv.Atoi(v)
@@ -209,13 +218,15 @@ func (h *Handler) updatePlaylist(c *call, _ *response) error {
 			return err
 		}
 		slices.Sort(remove)
-		for _, i := range slices.Backward(slices.Compact(remove)) {
+		var ids []int64
+		for _, i := range slices.Compact(remove) {
 			if i >= len(items) {
 				return Fail(CodeNotFound, "No song at index %d.", i)
 			}
-			if _, err := h.store.RemovePlaylistItem(c.ctx, id, ed, items[i].ID); err != nil {
-				return playlistError(err)
-			}
+			ids = append(ids, items[i].ID)
+		}
+		if _, err := h.store.RemovePlaylistItems(c.ctx, id, ed, ids); err != nil {
+			return playlistError(err)
 		}
 	}
 	return h.addSongs(c, id, ed, add)
