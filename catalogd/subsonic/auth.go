@@ -181,7 +181,7 @@ func (h *Handler) authenticate(r *http.Request) (User, error) {
 			return User{}, &rateLimited{d}
 		}
 	}
-	wrong := Fail(CodeWrongCredentials, "Wrong username or password.")
+	wrong := Fail(CodeWrongCredentials, "Wrong username or password (use an app password from your Riff profile, not your Riff password).")
 	usr, err := h.store.UserByEmail(r.Context(), u)
 	if errors.Is(err, store.ErrNotFound) {
 		return User{}, h.failed(r, ip, account, wrong)
