@@ -156,7 +156,7 @@ function validate(endpoint, inner, wantCode) {
 }
 
 // validateXML asks the same again in XML and validates that.
-async function validateXML(endpoint, params, auth) {
+async function validateXML(endpoint, params, auth, wantCode) {
   const q = new URLSearchParams({ v: "1.16.1", c: "riff-test", ...auth });
   for (const [k, v] of Object.entries(params || {})) {
     for (const x of Array.isArray(v) ? v : [v]) q.append(k, String(x));
@@ -177,7 +177,8 @@ async function validateXML(endpoint, params, auth) {
   if (!v({ "subsonic-response": inner })) {
     check(false, `${endpoint}: XML answer does not match the schema: ${ajv.errorsText(v.errors)}\n${text.slice(0, 600)}`);
   }
-  check(inner.status === "ok", `${endpoint}: XML status ${inner.status}`);
+  if (wantCode === undefined) check(inner.status === "ok", `${endpoint}: XML status ${inner.status}`);
+  else check(inner.status === "failed" && inner.error?.code === wantCode, `${endpoint}: XML: want error ${wantCode}: ${text.slice(0, 300)}`);
 }
 
 // --- The run -------------------------------------------------------------
@@ -287,6 +288,11 @@ await plain(byKey, "deletePlaylist", "deletePlaylist", { id: scratch.playlist.id
 const gone = await fetch(`${api}/playlist/${scratch.playlist.id}`, { headers: { Authorization: `Bearer ${env("RIFF_TOKEN")}` } });
 check(gone.status === 404, `deleted playlist: ${gone.status}`);
 
+// The same edits in XML, repeated where that changes nothing.
+await validateXML("updatePlaylist", { playlistId: plID, comment: "from an app" }, keyAuth);
+const scratch2 = await plain(byKey, "createPlaylist", "createPlaylist", { name: "Scratch 2" });
+await validateXML("deletePlaylist", { id: scratch2.playlist.id }, keyAuth);
+
 // Stars are likes and follows.
 await plain(byKey, "star", "star", { id: song.id, artistId: firstArtist.id });
 const liked = await riff("/users/me/liked-songs");
@@ -296,12 +302,17 @@ check(following.items.some((f) => String(f.artist.id) === firstArtist.id), "star
 const starred = await call(byKey, "getStarred2", "getStarred2");
 check(starred.starred2.song.some((s) => s.id === song.id), "getStarred2: song");
 await plain(byToken, "unstar", "unstar", { artistId: firstArtist.id });
+await validateXML("star", { id: song.id }, keyAuth);
+await validateXML("unstar", { artistId: firstArtist.id }, keyAuth);
 
 // Scrobble: the play is counted.
 const before = (await riff("/users/me/recently-played")).total;
 await plain(byKey, "scrobble", "scrobble", { id: song.id, submission: true });
 const after = await riff("/users/me/recently-played");
 check(after.total === before + 1 && String(after.items[0].song.id) === song.id, `scrobble not counted: ${before} -> ${JSON.stringify(after).slice(0, 300)}`);
+
+await validateXML("scrobble", { id: song.id, submission: false }, keyAuth);
+await validateXML("download", { id: song.id }, keyAuth, 50);
 
 // Media: redirects to signed edge URLs (the Go test decodes them).
 const manual = (url, init) => fetch(url, { ...init, redirect: "manual" });
@@ -330,6 +341,7 @@ if (album.coverArt) {
   urls.cover = loc;
 } else {
   validate("getCoverArt", (await cover.json())["subsonic-response"], 70);
+  await validateXML("getCoverArt", { id: `al-${album.id}` }, keyAuth, 70);
 }
 
 if (failures.length > 0) {
