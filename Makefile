@@ -30,6 +30,13 @@ $(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
 	cd $(WEB) && npm ci --no-audit --no-fund
 	@touch $@
 
+# The Subsonic client test (dev/subsonic_test.go): subsonic-api and the
+# schema validator it drives from node.
+SUBSONIC_CLIENT := dev/testdata/subsonic
+$(SUBSONIC_CLIENT)/node_modules/.package-lock.json: $(SUBSONIC_CLIENT)/package-lock.json
+	cd $(SUBSONIC_CLIENT) && npm ci --no-audit --no-fund
+	@touch $@
+
 web:
 	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
 	  $(MAKE) --no-print-directory $(WEB)/node_modules/.package-lock.json && cd $(WEB) && node build.mjs >/dev/null; \
@@ -37,8 +44,9 @@ web:
 	  echo "node/npm not found: using the committed web player bundle in $(WEB)/dist"; \
 	fi
 
-# tools-web: what the web player's tests need: node and npm, Debian's
-# chromium (apt-get when we are root on Debian/Ubuntu) and `npm ci`.
+# tools-web: what the web player's and the Subsonic client's tests need:
+# node and npm, Debian's chromium (apt-get when we are root on
+# Debian/Ubuntu) and `npm ci` in both.
 tools-web:
 	@pkgs=""; command -v chromium >/dev/null 2>&1 || pkgs="chromium"; \
 	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || pkgs="$$pkgs nodejs npm"; \
@@ -50,7 +58,7 @@ tools-web:
 	    echo "the web player's tests need node 20+, npm and chromium on PATH (Debian/Ubuntu: sudo apt-get install nodejs npm chromium)"; exit 1; \
 	  fi; \
 	fi
-	@$(MAKE) --no-print-directory $(WEB)/node_modules/.package-lock.json
+	@$(MAKE) --no-print-directory $(WEB)/node_modules/.package-lock.json $(SUBSONIC_CLIENT)/node_modules/.package-lock.json
 
 deps: tools-go tools-media
 	$(GO) mod download

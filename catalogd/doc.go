@@ -28,6 +28,10 @@
 // becomes the cover of an album that has none, and a replaced cover is
 // purged through the outbox (docs/catalogd.md, "Album covers").
 //
+// The Subsonic API (package subsonic, docs/subsonic.md) is mounted at
+// /rest/*; subsonic.go gives it catalogd's rules (its Catalog interface)
+// and holds the routes that manage its credentials.
+//
 // Run (run.go) is parse → build → run: parseFlags checks every flag with
 // no side effects, build opens and makes the parts, (*daemon).run starts
 // them and shuts them down. Signing keys are loaded by LoadKeys (keys.go).

@@ -139,8 +139,8 @@ func (s *Server) createPlaylist(w http.ResponseWriter, r *http.Request, p princi
 
 // visiblePlaylist loads playlist id if p may see it: public ones, and the
 // owner's private ones (404 for everyone else).
-func (s *Server) visiblePlaylist(r *http.Request, p principal, id int64) (store.PlaylistDetail, error) {
-	pl, err := s.store.PlaylistByID(r.Context(), id)
+func (s *Server) visiblePlaylist(ctx context.Context, p principal, id int64) (store.PlaylistDetail, error) {
+	pl, err := s.store.PlaylistByID(ctx, id)
 	if err == nil && !pl.IsPublic && (p.UserID == 0 || pl.OwnerUserID != p.UserID) {
 		err = store.ErrNotFound
 	}
@@ -167,7 +167,7 @@ func (s *Server) getPlaylist(w http.ResponseWriter, r *http.Request, p principal
 			return invalidField("include_songs", "invalid_enum", "include_songs must be true or false.")
 		}
 	}
-	pl, err := s.visiblePlaylist(r, p, id)
+	pl, err := s.visiblePlaylist(r.Context(), p, id)
 	if err != nil {
 		return err
 	}

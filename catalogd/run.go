@@ -20,6 +20,7 @@ import (
 	"riff/catalogd/ingest"
 	"riff/catalogd/purge"
 	"riff/catalogd/store"
+	"riff/catalogd/subsonic"
 	"riff/internal/blob"
 	"riff/internal/config"
 	"riff/internal/obs"
@@ -105,6 +106,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	loginAccount := fs.Int("login-account-limit", 10, "login attempts per account per -login-window")
 	loginIP := fs.Int("login-ip-limit", 30, "login and register attempts per client address per -login-window")
 	loginWindow := fs.Duration("login-window", 15*time.Minute, "window of the login rate limits")
+	subsonicPlain := fs.Bool("subsonic-allow-plain", false, "accept Subsonic's plain p= passwords (app passwords only) on requests that came over TLS")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second, "how long to let requests finish on shutdown")
 	// Ingest: uploads, the job queue and the packager.
 	blobURL := fs.String("blob", "data/blob", "blob store `URL` for originals and packaged media: a folder, file:///abs/path or s3://bucket?region=…")
@@ -176,7 +178,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 			MaxDuration: *maxDuration, EncodeBudget: *encodeBudget},
 		server: Config{
 			EdgeURL: *edgeURL, PlaybackTTL: *tokenTTL, PlaybackReuse: reuse(*tokenReuse), RefreshTTL: *refreshTTL, RefreshGrace: *refreshGrace,
-			MaxBodyBytes: int64(maxBody), ClientIPHeader: *clientIPHeader,
+			MaxBodyBytes: int64(maxBody), ClientIPHeader: *clientIPHeader, SubsonicAllowPlain: *subsonicPlain,
 			LoginAccountBurst: *loginAccount, LoginIPBurst: *loginIP, LoginWindow: *loginWindow,
 			UploadMaxBytes: int64(uploadMax), UploadsPerUser: *uploadsPerUser, UploadsTotal: *uploadsMax,
 			SpoolMaxBytes: int64(spoolMax), Workers: *workers, JobLease: *jobLease,
@@ -339,6 +341,9 @@ func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
 		Access:   auth.NewAccessTokens(d.keys.AccessKID, d.keys.AccessKey, cfg.accessTTL, time.Now),
 		Playback: d.keys.Playback, PublicKeys: d.keys.Public, Now: time.Now,
 		Blob: d.blob, Packager: packager.New(cfg.packager), Purged: kickPurges(d.purges),
+		// App passwords are sealed under a key derived from the access-token
+		// key (itself derived from signing.key): no new secret to keep.
+		SubsonicKey: subsonic.DeriveKey(d.keys.AccessKey),
 	})
 	if err != nil {
 		return nil, err

@@ -36,13 +36,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, _ principal) err
 		return err
 	}
 	text := q.Get("q")
-	switch {
-	case strings.TrimSpace(text) == "":
-		return invalidField("q", "required", "q must not be empty.")
-	case len(text) > maxQueryBytes:
-		return invalidField("q", "too_long", "q must be at most %d bytes.", maxQueryBytes)
-	}
-	if e := checkText("q", text, true, maxQueryBytes, false); e != nil {
+	if e := checkSearchText(text); e != nil {
 		return e
 	}
 	types := searchTypes
@@ -80,6 +74,18 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, _ principal) err
 		return err
 	}
 	return writeJSON(w, http.StatusOK, resp)
+}
+
+// checkSearchText checks the text of a search (q): not blank, at most
+// maxQueryBytes, printable.
+func checkSearchText(text string) *apiError {
+	switch {
+	case strings.TrimSpace(text) == "":
+		return invalidField("q", "required", "q must not be empty.")
+	case len(text) > maxQueryBytes:
+		return invalidField("q", "too_long", "q must be at most %d bytes.", maxQueryBytes)
+	}
+	return checkText("q", text, true, maxQueryBytes, false)
 }
 
 // Trending page sizes: the spec's 50 by default, up to 100.

@@ -17,6 +17,7 @@ import (
 	"riff/catalogd/auth"
 	"riff/catalogd/ingest"
 	"riff/catalogd/store"
+	"riff/catalogd/subsonic"
 	"riff/internal/blob"
 	"riff/internal/obs"
 	"riff/internal/playtoken"
@@ -55,6 +56,9 @@ type Config struct {
 	LoginWindow       time.Duration
 	// TrendingCacheTTL is how long a trending answer is reused (default 30s).
 	TrendingCacheTTL time.Duration
+	// SubsonicAllowPlain accepts Subsonic's plain p= passwords (app
+	// passwords only) on requests that came over TLS (package subsonic).
+	SubsonicAllowPlain bool
 
 	// Ingest (the handlers in upload.go; the job worker is package ingest).
 	//
@@ -166,6 +170,10 @@ type Deps struct {
 	// Purged, if set, is called after a change that queued edge purges
 	// commits (the purge dispatcher's Kick), so they go out at once.
 	Purged func()
+	// SubsonicKey (32 bytes, subsonic.DeriveKey) seals the app passwords
+	// of the Subsonic API; nil: a random key (they then die with the
+	// process).
+	SubsonicKey []byte
 }
 
 // Server is the catalogd HTTP API. It is safe for concurrent use.
@@ -185,6 +193,7 @@ type Server struct {
 	trending     *trendingCache
 	minted       *auth.TokenCache[mintKey, mintEntry] // playback tokens handed out, for reuse
 	web          *webUI
+	subsonic     *subsonic.Handler // /rest/*
 	handler      http.Handler
 
 	blob    blob.Store
@@ -232,6 +241,9 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		s.purged = func() {}
 	}
 	if s.jobs, err = newJobs(cfg, d); err != nil {
+		return nil, err
+	}
+	if s.subsonic, err = newSubsonic(s, cfg, d); err != nil {
 		return nil, err
 	}
 	s.handler = d.Obs.Middleware(s.router(true))
@@ -311,7 +323,7 @@ type route struct {
 // routes is every API route: the single table the router, the OpenAPI
 // test and the docs agree on. Each area keeps its own part.
 func (s *Server) routes() []route {
-	return slices.Concat(s.coreRoutes(), s.libraryRoutes(), s.ingestRoutes(), s.studioRoutes(), s.coverRoutes())
+	return slices.Concat(s.coreRoutes(), s.libraryRoutes(), s.ingestRoutes(), s.studioRoutes(), s.coverRoutes(), s.subsonicRoutes())
 }
 
 // coreRoutes are accounts, profiles, the catalog, search and playback.
@@ -355,6 +367,8 @@ func (s *Server) router(withMetrics bool) http.Handler {
 	// The web player (webui.go): API routes never start with /assets/.
 	mux.HandleFunc("GET /{$}", s.serveIndex)
 	mux.HandleFunc("GET /assets/{name}", s.serveAsset)
+	// The Subsonic API (package subsonic): any method, its own envelope.
+	mux.Handle("/rest/", s.subsonic)
 	health := s.obs.Handler()
 	mux.Handle("GET /healthz", health)
 	mux.Handle("GET /readyz", health)

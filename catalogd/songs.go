@@ -189,14 +189,23 @@ func (s *Server) streamSong(w http.ResponseWriter, r *http.Request, p principal)
 	if !playable(so) {
 		return newError(kindConflict, "not_playable", "The song has no published media yet (status %s).", so.Status)
 	}
-	token, prefix, kbps, _, err := s.playbackToken(p, so)
+	url, err := s.renditionURL(p, so, blobkey.FormatOgg, want)
 	if err != nil {
 		return err
 	}
-	kbps = min(kbps, want)
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, s.cfg.EdgeURL+"/t/"+token+"/"+prefix+blobkey.Rendition{Format: blobkey.FormatOgg, Kbps: kbps}.Media(), http.StatusFound)
+	http.Redirect(w, r, url, http.StatusFound)
 	return nil
+}
+
+// renditionURL returns the signed edge URL of a playable song's rendition
+// in format at want kbps (a rung of the ladder), capped by p's tier.
+func (s *Server) renditionURL(p principal, so store.Song, format string, want int) (string, error) {
+	token, prefix, kbps, _, err := s.playbackToken(p, so)
+	if err != nil {
+		return "", err
+	}
+	return s.cfg.EdgeURL + "/t/" + token + "/" + prefix + blobkey.Rendition{Format: format, Kbps: min(kbps, want)}.Media(), nil
 }
 
 // jobProgress returns the newest package job of a song when it should be

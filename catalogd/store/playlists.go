@@ -463,6 +463,36 @@ func (s *Store) RemovePlaylistItem(ctx context.Context, id int64, ed Editor, ite
 	return s.removeItems(ctx, id, ed, "id", itemID)
 }
 
+// RemovePlaylistItems removes the items itemIDs from playlist id in one
+// edit (ErrNotInPlaylist, and nothing removed, when one is not there).
+func (s *Store) RemovePlaylistItems(ctx context.Context, id int64, ed Editor, itemIDs []int64) (EditResult, error) {
+	removed := 0
+	res, err := s.editPlaylist(ctx, id, ed, func(tx *sql.Tx, pe *playlistEdit) error {
+		for chunk := range slices.Chunk(itemIDs, MaxPlaylistAdd) {
+			args := []any{id}
+			for _, v := range chunk {
+				args = append(args, v)
+			}
+			r, err := tx.ExecContext(ctx, `DELETE FROM playlist_items WHERE playlist_id = $1 AND id IN (`+placeholders(2, len(chunk))+`)`, args...)
+			if err != nil {
+				return err
+			}
+			n, err := r.RowsAffected()
+			if err != nil {
+				return err
+			}
+			removed += int(n)
+		}
+		if removed != len(itemIDs) {
+			return fmt.Errorf("playlist %d: %d of %d items: %w", id, removed, len(itemIDs), ErrNotInPlaylist)
+		}
+		pe.count -= removed
+		return nil
+	})
+	res.Removed = removed
+	return res, err
+}
+
 func (s *Store) removeItems(ctx context.Context, id int64, ed Editor, col string, v int64) (EditResult, error) {
 	removed := 0
 	res, err := s.editPlaylist(ctx, id, ed, func(tx *sql.Tx, pe *playlistEdit) error {

@@ -362,6 +362,18 @@ try {
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'E2E Renamed' }).waitFor();
   await accessibleNames(page, 'profile');
 
+  step('a Subsonic API key made in the profile works, and stops once revoked');
+  const keyForm = page.getByRole('form', { name: 'New API key' });
+  await keyForm.getByLabel('Name').fill('E2E app');
+  await keyForm.getByRole('button', { name: 'Create API key' }).click();
+  const apiKey = (await page.locator('[data-kind="api-keys"] code.secret').textContent()).trim();
+  const restPing = async () => (await (await fetch(`${base}/rest/ping?f=json&apiKey=${encodeURIComponent(apiKey)}`)).json())['subsonic-response'];
+  if ((await restPing()).status !== 'ok') throw new Error('the API key made in the profile does not work');
+  await shot(page, 'profile-subsonic');
+  await page.getByRole('button', { name: 'Revoke API key E2E app' }).click();
+  await page.getByRole('list', { name: 'API keys' }).getByText('No API keys yet.').waitFor();
+  if ((await restPing()).error?.code !== 44) throw new Error('a revoked API key still works');
+
   step('replace the upload\'s audio');
   await page.goto(base + '/#/studio');
   await page.getByLabel('New audio for E2E Upload').setInputFiles(flac2);

@@ -5,6 +5,7 @@ import { Api, ApiError } from './api.js';
 import { field, formatTime, h } from './dom.js';
 import { Reporter } from './events.js';
 import { Player } from './player.js';
+import { subsonicAccess } from './subsonic.js';
 
 const api = new Api();
 const reporter = new Reporter(api);
@@ -520,6 +521,7 @@ async function viewProfile() {
     h('h1', {}, 'Your profile'),
     h('dl', { class: 'facts' }, h('dt', {}, 'Email'), h('dd', {}, me.email), h('dt', {}, 'Plan'), h('dd', {}, me.tier), h('dt', {}, 'Role'), h('dd', {}, me.role)),
     form,
+    await subsonicAccess(api, onSubmit, say),
     h('button', { type: 'button', class: 'ghost', on: { click: async () => { player.audio.pause(); await api.logout(); say('Logged out.'); go('#/'); } } }, 'Log out'),
   ];
 }
