@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -129,6 +130,19 @@ func (c subsonicCatalog) ClientIP(r *http.Request) string { return c.s.clientIP(
 // client address header is configured) says it received TLS.
 func (c subsonicCatalog) TLS(r *http.Request) bool {
 	return r.TLS != nil || (c.s.cfg.ClientIPHeader != "" && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
+}
+
+func (c subsonicCatalog) CoverURL(artistID, albumID int64, hash, link string, size int) string {
+	url, sizes := c.s.coverURLs(artistID, albumID, hash, link)
+	if size <= 0 || sizes == nil {
+		return url
+	}
+	for _, n := range blobkey.CoverSizes { // ascending
+		if n >= size {
+			return sizes[strconv.Itoa(n)]
+		}
+	}
+	return sizes[strconv.Itoa(blobkey.CoverSizes[len(blobkey.CoverSizes)-1])]
 }
 
 // Managing the credentials: /users/me/subsonic/api-keys and

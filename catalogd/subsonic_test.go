@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"riff/catalogd/auth"
 	"riff/catalogd/store"
 	"riff/catalogd/store/storetest"
+	"riff/internal/blobkey"
 )
 
 // Tests of the Subsonic API (package subsonic) as catalogd serves it, over
@@ -533,6 +535,23 @@ func testSubsonicCatalog(t *testing.T, e *env) {
 		wantOK(t, "getAlbum", e.restJSON("getAlbum", kp("id", sidOf(f.album.ID)), "album", &al))
 		if al.CoverArt != "al-"+sidOf(f.album.ID) {
 			t.Errorf("coverArt %q", al.CoverArt)
+		}
+		// A cover of its own (PUT /albums/{id}/cover) wins over the link:
+		// the edge's image of the smallest size at least `size`.
+		const hash = "0123456789abcdef0123456789abcdef"
+		if _, err := e.store.SetAlbumCover(ctx, f.album.ID, hash, false); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct{ size, want int }{{0, 300}, {64, 64}, {65, 300}, {500, 640}, {4000, 640}} {
+			p := kp("id", "al-"+sidOf(f.album.ID))
+			if tc.size > 0 {
+				p.Set("size", strconv.Itoa(tc.size))
+			}
+			status, h, _ := e.rest("getCoverArt", p)
+			want := "https://edge.example" + blobkey.CoverPath(f.album.ArtistID, f.album.ID, hash, tc.want)
+			if status != http.StatusFound || h.Get("Location") != want {
+				t.Errorf("getCoverArt size=%d: %d %q, want %q", tc.size, status, h.Get("Location"), want)
+			}
 		}
 	})
 }

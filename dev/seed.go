@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -144,6 +147,13 @@ func seed(ctx context.Context, s Settings, api, dsn string, progress io.Writer) 
 			return nil, err
 		}
 		tokens[i], albums[i] = tok, album.ID
+		cover, err := demoCover(i)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.do(ctx, "PUT", fmt.Sprintf("/albums/%d/cover", album.ID), tok, bytes.NewReader(cover), "image/png", http.StatusOK, nil); err != nil {
+			return nil, fmt.Errorf("cover of %q: %w", a.album, err)
+		}
 	}
 
 	type pending struct {
@@ -305,4 +315,28 @@ func (c *client) upload(ctx context.Context, token, file string, fields map[stri
 	var song struct{ ID int64 }
 	err = c.do(ctx, "POST", "/songs", token, &buf, mw.FormDataContentType(), http.StatusAccepted, &song)
 	return song.ID, err
+}
+
+// demoCover draws demo album i's cover: a 640×640 diagonal gradient in a
+// colour of its own, set through PUT /albums/{id}/cover like an artist's.
+func demoCover(i int) ([]byte, error) {
+	const n = 640
+	hues := [][2]color.RGBA{
+		{{0xff, 0x8a, 0x3d, 0xff}, {0x6a, 0x2c, 0x91, 0xff}},
+		{{0x2e, 0xc4, 0xb6, 0xff}, {0x1b, 0x26, 0x5c, 0xff}},
+	}
+	from, to := hues[i%len(hues)][0], hues[i%len(hues)][1]
+	img := image.NewRGBA(image.Rect(0, 0, n, n))
+	mix := func(a, b uint8, t int) uint8 { return uint8((int(a)*(2*n-t) + int(b)*t) / (2 * n)) }
+	for y := range n {
+		for x := range n {
+			t := x + y
+			img.SetRGBA(x, y, color.RGBA{mix(from.R, to.R, t), mix(from.G, to.G, t), mix(from.B, to.B, t), 0xff})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

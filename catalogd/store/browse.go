@@ -153,7 +153,7 @@ func (s *Store) BrowseAlbums(ctx context.Context, q AlbumQuery) ([]AlbumSummary,
 	for rows.Next() {
 		var as AlbumSummary
 		var created, updated int64
-		if err := rows.Scan(&as.ID, &as.ArtistID, &as.ArtistName, &as.Title, &as.Type, &as.ReleaseDate, &as.CoverURL,
+		if err := rows.Scan(&as.ID, &as.ArtistID, &as.ArtistName, &as.Title, &as.Type, &as.ReleaseDate, &as.CoverURL, &as.CoverHash,
 			&as.Popularity, &created, &updated, &as.SongCount, &as.DurationMS, &as.Genre); err != nil {
 			return nil, fmt.Errorf("store: browse albums: %w", err)
 		}

@@ -46,9 +46,10 @@ func (fakeCatalog) SearchQuery(text string) (store.Query, error) {
 func (fakeCatalog) PlaybackURL(User, store.Song, Media, int) (string, error) {
 	return "https://edge.example/t/x/master.m3u8", nil
 }
-func (fakeCatalog) LimitAttempt(*http.Request, string) time.Duration { return 0 }
-func (fakeCatalog) ClientIP(*http.Request) string                    { return "192.0.2.1" }
-func (fakeCatalog) TLS(*http.Request) bool                           { return false }
+func (fakeCatalog) LimitAttempt(*http.Request, string) time.Duration  { return 0 }
+func (fakeCatalog) ClientIP(*http.Request) string                     { return "192.0.2.1" }
+func (fakeCatalog) TLS(*http.Request) bool                            { return false }
+func (fakeCatalog) CoverURL(_, _ int64, _, link string, _ int) string { return link }
 
 // FuzzServeHTTP sends arbitrary methods and parameters: every answer is a
 // redirect or a well-formed envelope in the format asked for, never a

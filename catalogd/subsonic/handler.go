@@ -66,6 +66,11 @@ type Catalog interface {
 	// TLS reports whether r came over TLS (directly, or by a trusted load
 	// balancer's word).
 	TLS(r *http.Request) bool
+	// CoverURL returns the public URL of an album's cover image as the
+	// JSON API shows it (cover_url): the edge's image of the smallest size
+	// at least size pixels (0: the default size) when the album has a
+	// cover of its own (hash), else the artist's link, else "".
+	CoverURL(artistID, albumID int64, hash, link string, size int) string
 }
 
 // Deps are the parts a Handler is built from.

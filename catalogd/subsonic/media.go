@@ -75,8 +75,9 @@ func (h *Handler) hls(c *call, _ *response) error {
 	return nil
 }
 
-// getCoverArt redirects to the cover of the album al-{id} (or {id}): its
-// cover_url, public and cacheable. Error 70 when the album has none.
+// getCoverArt redirects to the cover of the album al-{id} (or {id}): the
+// edge's image of the smallest size at least `size` pixels (public,
+// immutable), or the artist's link. Error 70 when the album has none.
 func (h *Handler) getCoverArt(c *call, _ *response) error {
 	v, err := c.param("id", true)
 	if err != nil {
@@ -86,14 +87,19 @@ func (h *Handler) getCoverArt(c *call, _ *response) error {
 	if err != nil {
 		return err
 	}
+	size, err := c.intParam("size", 0, 0, 1<<16)
+	if err != nil {
+		return err
+	}
 	al, err := h.store.AlbumByID(c.ctx, id)
 	if err != nil {
 		return notFound(err, "album")
 	}
-	if al.CoverURL == "" {
+	url := h.catalog.CoverURL(al.ArtistID, al.ID, al.CoverHash, al.CoverURL, size)
+	if url == "" {
 		return Fail(CodeNotFound, "The album has no cover.")
 	}
-	c.redirect(al.CoverURL)
+	c.redirect(url)
 	return nil
 }
 

@@ -17,8 +17,8 @@ func sid(id int64) string { return strconv.FormatInt(id, 10) }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-func coverArtID(albumID int64, coverURL string) string {
-	if coverURL == "" {
+func coverArtID(albumID int64, hash, link string) string {
+	if hash == "" && link == "" {
 		return ""
 	}
 	return "al-" + sid(albumID)
@@ -38,7 +38,7 @@ func year(date string) int {
 func newChild(so store.Song) child {
 	c := child{
 		ID: sid(so.ID), Parent: sid(so.AlbumID), Title: so.Title, Album: so.AlbumTitle, Track: so.TrackNumber,
-		Genre: so.Genre, CoverArt: coverArtID(so.AlbumID, so.AlbumCoverURL), ContentType: "audio/ogg", Suffix: "ogg",
+		Genre: so.Genre, CoverArt: coverArtID(so.AlbumID, so.AlbumCoverHash, so.AlbumCoverURL), ContentType: "audio/ogg", Suffix: "ogg",
 		Duration: (so.DurationMS + 500) / 1000, Created: stamp(so.CreatedAt), AlbumID: sid(so.AlbumID),
 		Type: "music", MediaType: "song",
 	}
@@ -63,7 +63,7 @@ func newChildren(songs []store.Song) []child {
 
 func newAlbum(a store.AlbumSummary) albumID3 {
 	return albumID3{ID: sid(a.ID), Name: a.Title, Artist: a.ArtistName, ArtistID: sid(a.ArtistID),
-		CoverArt: coverArtID(a.ID, a.CoverURL), SongCount: a.SongCount, Duration: (a.DurationMS + 500) / 1000,
+		CoverArt: coverArtID(a.ID, a.CoverHash, a.CoverURL), SongCount: a.SongCount, Duration: (a.DurationMS + 500) / 1000,
 		Created: stamp(a.CreatedAt), Year: year(a.ReleaseDate), Genre: a.Genre}
 }
 
