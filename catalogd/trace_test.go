@@ -13,7 +13,7 @@ import (
 // TestUploadTraceReachesPublish: with tracing on, one trace covers an
 // upload from POST /songs to publish: the job's span continues the upload
 // request's trace (its traceparent is stored with the job), with the
-// fetch, package and publish stages under it and one encode span per
+// claim, fetch, package and publish stages under it and one encode span per
 // rendition under package.
 func TestUploadTraceReachesPublish(t *testing.T) {
 	rcv := testrun.NewOTLPReceiver(t)
@@ -46,7 +46,10 @@ func TestUploadTraceReachesPublish(t *testing.T) {
 	if job.TraceID != upload.TraceID || job.ParentID != upload.SpanID || job.Attrs["song_id"] == "" {
 		t.Errorf("job span %+v, want a child of the upload request %s in trace %s", job, upload.SpanID, upload.TraceID)
 	}
-	for _, stage := range []string{"fetch original", "package", "publish"} {
+	if job.Attrs["queue.wait_ms"] == "" {
+		t.Errorf("job span attributes %v, want queue.wait_ms", job.Attrs)
+	}
+	for _, stage := range []string{"claim", "fetch original", "package", "publish"} {
 		if ss := byName[stage]; len(ss) != 1 || ss[0].ParentID != job.SpanID {
 			t.Errorf("stage %q spans %+v, want one under the job", stage, ss)
 		}

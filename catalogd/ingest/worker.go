@@ -14,6 +14,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"riff/catalogd/store"
 	"riff/internal/blob"
@@ -166,6 +167,7 @@ func (w *Worker) loop(ctx context.Context, owner string) {
 	tick := time.NewTicker(w.cfg.Poll)
 	defer tick.Stop()
 	for ctx.Err() == nil {
+		claimStart := time.Now()
 		j, ok, err := w.store.ClaimJob(ctx, owner, w.cfg.Lease)
 		if err != nil && ctx.Err() == nil {
 			w.log.Warn("claiming a job", "err", err)
@@ -178,7 +180,7 @@ func (w *Worker) loop(ctx context.Context, owner string) {
 			}
 			continue
 		}
-		w.runJob(ctx, j, owner)
+		w.runJob(ctx, j, owner, claimStart, time.Now())
 	}
 }
 
@@ -188,8 +190,8 @@ type permanentError struct{ error }
 func (e permanentError) Unwrap() error { return e.error }
 
 // runJob works on a claimed job while renewing its lease, and records how
-// it ended.
-func (w *Worker) runJob(ctx context.Context, j store.Job, owner string) {
+// it ended. The claim took [claimStart, claimed).
+func (w *Worker) runJob(ctx context.Context, j store.Job, owner string, claimStart, claimed time.Time) {
 	log := w.log.With("job", j.ID, "kind", j.Kind, "song", j.SongID, "version", j.Version, "attempt", j.Attempts)
 	jctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -229,10 +231,14 @@ func (w *Worker) runJob(ctx context.Context, j store.Job, owner string) {
 	}()
 	var err error
 	// The job's span, under the queuing upload's request when it was
-	// traced (sctx: jctx's cancellation, plus the span).
-	sctx, span := w.tracer.StartSpan(obs.ContinueTrace(jctx, j.TraceParent), "job "+j.Kind,
-		attribute.Int64("song_id", j.SongID), attribute.Int64("job_id", j.ID), attribute.Int("attempt", j.Attempts))
+	// traced (sctx: jctx's cancellation, plus the span), from the claim on;
+	// queue.wait_ms is how long the job was due before a worker took it.
+	sctx, span := w.tracer.StartSpanAt(obs.ContinueTrace(jctx, j.TraceParent), "job "+j.Kind, claimStart,
+		attribute.Int64("song_id", j.SongID), attribute.Int64("job_id", j.ID), attribute.Int("attempt", j.Attempts),
+		attribute.Int64("queue.wait_ms", max(0, claimStart.Sub(j.RunAt).Milliseconds())))
 	defer func() { obs.EndSpan(span, err) }()
+	_, claim := w.tracer.StartSpanAt(sctx, "claim", claimStart)
+	claim.End(trace.WithTimestamp(claimed))
 	switch j.Kind {
 	case store.JobPackage:
 		err = w.packageJob(sctx, j, owner)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/attribute"
@@ -148,6 +149,16 @@ func (o *Obs) StartSpan(ctx context.Context, name string, attrs ...attribute.Key
 		return ctx, trace.SpanFromContext(context.Background()) // the no-op span
 	}
 	return o.tracer.t.Start(ctx, name, trace.WithAttributes(attrs...))
+}
+
+// StartSpanAt is StartSpan for work that began at start, before its
+// trace was known (a job's claim happens before the job's stored trace is
+// read); End it with trace.WithTimestamp for an end in the past too.
+func (o *Obs) StartSpanAt(ctx context.Context, name string, start time.Time, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	if !o.Tracing() || !Sampled(ctx) {
+		return ctx, trace.SpanFromContext(context.Background())
+	}
+	return o.tracer.t.Start(ctx, name, trace.WithTimestamp(start), trace.WithAttributes(attrs...))
 }
 
 // StartTrace starts the root span of a new trace for background work that
