@@ -131,13 +131,17 @@ func lastIndex(size, S int64) int64 {
 // the request's context: with tracing on, the wait is a span of the
 // request, and a flight this request starts is a child of it.
 func (s *Server) fill(rctx context.Context, key string, name cache.Name, missing []int64, meta *cache.Meta, have map[int64][]byte) (_ *cache.Meta, _ source, err error) {
-	fetch := s.fetchRun
+	fetchRun := s.fetchRun
+	if fromPeer(rctx) {
+		fetchRun = s.fetchRunHere // one hop: a peer's request is never forwarded
+	}
+	fetch := fetchRun
 	if s.obs.Tracing() && obs.Sampled(obs.SpanContext(rctx)) {
 		tctx, span := s.obs.StartSpan(obs.SpanContext(rctx), "coalesced fill", attribute.Int("slices", len(missing)))
 		defer func() { obs.EndSpan(span, err) }()
 		sc := trace.SpanContextFromContext(tctx)
 		fetch = func(ctx context.Context, run []sliceKey) (fetched, error) {
-			return s.fetchRun(trace.ContextWithSpanContext(ctx, sc), run)
+			return fetchRun(trace.ContextWithSpanContext(ctx, sc), run)
 		}
 	}
 	S := s.cfg.SliceBytes
@@ -188,12 +192,22 @@ func (s *Server) fill(rctx context.Context, key string, name cache.Name, missing
 }
 
 // fetchRun is a flight: it gets slices run[0].idx..run[n-1].idx — the
-// leading ones the disk tier holds from there, the rest from the origin with
-// one Range request —, stores them (under the generation the run was named
-// with) and the metadata in the cache, queues what the origin sent for the
-// disk tier, and waits until the cache shows them, so that a request
-// arriving as the flight ends finds them there.
+// leading ones the disk tier holds from there, the rest from their owners
+// among the peer edges or the origin (fetchFar) —, stores them (under the
+// generation the run was named with) and the metadata in the cache, queues
+// what the origin sent for the disk tier, and waits until the cache shows
+// them, so that a request arriving as the flight ends finds them there.
 func (s *Server) fetchRun(ctx context.Context, run []sliceKey) (fetched, error) {
+	return s.fetchRunVia(ctx, run, s.peers != nil)
+}
+
+// fetchRunHere is fetchRun for a peer's request: this edge's tiers, then
+// the origin, never another peer.
+func (s *Server) fetchRunHere(ctx context.Context, run []sliceKey) (fetched, error) {
+	return s.fetchRunVia(ctx, run, false)
+}
+
+func (s *Server) fetchRunVia(ctx context.Context, run []sliceKey, viaPeers bool) (fetched, error) {
 	s.fetching.Add(1)
 	defer s.fetching.Add(-1)
 	k0 := run[0]
@@ -204,17 +218,17 @@ func (s *Server) fetchRun(ctx context.Context, run []sliceKey) (fetched, error) 
 		out.data, out.meta = s.readDisk(k0.key, name, first, last)
 	}
 	if next := first + int64(len(out.data)); next <= last {
-		data, meta, err := s.fetchOrigin(ctx, k0.key, name, next, last)
+		data, meta, src, err := s.fetchFar(ctx, k0.key, name, next, last, viaPeers)
 		if err == nil && next > first && !sameObject(out.meta, meta) {
 			// The disk holds another version of the object: the origin's
 			// answer is the truth, for the whole run.
-			data, meta, err = s.fetchOrigin(ctx, k0.key, name, first, last)
+			data, meta, src, err = s.fetchFar(ctx, k0.key, name, first, last, viaPeers)
 			out.data = nil
 		}
 		if err != nil {
 			return fetched{}, err
 		}
-		out.data, out.meta, out.src = append(out.data, data...), meta, srcMiss
+		out.data, out.meta, out.src = append(out.data, data...), meta, src
 	}
 	s.cache.Set(name, cache.KindMeta, 0, &cache.Entry{Meta: out.meta})
 	s.cache.Wait()
@@ -236,8 +250,16 @@ func (s *Server) fetchOrigin(ctx context.Context, key string, name cache.Name, f
 	if res.Status == fasthttp.StatusRequestedRangeNotSatisfiable {
 		return nil, meta, nil
 	}
+	return s.keepSlices(key, name, meta, first, last, res.Body, res.Start, true), meta, nil
+}
+
+// keepSlices cuts slices first..last of the object meta describes out of
+// body (which starts at object offset off; it may end early, and the last
+// slice of an object may be short), stores them in the cache under name,
+// queues them for the disk tier if toDisk, and returns them.
+func (s *Server) keepSlices(key string, name cache.Name, meta *cache.Meta, first, last int64, body []byte, off int64, toDisk bool) [][]byte {
+	S := s.cfg.SliceBytes
 	var out [][]byte
-	body, off := res.Body, res.Start
 	for idx := first; idx <= last; idx++ {
 		lo, hi := idx*S, min((idx+1)*S, meta.Size)
 		if lo >= hi || lo < off || hi > off+int64(len(body)) {
@@ -255,11 +277,11 @@ func (s *Server) fetchOrigin(ctx context.Context, key string, name cache.Name, f
 			e.Data = bytes.Clone(part)
 		}
 		s.cache.Set(name, cache.KindSlice, idx, e)
-		if s.disk != nil {
+		if s.disk != nil && toDisk {
 			s.disk.Put(key, name.Gen(), idx, diskMeta(meta), part)
 		}
 	}
-	return out, meta, nil
+	return out
 }
 
 // readDisk reads the leading slices of first..last that the disk tier
