@@ -1,0 +1,286 @@
+package edge
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"riff/edge/peer"
+)
+
+// A fleet is a region's edges on loopback: n edges with peer fill (each
+// other's admin listeners as -peers) in front of one shared origin, with
+// one signing key, so any edge takes any token.
+type fleet struct {
+	t      *testing.T
+	edges  []*harness
+	origin *testOrigin
+	alive  []bool
+}
+
+type fleetOptions struct {
+	n          int
+	root       string
+	sliceBytes int64
+	noPeers    bool // the same fleet with peer fill off
+	prefetch   int
+}
+
+func newFleet(t *testing.T, opts fleetOptions) *fleet {
+	t.Helper()
+	f := &fleet{t: t, origin: startOrigin(t, opts.root)}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lns []net.Listener
+	var urls []string
+	for range opts.n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		urls = append(urls, "http://"+ln.Addr().String())
+	}
+	for i := range opts.n {
+		var peers *peer.Fleet
+		if !opts.noPeers {
+			peers, err = peer.New(peer.Config{
+				URLs: urls, Self: urls[i], Secret: "fleet-secret", Timeout: time.Second,
+				NewBreaker: func() peer.Breaker { return NewBreaker(2, time.Minute, time.Now) },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		h := newHarness(t, harnessOptions{root: opts.root, sliceBytes: opts.sliceBytes, shared: []*testOrigin{f.origin},
+			priv: priv, adminLn: lns[i], cfg: func(c *Config) { c.Peers, c.Prefetch = peers, opts.prefetch }})
+		f.edges = append(f.edges, h)
+		f.alive = append(f.alive, true)
+	}
+	return f
+}
+
+// get asks edge e for rng of key and checks the body against want.
+func (f *fleet) get(e int, tok, key, rng string, want []byte) (reply, error) {
+	r, err := doRequest(f.edges[e].client, "GET", f.edges[e].object(tok, key), nil, "Range", rng)
+	if err != nil {
+		return r, err
+	}
+	var lo, hi int64
+	fmt.Sscanf(rng, "bytes=%d-%d", &lo, &hi)
+	hi = min(hi, int64(len(want))-1)
+	if r.status != 206 || !bytes.Equal(r.body, want[lo:hi+1]) {
+		return r, fmt.Errorf("edge %d %s %s: %d, %d bytes (X-Cache %s), want 206 and %d exact bytes", e, key, rng, r.status, len(r.body), r.get("X-Cache"), hi-lo+1)
+	}
+	return r, nil
+}
+
+// TestFleetColdBurstFetchesOnce: 500 concurrent requests for one cold
+// slice, spread over three edges, make exactly one origin fetch: each
+// edge coalesces its own, the two that do not own the slice ask the one
+// that does, and the owner coalesces theirs with its own.
+func TestFleetColdBurstFetchesOnce(t *testing.T) {
+	const S = 64 << 10
+	media := newDistinctMedia(t, 1, 3*S+1000)
+	f := newFleet(t, fleetOptions{n: 3, root: media.root, sliceBytes: S})
+	tok := f.edges[0].play(distinctSong(0), 0)
+	key := media.key(0)
+	rng := fmt.Sprintf("bytes=%d-%d", S+100, S+5000) // in slice 1
+	f.origin.delay.Store(int64(50 * time.Millisecond)) // a burst, not a queue
+	var wg sync.WaitGroup
+	errs := make(chan error, 500)
+	xcache := make(chan string, 500)
+	for i := range 500 {
+		wg.Go(func() {
+			r, err := f.get(i%3, tok, key, rng, media.data[0])
+			if err != nil {
+				errs <- err
+				return
+			}
+			xcache <- r.get("X-Cache")
+		})
+	}
+	wg.Wait()
+	close(errs)
+	close(xcache)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := f.origin.requestsFor(key); n != 1 {
+		t.Fatalf("%d origin fetches for one slice through three edges, want 1 (ranges %v)", n, f.origin.sentRanges())
+	}
+	seen := map[string]int{}
+	for x := range xcache {
+		seen[x]++
+	}
+	if seen["PEER"] == 0 {
+		t.Errorf("X-Cache seen: %v, want some PEER (two edges do not own the slice)", seen)
+	}
+}
+
+// TestFleetPurgedGenerationIsRefused: an owner whose generation of an
+// object differs from the asking edge's (a purge reached one of them
+// only) refuses, and the asker goes to the origin; nothing purged is
+// served across the fleet.
+func TestFleetPurgedGenerationIsRefused(t *testing.T) {
+	const S = 64 << 10
+	media := newDistinctMedia(t, 1, 2*S)
+	f := newFleet(t, fleetOptions{n: 2, root: media.root, sliceBytes: S})
+	key := media.key(0)
+	owner := f.edges[0].edge.peers.Owner(key, 0)
+	other := 1 - owner
+	tok := f.edges[0].play(distinctSong(0), 0)
+	rng := fmt.Sprintf("bytes=0-%d", S-1)
+	if _, err := f.get(owner, tok, key, rng, media.data[0]); err != nil { // warm at the owner
+		t.Fatal(err)
+	}
+	if r := doPurge(t, f.edges[other], strings.TrimSuffix(distinctSong(0), "v1/")); r.status != 200 { // the purge reaches one edge only
+		t.Fatalf("purge: %d %s", r.status, r.body)
+	}
+	before := f.origin.requestsFor(key)
+	r, err := f.get(other, tok, key, rng, media.data[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x := r.get("X-Cache"); x != "MISS" {
+		t.Errorf("X-Cache %s from the purged edge, want MISS (the owner's copy is of the old generation)", x)
+	}
+	if f.origin.requestsFor(key) != before+1 {
+		t.Errorf("the purged edge did not go to the origin")
+	}
+	if got := f.edges[owner].metric(`riff_edge_peer_requests_total{result="generation"}`); got != 1 {
+		t.Errorf("owner's generation refusals = %v, want 1", got)
+	}
+	// And a peer request without the secret is refused.
+	pr := f.edges[0].do("GET", f.edges[owner].admin+peer.Path(key, 0), "Range", rng)
+	if pr.status != 403 {
+		t.Errorf("peer request without the secret: %d, want 403", pr.status)
+	}
+}
+
+// TestFleetSurvivesAnEdgeKilledUnderLoad: listeners play through three
+// edges; one is killed mid-load. Requests keep being answered byte for
+// byte by the others (the test routes around the dead edge as the load
+// balancer would; only requests in flight at the dead edge may fail), and
+// the dead edge's slices come from their next owner: a cold slice it owned
+// is fetched from the origin once through both survivors.
+func TestFleetSurvivesAnEdgeKilledUnderLoad(t *testing.T) {
+	const S = 32 << 10
+	const songs = 6
+	media := newDistinctMedia(t, songs+1, 8*S+500)
+	f := newFleet(t, fleetOptions{n: 3, root: media.root, sliceBytes: S})
+	toks := make([]string, songs+1)
+	for i := range toks {
+		toks[i] = f.edges[0].play(distinctSong(i), 0)
+	}
+	const dead = 2
+	var (
+		mu       sync.Mutex
+		killed   bool
+		inFlight int // errors at the dead edge
+		failures []error
+	)
+	var wg sync.WaitGroup
+	for l := range 12 {
+		wg.Go(func() {
+			song := l % songs
+			for step := range 40 {
+				lo := int64(step%8)*S + int64(l*97%S)
+				rng := fmt.Sprintf("bytes=%d-%d", lo, lo+S/3)
+				mu.Lock()
+				e := (l + step) % 3
+				if killed && e == dead {
+					e = (e + 1) % 3 // the load balancer has noticed
+				}
+				mu.Unlock()
+				if _, err := f.get(e, toks[song], media.key(song), rng, media.data[song]); err != nil {
+					mu.Lock()
+					if e == dead {
+						inFlight++
+					} else {
+						failures = append(failures, err)
+					}
+					mu.Unlock()
+				}
+				if l == 0 && step == 15 {
+					mu.Lock()
+					killed = true // from now on only requests in flight reach it
+					mu.Unlock()
+					f.edges[dead].stop()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range failures {
+		t.Error(err)
+	}
+	t.Logf("errors at the killed edge (in flight): %d", inFlight)
+
+	// A cold slice the dead edge owned: through the survivor that ranks
+	// second it comes from the origin, through the other from that one.
+	key := media.key(songs)
+	var idx int64 = -1
+	var rank []int
+	for i := int64(0); i < 8; i++ {
+		if r := f.edges[0].edge.peers.Rank(key, i, nil); r[0] == dead {
+			idx, rank = i, r
+			break
+		}
+	}
+	if idx < 0 {
+		t.Fatal("no slice of the cold song is owned by the dead edge")
+	}
+	rng := fmt.Sprintf("bytes=%d-%d", idx*S, idx*S+99)
+	// The third in the ranking finds the owner dead and asks the second,
+	// which fetches it from the origin; the second then has it.
+	if _, err := f.get(rank[2], toks[songs], key, rng, media.data[songs]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.get(rank[1], toks[songs], key, rng, media.data[songs]); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.origin.requestsFor(key); n != 1 {
+		t.Errorf("the dead edge's cold slice: %d origin fetches through both survivors, want 1", n)
+	}
+	if got := f.edges[rank[2]].metric("riff_edge_peer_failovers_total"); got < 1 {
+		t.Errorf("failovers counted at edge %d: %v", rank[2], got)
+	}
+}
+
+// TestFleetOffload counts origin fetches per unique slice for the same
+// requests through three edges with and without peer fill.
+func TestFleetOffload(t *testing.T) {
+	const S = 32 << 10
+	const songs = 4
+	media := newDistinctMedia(t, songs, 6*S)
+	for _, noPeers := range []bool{true, false} {
+		f := newFleet(t, fleetOptions{n: 3, root: media.root, sliceBytes: S, noPeers: noPeers})
+		for e := range 3 {
+			for i := range songs {
+				tok := f.edges[0].play(distinctSong(i), 0)
+				for idx := range int64(6) {
+					if _, err := f.get(e, tok, media.key(i), fmt.Sprintf("bytes=%d-%d", idx*S, idx*S+S-1), media.data[i]); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		fetches := f.origin.requests()
+		t.Logf("peer fill %v: %d origin fetches for %d unique slices (%.2f)", !noPeers, fetches, songs*6, float64(fetches)/float64(songs*6))
+		if !noPeers && fetches != songs*6 {
+			t.Errorf("with peer fill: %d origin fetches, want one per slice (%d)", fetches, songs*6)
+		}
+		for _, h := range f.edges {
+			h.stop()
+		}
+	}
+}
