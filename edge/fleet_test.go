@@ -6,6 +6,9 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -93,7 +96,7 @@ func TestFleetColdBurstFetchesOnce(t *testing.T) {
 	f := newFleet(t, fleetOptions{n: 3, root: media.root, sliceBytes: S})
 	tok := f.edges[0].play(distinctSong(0), 0)
 	key := media.key(0)
-	rng := fmt.Sprintf("bytes=%d-%d", S+100, S+5000) // in slice 1
+	rng := fmt.Sprintf("bytes=%d-%d", S+100, S+5000)   // in slice 1
 	f.origin.delay.Store(int64(50 * time.Millisecond)) // a burst, not a queue
 	var wg sync.WaitGroup
 	errs := make(chan error, 500)
@@ -282,5 +285,118 @@ func TestFleetOffload(t *testing.T) {
 		for _, h := range f.edges {
 			h.stop()
 		}
+	}
+}
+
+// nginxFleetConf returns configs/nginx-fleet.conf with its listen address
+// and its three edge addresses replaced, and nginx's path, or skips the
+// test without nginx.
+func nginxFleetConf(t *testing.T, listen string, edges []string) (conf []byte, nginx string) {
+	t.Helper()
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		nginx = "/usr/sbin/nginx"
+	}
+	if _, err := os.Stat(nginx); err != nil {
+		t.Skip("nginx is not installed")
+	}
+	conf, err = os.ReadFile("../configs/nginx-fleet.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, from := range []string{"127.0.0.1:8090", "127.0.0.1:8082", "127.0.0.1:8182", "127.0.0.1:8282", "worker_processes auto;"} {
+		to := append([]string{listen}, edges...)
+		to = append(to, "worker_processes 1;")
+		if !bytes.Contains(conf, []byte(from)) {
+			t.Fatalf("configs/nginx-fleet.conf has no %q", from)
+		}
+		conf = bytes.ReplaceAll(conf, []byte(from), []byte(to[i]))
+	}
+	return conf, nginx
+}
+
+// nginxPrefix writes conf into a scratch nginx prefix and returns the
+// arguments that run it.
+func nginxPrefix(t *testing.T, conf []byte) []string {
+	t.Helper()
+	prefix := t.TempDir()
+	os.MkdirAll(filepath.Join(prefix, "logs"), 0o755)
+	confPath := filepath.Join(prefix, "nginx.conf")
+	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	global := "daemon off;"
+	if os.Geteuid() == 0 {
+		global += " user root;"
+	}
+	return []string{"-p", prefix, "-c", confPath, "-g", global}
+}
+
+// TestFleetBehindNginx: configs/nginx-fleet.conf passes nginx -t, and a
+// real nginx with it in front of a three-edge fleet serves listeners byte
+// for byte, also after one edge is killed (nginx retries the next edge of
+// its ring; only requests in flight at the dead edge may fail).
+func TestFleetBehindNginx(t *testing.T) {
+	const S = 32 << 10
+	const songs = 6
+	media := newDistinctMedia(t, songs, 4*S+500)
+	f := newFleet(t, fleetOptions{n: 3, root: media.root, sliceBytes: S})
+	var edges []string
+	for _, h := range f.edges {
+		edges = append(edges, strings.TrimPrefix(h.url, "http://"))
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := ln.Addr().String()
+	ln.Close()
+	conf, nginx := nginxFleetConf(t, listen, edges)
+	args := nginxPrefix(t, conf)
+	if out, err := exec.Command(nginx, append([]string{"-t", "-q"}, args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t configs/nginx-fleet.conf: %v\n%s", err, out)
+	}
+	cmd := exec.Command(nginx, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lb := "http://" + listen
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", listen)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx does not listen on %s: %v", listen, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	toks := make([]string, songs)
+	for i := range toks {
+		toks[i] = f.edges[0].play(distinctSong(i), 0)
+	}
+	play := func(round int) (failed int) {
+		for i := range songs {
+			for idx := range int64(4) {
+				lo := idx*S + int64(round*131%1000)
+				r, err := doRequest(f.edges[0].client, "GET", lb+"/t/"+toks[i]+"/"+media.key(i), nil, "Range", fmt.Sprintf("bytes=%d-%d", lo, lo+S/2))
+				if err != nil || r.status != 206 || !bytes.Equal(r.body, media.data[i][lo:lo+S/2+1]) {
+					failed++
+					t.Errorf("round %d, song %d, slice %d through nginx: %v, status %d", round, i, idx, err, r.status)
+				}
+			}
+		}
+		return failed
+	}
+	play(0)
+	f.edges[1].stop()
+	play(1)
+	play(2)
+	t.Logf("origin fetches: %d for %d slices (an edge killed after the first round)", f.origin.requests(), songs*4)
+	if n := f.origin.requests(); n > songs*4*2 {
+		t.Errorf("%d origin fetches for %d slices", n, songs*4)
 	}
 }
