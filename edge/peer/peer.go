@@ -38,6 +38,7 @@ package peer
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -47,6 +48,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/cespare/xxhash/v2"
 	"github.com/valyala/fasthttp"
 )
 
@@ -236,7 +238,7 @@ func (f *Fleet) Rank(key string, idx int64, dst []int) []int {
 	for i := range f.members {
 		dst = append(dst, i)
 	}
-	score := func(i int) uint64 { return mix(h ^ f.members[i].seed) }
+	score := func(i int) uint64 { return score(h, f.members[i].seed) }
 	// Insertion sort by descending score: fleets are small.
 	for i := 1; i < len(dst); i++ {
 		for j := i; j > 0 && score(dst[j]) > score(dst[j-1]); j-- {
@@ -251,7 +253,7 @@ func (f *Fleet) Owner(key string, idx int64) int {
 	h := hashSlice(key, idx)
 	best, bestScore := 0, uint64(0)
 	for i, m := range f.members {
-		if s := mix(h ^ m.seed); i == 0 || s > bestScore {
+		if s := score(h, m.seed); i == 0 || s > bestScore {
 			best, bestScore = i, s
 		}
 	}
@@ -335,31 +337,21 @@ func isNetTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// FNV-1a and a 64-bit finaliser (splitmix64): the same on every edge and
-// every architecture, unlike maphash, whose seed is per process.
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
-func hashString(s string) uint64 {
-	h := uint64(fnvOffset)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint64(s[i])) * fnvPrime
-	}
-	return mix(h)
-}
+// hashString and hashSlice use xxHash64: the same on every edge and every
+// architecture, unlike maphash, whose seed is per process.
+func hashString(s string) uint64 { return xxhash.Sum64String(s) }
 
 func hashSlice(key string, idx int64) uint64 {
-	h := hashString(key)
-	return mix(h ^ uint64(idx)*0x9e3779b97f4a7c15)
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], xxhash.Sum64String(key))
+	binary.LittleEndian.PutUint64(b[8:], uint64(idx))
+	return xxhash.Sum64(b[:])
 }
 
-func mix(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
+// score is member seed's score for a slice whose hash is h.
+func score(h, seed uint64) uint64 {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], h)
+	binary.LittleEndian.PutUint64(b[8:], seed)
+	return xxhash.Sum64(b[:])
 }
