@@ -46,12 +46,20 @@ const prefetchBusy = 256
 // prefetchTimeout bounds one prefetch.
 const prefetchTimeout = 10 * time.Second
 
+// segments is an object's segment table: where its segments start, and
+// the end of the last (nil: the object has no usable sidx), for one
+// generation.
+type segments struct {
+	gen    uint64
+	starts []int64
+}
+
 type prefetcher struct {
 	s   *Server
 	sem chan struct{}
 
 	mu     sync.Mutex
-	tables map[sliceKey][]int64 // (key, gen, 0) → segment starts and the end of the last; nil: no sidx
+	tables map[string]segments // by key
 
 	started, dropped, failed *metrics.Counter
 }
@@ -63,7 +71,7 @@ func newPrefetcher(s *Server, set *metrics.Set, n int) *prefetcher {
 		return nil
 	}
 	return &prefetcher{
-		s: s, sem: make(chan struct{}, n), tables: map[sliceKey][]int64{},
+		s: s, sem: make(chan struct{}, n), tables: map[string]segments{},
 		started: set.NewCounter(`riff_edge_prefetches_total{result="started"}`),
 		dropped: set.NewCounter(`riff_edge_prefetches_total{result="dropped"}`),
 		failed:  set.NewCounter(`riff_edge_prefetches_total{result="failed"}`),
@@ -87,17 +95,18 @@ func (s *Server) prefetchAfter(key []byte, name cache.Name, meta *cache.Meta, r 
 		// ends in the slice this answer ends in, which is cached.
 		return
 	}
-	p.consider(string(key), name, meta, end)
+	p.consider(key, name, meta, end)
 }
 
 // consider starts a prefetch of the segment that starts at end, unless
 // the segment table says there is none or its slices are cached, or the
-// edge is busy.
-func (p *prefetcher) consider(key string, name cache.Name, meta *cache.Meta, end int64) {
-	tk := sliceKey{key, name.Gen(), 0}
+// edge is busy. It allocates only when it starts one.
+func (p *prefetcher) consider(key []byte, name cache.Name, meta *cache.Meta, end int64) {
 	p.mu.Lock()
-	starts, known := p.tables[tk]
+	t, known := p.tables[string(key)]
 	p.mu.Unlock()
+	known = known && t.gen == name.Gen()
+	starts := t.starts
 	if known {
 		first, last, ok := p.nextSlices(starts, end)
 		if !ok || p.cached(name, first, last) {
@@ -117,12 +126,13 @@ func (p *prefetcher) consider(key string, name cache.Name, meta *cache.Meta, end
 	}
 	p.started.Inc()
 	p.s.fetching.Add(1) // Shutdown waits for it
+	tk := sliceKey{key: string(key), gen: name.Gen()}
 	go func() {
 		defer p.s.fetching.Add(-1)
 		defer func() { <-p.sem }()
 		if err := p.run(tk, name, meta, end, starts, known); err != nil {
 			p.failed.Inc()
-			p.s.obs.Logger.Debug("prefetch failed", "key", key, "err", err)
+			p.s.obs.Logger.Debug("prefetch failed", "key", tk.key, "err", err)
 		}
 	}()
 }
@@ -139,7 +149,7 @@ func (p *prefetcher) run(tk sliceKey, name cache.Name, meta *cache.Meta, end int
 		if len(p.tables) >= prefetchMaxTables {
 			clear(p.tables)
 		}
-		p.tables[tk] = starts
+		p.tables[tk.key] = segments{gen: tk.gen, starts: starts}
 		p.mu.Unlock()
 	}
 	first, last, ok := p.nextSlices(starts, end)
