@@ -20,6 +20,9 @@ type sliceKey struct {
 	key string
 	gen uint64
 	idx int64
+	// apart marks the flights of a peer's request for slices this edge
+	// does not own (see fill).
+	apart bool
 }
 
 // fetched is what one flight produced: consecutive slices from first (or
@@ -126,7 +129,8 @@ func lastIndex(size, S int64) int64 {
 }
 
 // fill fetches the missing slices (sorted indexes) through the coalescing
-// group, one flight per contiguous run, and adds what arrives to have. It
+// group, one flight per contiguous run with one owner among the peers,
+// and adds what arrives to have. It
 // returns the metadata and where the farthest slice came from. rctx is
 // the request's context: with tracing on, the wait is a span of the
 // request, and a flight this request starts is a child of it.
@@ -150,16 +154,28 @@ func (s *Server) fill(rctx context.Context, key string, name cache.Name, missing
 		e, ok := s.cache.Get(name, cache.KindSlice, k.idx)
 		return ok && (meta == nil || sliceFits(e, meta, k.idx, S))
 	}
+	owner := func(int64) int { return -1 }
+	if s.peers != nil {
+		owner = func(idx int64) int { return s.peers.Owner(key, idx) }
+	}
 	var flights []*cache.Flight[sliceKey, fetched]
 	maxRun := max(maxRunBytes/S, 1)
 	for i := 0; i < len(missing); {
 		j := i + 1
-		for j < len(missing) && missing[j] == missing[j-1]+1 && int64(j-i) < maxRun {
+		o := owner(missing[i])
+		for j < len(missing) && missing[j] == missing[j-1]+1 && int64(j-i) < maxRun && owner(missing[j]) == o {
 			j++
 		}
+		// A flight of slices this edge owns never asks a peer, so a
+		// peer's request may join it. A peer's request for slices this
+		// edge does not own (their owner failed for the asker) gets
+		// flights apart: one of this edge's own flights for them may be
+		// waiting for a peer, perhaps the asker, and two edges must never
+		// wait for each other.
+		apart := fromPeer(rctx) && o >= 0 && o != s.peers.Self()
 		run := make([]sliceKey, 0, j-i)
 		for _, idx := range missing[i:j] {
-			run = append(run, sliceKey{key, gen, idx})
+			run = append(run, sliceKey{key, gen, idx, apart})
 		}
 		fs, joined := s.slices.Claim(run, cached, fetch)
 		s.m.coalesced.Add(joined)
@@ -334,7 +350,7 @@ func (s *Server) fetchWholeCoalesced(rctx context.Context, key string, name cach
 			return s.fetchWhole(trace.ContextWithSpanContext(ctx, sc), run)
 		}
 	}
-	k := sliceKey{key, name.Gen(), -1}
+	k := sliceKey{key, name.Gen(), -1, false}
 	var entry *cache.Entry
 	cached := func(sliceKey) bool {
 		e, ok := s.cache.Get(name, cache.KindWhole, 0)

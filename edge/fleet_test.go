@@ -400,3 +400,52 @@ func TestFleetBehindNginx(t *testing.T) {
 		t.Errorf("%d origin fetches for %d slices", n, songs*4)
 	}
 }
+
+// TestFleetCrossedMissesDoNotWaitForEachOther: two edges miss the same two
+// slices at once, one owned by each. Each edge's flights hold slices of one
+// owner, so the owner's flight for its slice goes to the origin and the
+// other's request joins it: both answers come well within the peer
+// timeout, with one origin fetch per slice and no peer counted as failed.
+// (Flights mixing owners made each edge's flight wait for the other's until
+// the peer timeout.)
+func TestFleetCrossedMissesDoNotWaitForEachOther(t *testing.T) {
+	const S = 32 << 10
+	media := newDistinctMedia(t, 1, 16*S)
+	f := newFleet(t, fleetOptions{n: 2, root: media.root, sliceBytes: S})
+	key := media.key(0)
+	p := f.edges[0].edge.peers
+	var idx int64 = -1
+	for i := int64(0); i < 15; i++ {
+		if p.Owner(key, i) != p.Owner(key, i+1) {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		t.Fatal("no two neighbouring slices with different owners")
+	}
+	tok := f.edges[0].play(distinctSong(0), 0)
+	rng := fmt.Sprintf("bytes=%d-%d", idx*S+10, (idx+1)*S+10)
+	f.origin.delay.Store(int64(100 * time.Millisecond))
+	began := time.Now()
+	var wg sync.WaitGroup
+	for e := range 2 {
+		wg.Go(func() {
+			if _, err := f.get(e, tok, key, rng, media.data[0]); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if took := time.Since(began); took > 900*time.Millisecond {
+		t.Errorf("crossed misses took %v (the peer timeout is 1s)", took)
+	}
+	if n := f.origin.requestsFor(key); n != 2 {
+		t.Errorf("%d origin fetches for two slices, want 2 (ranges %v)", n, f.origin.sentRanges())
+	}
+	for e, h := range f.edges {
+		if got := h.metric("riff_edge_peer_failovers_total"); got != 0 {
+			t.Errorf("edge %d counted %v peer failovers", e, got)
+		}
+	}
+}
