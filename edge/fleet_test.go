@@ -449,3 +449,28 @@ func TestFleetCrossedMissesDoNotWaitForEachOther(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetPeerRequestsAreNeverForwarded: a peer's request reaching an
+// edge that does not own the slice (the asker found the owner dead) is
+// served from that edge's tiers or the origin, never from another peer.
+func TestFleetPeerRequestsAreNeverForwarded(t *testing.T) {
+	const S = 32 << 10
+	media := newDistinctMedia(t, 1, 2*S)
+	f := newFleet(t, fleetOptions{n: 3, root: media.root, sliceBytes: S})
+	key := media.key(0)
+	rank := f.edges[0].edge.peers.Rank(key, 0, nil)
+	owner, other := f.edges[rank[0]], f.edges[rank[2]]
+	r := other.do("GET", other.admin+peer.Path(key, 0), "Range", fmt.Sprintf("bytes=0-%d", S-1), peer.SecretHeader, "fleet-secret")
+	if r.status != 206 || !bytes.Equal(r.body, media.data[0][:S]) {
+		t.Fatalf("peer request to a non-owner: %d, %d bytes", r.status, len(r.body))
+	}
+	if n := f.origin.requestsFor(key); n != 1 {
+		t.Errorf("%d origin fetches, want 1 (by the edge asked)", n)
+	}
+	if got := owner.metric(`riff_edge_peer_requests_total{result="served"}`); got != 0 {
+		t.Errorf("the owner served %v peer requests: the request was forwarded", got)
+	}
+	if got := other.metric("riff_edge_peer_fills_total"); got != 0 {
+		t.Errorf("the edge asked filled %v runs from peers", got)
+	}
+}
