@@ -68,7 +68,12 @@ func newFleet(t *testing.T, opts fleetOptions) *fleet {
 			}
 		}
 		h := newHarness(t, harnessOptions{root: opts.root, sliceBytes: opts.sliceBytes, shared: []*testOrigin{f.origin},
-			priv: priv, adminLn: lns[i], cfg: func(c *Config) { c.Peers, c.Prefetch = peers, opts.prefetch }})
+			priv: priv, adminLn: lns[i], cfg: func(c *Config) {
+				c.Peers, c.Prefetch = peers, opts.prefetch
+				// Bursts of hundreds of connections on a loaded machine
+				// under -race: no 408 for a request read slowly.
+				c.ReadTimeout = time.Minute
+			}})
 		f.edges = append(f.edges, h)
 		f.alive = append(f.alive, true)
 	}
