@@ -20,17 +20,7 @@ func TestPrefetchHitPathAllocs(t *testing.T) {
 		handler(ctx)
 	}
 	time.Sleep(500 * time.Millisecond) // the table's load, in the background, is over
-	for range 10 {
-		ctx.Response.Reset()
-		handler(ctx)
-	}
-	allocs := testing.AllocsPerRun(200, func() {
-		ctx.Response.Reset()
-		handler(ctx)
-	})
-	checkHitPathBody(t, ctx)
-	ctx.Response.Reset()
-	if allocs != 0 {
+	if allocs := hitAllocs(t, handler, ctx); allocs != 0 {
 		t.Errorf("%.2f allocations per hit with prefetch on, want 0", allocs)
 	}
 }
