@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -335,4 +336,75 @@ func TestPausedDiskAnswerKeepsItsBytesWhileTheDiskEvicts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mountTmpfs mounts a tmpfs of size (e.g. "256k") on dir for the test,
+// with more options (e.g. "ro"), or skips the test where that is not
+// allowed (not root, no CAP_SYS_ADMIN).
+func mountTmpfs(t *testing.T, size, dir string, opts ...string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	o := strings.Join(append([]string{"size=" + size}, opts...), ",")
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", o, "riff-test", dir).CombinedOutput(); err != nil {
+		t.Skipf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// TestDiskTierFaultsStillServe: a disk tier on a real file system that
+// fills up (a tiny tmpfs: ENOSPC) or turns read-only under the edge
+// (remounted ro: EROFS) costs counted write errors and a degraded gauge,
+// never a request: every answer is byte-exact, from RAM or the origin (and,
+// read-only, from what the disk already held).
+func TestDiskTierFaultsStillServe(t *testing.T) {
+	const S = 64 << 10
+	media := newDistinctMedia(t, 3, 3*S+1000)
+	check := func(t *testing.T, h *harness, songs ...int) {
+		t.Helper()
+		tok := tokens(h, len(media.data))
+		for _, i := range songs {
+			for _, rng := range diskRanges(S) {
+				checkRange(t, h, media, tok, i, rng)
+			}
+		}
+	}
+	degraded := func(t *testing.T, h *harness) {
+		t.Helper()
+		h.edge.disk.Flush()
+		if got := h.metric(`riff_edge_disk_errors_total{op="write"}`); got < 1 {
+			t.Errorf("write errors counted: %v", got)
+		}
+		if got := h.metric(`riff_edge_disk_degraded`); got != 1 {
+			t.Errorf("riff_edge_disk_degraded = %v, want 1", got)
+		}
+	}
+	t.Run("full", func(t *testing.T) {
+		dir := mountTmpfs(t, "192k", t.TempDir()) // two slices and a bit; the budget says 64 MiB
+		h := newHarness(t, harnessOptions{root: media.root, sliceBytes: S, diskDir: dir})
+		check(t, h, 0, 1, 2)
+		degraded(t, h)
+		h.edge.cache.Wait()
+		check(t, h, 0, 1, 2) // and again, from RAM
+	})
+	t.Run("read-only", func(t *testing.T) {
+		// A file system that turns read-only under the edge (as ext4 does
+		// with errors=remount-ro): a read-only tmpfs mounted over the
+		// tier's tmp folder, where every slice write starts (remounting
+		// the tier's own file system is refused while its purge log is
+		// open for appending, as an administrator would find).
+		dir := t.TempDir()
+		h := newHarness(t, harnessOptions{root: media.root, sliceBytes: S, diskDir: dir})
+		check(t, h, 0)
+		h.edge.disk.Flush()
+		mountTmpfs(t, "1m", filepath.Join(dir, "tmp"), "ro")
+		check(t, h, 1, 2)
+		degraded(t, h)
+		check(t, h, 0, 1, 2)
+		if n := h.origins[0].requestsFor(media.key(1)); n == 0 {
+			t.Errorf("song 1 was not fetched from the origin")
+		}
+	})
 }

@@ -42,9 +42,10 @@
 // and If-Modified-Since (304), HEAD. Headers: Accept-Ranges, ETag,
 // Last-Modified, Content-Length, Content-Type, Cache-Control (media and
 // media playlists "public, max-age=31536000, immutable"; master.m3u8 and
-// MPDs, which differ per tier, "private, max-age=60"), X-Cache: HIT|DISK|MISS
-// (from RAM, the disk tier, the origin; an answer from several is named
-// after the farthest),
+// MPDs, which differ per tier, "private, max-age=60"), X-Cache:
+// HIT|DISK|PEER|MISS (from RAM, the disk tier, the slice's owner among the
+// region's edges, the origin; an answer from several is named after the
+// farthest),
 // and CORS (Access-Control-Allow-Origin: *, exposing Content-Range,
 // Content-Length, ETag and X-Cache).
 //
@@ -112,6 +113,33 @@
 // recorded (fsynced) before it is acknowledged. A slice's file name
 // includes its generation, so a purged slice is never found after a
 // restart.
+//
+// # Peer fill
+//
+// With Config.Peers (`-peers URL,… -peer-secret S`, package peer) the
+// region's edges act as one cache: a flight's slices that neither RAM nor
+// the disk tier hold go to their owner (rendezvous hashing on key and
+// slice index) instead of the origin, one Range request per run of slices
+// with one owner, carrying the object's generation; the owner answers
+// from its own tiers or its origin through its own coalescing group, on
+// its admin listener (servePeer), and never forwards (one hop). A peer
+// that fails or whose breaker is open sends the run to the next edge in
+// the slice's ranking; this edge's own place in it means the origin, and
+// so do a 409 (the generations differ: a purge reached one edge and not
+// yet the other; no purged version crosses the fleet), a 502 (the owner's
+// origins failed) or anything unexpected. Peer slices stay in RAM here,
+// only owners write them to disk. See peerfill.go.
+//
+// # Prefetch
+//
+// With Config.Prefetch > 0 (`-prefetch N`, 16 by default in Run), a
+// media answer that ends on a segment boundary of a packaged rendition
+// (segment boundaries come from the rendition's sidx, read through the
+// cache once per object and generation) starts a background fill of the
+// next segment's missing slices, through the same coalescing group and
+// tiers; at most N run at once, and prefetches are dropped, not queued,
+// beyond that or when many slices are in flight. The handler's cost when
+// nothing is to be done is a few comparisons. See prefetch.go.
 //
 // # Coalescing
 //
@@ -182,7 +210,11 @@
 // _writes_total, _errors_total{op}, _corrupt_total, _dropped_total,
 // _reads_total{result}, _evictions_total, _evicted_bytes_total and
 // _degraded (docs/operations.md says what they mean to an operator). With
-// an access log: riff_edge_access_log_lines_total, _dropped_total and
+// peers: riff_edge_cache_requests_total and riff_edge_served_bytes_total
+// for peer, riff_edge_peer_fills_total, _failovers_total, _refusals_total,
+// _requests_total{result}, _fetches_total{peer}, _errors_total{peer,kind}
+// and _breaker_state{peer}. With prefetch:
+// riff_edge_prefetches_total{result}. With an access log: riff_edge_access_log_lines_total, _dropped_total and
 // _errors_total.
 //
 // # Access log
@@ -210,7 +242,9 @@
 // RFC 9110 planning, response heads and error answers. media.go: media
 // ranges from slices, warm and cold (and from disk-tier files). fill.go:
 // fills of slices (disk tier, then origin) and whole playlists through the
-// coalescing group, negative caching. disktier.go: the disk tier's
+// coalescing group, negative caching. peerfill.go: the peer tier (asking
+// owners, answering peers). prefetch.go: next-segment prefetch.
+// disktier.go: the disk tier's
 // boundary (metadata, restored generations, durable purges). accesslog.go:
 // the access log. playlist.go: playlists and MPDs, tier filtering. body.go
 // and conn.go: sending a cached answer (pooled body, held head, one writev;
@@ -218,5 +252,6 @@
 // (origin clients, failover, breakers, readiness probes). purge.go: the
 // admin handler (purge, pprof). path.go: the path rules. Package cache: the
 // slice cache, its slab, generations and the coalescing group. Package
-// disk: the disk tier (slice files, purge log).
+// disk: the disk tier (slice files, purge log). Package peer: owners, the
+// peer client and the secret.
 package edge

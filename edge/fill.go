@@ -20,6 +20,9 @@ type sliceKey struct {
 	key string
 	gen uint64
 	idx int64
+	// apart marks the flights of a peer's request for slices this edge
+	// does not own (see fill).
+	apart bool
 }
 
 // fetched is what one flight produced: consecutive slices from first (or
@@ -126,18 +129,23 @@ func lastIndex(size, S int64) int64 {
 }
 
 // fill fetches the missing slices (sorted indexes) through the coalescing
-// group, one flight per contiguous run, and adds what arrives to have. It
+// group, one flight per contiguous run with one owner among the peers,
+// and adds what arrives to have. It
 // returns the metadata and where the farthest slice came from. rctx is
 // the request's context: with tracing on, the wait is a span of the
 // request, and a flight this request starts is a child of it.
 func (s *Server) fill(rctx context.Context, key string, name cache.Name, missing []int64, meta *cache.Meta, have map[int64][]byte) (_ *cache.Meta, _ source, err error) {
-	fetch := s.fetchRun
+	fetchRun := s.fetchRun
+	if fromPeer(rctx) {
+		fetchRun = s.fetchRunHere // one hop: a peer's request is never forwarded
+	}
+	fetch := fetchRun
 	if s.obs.Tracing() && obs.Sampled(obs.SpanContext(rctx)) {
 		tctx, span := s.obs.StartSpan(obs.SpanContext(rctx), "coalesced fill", attribute.Int("slices", len(missing)))
 		defer func() { obs.EndSpan(span, err) }()
 		sc := trace.SpanContextFromContext(tctx)
 		fetch = func(ctx context.Context, run []sliceKey) (fetched, error) {
-			return s.fetchRun(trace.ContextWithSpanContext(ctx, sc), run)
+			return fetchRun(trace.ContextWithSpanContext(ctx, sc), run)
 		}
 	}
 	S := s.cfg.SliceBytes
@@ -146,16 +154,28 @@ func (s *Server) fill(rctx context.Context, key string, name cache.Name, missing
 		e, ok := s.cache.Get(name, cache.KindSlice, k.idx)
 		return ok && (meta == nil || sliceFits(e, meta, k.idx, S))
 	}
+	owner := func(int64) int { return -1 }
+	if s.peers != nil {
+		owner = func(idx int64) int { return s.peers.Owner(key, idx) }
+	}
 	var flights []*cache.Flight[sliceKey, fetched]
 	maxRun := max(maxRunBytes/S, 1)
 	for i := 0; i < len(missing); {
 		j := i + 1
-		for j < len(missing) && missing[j] == missing[j-1]+1 && int64(j-i) < maxRun {
+		o := owner(missing[i])
+		for j < len(missing) && missing[j] == missing[j-1]+1 && int64(j-i) < maxRun && owner(missing[j]) == o {
 			j++
 		}
+		// A flight of slices this edge owns never asks a peer, so a
+		// peer's request may join it. A peer's request for slices this
+		// edge does not own (their owner failed for the asker) gets
+		// flights apart: one of this edge's own flights for them may be
+		// waiting for a peer, perhaps the asker, and two edges must never
+		// wait for each other.
+		apart := fromPeer(rctx) && o >= 0 && o != s.peers.Self()
 		run := make([]sliceKey, 0, j-i)
 		for _, idx := range missing[i:j] {
-			run = append(run, sliceKey{key, gen, idx})
+			run = append(run, sliceKey{key, gen, idx, apart})
 		}
 		fs, joined := s.slices.Claim(run, cached, fetch)
 		s.m.coalesced.Add(joined)
@@ -188,12 +208,22 @@ func (s *Server) fill(rctx context.Context, key string, name cache.Name, missing
 }
 
 // fetchRun is a flight: it gets slices run[0].idx..run[n-1].idx — the
-// leading ones the disk tier holds from there, the rest from the origin with
-// one Range request —, stores them (under the generation the run was named
-// with) and the metadata in the cache, queues what the origin sent for the
-// disk tier, and waits until the cache shows them, so that a request
-// arriving as the flight ends finds them there.
+// leading ones the disk tier holds from there, the rest from their owners
+// among the peer edges or the origin (fetchFar) —, stores them (under the
+// generation the run was named with) and the metadata in the cache, queues
+// what the origin sent for the disk tier, and waits until the cache shows
+// them, so that a request arriving as the flight ends finds them there.
 func (s *Server) fetchRun(ctx context.Context, run []sliceKey) (fetched, error) {
+	return s.fetchRunVia(ctx, run, s.peers != nil)
+}
+
+// fetchRunHere is fetchRun for a peer's request: this edge's tiers, then
+// the origin, never another peer.
+func (s *Server) fetchRunHere(ctx context.Context, run []sliceKey) (fetched, error) {
+	return s.fetchRunVia(ctx, run, false)
+}
+
+func (s *Server) fetchRunVia(ctx context.Context, run []sliceKey, viaPeers bool) (fetched, error) {
 	s.fetching.Add(1)
 	defer s.fetching.Add(-1)
 	k0 := run[0]
@@ -204,17 +234,17 @@ func (s *Server) fetchRun(ctx context.Context, run []sliceKey) (fetched, error) 
 		out.data, out.meta = s.readDisk(k0.key, name, first, last)
 	}
 	if next := first + int64(len(out.data)); next <= last {
-		data, meta, err := s.fetchOrigin(ctx, k0.key, name, next, last)
+		data, meta, src, err := s.fetchFar(ctx, k0.key, name, next, last, viaPeers)
 		if err == nil && next > first && !sameObject(out.meta, meta) {
 			// The disk holds another version of the object: the origin's
 			// answer is the truth, for the whole run.
-			data, meta, err = s.fetchOrigin(ctx, k0.key, name, first, last)
+			data, meta, src, err = s.fetchFar(ctx, k0.key, name, first, last, viaPeers)
 			out.data = nil
 		}
 		if err != nil {
 			return fetched{}, err
 		}
-		out.data, out.meta, out.src = append(out.data, data...), meta, srcMiss
+		out.data, out.meta, out.src = append(out.data, data...), meta, src
 	}
 	s.cache.Set(name, cache.KindMeta, 0, &cache.Entry{Meta: out.meta})
 	s.cache.Wait()
@@ -236,8 +266,16 @@ func (s *Server) fetchOrigin(ctx context.Context, key string, name cache.Name, f
 	if res.Status == fasthttp.StatusRequestedRangeNotSatisfiable {
 		return nil, meta, nil
 	}
+	return s.keepSlices(key, name, meta, first, last, res.Body, res.Start, true), meta, nil
+}
+
+// keepSlices cuts slices first..last of the object meta describes out of
+// body (which starts at object offset off; it may end early, and the last
+// slice of an object may be short), stores them in the cache under name,
+// queues them for the disk tier if toDisk, and returns them.
+func (s *Server) keepSlices(key string, name cache.Name, meta *cache.Meta, first, last int64, body []byte, off int64, toDisk bool) [][]byte {
+	S := s.cfg.SliceBytes
 	var out [][]byte
-	body, off := res.Body, res.Start
 	for idx := first; idx <= last; idx++ {
 		lo, hi := idx*S, min((idx+1)*S, meta.Size)
 		if lo >= hi || lo < off || hi > off+int64(len(body)) {
@@ -255,11 +293,11 @@ func (s *Server) fetchOrigin(ctx context.Context, key string, name cache.Name, f
 			e.Data = bytes.Clone(part)
 		}
 		s.cache.Set(name, cache.KindSlice, idx, e)
-		if s.disk != nil {
+		if s.disk != nil && toDisk {
 			s.disk.Put(key, name.Gen(), idx, diskMeta(meta), part)
 		}
 	}
-	return out, meta, nil
+	return out
 }
 
 // readDisk reads the leading slices of first..last that the disk tier
@@ -312,7 +350,7 @@ func (s *Server) fetchWholeCoalesced(rctx context.Context, key string, name cach
 			return s.fetchWhole(trace.ContextWithSpanContext(ctx, sc), run)
 		}
 	}
-	k := sliceKey{key, name.Gen(), -1}
+	k := sliceKey{key, name.Gen(), -1, false}
 	var entry *cache.Entry
 	cached := func(sliceKey) bool {
 		e, ok := s.cache.Get(name, cache.KindWhole, 0)

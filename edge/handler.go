@@ -36,6 +36,7 @@ var (
 	vHit       = []byte("HIT")
 	vMiss      = []byte("MISS")
 	vDisk      = []byte("DISK")
+	vPeer      = []byte("PEER")
 	vStar      = []byte("*")
 	vExpose    = []byte("Content-Range, Content-Length, Accept-Ranges, ETag, X-Cache")
 	vMethods   = []byte("GET, HEAD, OPTIONS")
@@ -258,13 +259,14 @@ func (s *Server) writeUnsatisfiable(ctx *fasthttp.RequestCtx, meta *cache.Meta, 
 }
 
 // source says where an answer's bytes came from: RAM (HIT), the disk tier
-// (DISK) or the origin (MISS). An answer from several is named after the
-// farthest.
+// (DISK), the slice's owner among the peer edges (PEER) or the origin
+// (MISS). An answer from several is named after the farthest.
 type source uint8
 
 const (
 	srcHit source = iota
 	srcDisk
+	srcPeer
 	srcMiss
 )
 
@@ -282,6 +284,8 @@ func (src source) header() []byte {
 		return vHit
 	case srcDisk:
 		return vDisk
+	case srcPeer:
+		return vPeer
 	}
 	return vMiss
 }
@@ -295,6 +299,9 @@ func (s *Server) count(src source, n int64) {
 	case srcDisk:
 		s.m.diskHits.Inc()
 		s.m.diskBytes.Add(int(n))
+	case srcPeer:
+		s.m.peerHits.Inc()
+		s.m.peerBytes.Add(int(n))
 	default:
 		s.m.misses.Inc()
 		s.m.missBytes.Add(int(n))

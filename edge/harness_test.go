@@ -286,6 +286,11 @@ type harnessOptions struct {
 	diskBytes  int64
 	traces     *testrun.OTLPReceiver // edge and origins export traces here
 	traceRatio float64               // of new traces sampled (0: all)
+	// For fleets (fleet_test.go): these origins instead of new ones, this
+	// signing key instead of a new one, this admin listener.
+	shared  []*testOrigin
+	priv    ed25519.PrivateKey
+	adminLn net.Listener
 }
 
 func newHarness(t testing.TB, opts harnessOptions) *harness {
@@ -325,13 +330,23 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	traced(h.obs)
 	var urls []string
 	for range opts.origins {
+		if opts.shared != nil {
+			break
+		}
 		o := startOriginObs(t, root, traced(obs.New("origin", slog.New(slog.DiscardHandler))))
 		h.origins = append(h.origins, o)
 		urls = append(urls, o.url)
 	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	for _, o := range opts.shared {
+		h.origins = append(h.origins, o)
+		urls = append(urls, o.url)
+	}
+	priv := opts.priv
+	var err error
+	if priv == nil {
+		if _, priv, err = ed25519.GenerateKey(rand.Reader); err != nil {
+			t.Fatal(err)
+		}
 	}
 	h.priv = priv
 	h.signer = playtoken.NewSigner("k1", priv, time.Now)
@@ -365,9 +380,11 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	aln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	aln := opts.adminLn
+	if aln == nil {
+		if aln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	h.url, h.admin = "http://"+ln.Addr().String(), "http://"+aln.Addr().String()
 	go h.edge.Serve(ln)

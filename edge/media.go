@@ -63,6 +63,7 @@ func (s *Server) serveMedia(ctx *fasthttp.RequestCtx, key []byte) {
 		s.m.diskSendfile.Inc()
 	}
 	s.count(src, r.Length)
+	s.prefetchAfter(key, name, meta, r)
 }
 
 // addDiskPart adds bytes [lo, hi) of slice idx to b from the disk tier's
@@ -163,6 +164,7 @@ func (s *Server) serveMediaMiss(ctx *fasthttp.RequestCtx, key []byte, name cache
 		}
 		b.attach(ctx, r.Length)
 		s.count(src, r.Length)
+		s.prefetchAfter(key, name, meta, r)
 		return
 	}
 }

@@ -361,12 +361,25 @@ func (u *Origins) fetchOne(ctx context.Context, oc *originConn, key string, star
 		oc.errConn.Inc()
 		return OriginResponse{}, failoverError{fmt.Errorf("origin %s: %w", oc.name, err)}
 	}
-	status := resp.StatusCode()
-	switch {
-	case status >= 500:
+	if status := resp.StatusCode(); status >= 500 {
 		oc.err5xx.Inc()
 		return OriginResponse{}, failoverError{fmt.Errorf("origin %s: status %d", oc.name, status)}
-	case status == fasthttp.StatusNotFound:
+	}
+	out, err := readFetch(resp, oc.name, key, start, end)
+	if errors.Is(err, errBadOrigin) {
+		oc.errBad.Inc()
+	}
+	oc.bytes.Add(len(out.Body))
+	return out, err
+}
+
+// readFetch reads an answer to a fetch of bytes [start, end] of key (the
+// whole object when end < 0) as origins and peers give it: 200, 206 with
+// a Content-Range that matches, 416 with the size, 404. from names the
+// sender in errors.
+func readFetch(resp *fasthttp.Response, from, key string, start, end int64) (OriginResponse, error) {
+	status := resp.StatusCode()
+	if status == fasthttp.StatusNotFound {
 		return OriginResponse{}, fmt.Errorf("%w: %s", errNotFound, key)
 	}
 	out := OriginResponse{Status: status}
@@ -383,24 +396,20 @@ func (u *Origins) fetchOne(ctx context.Context, oc *originConn, key string, star
 	case fasthttp.StatusPartialContent:
 		cr, ok := httprange.ParseContentRange(resp.Header.PeekBytes(hContentRange))
 		if !ok || cr.Unsatisfied() || cr.Size < 0 || cr.Length != int64(len(body)) || (end >= 0 && cr.Start != start) {
-			oc.errBad.Inc()
-			return OriginResponse{}, fmt.Errorf("%w: %s: 206 with Content-Range %q and %d bytes", errBadOrigin, oc.name, resp.Header.PeekBytes(hContentRange), len(body))
+			return OriginResponse{}, fmt.Errorf("%w: %s: 206 with Content-Range %q and %d bytes", errBadOrigin, from, resp.Header.PeekBytes(hContentRange), len(body))
 		}
 		out.Start, out.Meta.Size = cr.Start, cr.Size
 	case fasthttp.StatusRequestedRangeNotSatisfiable:
 		cr, ok := httprange.ParseContentRange(resp.Header.PeekBytes(hContentRange))
 		if !ok || !cr.Unsatisfied() {
-			oc.errBad.Inc()
-			return OriginResponse{}, fmt.Errorf("%w: %s: 416 without Content-Range", errBadOrigin, oc.name)
+			return OriginResponse{}, fmt.Errorf("%w: %s: 416 without Content-Range", errBadOrigin, from)
 		}
 		out.Meta.Size = cr.Size
 		return out, nil
 	default:
-		oc.errBad.Inc()
-		return OriginResponse{}, fmt.Errorf("%w: %s: status %d", errBadOrigin, oc.name, status)
+		return OriginResponse{}, fmt.Errorf("%w: %s: status %d", errBadOrigin, from, status)
 	}
 	out.Body = append([]byte(nil), body...)
-	oc.bytes.Add(len(out.Body))
 	return out, nil
 }
 

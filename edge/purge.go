@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"riff/edge/cache"
+	"riff/edge/peer"
 	"riff/internal/blobkey"
 	"riff/internal/playtoken"
 )
@@ -52,6 +53,10 @@ func (s *Server) AdminHandler(ctx *fasthttp.RequestCtx) {
 	}
 	if s.cfg.Pprof && bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
 		s.pprof(ctx)
+		return
+	}
+	if s.peers != nil && peer.IsRequest(ctx.Path()) {
+		s.servePeer(ctx)
 		return
 	}
 	if !bytes.Equal(ctx.Path(), []byte("/purge")) {

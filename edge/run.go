@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"riff/edge/disk"
+	"riff/edge/peer"
 	"riff/internal/config"
 	"riff/internal/obs"
 	"riff/internal/playtoken"
@@ -51,6 +52,7 @@ type runConfig struct {
 	origins             OriginConfig
 	server              Config
 	disk                *disk.Config // nil: no disk tier
+	peers               *peer.Config // nil: no peer fill
 	accessLog           string       // path, "-" (stdout) or "" (off)
 	trustedProxies      []netip.Prefix
 	stdout              io.Writer
@@ -92,6 +94,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		accessLog       = fs.String("access-log", "", "access log: a `file` (reopened on SIGHUP) or - for stdout; JSON lines (default: off)")
 		trustedProxies  = fs.String("trusted-proxies", "", "`CIDRs or addresses`, comma-separated, whose X-Forwarded-For the access log records")
 		diskSendfile    = fs.Bool("disk-sendfile", true, "send disk-tier answers with sendfile from the slice files (false: read them into RAM first)")
+		peers           = fs.String("peers", "", "admin `URLs` of every edge of the region, this one included, comma-separated, the same list on each: slices missing here come from their owner (empty: no peer fill)")
+		peerSelf        = fs.String("peer-self", "", "this edge's `URL` in -peers (default: http:// and -admin-listen)")
+		peerSecret      = fs.String("peer-secret", "", "shared `secret` of the region's edges, sent and demanded on peer requests (required with -peers)")
+		peerTimeout     = fs.Duration("peer-timeout", 3*time.Second, "timeout of one request to a peer edge; then the next owner, then the origin")
+		prefetch        = fs.Int("prefetch", 16, "next-segment prefetches running at once (0: no prefetch)")
 	)
 	fs.Var(&diskBytes, "disk-cache-bytes", "disk tier budget, e.g. 20GiB (required with -disk-cache)")
 	fs.Var(&cacheBytes, "cache-bytes", "cache budget, e.g. 512MiB")
@@ -118,17 +125,20 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		return runConfig{}, fmt.Errorf("edge: -disk-cache-bytes %v: want at least four slices with -disk-cache", diskBytes)
 	case *diskDir == "" && diskBytes != 0:
 		return runConfig{}, errors.New("edge: -disk-cache-bytes needs -disk-cache")
+	case *prefetch < 0:
+		return runConfig{}, fmt.Errorf("edge: -prefetch %d: want 0 (off) or more", *prefetch)
+	case *peers == "" && (*peerSecret != "" || *peerSelf != ""):
+		return runConfig{}, errors.New("edge: -peer-secret and -peer-self need -peers")
+	case *peers != "" && *peerSecret == "":
+		return runConfig{}, errors.New("edge: -peers needs -peer-secret")
+	case *peerTimeout <= 0:
+		return runConfig{}, fmt.Errorf("edge: -peer-timeout %v: want more than 0", *peerTimeout)
 	}
 	logger, err := obs.NewLogger(stderr, *logLevel)
 	if err != nil {
 		return runConfig{}, fmt.Errorf("edge: %w", err)
 	}
-	var urls []string
-	for _, u := range strings.Split(*origins, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			urls = append(urls, u)
-		}
-	}
+	urls := splitList(*origins)
 	if err := checkOriginURLs(urls); err != nil {
 		return runConfig{}, err
 	}
@@ -136,12 +146,27 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	if err != nil {
 		return runConfig{}, err
 	}
+	var pcfg *peer.Config
+	waitTimeout := time.Duration(len(urls))**originTimeout + time.Second
+	if *peers != "" {
+		self := *peerSelf
+		if self == "" {
+			self = "http://" + *adminListen
+		}
+		pcfg = &peer.Config{URLs: splitList(*peers), Self: self, Secret: *peerSecret, Timeout: *peerTimeout}
+		if err := peer.CheckURLs(pcfg.URLs, self); err != nil {
+			return runConfig{}, fmt.Errorf("edge: -peers: %w", err)
+		}
+		// An owner that does not answer, then the next one, then the origins.
+		waitTimeout += 2 * *peerTimeout
+	}
 	var dcfg *disk.Config
 	if *diskDir != "" {
 		dcfg = &disk.Config{Dir: *diskDir, MaxBytes: int64(diskBytes), SliceBytes: int64(sliceBytes), Logger: logger}
 	}
 	return runConfig{
 		disk:           dcfg,
+		peers:          pcfg,
 		accessLog:      *accessLog,
 		trustedProxies: trusted,
 		listen:         *listen,
@@ -159,7 +184,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		server: Config{
 			CacheBytes:     int64(cacheBytes),
 			SliceBytes:     int64(sliceBytes),
-			WaitTimeout:    time.Duration(len(urls))**originTimeout + time.Second,
+			WaitTimeout:    waitTimeout,
+			Prefetch:       *prefetch,
 			PlaylistMaxAge: *playlistMaxAge,
 			NegativeTTL:    negativeOrOff(*negativeTTL),
 			ReadTimeout:    *readTimeout,
@@ -176,6 +202,17 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		shutdownTimeout: *shutdownTimeout,
 		telemetry:       *telemetry,
 	}, nil
+}
+
+// splitList splits a comma-separated flag, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, u := range strings.Split(v, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // parseTrusted reads -trusted-proxies: comma-separated CIDRs or addresses.
@@ -231,6 +268,16 @@ func build(cfg runConfig) (*daemon, error) {
 		return nil, err
 	}
 	scfg := cfg.server
+	if cfg.peers != nil {
+		pc := *cfg.peers
+		pc.Metrics = o.Metrics
+		pc.NewBreaker = func() peer.Breaker {
+			return NewBreaker(cfg.origins.BreakerFailures, cfg.origins.BreakerCooldown, time.Now)
+		}
+		if scfg.Peers, err = peer.New(pc); err != nil {
+			return nil, fmt.Errorf("edge: %w", err)
+		}
+	}
 	if cfg.disk != nil {
 		// A folder that cannot be opened fails the start (a typo should
 		// not quietly run RAM-only); errors after that degrade, see
@@ -281,7 +328,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return fmt.Errorf("edge: %w", err)
 	}
 	logger.Info("edge listening", "public", ln.Addr().String(), "admin", aln.Addr().String(),
-		"origins", cfg.origins.URLs, "cache_bytes", cfg.server.CacheBytes, "slice_bytes", cfg.server.SliceBytes, "disk_cache", cfg.disk != nil,
+		"origins", cfg.origins.URLs, "cache_bytes", cfg.server.CacheBytes, "slice_bytes", cfg.server.SliceBytes, "disk_cache", cfg.disk != nil, "peers", cfg.peers != nil, "prefetch", cfg.server.Prefetch,
 		"tls", cfg.server.TLSCertFile != "")
 	if srv.alog != nil && cfg.accessLog != "-" {
 		// logrotate moves the file and sends SIGHUP: reopen it.

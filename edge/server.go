@@ -14,6 +14,7 @@ import (
 
 	"riff/edge/cache"
 	"riff/edge/disk"
+	"riff/edge/peer"
 	"riff/internal/obs"
 	"riff/internal/playtoken"
 )
@@ -68,6 +69,13 @@ type Config struct {
 	// AccessLog). The Server owns it from NewServer on and closes it in
 	// Shutdown.
 	AccessLog *AccessLog
+
+	// Peers, when set, is the region's edge fleet (package peer): a slice
+	// missing from RAM and disk comes from its owner (peerfill.go).
+	Peers *peer.Fleet
+	// Prefetch is how many next-segment prefetches may run at once
+	// (prefetch.go); 0: no prefetch.
+	Prefetch int
 
 	// DiskCopy sends disk-tier answers as copies (read into memory, then
 	// writev) instead of with sendfile from the slice files; for
@@ -126,6 +134,9 @@ type Server struct {
 	slices *cache.Group[sliceKey, fetched]
 	disk   *disk.Store // nil: no disk tier
 	alog   *AccessLog  // nil: no access log
+	peers  *peer.Fleet // nil: no peer fill
+	pf     *prefetcher // nil: no prefetch
+	fm     fleetMetrics
 
 	public *fasthttp.Server
 	admin  *fasthttp.Server
@@ -142,6 +153,7 @@ type serverMetrics struct {
 	hits, misses        *metrics.Counter
 	hitBytes, missBytes *metrics.Counter
 	diskHits, diskBytes *metrics.Counter
+	peerHits, peerBytes *metrics.Counter
 	diskSendfile        *metrics.Counter
 	coalesced           *metrics.Counter
 	direct              *metrics.Counter
@@ -197,12 +209,13 @@ func NewServer(o *obs.Obs, v Verifier, up Upstream, cfg Config, now func() time.
 			"evicted", ls.Evicted, "took", ls.Took)
 	}
 	s := &Server{
-		obs: o, verifier: v, up: up, now: now, cfg: cfg, disk: cfg.Disk, alog: cfg.AccessLog,
+		obs: o, verifier: v, up: up, now: now, cfg: cfg, disk: cfg.Disk, alog: cfg.AccessLog, peers: cfg.Peers,
 		gens: gens, cache: c, slices: cache.NewGroup[sliceKey, fetched](),
 		ccPlaylist: fmt.Appendf(nil, "private, max-age=%d", int(cfg.PlaylistMaxAge/time.Second)),
 	}
 	s.bodies.New = func() any { return newBody(&s.bodies) }
 	s.initMetrics()
+	s.initFleet()
 	o.AddCheck("origin", up.Ready)
 
 	handler := s.Handler
@@ -257,6 +270,8 @@ func (s *Server) initMetrics() {
 	m.missBytes = set.NewCounter(`riff_edge_served_bytes_total{cache="miss"}`)
 	m.diskHits = set.NewCounter(`riff_edge_cache_requests_total{result="disk"}`)
 	m.diskBytes = set.NewCounter(`riff_edge_served_bytes_total{cache="disk"}`)
+	m.peerHits = set.NewCounter(`riff_edge_cache_requests_total{result="peer"}`)
+	m.peerBytes = set.NewCounter(`riff_edge_served_bytes_total{cache="peer"}`)
 	m.diskSendfile = set.NewCounter(`riff_edge_disk_sendfile_responses_total`)
 	m.coalesced = set.NewCounter(`riff_edge_coalesced_waiters_total`)
 	m.direct = set.NewCounter(`riff_edge_direct_responses_total`)
