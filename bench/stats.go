@@ -28,28 +28,41 @@ func (k Kind) String() string { return kindNames[k] }
 // CacheStatus is the X-Cache header of a response, reduced.
 type CacheStatus uint8
 
-// Cache statuses: a response without X-Cache is CacheNone.
+// Cache statuses: a response without X-Cache is CacheNone. CacheDisk
+// (riff edge's disk tier) is the edge's own cache too; CachePeer came from
+// another edge of the fleet (peer fill): not this edge's cache, not the
+// origin either.
 const (
 	CacheNone CacheStatus = iota
 	CacheHit
+	CacheDisk
+	CachePeer
 	CacheMiss
 	numCache
 )
 
-var cacheNames = [numCache]string{"-", "HIT", "MISS"}
+var cacheNames = [numCache]string{"-", "HIT", "DISK", "PEER", "MISS"}
 
 func (c CacheStatus) String() string { return cacheNames[c] }
 
-// cacheStatus maps an X-Cache value: riff edge says HIT or MISS; nginx
-// says HIT, MISS, EXPIRED, STALE, UPDATING, REVALIDATED or BYPASS, of which
-// only HIT (and STALE, UPDATING, REVALIDATED, served from the cache) did
-// not wait for the origin.
+// hit reports whether c was answered from the edge's own cache (RAM or
+// disk): what the hit ratio counts.
+func (c CacheStatus) hit() bool { return c == CacheHit || c == CacheDisk }
+
+// cacheStatus maps an X-Cache value: riff edge says HIT, DISK, PEER or
+// MISS; nginx says HIT, MISS, EXPIRED, STALE, UPDATING, REVALIDATED or
+// BYPASS, of which only HIT (and STALE, UPDATING, REVALIDATED, served from
+// the cache) did not wait for the origin.
 func cacheStatus(v []byte) CacheStatus {
 	switch string(v) {
 	case "":
 		return CacheNone
 	case "HIT", "hit", "STALE", "UPDATING", "REVALIDATED":
 		return CacheHit
+	case "DISK":
+		return CacheDisk
+	case "PEER":
+		return CachePeer
 	default:
 		return CacheMiss
 	}
@@ -134,7 +147,7 @@ func (r *Recorder) Request(k Kind, c CacheStatus, n int64, lat time.Duration) {
 	r.window.bytes += n
 	if c != CacheNone {
 		r.window.cached++
-		if c == CacheHit {
+		if c.hit() {
 			r.window.hits++
 		}
 	}
@@ -252,7 +265,7 @@ func (r *Recorder) summarize(rep *Report, elapsed time.Duration) {
 			if c != CacheNone {
 				cached += cl.requests
 				cachedBytes += cl.bytes
-				if c == CacheHit {
+				if CacheStatus(c).hit() {
 					hits += cl.requests
 					hitBytes += cl.bytes
 				}

@@ -323,3 +323,36 @@ func TestConnGetAllocs(t *testing.T) {
 		t.Errorf("%.2f allocations per request, want none", allocs)
 	}
 }
+
+// TestCacheStatuses: riff edge's X-Cache values each get their own tally,
+// and the hit ratio counts the edge's own cache (RAM and disk), not a
+// peer's answer nor a miss.
+func TestCacheStatuses(t *testing.T) {
+	for v, want := range map[string]CacheStatus{"": CacheNone, "HIT": CacheHit, "DISK": CacheDisk, "PEER": CachePeer,
+		"MISS": CacheMiss, "EXPIRED": CacheMiss, "STALE": CacheHit} {
+		if got := cacheStatus([]byte(v)); got != want {
+			t.Errorf("cacheStatus(%q) = %s, want %s", v, got, want)
+		}
+	}
+	rec := NewRecorder()
+	rep := &Report{}
+	for _, c := range []CacheStatus{CacheHit, CacheDisk, CachePeer, CacheMiss} {
+		rec.Request(KindSegment, c, 100, time.Millisecond)
+	}
+	if s := rec.Tick(time.Second, time.Second); s.HitRatio != 0.5 {
+		t.Errorf("window hit ratio %v, want 0.5 (HIT and DISK of four)", s.HitRatio)
+	}
+	rec.summarize(rep, time.Second)
+	if rep.HitRatio != 0.5 {
+		t.Errorf("hit ratio %v, want 0.5", rep.HitRatio)
+	}
+	var seen []string
+	for _, kr := range rep.ByKind {
+		for _, c := range kr.ByCache {
+			seen = append(seen, c.Cache)
+		}
+	}
+	if strings.Join(seen, ",") != "HIT,DISK,PEER,MISS" {
+		t.Errorf("tallies %v, want HIT,DISK,PEER,MISS", seen)
+	}
+}
