@@ -148,8 +148,19 @@ function songList(songs, opts = {}) {
 }
 
 function songRow(songs, s, i, opts) {
+  if (s.status === 'unavailable') {
+    // A song the listener may no longer see (taken down, or not ready and
+    // not theirs): it keeps its place in the list, and nothing plays it.
+    return h('li', { class: 'song unavailable', 'data-song-id': s.id },
+      h('span', { class: 'icon' }, '–'),
+      h('div', { class: 'meta' }, h('span', { class: 'title muted' }, 'Unavailable song'),
+        h('span', { class: 'sub' }, 'It was removed or is not released yet.')),
+      h('span', { class: 'dur' }, ''),
+      h('div', { class: 'actions' }, opts.extra ? opts.extra(s, i) : null));
+  }
+  const playable = songs.filter((x) => x.status !== 'unavailable');
   const row = h('li', { class: 'song', 'data-song-id': s.id },
-    h('button', { type: 'button', class: 'icon play', 'aria-label': `Play ${s.title}`, on: { click: () => player.playSongs(songs, i, opts.source || 'list') } }, '▶'),
+    h('button', { type: 'button', class: 'icon play', 'aria-label': `Play ${s.title}`, on: { click: () => player.playSongs(playable, playable.indexOf(s), opts.source || 'list') } }, '▶'),
     coverImg(s.album, 64, 'thumb'),
     h('div', { class: 'meta' },
       h('a', { class: 'title', href: `#/song/${s.id}` }, s.title),
