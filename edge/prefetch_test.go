@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"riff/edge/cache"
+	"riff/edge/disk"
 )
 
 // TestPrefetchMakesTheSecondSegmentAHit: a cold session (init segment,
@@ -43,7 +46,7 @@ func TestPrefetchMakesTheSecondSegmentAHit(t *testing.T) {
 			}
 			name := h.edge.cache.Name([]byte(key))
 			deadline := time.Now().Add(5 * time.Second)
-			for on && time.Now().Before(deadline) && !h.edge.pf.cached(name, starts[1]/S, (starts[2]-1)/S) {
+			for on && time.Now().Before(deadline) && !h.edge.pf.cached(key, name, starts[1]/S, (starts[2]-1)/S) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			r, err := f.get(0, tok, key, seg(1), file)
@@ -99,4 +102,27 @@ func FuzzSegmentTable(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPrefetchLeavesDiskSlicesOnDisk: a slice the disk tier holds counts
+// as cached for prefetch — it goes out by sendfile when asked for; reading
+// it into RAM ahead of time cost more than it saved — while a slice in
+// neither tier does not.
+func TestPrefetchLeavesDiskSlicesOnDisk(t *testing.T) {
+	const S = 16 << 10
+	h := newHarness(t, harnessOptions{root: testMedia(t), sliceBytes: S, diskDir: t.TempDir(),
+		cfg: func(c *Config) { c.Prefetch = 4 }})
+	key := songA + "aac_320.mp4"
+	name := h.edge.cache.Name([]byte(key))
+	h.edge.disk.Put(key, name.Gen(), 3, disk.Meta{Size: 10 * S, ETag: `"x"`}, make([]byte, S))
+	h.edge.disk.Flush()
+	if h.edge.cache.Has(name, cache.KindSlice, 3) {
+		t.Fatal("slice 3 is in RAM: the test needs it on disk only")
+	}
+	if !h.edge.pf.cached(key, name, 3, 3) {
+		t.Error("a slice on disk counts as not cached: prefetch would read it into RAM")
+	}
+	if h.edge.pf.cached(key, name, 3, 4) {
+		t.Error("slice 4 is in neither tier, yet counts as cached")
+	}
 }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -242,5 +243,39 @@ func TestRestoreGenerations(t *testing.T) {
 	}
 	if _, err := RestoreGenerations(1, 0, map[string]uint64{"artists/": 1}); err == nil {
 		t.Error("a prefix that is not a purge folder was restored")
+	}
+}
+
+// TestSlicesCannotEvictSmallEntries: metadata and playlists have a budget
+// of their own, so a stream of slices far larger than the cache evicts
+// slices only. In one shared cache, each 64 KiB slice's admission evicted
+// small entries by sampling, and a burst like this one left almost none.
+func TestSlicesCannotEvictSmallEntries(t *testing.T) {
+	c, _ := newTestCache(t, 4<<20)
+	const small = 200
+	for i := range small {
+		n := c.Name(fmt.Appendf(nil, "artists/1/albums/1/songs/%d/v1/master.m3u8", i))
+		c.Set(n, KindMeta, 0, &Entry{Meta: &Meta{Size: 1000, ETag: `"e"`}})
+		c.Set(n, KindWhole, 0, &Entry{Data: make([]byte, 2000)})
+	}
+	c.Wait()
+	slice := make([]byte, 64<<10)
+	for i := range 2000 {
+		n := c.Name(fmt.Appendf(nil, "artists/2/albums/2/songs/%d/v1/aac_320.mp4", i%400))
+		c.Set(n, KindSlice, int64(i), c.SliceEntry(slice, nil))
+	}
+	c.Wait()
+	if st := c.Stats(); st.KeysEvicted == 0 {
+		t.Fatal("no slice was evicted: the test proves nothing")
+	}
+	kept := 0
+	for i := range small {
+		n := c.Name(fmt.Appendf(nil, "artists/1/albums/1/songs/%d/v1/master.m3u8", i))
+		if c.Has(n, KindMeta, 0) && c.Has(n, KindWhole, 0) {
+			kept++
+		}
+	}
+	if kept < small*9/10 {
+		t.Errorf("%d of %d small objects kept after the slices' churn, want nearly all", kept, small)
 	}
 }
