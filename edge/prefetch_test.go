@@ -109,6 +109,7 @@ func FuzzSegmentTable(f *testing.F) {
 // it into RAM ahead of time cost more than it saved — while a slice in
 // neither tier does not.
 func TestPrefetchLeavesDiskSlicesOnDisk(t *testing.T) {
+	skipDiskTierUnderRace(t)
 	const S = 16 << 10
 	h := newHarness(t, harnessOptions{root: testMedia(t), sliceBytes: S, diskDir: t.TempDir(),
 		cfg: func(c *Config) { c.Prefetch = 4 }})

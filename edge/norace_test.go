@@ -1,0 +1,6 @@
+//go:build !race
+
+package edge
+
+// raceEnabled: the tests run under the race detector (see skipUnderRace).
+const raceEnabled = false
