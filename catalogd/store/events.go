@@ -123,6 +123,19 @@ type dayTotals struct{ plays, listeners, ms int64 }
 // not plays: a user adds at most 1 per song and UTC day (the day's first
 // counted play, in its hour). The daily rollup keeps raw plays as well.
 func (s *Store) RecordEvents(ctx context.Context, userID int64, evs []PlayEvent) (IngestResult, error) {
+	res, err := s.recordEvents(ctx, userID, evs)
+	if isNoPartition(err) {
+		// A day without a partition (upkeep has not run for days): make
+		// them and try once more.
+		if perr := s.EnsureEventPartitions(ctx, s.now()); perr != nil {
+			return res, fmt.Errorf("%w (%w)", err, perr)
+		}
+		res, err = s.recordEvents(ctx, userID, evs)
+	}
+	return res, err
+}
+
+func (s *Store) recordEvents(ctx context.Context, userID int64, evs []PlayEvent) (IngestResult, error) {
 	var res IngestResult
 	if len(evs) == 0 {
 		return res, nil
@@ -207,7 +220,7 @@ func (s *Store) RecordEvents(ctx context.Context, userID int64, evs []PlayEvent)
 			SELECT $1, j.event_id, j.song_id, j.started_at, j.ms_played, j.source, j.completed, j.counted, $2
 			FROM `+s.jsonTable("$3", "event_id text", "song_id bigint", "started_at bigint", "ms_played bigint",
 			"source text", "completed boolean", "counted boolean")+` WHERE true
-			ON CONFLICT (user_id, event_id) DO NOTHING RETURNING event_id`, userID, nowMs, string(batch))
+			ON CONFLICT DO NOTHING RETURNING event_id`, userID, nowMs, string(batch))
 		if err != nil {
 			return err
 		}
