@@ -54,7 +54,7 @@ func openPostgres(t testing.TB, clock *testClock) *Store {
 }
 
 // mustExec runs statements on the store's writer (test setup only).
-func mustExec(t *testing.T, s *Store, q string, args ...any) {
+func mustExec(t testing.TB, s *Store, q string, args ...any) {
 	t.Helper()
 	if _, err := s.w.ExecContext(context.Background(), q, args...); err != nil {
 		t.Fatalf("%s: %v", strings.TrimSpace(q), err)
