@@ -168,7 +168,7 @@ func (s *Store) recordEvents(ctx context.Context, userID int64, evs []PlayEvent)
 		if err != nil {
 			return err
 		}
-		known, err := s.knownEvents(ctx, tx, userID, uniq)
+		known, err := s.knownEvents(ctx, tx, userID, uniq, now)
 		if err != nil {
 			return err
 		}
@@ -354,14 +354,19 @@ func implausible(e PlayEvent, durationMS int64, now time.Time) string {
 	return ""
 }
 
-// knownEvents returns which of evs' ids userID has recorded before.
-func (s *Store) knownEvents(ctx context.Context, tx *sql.Tx, userID int64, evs []PlayEvent) (map[string]bool, error) {
+// knownEvents returns which of evs' ids userID has recorded before with a
+// start at most MinEventsRetention before now. Older events are too old
+// to be recorded again anyway (RejectTooOld); the bound lets PostgreSQL
+// plan and scan only the partitions of the last days instead of every
+// day of the retention (planning the query over 90 daily partitions took
+// 7.6 ms, over the last 12 1.0 ms).
+func (s *Store) knownEvents(ctx context.Context, tx *sql.Tx, userID int64, evs []PlayEvent, now time.Time) (map[string]bool, error) {
 	ids := make([][1]string, len(evs))
 	for i, e := range evs {
 		ids[i] = [1]string{e.EventID}
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT event_id FROM play_events WHERE user_id = $1 AND event_id IN
-		(SELECT j.id FROM `+s.jsonTable("$2", "id text")+`)`, userID, jsonText(ids))
+	rows, err := tx.QueryContext(ctx, `SELECT event_id FROM play_events WHERE user_id = $1 AND started_at >= $3 AND event_id IN
+		(SELECT j.id FROM `+s.jsonTable("$2", "id text")+`)`, userID, jsonText(ids), now.Add(-MinEventsRetention).UnixMilli())
 	if err != nil {
 		return nil, err
 	}
