@@ -140,21 +140,12 @@ func (s *Store) EventPartitions(ctx context.Context) ([]string, error) {
 }
 
 func eventPartitions(ctx context.Context, tx *sql.Tx) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+	names, err := queryColumn[string](ctx, tx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 		WHERE i.inhparent = 'play_events'::regclass ORDER BY c.relname`)
 	if err != nil {
 		return nil, fmt.Errorf("store: partitions: %w", err)
 	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		names = append(names, n)
-	}
-	return names, rows.Err()
+	return names, nil
 }
 
 // isNoPartition reports whether err is PostgreSQL's refusal of a row no
