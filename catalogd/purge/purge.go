@@ -258,8 +258,9 @@ func New(o *obs.Obs, st Store, cfg Config) (*Dispatcher, error) {
 func (d *Dispatcher) Edges() []string { return slices.Clone(d.names) }
 
 // Run delivers purges until ctx ends or Close is called, then returns nil
-// (at once if Close came first). It returns an error if the Dispatcher is
-// already running.
+// (at once if Close came first). With Config.Lease it delivers only while
+// it holds the lease, and releases it on the way out. It returns an error
+// if the Dispatcher is already running.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.Lock()
 	if d.running {
