@@ -153,8 +153,8 @@ func TestDispatcherCutOff(t *testing.T) {
 	st.Close() // its connections are gone: renewals fail
 	cut := time.Now()
 	waitFor(t, 3*time.Second, func() bool { return !d.leader.Load() }, "a to stop sending")
-	if el := time.Since(cut); el > 1500*time.Millisecond {
-		t.Errorf("a stopped %v after losing the database, want within its term (1s) and a renewal", el)
+	if el := time.Since(cut); el > 2*time.Second {
+		t.Errorf("a stopped %v after losing the database, want within its term (1s) and a renewal, 2s allowing for a busy machine", el)
 	}
 	other, err := store.Open(ctx, dsn, store.Options{})
 	if err != nil {
