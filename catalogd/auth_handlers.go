@@ -120,14 +120,21 @@ func checkPassword(pw string) *apiError {
 // limitAttempt spends one attempt from the per-address limiter and, when
 // account is not "", from the per-account one.
 func (s *Server) limitAttempt(r *http.Request, account string) error {
-	if ok, retry := s.loginIP.Allow(s.clientIP(r)); !ok {
+	ok, retry, err := s.loginIP.Allow(r.Context(), s.clientIP(r))
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return &apiError{kind: kindRateLimited, code: "rate_limited", retryAfter: retry,
 			detail: "Too many attempts from this address; wait before trying again."}
 	}
 	if account == "" {
 		return nil
 	}
-	if ok, retry := s.loginAccount.Allow(account); !ok {
+	if ok, retry, err = s.loginAccount.Allow(r.Context(), account); err != nil {
+		return err
+	}
+	if !ok {
 		return &apiError{kind: kindRateLimited, code: "rate_limited", retryAfter: retry,
 			detail: "Too many attempts for this account; wait before trying again."}
 	}
@@ -210,7 +217,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ principal) erro
 	if !ok {
 		return denied
 	}
-	s.loginAccount.Reset(account)
+	if err := s.loginAccount.Reset(r.Context(), account); err != nil {
+		s.log.WarnContext(r.Context(), "login limit not reset", "err", err)
+	}
 	if rehash {
 		if h, err := s.passwords.Hash(r.Context(), req.Password); err == nil {
 			if err := s.store.SetPasswordHash(r.Context(), u.ID, h); err != nil {

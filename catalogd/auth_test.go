@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"riff/catalogd/auth"
+	"riff/catalogd/store/storetest"
 )
 
 func TestRegisterLoginRefreshLogout(t *testing.T) {
@@ -290,5 +292,41 @@ func TestJWKS(t *testing.T) {
 	}
 	if strings.Contains(string(r.body), `"d"`) {
 		t.Error("JWKS contains a private key")
+	}
+}
+
+// TestLoginLimitAcrossInstances (issue 15, item 3): two catalogd on one
+// database share the login limits: 3 attempts spread over both spend the
+// account's burst, and the 4th is refused with 429 on either.
+func TestLoginLimitAcrossInstances(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			dsn := "file:" + filepath.Join(t.TempDir(), "riff.db")
+			if db == "postgres" {
+				dsn = storetest.PostgresDSN(t)
+			}
+			tweak := func(c *Config, _ *auth.Argon2Params) {
+				c.LoginAccountBurst, c.LoginIPBurst, c.LoginWindow = 3, 1000, 3*time.Minute
+			}
+			a, b := newEnvDB(t, dsn, tweak), newEnvDB(t, dsn, tweak)
+			erin := a.register("erin@example.com", "Erin")
+			login := func(e *env, pw string) response {
+				return e.do(request{method: "POST", path: "/auth/login", body: map[string]string{"email": "erin@example.com", "password": pw}})
+			}
+			wantStatus(t, login(a, "wrong wrong"), http.StatusUnauthorized, "invalid_credentials")
+			wantStatus(t, login(b, "wrong wrong"), http.StatusUnauthorized, "invalid_credentials")
+			wantStatus(t, login(a, "wrong wrong"), http.StatusUnauthorized, "invalid_credentials")
+			for _, e := range []*env{a, b} {
+				r := login(e, erin.password)
+				wantStatus(t, r, http.StatusTooManyRequests, "rate_limited")
+				if r.Header.Get("Retry-After") != "60" {
+					t.Errorf("Retry-After = %q, want 60", r.Header.Get("Retry-After"))
+				}
+			}
+			// A minute on (both clocks), one attempt is back, on either.
+			a.clock.Advance(time.Minute)
+			b.clock.Advance(time.Minute)
+			wantStatus(t, login(b, erin.password), http.StatusOK, "")
+		})
 	}
 }

@@ -67,6 +67,8 @@ type runConfig struct {
 	logger              *slog.Logger
 	purgeEdges          []string
 	purgeLag            time.Duration
+	purgeLease          time.Duration // PostgreSQL: the dispatcher lease's term
+	retention           time.Duration // of raw listening events
 	accessTTL           time.Duration
 	argon2              auth.Argon2Params
 	argon2Concurrency   int
@@ -89,6 +91,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	edgeURL := fs.String("edge-url", "http://127.0.0.1:8082", "base `URL` of the edge in playback URLs")
 	purgeEdges := fs.String("purge-edges", "", "edge admin `URLs`, comma-separated, that get every purge (empty: no fan-out)")
 	purgeLag := fs.Duration("purge-lag", time.Minute, "not ready while an edge's oldest unacknowledged purge is older than this (0: no readiness check)")
+	purgeLease := fs.Duration("purge-lease", 10*time.Second, "PostgreSQL: term of the lease that lets one catalogd of those on the database send the purge outbox, renewed every third of it; a dead holder is replaced within it")
+	eventsRetention := fs.Duration("events-retention", 90*24*time.Hour, "keep raw listening events this long (whole UTC days; at least 8 days); the rollups are kept")
 	tokenTTL := fs.Duration("token-ttl", time.Hour, "lifetime of playback URLs")
 	tokenReuse := fs.Duration("token-reuse", 5*time.Minute, "hand out the same playback token to a user for a song for this long (0: never)")
 	accessTTL := fs.Duration("access-ttl", 15*time.Minute, "lifetime of access tokens")
@@ -150,6 +154,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		return runConfig{}, fmt.Errorf("catalogd: -max-duration %v: want 1s to 24h", *maxDuration)
 	case *uploadsPerUser < 1 || *uploadsMax < 1 || spoolMax < 0:
 		return runConfig{}, errors.New("catalogd: need -uploads-per-user ≥ 1, -uploads-max ≥ 1 and -spool-max ≥ 0")
+	case *purgeLease < 30*time.Millisecond:
+		return runConfig{}, fmt.Errorf("catalogd: -purge-lease %v: want at least 30ms", *purgeLease)
+	case *eventsRetention < store.MinEventsRetention:
+		return runConfig{}, fmt.Errorf("catalogd: -events-retention %v: want at least %v (events may arrive a week late)", *eventsRetention, store.MinEventsRetention)
 	case *encodeBudget <= 0:
 		return runConfig{}, fmt.Errorf("catalogd: -encode-budget %v: want a positive duration", *encodeBudget)
 	}
@@ -169,6 +177,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		logger:      logger,
 		purgeEdges:  config.SplitList(*purgeEdges),
 		purgeLag:    *purgeLag,
+		purgeLease:  *purgeLease,
+		retention:   *eventsRetention,
 		accessTTL:   *accessTTL,
 		argon2: auth.Argon2Params{
 			MemoryKiB: uint32(argonMemory >> 10), Time: uint32(*argonTime), Threads: uint8(*argonThreads),
@@ -312,7 +322,12 @@ func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
 	// Purge fan-out: the outbox goes to every -purge-edges edge (package
 	// purge).
 	if len(cfg.purgeEdges) > 0 {
-		if d.purges, err = purge.New(d.obs, d.store, purge.Config{Edges: cfg.purgeEdges, Signer: d.keys.Playback, LagThreshold: cfg.purgeLag}); err != nil {
+		pc := purge.Config{Edges: cfg.purgeEdges, Signer: d.keys.Playback, LagThreshold: cfg.purgeLag}
+		if d.store.Dialect() == store.Postgres {
+			// Several catalogd may share the database: one sends.
+			pc.Lease, pc.LeaseTTL = d.store, cfg.purgeLease
+		}
+		if d.purges, err = purge.New(d.obs, d.store, pc); err != nil {
 			return nil, fmt.Errorf("catalogd: %w", err)
 		}
 		d.obs.AddDetail("purge", d.purges.Detail)
@@ -370,8 +385,8 @@ func (d *daemon) close() {
 	}
 }
 
-// run starts the background work (purge fan-out, the blob sweep, pruning
-// of refresh tokens, the job workers), listens, serves until ctx is
+// run starts the background work (purge fan-out, the blob sweep, database
+// upkeep, the job workers), listens, serves until ctx is
 // cancelled or a server fails, then shuts down in reverse order: the
 // servers, the job workers (they hand their jobs back), the background
 // work, the stores. It owns d: when it returns, everything is closed.
@@ -402,7 +417,7 @@ func (d *daemon) run(ctx context.Context) error {
 		// (temp files, orphaned sidecars), in the background.
 		goBg(func(ctx context.Context) { sweepBlob(ctx, fsStore, log) })
 	}
-	goBg(func(ctx context.Context) { pruneRefreshTokens(ctx, d.store, log) })
+	goBg(func(ctx context.Context) { upkeep(ctx, d.store, cfg.retention, log) })
 
 	handler := d.srv.Handler()
 	if cfg.adminListen != "" {
@@ -484,20 +499,34 @@ func sweepBlob(ctx context.Context, fsStore *blob.FS, log *slog.Logger) {
 	}
 }
 
-// pruneRefreshTokens deletes expired refresh tokens hourly until ctx ends.
-func pruneRefreshTokens(ctx context.Context, st *store.Store, log *slog.Logger) {
+// upkeep does the database's housekeeping at start and then hourly until
+// ctx ends: it deletes expired refresh tokens and recovered login-limit
+// keys, and applies the listening-event retention (on PostgreSQL it drops
+// old day partitions and makes the days ahead; see store.PruneEvents).
+// Every catalogd on a database runs it; the statements are idempotent and
+// partition changes are serialised in the database.
+func upkeep(ctx context.Context, st *store.Store, retention time.Duration, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
+		now := time.Now()
+		if n, err := st.PruneRefreshTokens(ctx, now); err != nil {
+			log.Warn("pruning refresh tokens", "err", err)
+		} else if n > 0 {
+			log.Info("pruned refresh tokens", "count", n)
+		}
+		if _, err := st.PruneAttempts(ctx, now); err != nil {
+			log.Warn("pruning login limits", "err", err)
+		}
+		if n, err := st.PruneEvents(ctx, now, retention); err != nil {
+			log.Warn("listening-event retention", "err", err)
+		} else if n > 0 {
+			log.Info("listening-event retention", "dropped", n, "unit", map[store.Dialect]string{store.Postgres: "partitions", store.SQLite: "rows"}[st.Dialect()])
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := st.PruneRefreshTokens(ctx, time.Now()); err != nil {
-				log.Warn("pruning refresh tokens", "err", err)
-			} else if n > 0 {
-				log.Info("pruned refresh tokens", "count", n)
-			}
 		}
 	}
 }

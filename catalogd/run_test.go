@@ -218,6 +218,8 @@ func TestParseFlags(t *testing.T) {
 		{"encode budget", []string{"-encode-budget", "-1s"}, "-encode-budget"},
 		{"no uploads per user", []string{"-uploads-per-user", "0"}, "-uploads-per-user"},
 		{"no uploads", []string{"-uploads-max", "0"}, "-uploads-max"},
+		{"purge lease", []string{"-purge-lease", "1ms"}, "-purge-lease"},
+		{"events retention too short", []string{"-events-retention", "72h"}, "-events-retention"},
 		{"stray argument", []string{"stray"}, ""},
 	}
 	for _, tc := range bad {

@@ -226,8 +226,8 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: d.Obs.Logger, obs: d.Obs, store: d.Store, passwords: d.Passwords,
 		access: d.Access, playback: d.Playback, jwks: append(jwks, '\n'), now: d.Now,
-		loginIP:      auth.NewLimiter(cfg.LoginIPBurst, cfg.LoginWindow, 100_000, d.Now),
-		loginAccount: auth.NewLimiter(cfg.LoginAccountBurst, cfg.LoginWindow, 100_000, d.Now),
+		loginIP:      auth.NewLimiter(d.Store, "ip", cfg.LoginIPBurst, cfg.LoginWindow, d.Now),
+		loginAccount: auth.NewLimiter(d.Store, "a", cfg.LoginAccountBurst, cfg.LoginWindow, d.Now),
 		trending:     newTrendingCache(cfg.TrendingCacheTTL, d.Now),
 		minted:       &auth.TokenCache[mintKey, mintEntry]{},
 		web:          ui,

@@ -24,9 +24,19 @@
 //
 // Purges are idempotent at the edge (a purge bumps a generation), so
 // sending a row twice is harmless; the dispatcher relies on that: after a
-// crash between an edge's answer and the cursor write, and when several
-// catalogd instances run dispatchers against one database, some rows are
-// sent more than once.
+// crash between an edge's answer and the cursor write, and at a handover
+// between instances, some rows are sent more than once.
+//
+// # One dispatcher per database
+//
+// With Config.Lease set (catalogd does on PostgreSQL), several catalogd
+// instances on one database run a Dispatcher each but only the holder of
+// the lease LeaseName sends and prunes: each tries to take it every
+// Config.LeaseTTL/3 and the holder renews it at that pace. The holder
+// stops sending when the lease is another's, or when a whole term passed
+// since the start of its last successful renewal; Close releases it. A
+// holder killed without cleanup is replaced within a term and a try.
+// The riff_purge_dispatcher gauge is 1 while this instance sends.
 //
 // An edge that appears in the configuration for the first time has cursor
 // 0: it receives every row still in the outbox. Rows are deleted only when
@@ -63,6 +73,7 @@
 //	riff_purge_failures_total{edge,kind}           failed attempts: kind unavailable (network, timeout, 5xx),
 //	                                               refused (4xx) or store (database)
 //	riff_purge_pruned_total                        rows deleted from the outbox
+//	riff_purge_dispatcher                          1 while this instance sends the outbox (holds the lease), else 0
 //
 // Ready, registered as a readiness check, fails while some edge's oldest
 // unacknowledged purge is older than Config.LagThreshold; its error names

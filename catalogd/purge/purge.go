@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -42,6 +43,19 @@ type Store interface {
 	// created before before.
 	PrunePurges(ctx context.Context, edges []string, before time.Time) (int64, error)
 }
+
+// Lease is a lease held by one holder at a time; *store.Store is one (see
+// store.AcquireLease).
+type Lease interface {
+	// AcquireLease takes or renews lease name for holder for ttl and
+	// reports whether holder holds it now.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	// ReleaseLease gives lease name up if holder holds it.
+	ReleaseLease(ctx context.Context, name, holder string) error
+}
+
+// LeaseName names the dispatcher's lease.
+const LeaseName = "purge-dispatcher"
 
 // Signer mints purge tokens; *playtoken.Signer is one.
 type Signer interface {
@@ -84,6 +98,16 @@ type Config struct {
 	PruneInterval time.Duration
 	// Now is the clock for ages. Default time.Now.
 	Now func() time.Time
+	// Lease, when set, makes the Dispatcher send only while it holds
+	// the lease LeaseName, so that of several catalogd instances on one
+	// database exactly one sends the outbox (see the package doc). Nil:
+	// it always sends (one instance, SQLite).
+	Lease Lease
+	// LeaseTTL is the lease's term, renewed every third of it: the
+	// longest a dead holder delays the outbox. Default 10s.
+	LeaseTTL time.Duration
+	// Holder names this instance in the lease. Default: random.
+	Holder string
 }
 
 // maxBatch is the most prefixes an edge takes in one purge request.
@@ -102,6 +126,10 @@ func (c *Config) defaults() {
 	def(&c.LagThreshold, time.Minute)
 	def(&c.Retain, time.Hour)
 	def(&c.PruneInterval, time.Minute)
+	def(&c.LeaseTTL, 10*time.Second)
+	if c.Holder == "" {
+		c.Holder = fmt.Sprintf("catalogd-%016x", rand.Uint64())
+	}
 	c.BackoffMax = max(c.BackoffMax, c.BackoffMin)
 	if c.Batch <= 0 || c.Batch > maxBatch {
 		c.Batch = maxBatch
@@ -126,6 +154,7 @@ type Dispatcher struct {
 	names     []string
 
 	pruned *metrics.Counter
+	leader atomic.Bool // sending the outbox now
 
 	mu      sync.Mutex
 	closed  bool
@@ -216,6 +245,12 @@ func New(o *obs.Obs, st Store, cfg Config) (*Dispatcher, error) {
 		return lag.Seconds()
 	})
 	d.pruned = set.GetOrCreateCounter(`riff_purge_pruned_total`)
+	set.GetOrCreateGauge(`riff_purge_dispatcher`, func() float64 {
+		if d.leader.Load() {
+			return 1
+		}
+		return 0
+	})
 	return d, nil
 }
 
@@ -223,8 +258,9 @@ func New(o *obs.Obs, st Store, cfg Config) (*Dispatcher, error) {
 func (d *Dispatcher) Edges() []string { return slices.Clone(d.names) }
 
 // Run delivers purges until ctx ends or Close is called, then returns nil
-// (at once if Close came first). It returns an error if the Dispatcher is
-// already running.
+// (at once if Close came first). With Config.Lease it delivers only while
+// it holds the lease, and releases it on the way out. It returns an error
+// if the Dispatcher is already running.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.Lock()
 	if d.running {
@@ -241,13 +277,15 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer close(d.done)
 	defer d.cancel()
 
-	d.log.Info("purge fan-out started", "edges", d.names)
-	var wg sync.WaitGroup
-	for _, e := range d.edges {
-		wg.Go(func() { d.deliver(ctx, e) })
+	if d.cfg.Lease == nil {
+		d.leader.Store(true)
+		d.log.Info("purge fan-out started", "edges", d.names)
+		d.deliverAll(ctx)
+		d.leader.Store(false)
+	} else {
+		d.log.Info("purge fan-out started; delivering while this instance holds the dispatcher lease", "edges", d.names, "holder", d.cfg.Holder)
+		d.lead(ctx)
 	}
-	wg.Go(func() { d.prune(ctx) })
-	wg.Wait()
 	if d.ownClient {
 		d.cfg.Client.CloseIdleConnections()
 	}
@@ -322,12 +360,14 @@ type Backlog struct {
 	Edges      int     `json:"edges"`
 	// Lagging counts edges whose oldest purge is past the lag threshold.
 	Lagging int `json:"edges_lagging"`
+	// Dispatcher: this instance is the one sending the outbox.
+	Dispatcher bool `json:"dispatcher"`
 }
 
 // Detail returns the Backlog, for the /readyz detail (see obs.AddDetail).
 // It is safe for concurrent use.
 func (d *Dispatcher) Detail() any {
-	b := Backlog{Edges: len(d.edges)}
+	b := Backlog{Edges: len(d.edges), Dispatcher: d.leader.Load()}
 	for _, e := range d.edges {
 		n, _ := e.backlog()
 		lag := d.lag(e)
@@ -368,6 +408,99 @@ func (e *edgeState) setErr(err error) {
 		e.lastErr = ""
 	} else {
 		e.lastErr = err.Error()
+	}
+}
+
+// deliverAll runs every edge's delivery loop and the pruning until ctx
+// ends.
+func (d *Dispatcher) deliverAll(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, e := range d.edges {
+		wg.Go(func() { d.deliver(ctx, e) })
+	}
+	wg.Go(func() { d.prune(ctx) })
+	wg.Wait()
+}
+
+// lead campaigns for the dispatcher lease until ctx ends: every
+// LeaseTTL/3 it tries to take it; once it holds it, it delivers (see
+// deliverAll) and renews at the same pace. It stops delivering when the
+// lease is lost (another holder has it) or when a whole term passed
+// without a successful renewal (the database unreachable: the lease may
+// have expired and been taken over), counted on the local clock from the
+// start of the last successful renewal, which the database's expiry can
+// only follow. On a clean stop (ctx ends) it releases the lease, so
+// another instance takes over at once; a holder that dies without
+// releasing is replaced once its term ends.
+func (d *Dispatcher) lead(ctx context.Context) {
+	ttl, every := d.cfg.LeaseTTL, d.cfg.LeaseTTL/3
+	acquire := func() (bool, time.Time, error) {
+		start := time.Now()
+		actx, cancel := context.WithTimeout(ctx, every)
+		defer cancel()
+		ok, err := d.cfg.Lease.AcquireLease(actx, LeaseName, d.cfg.Holder, ttl)
+		return ok, start, err
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for ctx.Err() == nil {
+		ok, start, err := acquire()
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("purge dispatcher lease", "err", err)
+		}
+		if !ok {
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			continue
+		}
+		deadline := start.Add(ttl)
+		d.leader.Store(true)
+		d.log.Info("purge dispatcher lease taken: this instance sends the outbox", "holder", d.cfg.Holder)
+		lctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			d.deliverAll(lctx)
+		}()
+		why := ""
+		for why == "" {
+			select {
+			case <-ctx.Done():
+				why = "stopping"
+				continue
+			case <-time.After(time.Until(deadline)):
+				why = "lease not renewed within its term"
+				continue
+			case <-t.C:
+			}
+			ok, start, err := acquire()
+			switch {
+			case ok:
+				deadline = start.Add(ttl)
+			case err == nil:
+				why = "lease taken by another instance"
+			case ctx.Err() == nil:
+				d.log.Warn("renewing purge dispatcher lease", "err", err, "left", time.Until(deadline).Round(time.Millisecond))
+			}
+		}
+		stop()
+		<-done
+		d.leader.Store(false)
+		for _, e := range d.edges { // the next holder reports the backlog
+			e.setBacklog(0, time.Time{})
+			e.setErr(nil)
+		}
+		if ctx.Err() != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			if err := d.cfg.Lease.ReleaseLease(rctx, LeaseName, d.cfg.Holder); err != nil {
+				d.log.Warn("releasing purge dispatcher lease", "err", err)
+			}
+			cancel()
+			return
+		}
+		d.log.Warn("purge dispatcher: stopped sending", "reason", why)
 	}
 }
 

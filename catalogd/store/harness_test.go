@@ -29,7 +29,7 @@ func eachDB(t *testing.T, fn func(t *testing.T, s *Store, clock *testClock)) {
 	})
 }
 
-func openSQLite(t *testing.T, clock *testClock) *Store {
+func openSQLite(t testing.TB, clock *testClock) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), "file:"+filepath.Join(t.TempDir(), "riff.db"), Options{Now: clock.Now})
 	if err != nil {
@@ -42,7 +42,7 @@ func openSQLite(t *testing.T, clock *testClock) *Store {
 // openPostgres makes schema riff_test_<random> in the RIFF_TEST_POSTGRES
 // database, opens a store whose search_path is that schema (then public,
 // where pg_trgm lives) and drops the schema when the test ends.
-func openPostgres(t *testing.T, clock *testClock) *Store {
+func openPostgres(t testing.TB, clock *testClock) *Store {
 	t.Helper()
 	dsn := storetest.PostgresDSN(t)
 	s, err := Open(context.Background(), dsn, Options{Now: clock.Now})
@@ -54,7 +54,7 @@ func openPostgres(t *testing.T, clock *testClock) *Store {
 }
 
 // mustExec runs statements on the store's writer (test setup only).
-func mustExec(t *testing.T, s *Store, q string, args ...any) {
+func mustExec(t testing.TB, s *Store, q string, args ...any) {
 	t.Helper()
 	if _, err := s.w.ExecContext(context.Background(), q, args...); err != nil {
 		t.Fatalf("%s: %v", strings.TrimSpace(q), err)

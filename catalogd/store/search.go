@@ -259,7 +259,7 @@ func (s *Store) matchKeys(ctx context.Context, spec searchSpec, m matcher, n int
 		col = spec.alias + ".rank_key"
 	}
 	q := s.matchQuery(spec, m, &b, col) + ` ORDER BY ` + col + ` DESC LIMIT ` + b.arg(n)
-	return queryKeys(ctx, s.read, q, b.args...)
+	return queryColumn[int64](ctx, s.read, q, b.args...)
 }
 
 // matchQuery is "SELECT col FROM … WHERE <m matches>".
@@ -291,24 +291,25 @@ func (s *Store) rankKeys(ctx context.Context, spec searchSpec, cond string, n in
 	}
 	q := fmt.Sprintf("SELECT %s.rank_key FROM %s %s WHERE %s ORDER BY %s.rank_key DESC LIMIT $%d",
 		a, spec.table, a, where, a, len(args)+1)
-	return queryKeys(ctx, s.read, q, append(args, n)...)
+	return queryColumn[int64](ctx, s.read, q, append(args, n)...)
 }
 
-func queryKeys(ctx context.Context, db querier, q string, args ...any) ([]int64, error) {
+// queryColumn runs q and returns its one column's values in order.
+func queryColumn[T any](ctx context.Context, db querier, q string, args ...any) ([]T, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var keys []int64
+	var out []T
 	for rows.Next() {
-		var k int64
-		if err := rows.Scan(&k); err != nil {
+		var v T
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		keys = append(keys, k)
+		out = append(out, v)
 	}
-	return keys, rows.Err()
+	return out, rows.Err()
 }
 
 // loadByRank loads the rows whose rank keys are keys, in that order.
@@ -371,7 +372,7 @@ func fuzzySearch[T any](ctx context.Context, s *Store, spec searchSpec, q Query,
 	if p.Total == 0 || offset >= p.Total {
 		return p, nil
 	}
-	keys, err := queryKeys(ctx, s.read, fmt.Sprintf(`SELECT %s.rank_key FROM %s %s WHERE %s
+	keys, err := queryColumn[int64](ctx, s.read, fmt.Sprintf(`SELECT %s.rank_key FROM %s %s WHERE %s
 		ORDER BY similarity(%s.name_key, $1) DESC, %s.rank_key DESC LIMIT $2 OFFSET $3`, a, spec.table, a, where, a, a),
 		q.Key, limit, offset)
 	if err != nil {

@@ -299,12 +299,12 @@ func (s *Store) ArtistSongs(ctx context.Context, artistID int64, limit, offset i
 		return nil, total, nil
 	}
 	need := offset + limit
-	primary, err := queryKeys(ctx, s.read, `SELECT rank_key FROM songs WHERE primary_artist_id = $1 AND status = 'ready'
+	primary, err := queryColumn[int64](ctx, s.read, `SELECT rank_key FROM songs WHERE primary_artist_id = $1 AND status = 'ready'
 		ORDER BY rank_key DESC LIMIT $2`, artistID, need)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: songs of artist %d: %w", artistID, err)
 	}
-	other, err := queryKeys(ctx, s.read, `SELECT DISTINCT s.rank_key FROM song_artists sa JOIN songs s ON s.id = sa.song_id
+	other, err := queryColumn[int64](ctx, s.read, `SELECT DISTINCT s.rank_key FROM song_artists sa JOIN songs s ON s.id = sa.song_id
 		WHERE sa.artist_id = $1 AND s.primary_artist_id <> $1 AND s.status = 'ready' ORDER BY s.rank_key DESC LIMIT $2`, artistID, need)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: songs of artist %d: %w", artistID, err)

@@ -147,6 +147,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.EnsureEventPartitions(ctx, s.now()); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.traceSQL(opts.Tracer)
 	if s.dialect == SQLite {
 		// Before any reader connection loads the statistics.
