@@ -65,27 +65,19 @@ func (s *Store) FollowedArtists(ctx context.Context, userID int64, limit, offset
 	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM artist_follows WHERE user_id = $1`, userID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: artists followed by user %d: %w", userID, err)
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT a.id, a.owner_user_id, a.name, a.bio, a.image_url, a.popularity, a.created_at, a.updated_at,
+	out, err := queryAll(ctx, s.read, func(r scanner) (FollowedArtist, error) {
+		var st ArtistStats
+		var followed int64
+		a, err := scanArtist(r, &st.Followers, &st.Plays, &followed)
+		return FollowedArtist{Artist: a, Stats: st, FollowedAt: fromMs(followed)}, err
+	}, `SELECT a.id, a.owner_user_id, a.name, a.bio, a.image_url, a.popularity, a.created_at, a.updated_at,
 		a.followers, a.play_count, f.created_at
 		FROM artist_follows f JOIN artists a ON a.id = f.artist_id
 		WHERE f.user_id = $1 ORDER BY f.created_at DESC, f.artist_id DESC LIMIT $2 OFFSET $3`, userID, limit, offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: artists followed by user %d: %w", userID, err)
 	}
-	defer rows.Close()
-	var out []FollowedArtist
-	for rows.Next() {
-		var a Artist
-		var st ArtistStats
-		var created, updated, followed int64
-		if err := rows.Scan(&a.ID, &a.OwnerUserID, &a.Name, &a.Bio, &a.ImageURL, &a.Popularity, &created, &updated,
-			&st.Followers, &st.Plays, &followed); err != nil {
-			return nil, 0, fmt.Errorf("store: artists followed by user %d: %w", userID, err)
-		}
-		a.CreatedAt, a.UpdatedAt = fromMs(created), fromMs(updated)
-		out = append(out, FollowedArtist{Artist: a, Stats: st, FollowedAt: fromMs(followed)})
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // ArtistStats are an artist's follower and counted-play totals.

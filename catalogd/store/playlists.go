@@ -84,7 +84,7 @@ const playlistColumns = `p.id, p.owner_user_id, u.display_name, p.name, p.descri
 
 const playlistFrom = ` FROM playlists p JOIN users u ON u.id = p.owner_user_id`
 
-func scanPlaylistDetail(row interface{ Scan(...any) error }, extra ...any) (PlaylistDetail, error) {
+func scanPlaylistDetail(row scanner, extra ...any) (PlaylistDetail, error) {
 	var p PlaylistDetail
 	var created, updated int64
 	err := row.Scan(append([]any{&p.ID, &p.OwnerUserID, &p.OwnerName, &p.Name, &p.Description, &p.IsPublic, &p.Popularity,
@@ -620,22 +620,14 @@ func (s *Store) UserPlaylists(ctx context.Context, userID int64, limit, offset i
 	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+mine+`) x`, userID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: playlists of user %d: %w", userID, err)
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+playlistColumns+` FROM (`+mine+`) x
+	out, err := queryAll(ctx, s.read, func(r scanner) (PlaylistDetail, error) { return scanPlaylistDetail(r) },
+		`SELECT `+playlistColumns+` FROM (`+mine+`) x
 		JOIN playlists p ON p.id = x.pid JOIN users u ON u.id = p.owner_user_id
 		ORDER BY x.added DESC, p.id DESC LIMIT $2 OFFSET $3`, userID, limit, offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: playlists of user %d: %w", userID, err)
 	}
-	defer rows.Close()
-	var out []PlaylistDetail
-	for rows.Next() {
-		p, err := scanPlaylistDetail(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("store: playlists of user %d: %w", userID, err)
-		}
-		out = append(out, p)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // FollowPlaylist makes userID follow playlist id (idempotent). Only

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -295,20 +296,11 @@ func (s *Store) rankKeys(ctx context.Context, spec searchSpec, cond string, n in
 }
 
 func queryKeys(ctx context.Context, db querier, q string, args ...any) ([]int64, error) {
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var keys []int64
-	for rows.Next() {
+	return queryAll(ctx, db, func(r scanner) (int64, error) {
 		var k int64
-		if err := rows.Scan(&k); err != nil {
-			return nil, err
-		}
-		keys = append(keys, k)
-	}
-	return keys, rows.Err()
+		err := r.Scan(&k)
+		return k, err
+	}, q, args...)
 }
 
 // loadByRank loads the rows whose rank keys are keys, in that order.
@@ -389,6 +381,18 @@ func (b *queryBuilder) arg(v any) string {
 	b.args = append(b.args, v)
 	return "$" + strconv.Itoa(len(b.args))
 }
+
+// setList writes the SET list of an UPDATE, numbering its parameters.
+type setList struct {
+	queryBuilder
+	sets []string
+}
+
+// add sets col to v.
+func (l *setList) add(col string, v any) { l.sets = append(l.sets, col+" = "+l.arg(v)) }
+
+// String returns the list, comma-separated.
+func (l *setList) String() string { return strings.Join(l.sets, ", ") }
 
 // Full-text index upkeep (SQLite).
 //

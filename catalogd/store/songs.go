@@ -161,7 +161,7 @@ const (
 	songSelect = `SELECT ` + songColumns + songFrom
 )
 
-func scanSong(row interface{ Scan(...any) error }, extra ...any) (Song, error) {
+func scanSong(row scanner, extra ...any) (Song, error) {
 	var so Song
 	var created, updated int64
 	dest := append([]any{&so.ID, &so.AlbumID, &so.AlbumTitle, &so.AlbumCoverURL, &so.AlbumCoverHash, &so.AlbumArtistID, &so.PrimaryArtistID,
@@ -170,6 +170,27 @@ func scanSong(row interface{ Scan(...any) error }, extra ...any) (Song, error) {
 	err := row.Scan(dest...)
 	so.CreatedAt, so.UpdatedAt = fromMs(created), fromMs(updated)
 	return so, err
+}
+
+// scanner is what *sql.Row and *sql.Rows share for scanning.
+type scanner = interface{ Scan(...any) error }
+
+// queryAll runs query on db and returns its rows, each read by scan.
+func queryAll[T any](ctx context.Context, db querier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // querier is what *sql.DB and *sql.Tx share for queries.
@@ -249,21 +270,8 @@ func loadCredits(ctx context.Context, db querier, songs []Song) error {
 
 // querySongs runs a songSelect query and loads the credits of the result.
 func (s *Store) querySongs(ctx context.Context, q string, args ...any) ([]Song, error) {
-	rows, err := s.read.QueryContext(ctx, q, args...)
+	songs, err := queryAll(ctx, s.read, func(r scanner) (Song, error) { return scanSong(r) }, q, args...)
 	if err != nil {
-		return nil, err
-	}
-	var songs []Song
-	for rows.Next() {
-		so, err := scanSong(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		songs = append(songs, so)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	return songs, loadCredits(ctx, s.read, songs)
