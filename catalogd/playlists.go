@@ -177,19 +177,12 @@ func (s *Server) getPlaylist(w http.ResponseWriter, r *http.Request, p principal
 		if err != nil {
 			return err
 		}
-		views := make([]playlistItemView, len(items))
-		songs := make([]songView, len(items))
-		owned := map[int64]bool{}
-		for i, it := range items {
-			if songs[i], err = s.listedSongView(r.Context(), p, it.Song, owned); err != nil {
-				return err
-			}
-		}
-		if err := s.markLiked(r.Context(), p, songs); err != nil {
+		views, err := listedViews(r.Context(), s, p, items, func(it store.PlaylistItem) store.Song { return it.Song },
+			func(it store.PlaylistItem, sv songView) playlistItemView {
+				return playlistItemView{ItemID: it.ID, Position: it.Position, AddedAt: it.AddedAt, Song: sv}
+			})
+		if err != nil {
 			return err
-		}
-		for i, it := range items {
-			views[i] = playlistItemView{ItemID: it.ID, Position: it.Position, AddedAt: it.AddedAt, Song: songs[i]}
 		}
 		pg := newPage(r, views, limit, offset, pl.ItemCount, nil)
 		v.Songs = &pg
