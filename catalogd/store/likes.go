@@ -63,29 +63,16 @@ type timedSong struct {
 // scanTimedSongs reads rows of songColumns and one time in unix
 // milliseconds, closes them and loads the songs' credits.
 func scanTimedSongs(ctx context.Context, db querier, rows *sql.Rows) ([]timedSong, error) {
-	var out []timedSong
-	for rows.Next() {
+	out, err := scanAll(rows, func(r scanner) (timedSong, error) {
 		var at int64
-		so, err := scanSong(rows, &at)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, timedSong{so, fromMs(at)})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		so, err := scanSong(r, &at)
+		return timedSong{so, fromMs(at)}, err
+	})
+	if err != nil {
 		return nil, err
 	}
-	songs := make([]Song, len(out))
-	for i := range out {
-		songs[i] = out[i].song
-	}
-	if err := loadCredits(ctx, db, songs); err != nil {
+	if err := withCredits(ctx, db, out, func(ts *timedSong) *Song { return &ts.song }); err != nil {
 		return nil, err
-	}
-	for i := range out {
-		out[i].song = songs[i]
 	}
 	return out, nil
 }

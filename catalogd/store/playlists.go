@@ -572,38 +572,24 @@ type PlaylistItem struct {
 func (s *Store) PlaylistItems(ctx context.Context, id int64, limit, offset int) ([]PlaylistItem, error) {
 	// The page's item ids first, from the ordering index alone: the rows
 	// skipped by a deep offset cost an index step each, not a join.
-	rows, err := s.read.QueryContext(ctx, `SELECT `+songColumns+`, i.id, i.added_at
+	items, err := queryAll(ctx, s.read, func(r scanner) (PlaylistItem, error) {
+		var it PlaylistItem
+		var added int64
+		so, err := scanSong(r, &it.ID, &added)
+		it.Song, it.AddedAt = so, fromMs(added)
+		return it, err
+	}, `SELECT `+songColumns+`, i.id, i.added_at
 		FROM (SELECT id FROM playlist_items WHERE playlist_id = $1 ORDER BY pos, id LIMIT $2 OFFSET $3) k
 		JOIN playlist_items i ON i.id = k.id JOIN songs s ON s.id = i.song_id JOIN albums al ON al.id = s.album_id
 		ORDER BY i.pos, i.id`, id, limit, offset)
+	if err == nil {
+		err = withCredits(ctx, s.read, items, func(it *PlaylistItem) *Song { return &it.Song })
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: items of playlist %d: %w", id, err)
 	}
-	var items []PlaylistItem
-	for rows.Next() {
-		var it PlaylistItem
-		var added int64
-		so, err := scanSong(rows, &it.ID, &added)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: items of playlist %d: %w", id, err)
-		}
-		it.Song, it.AddedAt, it.Position = so, fromMs(added), offset+len(items)
-		items = append(items, it)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: items of playlist %d: %w", id, err)
-	}
-	songs := make([]Song, len(items))
 	for i := range items {
-		songs[i] = items[i].Song
-	}
-	if err := loadCredits(ctx, s.read, songs); err != nil {
-		return nil, fmt.Errorf("store: items of playlist %d: %w", id, err)
-	}
-	for i := range items {
-		items[i].Song = songs[i]
+		items[i].Position = offset + i
 	}
 	return items, nil
 }

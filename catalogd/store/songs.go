@@ -181,6 +181,11 @@ func queryAll[T any](ctx context.Context, db querier, scan func(scanner) (T, err
 	if err != nil {
 		return nil, err
 	}
+	return scanAll(rows, scan)
+}
+
+// scanAll reads every row of rows with scan and closes them.
+func scanAll[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
 	defer rows.Close()
 	var out []T
 	for rows.Next() {
@@ -266,6 +271,22 @@ func loadCredits(ctx context.Context, db querier, songs []Song) error {
 		}
 	}
 	return rows.Err()
+}
+
+// withCredits loads the credits of the songs of items: song points at an
+// item's song.
+func withCredits[T any](ctx context.Context, db querier, items []T, song func(*T) *Song) error {
+	songs := make([]Song, len(items))
+	for i := range items {
+		songs[i] = *song(&items[i])
+	}
+	if err := loadCredits(ctx, db, songs); err != nil {
+		return err
+	}
+	for i := range items {
+		*song(&items[i]) = songs[i]
+	}
+	return nil
 }
 
 // querySongs runs a songSelect query and loads the credits of the result.
