@@ -17,9 +17,9 @@ func (h *Handler) endpoints() map[string]method {
 		"getMusicFolders": {serve: h.getMusicFolders},
 		"getIndexes":      {serve: h.getIndexes},
 		"getArtists":      {serve: h.getArtists},
-		"getArtist":       {serve: h.getArtist},
-		"getAlbum":        {serve: h.getAlbum},
-		"getSong":         {serve: h.getSong},
+		"getArtist":       {byID: h.getArtist},
+		"getAlbum":        {byID: h.getAlbum},
+		"getSong":         {byID: h.getSong},
 		"getGenres":       {serve: h.getGenres},
 		"getAlbumList2":   {serve: h.getAlbumList2},
 		"getRandomSongs":  {serve: h.getRandomSongs},
@@ -28,10 +28,10 @@ func (h *Handler) endpoints() map[string]method {
 		"search3":         {serve: h.search3},
 
 		"getPlaylists":   {serve: h.getPlaylists},
-		"getPlaylist":    {serve: h.getPlaylist},
+		"getPlaylist":    {byID: h.playlistWithEntries},
 		"createPlaylist": {serve: h.createPlaylist},
 		"updatePlaylist": {serve: h.updatePlaylist},
-		"deletePlaylist": {serve: h.deletePlaylist},
+		"deletePlaylist": {byID: h.deletePlaylist},
 
 		"star":        {serve: h.star},
 		"unstar":      {serve: h.unstar},
@@ -125,11 +125,7 @@ func fileByIndex[A any](as []store.ArtistSummary, view func(store.ArtistSummary)
 	return out
 }
 
-func (h *Handler) getArtist(c *call, resp *response) error {
-	id, err := c.id("id")
-	if err != nil {
-		return err
-	}
+func (h *Handler) getArtist(c *call, resp *response, id int64) error {
 	a, err := h.store.ArtistByID(c.ctx, id)
 	if err != nil {
 		return notFound(err, "artist")
@@ -145,11 +141,7 @@ func (h *Handler) getArtist(c *call, resp *response) error {
 	return nil
 }
 
-func (h *Handler) getAlbum(c *call, resp *response) error {
-	id, err := c.id("id")
-	if err != nil {
-		return err
-	}
+func (h *Handler) getAlbum(c *call, resp *response, id int64) error {
 	albums, err := h.store.BrowseAlbums(c.ctx, store.AlbumQuery{IDs: []int64{id}, Order: store.AlbumsByIDs})
 	if err != nil {
 		return err
@@ -167,11 +159,7 @@ func (h *Handler) getAlbum(c *call, resp *response) error {
 	return nil
 }
 
-func (h *Handler) getSong(c *call, resp *response) error {
-	id, err := c.id("id")
-	if err != nil {
-		return err
-	}
+func (h *Handler) getSong(c *call, resp *response, id int64) error {
 	so, err := h.catalog.VisibleSong(c.ctx, c.user, id)
 	if err != nil {
 		return notFound(err, "song")
