@@ -114,12 +114,9 @@ type patchArtistRequest struct {
 }
 
 func (s *Server) patchArtist(w http.ResponseWriter, r *http.Request, p principal) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
 	var req patchArtistRequest
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+	id, err := s.pathIDAndBody(w, r, &req)
+	if err != nil {
 		return err
 	}
 	var pc patch
@@ -259,12 +256,9 @@ type patchAlbumRequest struct {
 }
 
 func (s *Server) patchAlbum(w http.ResponseWriter, r *http.Request, p principal) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
 	var req patchAlbumRequest
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+	id, err := s.pathIDAndBody(w, r, &req)
+	if err != nil {
 		return err
 	}
 	var pc patch

@@ -126,6 +126,16 @@ func (o *optional[T]) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, &o.v)
 }
 
+// pathIDAndBody returns the path value id and decodes the JSON body (at
+// most Config.MaxBodyBytes) into v.
+func (s *Server) pathIDAndBody(w http.ResponseWriter, r *http.Request, v any) (int64, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return 0, err
+	}
+	return id, decodeJSON(w, r, s.cfg.MaxBodyBytes, v)
+}
+
 // patch checks the fields of a PATCH body in turn; the first refusal
 // sticks and the later fields are not checked.
 type patch struct{ err *apiError }

@@ -198,12 +198,9 @@ type patchPlaylistRequest struct {
 }
 
 func (s *Server) patchPlaylist(w http.ResponseWriter, r *http.Request, p principal) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
 	var req patchPlaylistRequest
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+	id, err := s.pathIDAndBody(w, r, &req)
+	if err != nil {
 		return err
 	}
 	var pc patch
@@ -260,12 +257,9 @@ type playlistSongsRequest struct {
 }
 
 func (s *Server) putPlaylistSongs(w http.ResponseWriter, r *http.Request, p principal) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
 	var req playlistSongsRequest
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+	id, err := s.pathIDAndBody(w, r, &req)
+	if err != nil {
 		return err
 	}
 	reorder := req.RangeStart != nil || req.RangeLength != nil || req.InsertBefore != nil
