@@ -10,43 +10,47 @@ import (
 // FollowArtist makes userID follow artistID (idempotent) and counts the
 // follower once. ErrNotFound when there is no such artist.
 func (s *Store) FollowArtist(ctx context.Context, userID, artistID int64) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.countedChange(ctx, "follow artist", func(tx *sql.Tx) error {
 		var one int
 		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM artists WHERE id = $1`, artistID).Scan(&one); err != nil {
 			return notFound(err, "artist", artistID)
 		}
-		r, err := tx.ExecContext(ctx, `INSERT INTO artist_follows (user_id, artist_id, created_at) VALUES ($1, $2, $3)
-			ON CONFLICT (user_id, artist_id) DO NOTHING`, userID, artistID, s.nowMs())
-		if err != nil {
-			return err
-		}
-		if n, err := r.RowsAffected(); err != nil || n == 0 {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE artists SET followers = followers + 1 WHERE id = $1`, artistID)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("store: follow artist: %w", err)
-	}
-	return nil
+		return nil
+	}, `INSERT INTO artist_follows (user_id, artist_id, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id, artist_id) DO NOTHING`, []any{userID, artistID, s.nowMs()},
+		`UPDATE artists SET followers = followers + 1 WHERE id = $1`, artistID)
 }
 
 // UnfollowArtist makes userID stop following artistID (idempotent).
 func (s *Store) UnfollowArtist(ctx context.Context, userID, artistID int64) error {
+	return s.countedChange(ctx, "unfollow artist", nil,
+		`DELETE FROM artist_follows WHERE user_id = $1 AND artist_id = $2`, []any{userID, artistID},
+		`UPDATE artists SET followers = followers - 1 WHERE id = $1`, artistID)
+}
+
+// countedChange runs, in one transaction, check (when not nil), then
+// change and, when it changed a row, count: a relation (a follow) and the
+// count kept of it. what names the change in errors.
+func (s *Store) countedChange(ctx context.Context, what string, check func(tx *sql.Tx) error,
+	change string, changeArgs []any, count string, countArgs ...any) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, `DELETE FROM artist_follows WHERE user_id = $1 AND artist_id = $2`, userID, artistID)
+		if check != nil {
+			if err := check(tx); err != nil {
+				return err
+			}
+		}
+		r, err := tx.ExecContext(ctx, change, changeArgs...)
 		if err != nil {
 			return err
 		}
 		if n, err := r.RowsAffected(); err != nil || n == 0 {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE artists SET followers = followers - 1 WHERE id = $1`, artistID)
+		_, err = tx.ExecContext(ctx, count, countArgs...)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("store: unfollow artist: %w", err)
+		return fmt.Errorf("store: %s: %w", what, err)
 	}
 	return nil
 }

@@ -619,7 +619,7 @@ func (s *Store) UserPlaylists(ctx context.Context, userID int64, limit, offset i
 // FollowPlaylist makes userID follow playlist id (idempotent). Only
 // public playlists and the user's own can be followed (ErrNotFound).
 func (s *Store) FollowPlaylist(ctx context.Context, userID, id int64) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.countedChange(ctx, "follow playlist", func(tx *sql.Tx) error {
 		var owner int64
 		var public bool
 		if err := tx.QueryRowContext(ctx, `SELECT owner_user_id, is_public FROM playlists WHERE id = $1`, id).Scan(&owner, &public); err != nil || (!public && owner != userID) {
@@ -628,38 +628,15 @@ func (s *Store) FollowPlaylist(ctx context.Context, userID, id int64) error {
 			}
 			return notFound(err, "playlist", id)
 		}
-		r, err := tx.ExecContext(ctx, `INSERT INTO playlist_follows (user_id, playlist_id, created_at) VALUES ($1, $2, $3)
-			ON CONFLICT (user_id, playlist_id) DO NOTHING`, userID, id, s.nowMs())
-		if err != nil {
-			return err
-		}
-		if n, err := r.RowsAffected(); err != nil || n == 0 {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE playlists SET followers = followers + 1, popularity = popularity + 1 WHERE id = $1`, id)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("store: follow playlist: %w", err)
-	}
-	return nil
+		return nil
+	}, `INSERT INTO playlist_follows (user_id, playlist_id, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id, playlist_id) DO NOTHING`, []any{userID, id, s.nowMs()},
+		`UPDATE playlists SET followers = followers + 1, popularity = popularity + 1 WHERE id = $1`, id)
 }
 
 // UnfollowPlaylist makes userID stop following playlist id (idempotent).
 func (s *Store) UnfollowPlaylist(ctx context.Context, userID, id int64) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, `DELETE FROM playlist_follows WHERE user_id = $1 AND playlist_id = $2`, userID, id)
-		if err != nil {
-			return err
-		}
-		if n, err := r.RowsAffected(); err != nil || n == 0 {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE playlists SET followers = followers - 1, popularity = CASE WHEN popularity > 0 THEN popularity - 1 ELSE 0 END WHERE id = $1`, id)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("store: unfollow playlist: %w", err)
-	}
-	return nil
+	return s.countedChange(ctx, "unfollow playlist", nil,
+		`DELETE FROM playlist_follows WHERE user_id = $1 AND playlist_id = $2`, []any{userID, id},
+		`UPDATE playlists SET followers = followers - 1, popularity = CASE WHEN popularity > 0 THEN popularity - 1 ELSE 0 END WHERE id = $1`, id)
 }
