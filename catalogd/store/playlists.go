@@ -350,25 +350,13 @@ func missingSongs(ctx context.Context, db querier, ids []int64) ([]int64, error)
 	for i, id := range uniq {
 		args[i] = id
 	}
-	rows, err := db.QueryContext(ctx, `SELECT id FROM songs WHERE status = 'ready' AND id IN (`+placeholders(1, len(args))+`)`, args...)
+	ready, err := queryKeys(ctx, db, `SELECT id FROM songs WHERE status = 'ready' AND id IN (`+placeholders(1, len(args))+`)`, args...)
 	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	found := make(map[int64]bool, len(uniq))
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		found[id] = true
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	var missing []int64
 	for _, id := range uniq {
-		if !found[id] {
+		if !slices.Contains(ready, id) {
 			missing = append(missing, id)
 		}
 	}

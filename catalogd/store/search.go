@@ -295,6 +295,7 @@ func (s *Store) rankKeys(ctx context.Context, spec searchSpec, cond string, n in
 	return queryKeys(ctx, s.read, q, append(args, n)...)
 }
 
+// queryKeys returns the one integer column of a query's rows.
 func queryKeys(ctx context.Context, db querier, q string, args ...any) ([]int64, error) {
 	return queryAll(ctx, db, func(r scanner) (int64, error) {
 		var k int64
