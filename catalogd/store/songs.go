@@ -401,21 +401,16 @@ func (s *Store) PublishVersion(ctx context.Context, id int64, version int, rs []
 
 // Renditions returns the renditions of version of song id.
 func (s *Store) Renditions(ctx context.Context, id int64, version int) ([]Rendition, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT format, bitrate_kbps, blob_key, size_bytes FROM renditions
+	rs, err := queryAll(ctx, s.read, func(row scanner) (Rendition, error) {
+		var r Rendition
+		err := row.Scan(&r.Format, &r.BitrateKbps, &r.BlobKey, &r.SizeBytes)
+		return r, err
+	}, `SELECT format, bitrate_kbps, blob_key, size_bytes FROM renditions
 		WHERE song_id = $1 AND version = $2 ORDER BY format, bitrate_kbps`, id, version)
 	if err != nil {
 		return nil, fmt.Errorf("store: renditions of song %d: %w", id, err)
 	}
-	defer rows.Close()
-	var rs []Rendition
-	for rows.Next() {
-		var r Rendition
-		if err := rows.Scan(&r.Format, &r.BitrateKbps, &r.BlobKey, &r.SizeBytes); err != nil {
-			return nil, fmt.Errorf("store: renditions of song %d: %w", id, err)
-		}
-		rs = append(rs, r)
-	}
-	return rs, rows.Err()
+	return rs, nil
 }
 
 // SampleSongIDs returns up to n ids of ready songs drawn at random
