@@ -65,19 +65,18 @@ type FollowedArtist struct {
 // FollowedArtists returns a page of the artists userID follows, newest
 // follow first, and how many there are.
 func (s *Store) FollowedArtists(ctx context.Context, userID int64, limit, offset int) ([]FollowedArtist, int, error) {
-	var total int
-	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM artist_follows WHERE user_id = $1`, userID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("store: artists followed by user %d: %w", userID, err)
-	}
-	out, err := queryAll(ctx, s.read, func(r scanner) (FollowedArtist, error) {
-		var st ArtistStats
-		var followed int64
-		a, err := scanArtist(r, &st.Followers, &st.Plays, &followed)
-		return FollowedArtist{Artist: a, Stats: st, FollowedAt: fromMs(followed)}, err
-	}, `SELECT a.id, a.owner_user_id, a.name, a.bio, a.image_url, a.popularity, a.created_at, a.updated_at,
+	out, total, err := userPage(ctx, s.read, userID, limit, offset,
+		`SELECT COUNT(*) FROM artist_follows WHERE user_id = $1`,
+		`SELECT a.id, a.owner_user_id, a.name, a.bio, a.image_url, a.popularity, a.created_at, a.updated_at,
 		a.followers, a.play_count, f.created_at
 		FROM artist_follows f JOIN artists a ON a.id = f.artist_id
-		WHERE f.user_id = $1 ORDER BY f.created_at DESC, f.artist_id DESC LIMIT $2 OFFSET $3`, userID, limit, offset)
+		WHERE f.user_id = $1 ORDER BY f.created_at DESC, f.artist_id DESC LIMIT $2 OFFSET $3`,
+		func(r scanner) (FollowedArtist, error) {
+			var st ArtistStats
+			var followed int64
+			a, err := scanArtist(r, &st.Followers, &st.Plays, &followed)
+			return FollowedArtist{Artist: a, Stats: st, FollowedAt: fromMs(followed)}, err
+		})
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: artists followed by user %d: %w", userID, err)
 	}

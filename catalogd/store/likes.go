@@ -34,17 +34,16 @@ type LikedSong struct {
 // LikedSongs returns a page of the songs userID likes, newest like first,
 // and how many there are.
 func (s *Store) LikedSongs(ctx context.Context, userID int64, limit, offset int) ([]LikedSong, int, error) {
-	var total int
-	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM song_likes WHERE user_id = $1`, userID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("store: liked songs of user %d: %w", userID, err)
-	}
-	liked, err := queryAll(ctx, s.read, func(r scanner) (LikedSong, error) {
-		var at int64
-		so, err := scanSong(r, &at)
-		return LikedSong{Song: so, LikedAt: fromMs(at)}, err
-	}, `SELECT `+songColumns+`, l.created_at FROM song_likes l
+	liked, total, err := userPage(ctx, s.read, userID, limit, offset,
+		`SELECT COUNT(*) FROM song_likes WHERE user_id = $1`,
+		`SELECT `+songColumns+`, l.created_at FROM song_likes l
 		JOIN songs s ON s.id = l.song_id JOIN albums al ON al.id = s.album_id
-		WHERE l.user_id = $1 ORDER BY l.created_at DESC, l.song_id DESC LIMIT $2 OFFSET $3`, userID, limit, offset)
+		WHERE l.user_id = $1 ORDER BY l.created_at DESC, l.song_id DESC LIMIT $2 OFFSET $3`,
+		func(r scanner) (LikedSong, error) {
+			var at int64
+			so, err := scanSong(r, &at)
+			return LikedSong{Song: so, LikedAt: fromMs(at)}, err
+		})
 	if err == nil {
 		err = withCredits(ctx, s.read, liked, func(l *LikedSong) *Song { return &l.Song })
 	}

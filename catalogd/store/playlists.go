@@ -590,14 +590,11 @@ func (s *Store) UserPlaylists(ctx context.Context, userID int64, limit, offset i
 		UNION ALL
 		SELECT f.playlist_id, f.created_at FROM playlist_follows f JOIN playlists q ON q.id = f.playlist_id
 		WHERE f.user_id = $1 AND q.owner_user_id <> $1 AND q.is_public`
-	var total int
-	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+mine+`) x`, userID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("store: playlists of user %d: %w", userID, err)
-	}
-	out, err := queryAll(ctx, s.read, func(r scanner) (PlaylistDetail, error) { return scanPlaylistDetail(r) },
+	out, total, err := userPage(ctx, s.read, userID, limit, offset, `SELECT COUNT(*) FROM (`+mine+`) x`,
 		`SELECT `+playlistColumns+` FROM (`+mine+`) x
 		JOIN playlists p ON p.id = x.pid JOIN users u ON u.id = p.owner_user_id
-		ORDER BY x.added DESC, p.id DESC LIMIT $2 OFFSET $3`, userID, limit, offset)
+		ORDER BY x.added DESC, p.id DESC LIMIT $2 OFFSET $3`,
+		func(r scanner) (PlaylistDetail, error) { return scanPlaylistDetail(r) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: playlists of user %d: %w", userID, err)
 	}

@@ -184,6 +184,22 @@ func queryAll[T any](ctx context.Context, db querier, scan func(scanner) (T, err
 	return scanAll(rows, scan)
 }
 
+// userPage returns a page of a user's list: the rows of query (arguments
+// userID, limit and offset) read by scan, and the list's length, what
+// count (argument userID) counts.
+func userPage[T any](ctx context.Context, db querier, userID int64, limit, offset int, count, query string,
+	scan func(scanner) (T, error)) ([]T, int, error) {
+	var total int
+	if err := db.QueryRowContext(ctx, count, userID).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	out, err := queryAll(ctx, db, scan, query, userID, limit, offset)
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
 // scanAll reads every row of rows with scan and closes them.
 func scanAll[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
 	defer rows.Close()
