@@ -258,16 +258,25 @@ type refreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
 }
 
-func (s *Server) refresh(w http.ResponseWriter, r *http.Request, _ principal) error {
+// refreshToken reads the refresh_token of a refresh or logout body.
+func (s *Server) refreshToken(w http.ResponseWriter, r *http.Request) (string, error) {
 	var req refreshRequest
 	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
-		return err
+		return "", err
 	}
 	if req.RefreshToken == "" {
-		return invalidField("refresh_token", "required", "refresh_token must not be empty.")
+		return "", invalidField("refresh_token", "required", "refresh_token must not be empty.")
+	}
+	return req.RefreshToken, nil
+}
+
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request, _ principal) error {
+	token, err := s.refreshToken(w, r)
+	if err != nil {
+		return err
 	}
 	invalid := newError(kindUnauthorized, "invalid_refresh_token", "The refresh token is not valid; log in again.")
-	oldHash, ok := auth.HashRefreshToken(req.RefreshToken)
+	oldHash, ok := auth.HashRefreshToken(token)
 	if !ok {
 		return invalid
 	}
@@ -301,16 +310,13 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, _ principal) er
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ principal) error {
-	var req refreshRequest
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+	token, err := s.refreshToken(w, r)
+	if err != nil {
 		return err
-	}
-	if req.RefreshToken == "" {
-		return invalidField("refresh_token", "required", "refresh_token must not be empty.")
 	}
 	// Unknown or malformed tokens end no session, and saying so would tell
 	// a guesser nothing useful: always 204.
-	if hash, ok := auth.HashRefreshToken(req.RefreshToken); ok {
+	if hash, ok := auth.HashRefreshToken(token); ok {
 		if err := s.store.RevokeSession(r.Context(), hash); err != nil {
 			return err
 		}

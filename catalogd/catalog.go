@@ -114,36 +114,19 @@ type patchArtistRequest struct {
 }
 
 func (s *Server) patchArtist(w http.ResponseWriter, r *http.Request, p principal) error {
-	id, err := pathID(r)
+	var req patchArtistRequest
+	id, err := s.pathIDAndBody(w, r, &req)
 	if err != nil {
 		return err
 	}
-	var req patchArtistRequest
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
-		return err
+	var pc patch
+	up := store.ArtistUpdate{
+		Name:     pc.name("name", req.Name, checkArtistName),
+		Bio:      patchField(&pc, req.Bio, func(v string) *apiError { return checkText("bio", v, false, 4000, true) }),
+		ImageURL: patchField(&pc, req.ImageURL, func(v string) *apiError { return checkURL("image_url", v) }),
 	}
-	var up store.ArtistUpdate
-	if req.Name.set {
-		if req.Name.null {
-			return invalidField("name", "required", "name must not be null.")
-		}
-		if e := checkArtistName(req.Name.v); e != nil {
-			return e
-		}
-		v := strings.TrimSpace(req.Name.v)
-		up.Name = &v
-	}
-	if req.Bio.set {
-		if e := checkText("bio", req.Bio.v, false, 4000, true); e != nil {
-			return e
-		}
-		up.Bio = &req.Bio.v
-	}
-	if req.ImageURL.set {
-		if e := checkURL("image_url", req.ImageURL.v); e != nil {
-			return e
-		}
-		up.ImageURL = &req.ImageURL.v
+	if pc.err != nil {
+		return pc.err
 	}
 	if _, err := s.ownedArtist(r.Context(), p, id, ""); err != nil {
 		return err
@@ -273,42 +256,20 @@ type patchAlbumRequest struct {
 }
 
 func (s *Server) patchAlbum(w http.ResponseWriter, r *http.Request, p principal) error {
-	id, err := pathID(r)
+	var req patchAlbumRequest
+	id, err := s.pathIDAndBody(w, r, &req)
 	if err != nil {
 		return err
 	}
-	var req patchAlbumRequest
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
-		return err
+	var pc patch
+	up := store.AlbumUpdate{
+		Title:       pc.name("title", req.Title, func(v string) *apiError { return checkText("title", v, true, 200, false) }),
+		Type:        patchField(&pc, req.Type, checkAlbumType),
+		ReleaseDate: patchField(&pc, req.ReleaseDate, func(v string) *apiError { return checkDate("release_date", v) }),
+		CoverURL:    patchField(&pc, req.CoverURL, func(v string) *apiError { return checkURL("cover_url", v) }),
 	}
-	var up store.AlbumUpdate
-	if req.Title.set {
-		if req.Title.null {
-			return invalidField("title", "required", "title must not be null.")
-		}
-		if e := checkText("title", req.Title.v, true, 200, false); e != nil {
-			return e
-		}
-		v := strings.TrimSpace(req.Title.v)
-		up.Title = &v
-	}
-	if req.Type.set {
-		if e := checkAlbumType(req.Type.v); e != nil {
-			return e
-		}
-		up.Type = &req.Type.v
-	}
-	if req.ReleaseDate.set {
-		if e := checkDate("release_date", req.ReleaseDate.v); e != nil {
-			return e
-		}
-		up.ReleaseDate = &req.ReleaseDate.v
-	}
-	if req.CoverURL.set {
-		if e := checkURL("cover_url", req.CoverURL.v); e != nil {
-			return e
-		}
-		up.CoverURL = &req.CoverURL.v
+	if pc.err != nil {
+		return pc.err
 	}
 	al, err := s.store.AlbumByID(r.Context(), id)
 	if err != nil {

@@ -131,19 +131,12 @@ func (s *Server) recentlyPlayed(w http.ResponseWriter, r *http.Request, p princi
 	if err != nil {
 		return err
 	}
-	songs := make([]songView, len(plays))
-	owned := map[int64]bool{}
-	for i, pl := range plays {
-		if songs[i], err = s.listedSongView(r.Context(), p, pl.Song, owned); err != nil {
-			return err
-		}
-	}
-	if err := s.markLiked(r.Context(), p, songs); err != nil {
+	views, err := listedViews(r.Context(), s, p, plays, func(pl store.RecentPlay) store.Song { return pl.Song },
+		func(pl store.RecentPlay, sv songView) recentPlayView {
+			return recentPlayView{PlayedAt: pl.PlayedAt, Song: sv}
+		})
+	if err != nil {
 		return err
-	}
-	views := make([]recentPlayView, len(plays))
-	for i, pl := range plays {
-		views[i] = recentPlayView{PlayedAt: pl.PlayedAt, Song: songs[i]}
 	}
 	return writeJSON(w, http.StatusOK, newPage(r, views, limit, offset, total, nil))
 }

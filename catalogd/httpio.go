@@ -126,6 +126,46 @@ func (o *optional[T]) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, &o.v)
 }
 
+// pathIDAndBody returns the path value id and decodes the JSON body (at
+// most Config.MaxBodyBytes) into v.
+func (s *Server) pathIDAndBody(w http.ResponseWriter, r *http.Request, v any) (int64, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return 0, err
+	}
+	return id, decodeJSON(w, r, s.cfg.MaxBodyBytes, v)
+}
+
+// patch checks the fields of a PATCH body in turn; the first refusal
+// sticks and the later fields are not checked.
+type patch struct{ err *apiError }
+
+// patchField returns the new value of o (the zero value when null) once
+// check passes, nil when o is absent or a field was refused.
+func patchField[T any](p *patch, o optional[T], check func(T) *apiError) *T {
+	if !o.set || p.err != nil {
+		return nil
+	}
+	if p.err = check(o.v); p.err != nil {
+		return nil
+	}
+	return &o.v
+}
+
+// name returns the new value of a name-like field, which may not be null:
+// checked by check, then trimmed.
+func (p *patch) name(field string, o optional[string], check func(string) *apiError) *string {
+	if o.set && o.null && p.err == nil {
+		p.err = invalidField(field, "required", "%s must not be null.", field)
+	}
+	v := patchField(p, o, check)
+	if v == nil {
+		return nil
+	}
+	trimmed := strings.TrimSpace(*v)
+	return &trimmed
+}
+
 // query checks the query string of a request: only the named parameters,
 // each at most once, valid UTF-8. It returns the values.
 func query(r *http.Request, allowed ...string) (url.Values, error) {

@@ -177,19 +177,12 @@ func (s *Server) getPlaylist(w http.ResponseWriter, r *http.Request, p principal
 		if err != nil {
 			return err
 		}
-		views := make([]playlistItemView, len(items))
-		songs := make([]songView, len(items))
-		owned := map[int64]bool{}
-		for i, it := range items {
-			if songs[i], err = s.listedSongView(r.Context(), p, it.Song, owned); err != nil {
-				return err
-			}
-		}
-		if err := s.markLiked(r.Context(), p, songs); err != nil {
+		views, err := listedViews(r.Context(), s, p, items, func(it store.PlaylistItem) store.Song { return it.Song },
+			func(it store.PlaylistItem, sv songView) playlistItemView {
+				return playlistItemView{ItemID: it.ID, Position: it.Position, AddedAt: it.AddedAt, Song: sv}
+			})
+		if err != nil {
 			return err
-		}
-		for i, it := range items {
-			views[i] = playlistItemView{ItemID: it.ID, Position: it.Position, AddedAt: it.AddedAt, Song: songs[i]}
 		}
 		pg := newPage(r, views, limit, offset, pl.ItemCount, nil)
 		v.Songs = &pg
@@ -205,30 +198,18 @@ type patchPlaylistRequest struct {
 }
 
 func (s *Server) patchPlaylist(w http.ResponseWriter, r *http.Request, p principal) error {
-	id, err := pathID(r)
+	var req patchPlaylistRequest
+	id, err := s.pathIDAndBody(w, r, &req)
 	if err != nil {
 		return err
 	}
-	var req patchPlaylistRequest
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
-		return err
+	var pc patch
+	up := store.PlaylistUpdate{
+		Name:        pc.name("name", req.Name, checkPlaylistName),
+		Description: patchField(&pc, req.Description, checkPlaylistDescription),
 	}
-	var up store.PlaylistUpdate
-	if req.Name.set {
-		if req.Name.null {
-			return invalidField("name", "required", "name must not be null.")
-		}
-		if e := checkPlaylistName(req.Name.v); e != nil {
-			return e
-		}
-		v := strings.TrimSpace(req.Name.v)
-		up.Name = &v
-	}
-	if req.Description.set {
-		if e := checkPlaylistDescription(req.Description.v); e != nil {
-			return e
-		}
-		up.Description = &req.Description.v
+	if pc.err != nil {
+		return pc.err
 	}
 	if req.IsPublic.set {
 		if req.IsPublic.null {
@@ -276,12 +257,9 @@ type playlistSongsRequest struct {
 }
 
 func (s *Server) putPlaylistSongs(w http.ResponseWriter, r *http.Request, p principal) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
 	var req playlistSongsRequest
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+	id, err := s.pathIDAndBody(w, r, &req)
+	if err != nil {
 		return err
 	}
 	reorder := req.RangeStart != nil || req.RangeLength != nil || req.InsertBefore != nil
@@ -311,19 +289,14 @@ func (s *Server) putPlaylistSongs(w http.ResponseWriter, r *http.Request, p prin
 	if req.Position != nil {
 		pos = *req.Position
 	}
-	ed, err := editor(r, p)
-	if err != nil {
-		return err
-	}
-	res, err := s.store.AddPlaylistSongs(r.Context(), id, ed, req.SongsID, pos)
-	if errors.Is(err, store.ErrOutOfRange) {
-		return &apiError{kind: kindInvalid, code: "out_of_range", field: "position", cause: err,
-			detail: "position is past the end of the playlist (it may be at most the number of items)."}
-	}
-	if err != nil {
-		return playlistError(err)
-	}
-	return writeEdit(w, res)
+	return s.playlistEdit(w, r, p, func(ctx context.Context, ed store.Editor) (store.EditResult, error) {
+		res, err := s.store.AddPlaylistSongs(ctx, id, ed, req.SongsID, pos)
+		if errors.Is(err, store.ErrOutOfRange) {
+			return res, &apiError{kind: kindInvalid, code: "out_of_range", field: "position", cause: err,
+				detail: "position is past the end of the playlist (it may be at most the number of items)."}
+		}
+		return res, err
+	})
 }
 
 func (s *Server) reorderPlaylist(w http.ResponseWriter, r *http.Request, p principal, id int64, req playlistSongsRequest) error {
@@ -345,57 +318,52 @@ func (s *Server) reorderPlaylist(w http.ResponseWriter, r *http.Request, p princ
 			return invalidField(f.name, "out_of_range", "%s must be from %d to %d.", f.name, f.lo, store.MaxPlaylistItems)
 		}
 	}
-	ed, err := editor(r, p)
-	if err != nil {
-		return err
-	}
-	res, err := s.store.ReorderPlaylist(r.Context(), id, ed, *req.RangeStart, length, *req.InsertBefore)
-	if errors.Is(err, store.ErrOutOfRange) {
-		return &apiError{kind: kindInvalid, code: "out_of_range", field: "range_start", cause: err,
-			detail: "The range or insert_before lies outside the playlist."}
-	}
-	if err != nil {
-		return playlistError(err)
-	}
-	return writeEdit(w, res)
+	return s.playlistEdit(w, r, p, func(ctx context.Context, ed store.Editor) (store.EditResult, error) {
+		res, err := s.store.ReorderPlaylist(ctx, id, ed, *req.RangeStart, length, *req.InsertBefore)
+		if errors.Is(err, store.ErrOutOfRange) {
+			return res, &apiError{kind: kindInvalid, code: "out_of_range", field: "range_start", cause: err,
+				detail: "The range or insert_before lies outside the playlist."}
+		}
+		return res, err
+	})
 }
 
 // removePlaylistSong removes every occurrence of a song.
 func (s *Server) removePlaylistSong(w http.ResponseWriter, r *http.Request, p principal) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	songID, err := pathInt(r, "songs_id")
-	if err != nil {
-		return err
-	}
-	ed, err := editor(r, p)
-	if err != nil {
-		return err
-	}
-	res, err := s.store.RemovePlaylistSong(r.Context(), id, ed, songID)
-	if err != nil {
-		return playlistError(err)
-	}
-	return writeEdit(w, res)
+	return s.removeFromPlaylist(w, r, p, "songs_id", s.store.RemovePlaylistSong)
 }
 
 // removePlaylistItem removes one item by its id.
 func (s *Server) removePlaylistItem(w http.ResponseWriter, r *http.Request, p principal) error {
+	return s.removeFromPlaylist(w, r, p, "item_id", s.store.RemovePlaylistItem)
+}
+
+// removeFromPlaylist answers a removal from playlist {id} of what the path
+// parameter param names.
+func (s *Server) removeFromPlaylist(w http.ResponseWriter, r *http.Request, p principal, param string,
+	remove func(ctx context.Context, id int64, ed store.Editor, target int64) (store.EditResult, error)) error {
 	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
-	itemID, err := pathInt(r, "item_id")
+	target, err := pathInt(r, param)
 	if err != nil {
 		return err
 	}
+	return s.playlistEdit(w, r, p, func(ctx context.Context, ed store.Editor) (store.EditResult, error) {
+		return remove(ctx, id, ed, target)
+	})
+}
+
+// playlistEdit runs edit as p (If-Match: see editor) and answers the
+// edit; store errors are answered by playlistError.
+func (s *Server) playlistEdit(w http.ResponseWriter, r *http.Request, p principal,
+	edit func(ctx context.Context, ed store.Editor) (store.EditResult, error)) error {
 	ed, err := editor(r, p)
 	if err != nil {
 		return err
 	}
-	res, err := s.store.RemovePlaylistItem(r.Context(), id, ed, itemID)
+	res, err := edit(r.Context(), ed)
 	if err != nil {
 		return playlistError(err)
 	}

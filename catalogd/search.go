@@ -96,49 +96,34 @@ const (
 
 // searchGroup fills the group of type t of resp.
 func (s *Server) searchGroup(ctx context.Context, r *http.Request, resp *searchResponse, t string, sq store.Query, limit, offset int) error {
+	var err error
 	switch t {
 	case "song":
-		res, err := s.store.SearchSongs(ctx, sq, limit, offset)
-		if err != nil {
-			return err
-		}
-		p := searchPage(r, s.viewSongs(res.Items), limit, offset, res.Total, res.Capped, t)
-		resp.Songs = &p
+		resp.Songs, err = searchKind(ctx, r, s.store.SearchSongs, s.viewSong, t, sq, limit, offset)
 	case "artist":
-		res, err := s.store.SearchArtists(ctx, sq, limit, offset)
-		if err != nil {
-			return err
-		}
-		views := make([]artistView, len(res.Items))
-		for i, a := range res.Items {
-			views[i] = newArtistView(a)
-		}
-		p := searchPage(r, views, limit, offset, res.Total, res.Capped, t)
-		resp.Artists = &p
+		resp.Artists, err = searchKind(ctx, r, s.store.SearchArtists, newArtistView, t, sq, limit, offset)
 	case "album":
-		res, err := s.store.SearchAlbums(ctx, sq, limit, offset)
-		if err != nil {
-			return err
-		}
-		views := make([]albumView, len(res.Items))
-		for i, al := range res.Items {
-			views[i] = s.viewAlbum(al)
-		}
-		p := searchPage(r, views, limit, offset, res.Total, res.Capped, t)
-		resp.Albums = &p
+		resp.Albums, err = searchKind(ctx, r, s.store.SearchAlbums, s.viewAlbum, t, sq, limit, offset)
 	case "playlist":
-		res, err := s.store.SearchPlaylists(ctx, sq, limit, offset)
-		if err != nil {
-			return err
-		}
-		views := make([]playlistView, len(res.Items))
-		for i, pl := range res.Items {
-			views[i] = newPlaylistView(pl)
-		}
-		p := searchPage(r, views, limit, offset, res.Total, res.Capped, t)
-		resp.Playlists = &p
+		resp.Playlists, err = searchKind(ctx, r, s.store.SearchPlaylists, newPlaylistView, t, sq, limit, offset)
 	}
-	return nil
+	return err
+}
+
+// searchKind runs search, one kind's search, and pages its results as view
+// shows them.
+func searchKind[T, V any](ctx context.Context, r *http.Request, search func(context.Context, store.Query, int, int) (store.SearchPage[T], error),
+	view func(T) V, typ string, sq store.Query, limit, offset int) (*page[V], error) {
+	res, err := search(ctx, sq, limit, offset)
+	if err != nil {
+		return nil, err
+	}
+	views := make([]V, len(res.Items))
+	for i, it := range res.Items {
+		views[i] = view(it)
+	}
+	p := searchPage(r, views, limit, offset, res.Total, res.Capped, typ)
+	return &p, nil
 }
 
 // searchPage is the page of one group; its next link asks for that

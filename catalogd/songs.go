@@ -46,6 +46,29 @@ func (s *Server) visibleSong(ctx context.Context, p principal, id int64) (store.
 	return store.Song{}, newError(kindNotFound, "not_found", "No such song.")
 }
 
+// listedViews is the views of items, a list of p's (a playlist's items,
+// recent plays): view shows an item with the view of its song (picked by
+// song), which is listedSongView's, marked liked.
+func listedViews[T, V any](ctx context.Context, s *Server, p principal, items []T, song func(T) store.Song,
+	view func(T, songView) V) ([]V, error) {
+	songs := make([]songView, len(items))
+	owned := map[int64]bool{}
+	for i, it := range items {
+		var err error
+		if songs[i], err = s.listedSongView(ctx, p, song(it), owned); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.markLiked(ctx, p, songs); err != nil {
+		return nil, err
+	}
+	views := make([]V, len(items))
+	for i, it := range items {
+		views[i] = view(it, songs[i])
+	}
+	return views, nil
+}
+
 // statusUnavailable is the status a list shows for a song its caller may
 // not see (see listedSongView).
 const statusUnavailable = "unavailable"

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -39,14 +38,8 @@ func (e *env) subsonicCred(u user, kind string) subsonicCredentialView {
 // headers and the body.
 func (e *env) rest(method string, params url.Values) (int, http.Header, []byte) {
 	e.t.Helper()
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := client.Get(e.url + "/rest/" + method + "?" + params.Encode())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return res.StatusCode, res.Header, body
+	r := e.do(request{method: "GET", path: "/rest/" + method + "?" + params.Encode()})
+	return r.StatusCode, r.Header, r.body
 }
 
 // envelope is the JSON envelope with a payload left raw.
@@ -164,14 +157,10 @@ func TestSubsonicEnvelope(t *testing.T) {
 	}
 
 	// POST form (formPost), answered the same.
-	res, err := http.PostForm(e.url+"/rest/ping.view", keyParams(key, "f", "json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if !strings.Contains(string(b), `"status":"ok"`) {
-		t.Errorf("POST ping: %s", b)
+	post := e.do(request{method: "POST", path: "/rest/ping.view", body: keyParams(key, "f", "json").Encode(),
+		header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}})
+	if !strings.Contains(string(post.body), `"status":"ok"`) {
+		t.Errorf("POST ping: %s", post.body)
 	}
 
 	// getOpenSubsonicExtensions needs no login and names apiKeyAuthentication.
@@ -279,16 +268,9 @@ func TestSubsonicPlainPassword(t *testing.T) {
 	// Over plain HTTP: refused (42), allowed or not.
 	wantCode(t, "plain over http", e.restJSON("ping", plain, "", nil), 42)
 	// Behind a trusted load balancer that terminated TLS: accepted.
-	req, _ := http.NewRequest("GET", e.url+"/rest/ping?"+plain.Encode(), nil)
-	req.Header.Set("X-Forwarded-Proto", "https")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if !strings.Contains(string(b), `"status":"ok"`) {
-		t.Errorf("plain over TLS: %s", b)
+	res := e.do(request{method: "GET", path: "/rest/ping?" + plain.Encode(), header: map[string]string{"X-Forwarded-Proto": "https"}})
+	if !strings.Contains(string(res.body), `"status":"ok"`) {
+		t.Errorf("plain over TLS: %s", res.body)
 	}
 }
 

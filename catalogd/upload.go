@@ -315,6 +315,21 @@ type songFields struct {
 	hasTrack, hasExpl bool
 }
 
+// readSongUpload is readUpload of a song's upload, with its fields parsed
+// (parseSongFields). The caller closes the form.
+func (s *Server) readSongUpload(w http.ResponseWriter, r *http.Request, p principal, early func(fields map[string]string) error, allowed ...string) (*uploadForm, songFields, error) {
+	form, err := s.readUpload(w, r, p, early, allowed...)
+	if err != nil {
+		return nil, songFields{}, err
+	}
+	sf, err := parseSongFields(form.fields)
+	if err != nil {
+		form.close()
+		return nil, songFields{}, err
+	}
+	return form, sf, nil
+}
+
 func parseSongFields(fields map[string]string) (songFields, error) {
 	var sf songFields
 	sf.title = strings.TrimSpace(fields["title"])
@@ -494,15 +509,11 @@ func (s *Server) uploadSong(w http.ResponseWriter, r *http.Request, p principal)
 		_, _, err := s.uploadTarget(ctx, p, fields)
 		return err
 	}
-	form, err := s.readUpload(w, r, p, early, "title", "album_id", "track_no", "genre", "explicit", "credits")
+	form, sf, err := s.readSongUpload(w, r, p, early, "title", "album_id", "track_no", "genre", "explicit", "credits")
 	if err != nil {
 		return err
 	}
 	defer form.close()
-	sf, err := parseSongFields(form.fields)
-	if err != nil {
-		return err
-	}
 	album, credits, err := s.uploadTarget(ctx, p, form.fields)
 	if err != nil {
 		return err
@@ -624,15 +635,11 @@ func (s *Server) replaceAudio(w http.ResponseWriter, r *http.Request, p principa
 	if so.Status == store.StatusTakenDown {
 		return newError(kindConflict, "taken_down", "The song is taken down.")
 	}
-	form, err := s.readUpload(w, r, p, nil, "title", "track_no", "genre", "explicit")
+	form, sf, err := s.readSongUpload(w, r, p, nil, "title", "track_no", "genre", "explicit")
 	if err != nil {
 		return err
 	}
 	defer form.close()
-	sf, err := parseSongFields(form.fields)
-	if err != nil {
-		return err
-	}
 	audio, err := s.checkAudio(ctx, form)
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"strings"
 
 	"riff/catalogd/store"
 )
@@ -32,30 +31,14 @@ func (s *Server) patchMe(w http.ResponseWriter, r *http.Request, p principal) er
 	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	var up store.ProfileUpdate
-	if req.DisplayName.set {
-		if req.DisplayName.null {
-			return invalidField("display_name", "required", "display_name must not be null.")
-		}
-		if e := checkDisplayName(req.DisplayName.v); e != nil {
-			return e
-		}
-		v := strings.TrimSpace(req.DisplayName.v)
-		up.DisplayName = &v
+	var pc patch
+	up := store.ProfileUpdate{
+		DisplayName: pc.name("display_name", req.DisplayName, checkDisplayName),
+		AvatarURL:   patchField(&pc, req.AvatarURL, func(v string) *apiError { return checkURL("avatar_url", v) }), // null clears
+		Country:     patchField(&pc, req.Country, checkCountry),
 	}
-	if req.AvatarURL.set {
-		v := req.AvatarURL.v // null clears
-		if e := checkURL("avatar_url", v); e != nil {
-			return e
-		}
-		up.AvatarURL = &v
-	}
-	if req.Country.set {
-		v := req.Country.v
-		if e := checkCountry(v); e != nil {
-			return e
-		}
-		up.Country = &v
+	if pc.err != nil {
+		return pc.err
 	}
 	if req.Preferences.set {
 		prefs := []byte(req.Preferences.v)

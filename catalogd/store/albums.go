@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -65,11 +64,12 @@ func (s *Store) CreateAlbum(ctx context.Context, na NewAlbum) (Album, error) {
 
 const albumColumns = `al.id, al.artist_id, ar.name, al.title, al.type, al.release_date, al.cover_url, al.cover_hash, al.popularity, al.created_at, al.updated_at`
 
-func scanAlbum(row interface{ Scan(...any) error }) (Album, error) {
+// scanAlbum reads albumColumns and then extra.
+func scanAlbum(row scanner, extra ...any) (Album, error) {
 	var al Album
 	var created, updated int64
-	err := row.Scan(&al.ID, &al.ArtistID, &al.ArtistName, &al.Title, &al.Type, &al.ReleaseDate, &al.CoverURL, &al.CoverHash,
-		&al.Popularity, &created, &updated)
+	err := row.Scan(append([]any{&al.ID, &al.ArtistID, &al.ArtistName, &al.Title, &al.Type, &al.ReleaseDate, &al.CoverURL, &al.CoverHash,
+		&al.Popularity, &created, &updated}, extra...)...)
 	al.CreatedAt, al.UpdatedAt = fromMs(created), fromMs(updated)
 	return al, err
 }
@@ -97,29 +97,25 @@ type AlbumUpdate struct {
 func (s *Store) UpdateAlbum(ctx context.Context, id int64, u AlbumUpdate) (Album, error) {
 	var al Album
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		sets, args := []string{}, []any{}
-		add := func(col string, v any) {
-			args = append(args, v)
-			sets = append(sets, fmt.Sprintf("%s = $%d", col, len(args)))
-		}
+		var set setList
 		if u.Title != nil {
 			f := Fold(*u.Title)
-			add("title", *u.Title)
-			add("name_key", f.Key)
-			add("search_text", f.Text)
+			set.add("title", *u.Title)
+			set.add("name_key", f.Key)
+			set.add("search_text", f.Text)
 		}
 		if u.Type != nil {
-			add("type", *u.Type)
+			set.add("type", *u.Type)
 		}
 		if u.ReleaseDate != nil {
-			add("release_date", *u.ReleaseDate)
+			set.add("release_date", *u.ReleaseDate)
 		}
 		if u.CoverURL != nil {
-			add("cover_url", *u.CoverURL)
+			set.add("cover_url", *u.CoverURL)
 		}
-		add("updated_at", s.nowMs())
-		args = append(args, id)
-		res, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE albums SET %s WHERE id = $%d`, strings.Join(sets, ", "), len(args)), args...)
+		set.add("updated_at", s.nowMs())
+		q := `UPDATE albums SET ` + set.String() + ` WHERE id = ` + set.arg(id)
+		res, err := tx.ExecContext(ctx, q, set.args...)
 		if err != nil {
 			return err
 		}
@@ -146,20 +142,11 @@ func (s *Store) UpdateAlbum(ctx context.Context, id int64, u AlbumUpdate) (Album
 
 // AlbumsByArtist returns the albums of artistID, newest release first.
 func (s *Store) AlbumsByArtist(ctx context.Context, artistID int64) ([]Album, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+albumColumns+`
+	out, err := queryAll(ctx, s.read, func(r scanner) (Album, error) { return scanAlbum(r) }, `SELECT `+albumColumns+`
 		FROM albums al JOIN artists ar ON ar.id = al.artist_id
 		WHERE al.artist_id = $1 ORDER BY al.release_date DESC, al.id DESC`, artistID)
 	if err != nil {
 		return nil, fmt.Errorf("store: albums of artist %d: %w", artistID, err)
 	}
-	defer rows.Close()
-	var out []Album
-	for rows.Next() {
-		al, err := scanAlbum(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: albums of artist %d: %w", artistID, err)
-		}
-		out = append(out, al)
-	}
-	return out, rows.Err()
+	return out, nil
 }

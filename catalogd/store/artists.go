@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -56,10 +55,11 @@ func (s *Store) CreateArtist(ctx context.Context, ownerID int64, na NewArtist) (
 
 const artistColumns = `id, owner_user_id, name, bio, image_url, popularity, created_at, updated_at`
 
-func scanArtist(row interface{ Scan(...any) error }) (Artist, error) {
+// scanArtist reads artistColumns and then extra.
+func scanArtist(row scanner, extra ...any) (Artist, error) {
 	var a Artist
 	var created, updated int64
-	err := row.Scan(&a.ID, &a.OwnerUserID, &a.Name, &a.Bio, &a.ImageURL, &a.Popularity, &created, &updated)
+	err := row.Scan(append([]any{&a.ID, &a.OwnerUserID, &a.Name, &a.Bio, &a.ImageURL, &a.Popularity, &created, &updated}, extra...)...)
 	a.CreatedAt, a.UpdatedAt = fromMs(created), fromMs(updated)
 	return a, err
 }
@@ -75,20 +75,12 @@ func (s *Store) ArtistByID(ctx context.Context, id int64) (Artist, error) {
 
 // ArtistsOwnedBy returns the artists userID owns, oldest first.
 func (s *Store) ArtistsOwnedBy(ctx context.Context, userID int64) ([]Artist, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+artistColumns+` FROM artists WHERE owner_user_id = $1 ORDER BY id`, userID)
+	as, err := queryAll(ctx, s.read, func(r scanner) (Artist, error) { return scanArtist(r) },
+		`SELECT `+artistColumns+` FROM artists WHERE owner_user_id = $1 ORDER BY id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("store: artists of user %d: %w", userID, err)
 	}
-	defer rows.Close()
-	var as []Artist
-	for rows.Next() {
-		a, err := scanArtist(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: artists of user %d: %w", userID, err)
-		}
-		as = append(as, a)
-	}
-	return as, rows.Err()
+	return as, nil
 }
 
 // ArtistUpdate holds the fields to change; nil fields stay as they are.
@@ -104,29 +96,24 @@ type ArtistUpdate struct {
 func (s *Store) UpdateArtist(ctx context.Context, id int64, u ArtistUpdate) (Artist, error) {
 	var a Artist
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		sets, args := []string{}, []any{}
-		add := func(col string, v any) {
-			args = append(args, v)
-			sets = append(sets, fmt.Sprintf("%s = $%d", col, len(args)))
-		}
+		var set setList
 		if u.Name != nil {
 			f := Fold(*u.Name)
-			add("name", *u.Name)
-			add("name_key", f.Key)
-			add("search_text", f.Text)
-			add("name_unique", NameKey(*u.Name))
+			set.add("name", *u.Name)
+			set.add("name_key", f.Key)
+			set.add("search_text", f.Text)
+			set.add("name_unique", NameKey(*u.Name))
 		}
 		if u.Bio != nil {
-			add("bio", *u.Bio)
+			set.add("bio", *u.Bio)
 		}
 		if u.ImageURL != nil {
-			add("image_url", *u.ImageURL)
+			set.add("image_url", *u.ImageURL)
 		}
-		add("updated_at", s.nowMs())
-		args = append(args, id)
+		set.add("updated_at", s.nowMs())
+		q := `UPDATE artists SET ` + set.String() + ` WHERE id = ` + set.arg(id) + ` RETURNING ` + artistColumns
 		var err error
-		a, err = scanArtist(tx.QueryRowContext(ctx, fmt.Sprintf(`UPDATE artists SET %s WHERE id = $%d RETURNING %s`,
-			strings.Join(sets, ", "), len(args), artistColumns), args...))
+		a, err = scanArtist(tx.QueryRowContext(ctx, q, set.args...))
 		if isUnique(err) {
 			return fmt.Errorf("name %q: %w", *u.Name, ErrConflict)
 		}

@@ -26,26 +26,16 @@ type ArtistSummary struct {
 // BrowseArtists returns up to MaxBrowseArtists artists with a listed
 // album, by name.
 func (s *Store) BrowseArtists(ctx context.Context) ([]ArtistSummary, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT a.id, a.owner_user_id, a.name, a.bio, a.image_url, a.popularity,
+	out, err := queryAll(ctx, s.read, func(r scanner) (ArtistSummary, error) {
+		var as ArtistSummary
+		a, err := scanArtist(r, &as.AlbumCount)
+		as.Artist = a
+		return as, err
+	}, `SELECT a.id, a.owner_user_id, a.name, a.bio, a.image_url, a.popularity,
 		a.created_at, a.updated_at, COUNT(DISTINCT s.album_id)
 		FROM artists a JOIN albums al ON al.artist_id = a.id JOIN songs s ON s.album_id = al.id AND s.status = 'ready'
 		GROUP BY a.id ORDER BY a.name_key, a.id LIMIT $1`, MaxBrowseArtists)
 	if err != nil {
-		return nil, fmt.Errorf("store: browse artists: %w", err)
-	}
-	defer rows.Close()
-	var out []ArtistSummary
-	for rows.Next() {
-		var as ArtistSummary
-		var created, updated int64
-		if err := rows.Scan(&as.ID, &as.OwnerUserID, &as.Name, &as.Bio, &as.ImageURL, &as.Popularity,
-			&created, &updated, &as.AlbumCount); err != nil {
-			return nil, fmt.Errorf("store: browse artists: %w", err)
-		}
-		as.CreatedAt, as.UpdatedAt = fromMs(created), fromMs(updated)
-		out = append(out, as)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: browse artists: %w", err)
 	}
 	return out, nil
@@ -88,11 +78,8 @@ type AlbumSummary struct {
 // song.
 func (s *Store) BrowseAlbums(ctx context.Context, q AlbumQuery) ([]AlbumSummary, error) {
 	var b strings.Builder
-	args := []any{}
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
+	var qb queryBuilder
+	arg := qb.arg
 	b.WriteString(`SELECT ` + albumColumns + `, COUNT(s.id), COALESCE(SUM(s.duration_ms), 0), COALESCE(MIN(NULLIF(s.genre, '')), '')
 		FROM albums al JOIN artists ar ON ar.id = al.artist_id JOIN songs s ON s.album_id = al.id AND s.status = 'ready'`)
 	var where []string
@@ -144,23 +131,13 @@ func (s *Store) BrowseAlbums(ctx context.Context, q AlbumQuery) ([]AlbumSummary,
 	if q.Limit > 0 {
 		b.WriteString(` LIMIT ` + arg(q.Limit) + ` OFFSET ` + arg(q.Offset))
 	}
-	rows, err := s.read.QueryContext(ctx, b.String(), args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: browse albums: %w", err)
-	}
-	defer rows.Close()
-	var out []AlbumSummary
-	for rows.Next() {
+	out, err := queryAll(ctx, s.read, func(r scanner) (AlbumSummary, error) {
 		var as AlbumSummary
-		var created, updated int64
-		if err := rows.Scan(&as.ID, &as.ArtistID, &as.ArtistName, &as.Title, &as.Type, &as.ReleaseDate, &as.CoverURL, &as.CoverHash,
-			&as.Popularity, &created, &updated, &as.SongCount, &as.DurationMS, &as.Genre); err != nil {
-			return nil, fmt.Errorf("store: browse albums: %w", err)
-		}
-		as.CreatedAt, as.UpdatedAt = fromMs(created), fromMs(updated)
-		out = append(out, as)
-	}
-	if err := rows.Err(); err != nil {
+		al, err := scanAlbum(r, &as.SongCount, &as.DurationMS, &as.Genre)
+		as.Album = al
+		return as, err
+	}, b.String(), qb.args...)
+	if err != nil {
 		return nil, fmt.Errorf("store: browse albums: %w", err)
 	}
 	if order == AlbumsByIDs {
@@ -191,21 +168,13 @@ type GenreSummary struct {
 
 // Genres returns the genres of ready songs, by name.
 func (s *Store) Genres(ctx context.Context) ([]GenreSummary, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT genre, COUNT(*), COUNT(DISTINCT album_id) FROM songs
+	out, err := queryAll(ctx, s.read, func(r scanner) (GenreSummary, error) {
+		var g GenreSummary
+		err := r.Scan(&g.Name, &g.SongCount, &g.AlbumCount)
+		return g, err
+	}, `SELECT genre, COUNT(*), COUNT(DISTINCT album_id) FROM songs
 		WHERE status = 'ready' AND genre <> '' GROUP BY genre ORDER BY genre`)
 	if err != nil {
-		return nil, fmt.Errorf("store: genres: %w", err)
-	}
-	defer rows.Close()
-	var out []GenreSummary
-	for rows.Next() {
-		var g GenreSummary
-		if err := rows.Scan(&g.Name, &g.SongCount, &g.AlbumCount); err != nil {
-			return nil, fmt.Errorf("store: genres: %w", err)
-		}
-		out = append(out, g)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: genres: %w", err)
 	}
 	return out, nil
@@ -225,11 +194,8 @@ type SongQuery struct {
 // BrowseSongs returns a page of the ready songs q selects.
 func (s *Store) BrowseSongs(ctx context.Context, q SongQuery) ([]Song, error) {
 	where := []string{`s.status = 'ready'`}
-	args := []any{}
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
+	var qb queryBuilder
+	arg := qb.arg
 	if q.Genre != "" {
 		where = append(where, `s.genre = `+arg(q.Genre))
 	}
@@ -242,7 +208,7 @@ func (s *Store) BrowseSongs(ctx context.Context, q SongQuery) ([]Song, error) {
 	}
 	sql := songSelect + ` WHERE ` + strings.Join(where, ` AND `) + ` ORDER BY ` + order +
 		` LIMIT ` + arg(q.Limit) + ` OFFSET ` + arg(q.Offset)
-	songs, err := s.querySongs(ctx, sql, args...)
+	songs, err := s.querySongs(ctx, sql, qb.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: browse songs: %w", err)
 	}

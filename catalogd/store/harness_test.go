@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,4 +78,24 @@ func searchIDs[T any](t *testing.T, search func(context.Context, Query, int, int
 		ids = append(ids, id(it))
 	}
 	return ids
+}
+
+// openUpgraded runs stmts on db (an old schema being filled), closes it
+// and opens the store at dsn, which migrates it; the store is closed when
+// the test ends.
+func openUpgraded(t *testing.T, db *sql.DB, dsn string, stmts ...string) *Store {
+	t.Helper()
+	ctx := context.Background()
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	db.Close()
+	s, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

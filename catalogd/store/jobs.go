@@ -49,7 +49,7 @@ type Job struct {
 const jobColumns = `id, kind, song_id, COALESCE(upload_id, 0), version, state, attempts, max_attempts, run_at,
 	lease_owner, lease_until, stage, percent, last_error, created_at, updated_at, trace_parent`
 
-func scanJob(row interface{ Scan(...any) error }) (Job, error) {
+func scanJob(row scanner) (Job, error) {
 	var j Job
 	var runAt, leaseUntil, created, updated int64
 	err := row.Scan(&j.ID, &j.Kind, &j.SongID, &j.UploadID, &j.Version, &j.State, &j.Attempts, &j.MaxAttempts, &runAt,
@@ -238,20 +238,11 @@ func (s *JobQueue) LatestJob(ctx context.Context, songID int64, kind string) (Jo
 
 // Jobs returns the jobs of song id, oldest first.
 func (s *JobQueue) Jobs(ctx context.Context, songID int64) ([]Job, error) {
-	rows, err := s.write.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE song_id = $1 ORDER BY id`, songID)
+	js, err := queryAll(ctx, s.write, scanJob, `SELECT `+jobColumns+` FROM jobs WHERE song_id = $1 ORDER BY id`, songID)
 	if err != nil {
 		return nil, fmt.Errorf("store: jobs of song %d: %w", songID, err)
 	}
-	defer rows.Close()
-	var js []Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: jobs of song %d: %w", songID, err)
-		}
-		js = append(js, j)
-	}
-	return js, rows.Err()
+	return js, nil
 }
 
 // Published is what a package job produced.

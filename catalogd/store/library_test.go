@@ -608,23 +608,13 @@ func TestMigrationUpgradesVersion1(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, q := range []string{
+		s := openUpgraded(t, db, dsn,
 			ms[0].sql,
 			`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
 			`INSERT INTO schema_migrations VALUES (1, 'init', 0)`,
 			`INSERT INTO users (email, email_key, password_hash, display_name, created_at, updated_at) VALUES ('a@x', 'a@x', 'h', 'A', 0, 0)`,
 			`INSERT INTO playlists (owner_user_id, name, name_key, search_text, created_at, updated_at) VALUES (1, 'Old', 'old', 'old', 0, 0)`,
-		} {
-			if _, err := db.ExecContext(ctx, q); err != nil {
-				t.Fatalf("%.60s: %v", q, err)
-			}
-		}
-		db.Close()
-		s, err := Open(ctx, dsn, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		)
 		if v, _ := s.SchemaVersion(ctx); v != ms[len(ms)-1].version {
 			t.Errorf("schema version %d", v)
 		}

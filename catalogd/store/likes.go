@@ -34,23 +34,21 @@ type LikedSong struct {
 // LikedSongs returns a page of the songs userID likes, newest like first,
 // and how many there are.
 func (s *Store) LikedSongs(ctx context.Context, userID int64, limit, offset int) ([]LikedSong, int, error) {
-	var total int
-	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM song_likes WHERE user_id = $1`, userID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("store: liked songs of user %d: %w", userID, err)
-	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+songColumns+`, l.created_at FROM song_likes l
+	liked, total, err := userPage(ctx, s.read, userID, limit, offset,
+		`SELECT COUNT(*) FROM song_likes WHERE user_id = $1`,
+		`SELECT `+songColumns+`, l.created_at FROM song_likes l
 		JOIN songs s ON s.id = l.song_id JOIN albums al ON al.id = s.album_id
-		WHERE l.user_id = $1 ORDER BY l.created_at DESC, l.song_id DESC LIMIT $2 OFFSET $3`, userID, limit, offset)
+		WHERE l.user_id = $1 ORDER BY l.created_at DESC, l.song_id DESC LIMIT $2 OFFSET $3`,
+		func(r scanner) (LikedSong, error) {
+			var at int64
+			so, err := scanSong(r, &at)
+			return LikedSong{Song: so, LikedAt: fromMs(at)}, err
+		})
+	if err == nil {
+		err = withCredits(ctx, s.read, liked, func(l *LikedSong) *Song { return &l.Song })
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: liked songs of user %d: %w", userID, err)
-	}
-	out, err := scanTimedSongs(ctx, s.read, rows)
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: liked songs of user %d: %w", userID, err)
-	}
-	liked := make([]LikedSong, len(out))
-	for i, ts := range out {
-		liked[i] = LikedSong{Song: ts.song, LikedAt: ts.at}
 	}
 	return liked, total, nil
 }
@@ -63,29 +61,16 @@ type timedSong struct {
 // scanTimedSongs reads rows of songColumns and one time in unix
 // milliseconds, closes them and loads the songs' credits.
 func scanTimedSongs(ctx context.Context, db querier, rows *sql.Rows) ([]timedSong, error) {
-	var out []timedSong
-	for rows.Next() {
+	out, err := scanAll(rows, func(r scanner) (timedSong, error) {
 		var at int64
-		so, err := scanSong(rows, &at)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, timedSong{so, fromMs(at)})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		so, err := scanSong(r, &at)
+		return timedSong{so, fromMs(at)}, err
+	})
+	if err != nil {
 		return nil, err
 	}
-	songs := make([]Song, len(out))
-	for i := range out {
-		songs[i] = out[i].song
-	}
-	if err := loadCredits(ctx, db, songs); err != nil {
+	if err := withCredits(ctx, db, out, func(ts *timedSong) *Song { return &ts.song }); err != nil {
 		return nil, err
-	}
-	for i := range out {
-		out[i].song = songs[i]
 	}
 	return out, nil
 }

@@ -56,22 +56,12 @@ func TestArtistNamesMigration(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for _, q := range []string{
+		s := openUpgraded(t, db, dsn,
 			`INSERT INTO users (email, email_key, password_hash, display_name, created_at, updated_at) VALUES ('a@x', 'a@x', 'h', 'A', 0, 0)`,
 			`INSERT INTO artists (owner_user_id, name, name_key, search_text, created_at, updated_at) VALUES (1, 'Sigur Rós', 'sigur ros', 'sigur ros', 0, 0)`,
 			`INSERT INTO artists (owner_user_id, name, name_key, search_text, created_at, updated_at) VALUES (1, 'SIGUR RÓS', 'sigur ros', 'sigur ros', 0, 0)`,
 			`INSERT INTO artists (owner_user_id, name, name_key, search_text, created_at, updated_at) VALUES (1, 'Múm', 'mum', 'mum', 0, 0)`,
-		} {
-			if _, err := db.ExecContext(ctx, q); err != nil {
-				t.Fatalf("%.60s: %v", q, err)
-			}
-		}
-		db.Close()
-		s, err := Open(ctx, dsn, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		)
 		keys := map[int64]string{}
 		rows, err := s.r.QueryContext(ctx, `SELECT id, name_unique FROM artists ORDER BY id`)
 		if err != nil {

@@ -120,23 +120,14 @@ func (s *Outbox) EnqueuePurge(ctx context.Context, prefixes ...string) error {
 // PendingPurges returns up to limit outbox rows with ids above after, in id
 // order.
 func (s *Outbox) PendingPurges(ctx context.Context, after int64, limit int) ([]PurgeEntry, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, prefix, created_at FROM purge_outbox
-		WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: pending purges: %w", err)
-	}
-	defer rows.Close()
-	var es []PurgeEntry
-	for rows.Next() {
+	es, err := queryAll(ctx, s.read, func(r scanner) (PurgeEntry, error) {
 		var e PurgeEntry
 		var created int64
-		if err := rows.Scan(&e.ID, &e.Prefix, &created); err != nil {
-			return nil, fmt.Errorf("store: pending purges: %w", err)
-		}
+		err := r.Scan(&e.ID, &e.Prefix, &created)
 		e.CreatedAt = fromMs(created)
-		es = append(es, e)
-	}
-	if err := rows.Err(); err != nil {
+		return e, err
+	}, `SELECT id, prefix, created_at FROM purge_outbox WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	if err != nil {
 		return nil, fmt.Errorf("store: pending purges: %w", err)
 	}
 	return es, nil

@@ -84,7 +84,7 @@ const playlistColumns = `p.id, p.owner_user_id, u.display_name, p.name, p.descri
 
 const playlistFrom = ` FROM playlists p JOIN users u ON u.id = p.owner_user_id`
 
-func scanPlaylistDetail(row interface{ Scan(...any) error }, extra ...any) (PlaylistDetail, error) {
+func scanPlaylistDetail(row scanner, extra ...any) (PlaylistDetail, error) {
 	var p PlaylistDetail
 	var created, updated int64
 	err := row.Scan(append([]any{&p.ID, &p.OwnerUserID, &p.OwnerName, &p.Name, &p.Description, &p.IsPublic, &p.Popularity,
@@ -350,25 +350,13 @@ func missingSongs(ctx context.Context, db querier, ids []int64) ([]int64, error)
 	for i, id := range uniq {
 		args[i] = id
 	}
-	rows, err := db.QueryContext(ctx, `SELECT id FROM songs WHERE status = 'ready' AND id IN (`+placeholders(1, len(args))+`)`, args...)
+	ready, err := queryColumn[int64](ctx, db, `SELECT id FROM songs WHERE status = 'ready' AND id IN (`+placeholders(1, len(args))+`)`, args...)
 	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	found := make(map[int64]bool, len(uniq))
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		found[id] = true
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	var missing []int64
 	for _, id := range uniq {
-		if !found[id] {
+		if !slices.Contains(ready, id) {
 			missing = append(missing, id)
 		}
 	}
@@ -572,38 +560,24 @@ type PlaylistItem struct {
 func (s *Store) PlaylistItems(ctx context.Context, id int64, limit, offset int) ([]PlaylistItem, error) {
 	// The page's item ids first, from the ordering index alone: the rows
 	// skipped by a deep offset cost an index step each, not a join.
-	rows, err := s.read.QueryContext(ctx, `SELECT `+songColumns+`, i.id, i.added_at
+	items, err := queryAll(ctx, s.read, func(r scanner) (PlaylistItem, error) {
+		var it PlaylistItem
+		var added int64
+		so, err := scanSong(r, &it.ID, &added)
+		it.Song, it.AddedAt = so, fromMs(added)
+		return it, err
+	}, `SELECT `+songColumns+`, i.id, i.added_at
 		FROM (SELECT id FROM playlist_items WHERE playlist_id = $1 ORDER BY pos, id LIMIT $2 OFFSET $3) k
 		JOIN playlist_items i ON i.id = k.id JOIN songs s ON s.id = i.song_id JOIN albums al ON al.id = s.album_id
 		ORDER BY i.pos, i.id`, id, limit, offset)
+	if err == nil {
+		err = withCredits(ctx, s.read, items, func(it *PlaylistItem) *Song { return &it.Song })
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: items of playlist %d: %w", id, err)
 	}
-	var items []PlaylistItem
-	for rows.Next() {
-		var it PlaylistItem
-		var added int64
-		so, err := scanSong(rows, &it.ID, &added)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: items of playlist %d: %w", id, err)
-		}
-		it.Song, it.AddedAt, it.Position = so, fromMs(added), offset+len(items)
-		items = append(items, it)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: items of playlist %d: %w", id, err)
-	}
-	songs := make([]Song, len(items))
 	for i := range items {
-		songs[i] = items[i].Song
-	}
-	if err := loadCredits(ctx, s.read, songs); err != nil {
-		return nil, fmt.Errorf("store: items of playlist %d: %w", id, err)
-	}
-	for i := range items {
-		items[i].Song = songs[i]
+		items[i].Position = offset + i
 	}
 	return items, nil
 }
@@ -616,32 +590,21 @@ func (s *Store) UserPlaylists(ctx context.Context, userID int64, limit, offset i
 		UNION ALL
 		SELECT f.playlist_id, f.created_at FROM playlist_follows f JOIN playlists q ON q.id = f.playlist_id
 		WHERE f.user_id = $1 AND q.owner_user_id <> $1 AND q.is_public`
-	var total int
-	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+mine+`) x`, userID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("store: playlists of user %d: %w", userID, err)
-	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+playlistColumns+` FROM (`+mine+`) x
+	out, total, err := userPage(ctx, s.read, userID, limit, offset, `SELECT COUNT(*) FROM (`+mine+`) x`,
+		`SELECT `+playlistColumns+` FROM (`+mine+`) x
 		JOIN playlists p ON p.id = x.pid JOIN users u ON u.id = p.owner_user_id
-		ORDER BY x.added DESC, p.id DESC LIMIT $2 OFFSET $3`, userID, limit, offset)
+		ORDER BY x.added DESC, p.id DESC LIMIT $2 OFFSET $3`,
+		func(r scanner) (PlaylistDetail, error) { return scanPlaylistDetail(r) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: playlists of user %d: %w", userID, err)
 	}
-	defer rows.Close()
-	var out []PlaylistDetail
-	for rows.Next() {
-		p, err := scanPlaylistDetail(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("store: playlists of user %d: %w", userID, err)
-		}
-		out = append(out, p)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // FollowPlaylist makes userID follow playlist id (idempotent). Only
 // public playlists and the user's own can be followed (ErrNotFound).
 func (s *Store) FollowPlaylist(ctx context.Context, userID, id int64) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.countedChange(ctx, "follow playlist", func(tx *sql.Tx) error {
 		var owner int64
 		var public bool
 		if err := tx.QueryRowContext(ctx, `SELECT owner_user_id, is_public FROM playlists WHERE id = $1`, id).Scan(&owner, &public); err != nil || (!public && owner != userID) {
@@ -650,38 +613,15 @@ func (s *Store) FollowPlaylist(ctx context.Context, userID, id int64) error {
 			}
 			return notFound(err, "playlist", id)
 		}
-		r, err := tx.ExecContext(ctx, `INSERT INTO playlist_follows (user_id, playlist_id, created_at) VALUES ($1, $2, $3)
-			ON CONFLICT (user_id, playlist_id) DO NOTHING`, userID, id, s.nowMs())
-		if err != nil {
-			return err
-		}
-		if n, err := r.RowsAffected(); err != nil || n == 0 {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE playlists SET followers = followers + 1, popularity = popularity + 1 WHERE id = $1`, id)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("store: follow playlist: %w", err)
-	}
-	return nil
+		return nil
+	}, `INSERT INTO playlist_follows (user_id, playlist_id, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id, playlist_id) DO NOTHING`, []any{userID, id, s.nowMs()},
+		`UPDATE playlists SET followers = followers + 1, popularity = popularity + 1 WHERE id = $1`, id)
 }
 
 // UnfollowPlaylist makes userID stop following playlist id (idempotent).
 func (s *Store) UnfollowPlaylist(ctx context.Context, userID, id int64) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, `DELETE FROM playlist_follows WHERE user_id = $1 AND playlist_id = $2`, userID, id)
-		if err != nil {
-			return err
-		}
-		if n, err := r.RowsAffected(); err != nil || n == 0 {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE playlists SET followers = followers - 1, popularity = CASE WHEN popularity > 0 THEN popularity - 1 ELSE 0 END WHERE id = $1`, id)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("store: unfollow playlist: %w", err)
-	}
-	return nil
+	return s.countedChange(ctx, "unfollow playlist", nil,
+		`DELETE FROM playlist_follows WHERE user_id = $1 AND playlist_id = $2`, []any{userID, id},
+		`UPDATE playlists SET followers = followers - 1, popularity = CASE WHEN popularity > 0 THEN popularity - 1 ELSE 0 END WHERE id = $1`, id)
 }

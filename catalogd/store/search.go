@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -296,20 +297,11 @@ func (s *Store) rankKeys(ctx context.Context, spec searchSpec, cond string, n in
 
 // queryColumn runs q and returns its one column's values in order.
 func queryColumn[T any](ctx context.Context, db querier, q string, args ...any) ([]T, error) {
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
+	return queryAll(ctx, db, func(r scanner) (T, error) {
 		var v T
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+		err := r.Scan(&v)
+		return v, err
+	}, q, args...)
 }
 
 // loadByRank loads the rows whose rank keys are keys, in that order.
@@ -390,6 +382,18 @@ func (b *queryBuilder) arg(v any) string {
 	b.args = append(b.args, v)
 	return "$" + strconv.Itoa(len(b.args))
 }
+
+// setList writes the SET list of an UPDATE, numbering its parameters.
+type setList struct {
+	queryBuilder
+	sets []string
+}
+
+// add sets col to v.
+func (l *setList) add(col string, v any) { l.sets = append(l.sets, col+" = "+l.arg(v)) }
+
+// String returns the list, comma-separated.
+func (l *setList) String() string { return strings.Join(l.sets, ", ") }
 
 // Full-text index upkeep (SQLite).
 //

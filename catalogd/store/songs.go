@@ -161,7 +161,7 @@ const (
 	songSelect = `SELECT ` + songColumns + songFrom
 )
 
-func scanSong(row interface{ Scan(...any) error }, extra ...any) (Song, error) {
+func scanSong(row scanner, extra ...any) (Song, error) {
 	var so Song
 	var created, updated int64
 	dest := append([]any{&so.ID, &so.AlbumID, &so.AlbumTitle, &so.AlbumCoverURL, &so.AlbumCoverHash, &so.AlbumArtistID, &so.PrimaryArtistID,
@@ -170,6 +170,48 @@ func scanSong(row interface{ Scan(...any) error }, extra ...any) (Song, error) {
 	err := row.Scan(dest...)
 	so.CreatedAt, so.UpdatedAt = fromMs(created), fromMs(updated)
 	return so, err
+}
+
+// scanner is what *sql.Row and *sql.Rows share for scanning.
+type scanner = interface{ Scan(...any) error }
+
+// queryAll runs query on db and returns its rows, each read by scan.
+func queryAll[T any](ctx context.Context, db querier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanAll(rows, scan)
+}
+
+// userPage returns a page of a user's list: the rows of query (arguments
+// userID, limit and offset) read by scan, and the list's length, what
+// count (argument userID) counts.
+func userPage[T any](ctx context.Context, db querier, userID int64, limit, offset int, count, query string,
+	scan func(scanner) (T, error)) ([]T, int, error) {
+	var total int
+	if err := db.QueryRowContext(ctx, count, userID).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	out, err := queryAll(ctx, db, scan, query, userID, limit, offset)
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// scanAll reads every row of rows with scan and closes them.
+func scanAll[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // querier is what *sql.DB and *sql.Tx share for queries.
@@ -247,23 +289,26 @@ func loadCredits(ctx context.Context, db querier, songs []Song) error {
 	return rows.Err()
 }
 
+// withCredits loads the credits of the songs of items: song points at an
+// item's song.
+func withCredits[T any](ctx context.Context, db querier, items []T, song func(*T) *Song) error {
+	songs := make([]Song, len(items))
+	for i := range items {
+		songs[i] = *song(&items[i])
+	}
+	if err := loadCredits(ctx, db, songs); err != nil {
+		return err
+	}
+	for i := range items {
+		*song(&items[i]) = songs[i]
+	}
+	return nil
+}
+
 // querySongs runs a songSelect query and loads the credits of the result.
 func (s *Store) querySongs(ctx context.Context, q string, args ...any) ([]Song, error) {
-	rows, err := s.read.QueryContext(ctx, q, args...)
+	songs, err := queryAll(ctx, s.read, func(r scanner) (Song, error) { return scanSong(r) }, q, args...)
 	if err != nil {
-		return nil, err
-	}
-	var songs []Song
-	for rows.Next() {
-		so, err := scanSong(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		songs = append(songs, so)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	return songs, loadCredits(ctx, s.read, songs)
@@ -372,21 +417,16 @@ func (s *Store) PublishVersion(ctx context.Context, id int64, version int, rs []
 
 // Renditions returns the renditions of version of song id.
 func (s *Store) Renditions(ctx context.Context, id int64, version int) ([]Rendition, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT format, bitrate_kbps, blob_key, size_bytes FROM renditions
+	rs, err := queryAll(ctx, s.read, func(row scanner) (Rendition, error) {
+		var r Rendition
+		err := row.Scan(&r.Format, &r.BitrateKbps, &r.BlobKey, &r.SizeBytes)
+		return r, err
+	}, `SELECT format, bitrate_kbps, blob_key, size_bytes FROM renditions
 		WHERE song_id = $1 AND version = $2 ORDER BY format, bitrate_kbps`, id, version)
 	if err != nil {
 		return nil, fmt.Errorf("store: renditions of song %d: %w", id, err)
 	}
-	defer rows.Close()
-	var rs []Rendition
-	for rows.Next() {
-		var r Rendition
-		if err := rows.Scan(&r.Format, &r.BitrateKbps, &r.BlobKey, &r.SizeBytes); err != nil {
-			return nil, fmt.Errorf("store: renditions of song %d: %w", id, err)
-		}
-		rs = append(rs, r)
-	}
-	return rs, rows.Err()
+	return rs, nil
 }
 
 // SampleSongIDs returns up to n ids of ready songs drawn at random

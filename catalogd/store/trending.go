@@ -73,34 +73,17 @@ func (s *Store) Trending(ctx context.Context, now time.Time, genre string, limit
 	}
 	q := fmt.Sprintf(`SELECT %s, s.trend_log%s WHERE %s ORDER BY s.trend_log DESC, s.id DESC LIMIT %s`,
 		songColumns, songFrom, where, b.arg(limit))
-	rows, err := s.read.QueryContext(ctx, q, b.args...)
+	nowLog := float64(HourOf(now)-trendEpochHour) / TrendingHalfLife.Hours()
+	out, err := queryAll(ctx, s.read, func(r scanner) (TrendingSong, error) {
+		var trendLog float64
+		so, err := scanSong(r, &trendLog)
+		return TrendingSong{Song: so, Score: math.Exp2(trendLog - nowLog)}, err
+	}, q, b.args...)
+	if err == nil {
+		err = withCredits(ctx, s.read, out, func(t *TrendingSong) *Song { return &t.Song })
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: trending: %w", err)
-	}
-	nowLog := float64(HourOf(now)-trendEpochHour) / TrendingHalfLife.Hours()
-	var out []TrendingSong
-	for rows.Next() {
-		var trendLog float64
-		so, err := scanSong(rows, &trendLog)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: trending: %w", err)
-		}
-		out = append(out, TrendingSong{Song: so, Score: math.Exp2(trendLog - nowLog)})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: trending: %w", err)
-	}
-	songs := make([]Song, len(out))
-	for i := range out {
-		songs[i] = out[i].Song
-	}
-	if err := loadCredits(ctx, s.read, songs); err != nil {
-		return nil, fmt.Errorf("store: trending: %w", err)
-	}
-	for i := range out {
-		out[i].Song = songs[i]
 	}
 	return out, nil
 }

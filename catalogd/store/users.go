@@ -77,7 +77,7 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 
 const userColumns = `id, email, password_hash, display_name, avatar_url, country, tier, role, preferences, created_at, updated_at`
 
-func scanUser(row interface{ Scan(...any) error }) (User, error) {
+func scanUser(row scanner) (User, error) {
 	var u User
 	var created, updated int64
 	var prefs []byte
@@ -117,27 +117,22 @@ type ProfileUpdate struct {
 
 // UpdateProfile changes the given fields of user id and returns the user.
 func (s *Store) UpdateProfile(ctx context.Context, id int64, p ProfileUpdate) (User, error) {
-	sets, args := []string{}, []any{}
-	add := func(col string, v any) {
-		args = append(args, v)
-		sets = append(sets, fmt.Sprintf("%s = $%d", col, len(args)))
-	}
+	var set setList
 	if p.DisplayName != nil {
-		add("display_name", *p.DisplayName)
+		set.add("display_name", *p.DisplayName)
 	}
 	if p.AvatarURL != nil {
-		add("avatar_url", *p.AvatarURL)
+		set.add("avatar_url", *p.AvatarURL)
 	}
 	if p.Country != nil {
-		add("country", *p.Country)
+		set.add("country", *p.Country)
 	}
 	if p.Preferences != nil {
-		add("preferences", string(p.Preferences)) // text: JSONB on PostgreSQL, checked JSON on SQLite
+		set.add("preferences", string(p.Preferences)) // text: JSONB on PostgreSQL, checked JSON on SQLite
 	}
-	add("updated_at", s.nowMs())
-	args = append(args, id)
-	q := fmt.Sprintf(`UPDATE users SET %s WHERE id = $%d RETURNING %s`, strings.Join(sets, ", "), len(args), userColumns)
-	u, err := scanUser(s.write.QueryRowContext(ctx, q, args...))
+	set.add("updated_at", s.nowMs())
+	q := `UPDATE users SET ` + set.String() + ` WHERE id = ` + set.arg(id) + ` RETURNING ` + userColumns
+	u, err := scanUser(s.write.QueryRowContext(ctx, q, set.args...))
 	if err != nil {
 		return User{}, notFound(err, "user", id)
 	}

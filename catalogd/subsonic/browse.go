@@ -17,9 +17,9 @@ func (h *Handler) endpoints() map[string]method {
 		"getMusicFolders": {serve: h.getMusicFolders},
 		"getIndexes":      {serve: h.getIndexes},
 		"getArtists":      {serve: h.getArtists},
-		"getArtist":       {serve: h.getArtist},
-		"getAlbum":        {serve: h.getAlbum},
-		"getSong":         {serve: h.getSong},
+		"getArtist":       {byID: h.getArtist},
+		"getAlbum":        {byID: h.getAlbum},
+		"getSong":         {byID: h.getSong},
 		"getGenres":       {serve: h.getGenres},
 		"getAlbumList2":   {serve: h.getAlbumList2},
 		"getRandomSongs":  {serve: h.getRandomSongs},
@@ -28,10 +28,10 @@ func (h *Handler) endpoints() map[string]method {
 		"search3":         {serve: h.search3},
 
 		"getPlaylists":   {serve: h.getPlaylists},
-		"getPlaylist":    {serve: h.getPlaylist},
+		"getPlaylist":    {byID: h.playlistWithEntries},
 		"createPlaylist": {serve: h.createPlaylist},
 		"updatePlaylist": {serve: h.updatePlaylist},
-		"deletePlaylist": {serve: h.deletePlaylist},
+		"deletePlaylist": {byID: h.deletePlaylist},
 
 		"star":        {serve: h.star},
 		"unstar":      {serve: h.unstar},
@@ -77,53 +77,55 @@ func (c *call) checkFolder() error {
 // getIndexes lists the artists by index letter (the folder-based view;
 // Riff's folders are its artists).
 func (h *Handler) getIndexes(c *call, resp *response) error {
-	if err := c.checkFolder(); err != nil {
-		return err
-	}
-	as, err := h.store.BrowseArtists(c.ctx)
+	as, err := h.browseArtists(c)
 	if err != nil {
 		return err
 	}
-	idx := &indexes{LastModified: h.now().UnixMilli()}
-	for _, a := range as {
-		name := indexName(a.Name)
-		if n := len(idx.Index); n == 0 || idx.Index[n-1].Name != name {
-			idx.Index = append(idx.Index, index{Name: name})
-		}
-		last := &idx.Index[len(idx.Index)-1]
-		last.Artists = append(last.Artists, indexArtist{ID: sid(a.ID), Name: a.Name})
+	resp.Indexes = &indexes{
+		LastModified: h.now().UnixMilli(),
+		Index: fileByIndex(as, func(a store.ArtistSummary) indexArtist {
+			return indexArtist{ID: sid(a.ID), Name: a.Name}
+		}),
 	}
-	resp.Indexes = idx
 	return nil
 }
 
 // getArtists lists the artists with an album, by index letter.
 func (h *Handler) getArtists(c *call, resp *response) error {
-	if err := c.checkFolder(); err != nil {
-		return err
-	}
-	as, err := h.store.BrowseArtists(c.ctx)
+	as, err := h.browseArtists(c)
 	if err != nil {
 		return err
 	}
-	out := &artistsID3{}
-	for _, a := range as {
-		name := indexName(a.Name)
-		if n := len(out.Index); n == 0 || out.Index[n-1].Name != name {
-			out.Index = append(out.Index, indexID3{Name: name})
-		}
-		last := &out.Index[len(out.Index)-1]
-		last.Artists = append(last.Artists, newArtist(a.Artist, &a.AlbumCount))
-	}
-	resp.Artists = out
+	resp.Artists = &artistsID3{Index: fileByIndex(as, func(a store.ArtistSummary) artistID3 {
+		return newArtist(a.Artist, &a.AlbumCount)
+	})}
 	return nil
 }
 
-func (h *Handler) getArtist(c *call, resp *response) error {
-	id, err := c.id("id")
-	if err != nil {
-		return err
+// browseArtists checks the musicFolderId and lists the artists with an
+// album, by name.
+func (h *Handler) browseArtists(c *call) ([]store.ArtistSummary, error) {
+	if err := c.checkFolder(); err != nil {
+		return nil, err
 	}
+	return h.store.BrowseArtists(c.ctx)
+}
+
+// fileByIndex files artists, in name order, under their index letters.
+func fileByIndex[A any](as []store.ArtistSummary, view func(store.ArtistSummary) A) []index[A] {
+	var out []index[A]
+	for _, a := range as {
+		name := indexName(a.Name)
+		if n := len(out); n == 0 || out[n-1].Name != name {
+			out = append(out, index[A]{Name: name})
+		}
+		last := &out[len(out)-1]
+		last.Artists = append(last.Artists, view(a))
+	}
+	return out
+}
+
+func (h *Handler) getArtist(c *call, resp *response, id int64) error {
 	a, err := h.store.ArtistByID(c.ctx, id)
 	if err != nil {
 		return notFound(err, "artist")
@@ -139,11 +141,7 @@ func (h *Handler) getArtist(c *call, resp *response) error {
 	return nil
 }
 
-func (h *Handler) getAlbum(c *call, resp *response) error {
-	id, err := c.id("id")
-	if err != nil {
-		return err
-	}
+func (h *Handler) getAlbum(c *call, resp *response, id int64) error {
 	albums, err := h.store.BrowseAlbums(c.ctx, store.AlbumQuery{IDs: []int64{id}, Order: store.AlbumsByIDs})
 	if err != nil {
 		return err
@@ -161,11 +159,7 @@ func (h *Handler) getAlbum(c *call, resp *response) error {
 	return nil
 }
 
-func (h *Handler) getSong(c *call, resp *response) error {
-	id, err := c.id("id")
-	if err != nil {
-		return err
-	}
+func (h *Handler) getSong(c *call, resp *response, id int64) error {
 	so, err := h.catalog.VisibleSong(c.ctx, c.user, id)
 	if err != nil {
 		return notFound(err, "song")
@@ -194,6 +188,21 @@ const maxListSize = 500
 // maxListOffset caps the offsets of lists.
 const maxListOffset = 100_000
 
+// page checks the musicFolderId and returns a list's page: its size
+// (parameter sizeName, default 10) and offset.
+func (c *call) page(sizeName string) (size, offset int, err error) {
+	if err := c.checkFolder(); err != nil {
+		return 0, 0, err
+	}
+	if size, err = c.intParam(sizeName, 10, 1, maxListSize); err != nil {
+		return 0, 0, err
+	}
+	if offset, err = c.intParam("offset", 0, 0, maxListOffset); err != nil {
+		return 0, 0, err
+	}
+	return size, offset, nil
+}
+
 // getAlbumList2 lists albums by type: random, newest, frequent (and
 // highest: Riff has no ratings, so the most played), recent (the caller's
 // recent plays), alphabeticalByName, alphabeticalByArtist, byYear,
@@ -203,14 +212,7 @@ func (h *Handler) getAlbumList2(c *call, resp *response) error {
 	if err != nil {
 		return err
 	}
-	if err := c.checkFolder(); err != nil {
-		return err
-	}
-	size, err := c.intParam("size", 10, 1, maxListSize)
-	if err != nil {
-		return err
-	}
-	offset, err := c.intParam("offset", 0, 0, maxListOffset)
+	size, offset, err := c.page("size")
 	if err != nil {
 		return err
 	}
@@ -227,11 +229,7 @@ func (h *Handler) getAlbumList2(c *call, resp *response) error {
 	case "alphabeticalByArtist":
 		q.Order = store.AlbumsByArtistName
 	case "byYear":
-		from, err := c.intParam("fromYear", 0, 0, 9999)
-		if err != nil {
-			return err
-		}
-		to, err := c.intParam("toYear", 0, 0, 9999)
+		from, to, err := c.years()
 		if err != nil {
 			return err
 		}
@@ -290,11 +288,7 @@ func (h *Handler) getRandomSongs(c *call, resp *response) error {
 	if err != nil {
 		return err
 	}
-	from, err := c.intParam("fromYear", 0, 0, 9999)
-	if err != nil {
-		return err
-	}
-	to, err := c.intParam("toYear", 9999, 0, 9999)
+	from, to, err := c.years()
 	if err != nil {
 		return err
 	}
@@ -302,12 +296,29 @@ func (h *Handler) getRandomSongs(c *call, resp *response) error {
 	if c.r.Form.Get("fromYear") != "" || c.r.Form.Get("toYear") != "" {
 		q.FromYear, q.ToYear = from, to
 	}
+	resp.RandomSongs, err = h.songList(c, q)
+	return err
+}
+
+// years returns the fromYear and toYear parameters, 0 and 9999 when
+// absent.
+func (c *call) years() (from, to int, err error) {
+	if from, err = c.intParam("fromYear", 0, 0, 9999); err != nil {
+		return 0, 0, err
+	}
+	if to, err = c.intParam("toYear", 9999, 0, 9999); err != nil {
+		return 0, 0, err
+	}
+	return from, to, nil
+}
+
+// songList answers the songs of q.
+func (h *Handler) songList(c *call, q store.SongQuery) (*songs, error) {
 	list, err := h.store.BrowseSongs(c.ctx, q)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	resp.RandomSongs = &songs{Songs: newChildren(list)}
-	return nil
+	return &songs{Songs: newChildren(list)}, nil
 }
 
 func (h *Handler) getSongsByGenre(c *call, resp *response) error {
@@ -315,23 +326,12 @@ func (h *Handler) getSongsByGenre(c *call, resp *response) error {
 	if err != nil {
 		return err
 	}
-	if err := c.checkFolder(); err != nil {
-		return err
-	}
-	count, err := c.intParam("count", 10, 1, maxListSize)
+	count, offset, err := c.page("count")
 	if err != nil {
 		return err
 	}
-	offset, err := c.intParam("offset", 0, 0, maxListOffset)
-	if err != nil {
-		return err
-	}
-	list, err := h.store.BrowseSongs(c.ctx, store.SongQuery{Genre: g, Limit: count, Offset: offset})
-	if err != nil {
-		return err
-	}
-	resp.SongsByGenre = &songs{Songs: newChildren(list)}
-	return nil
+	resp.SongsByGenre, err = h.songList(c, store.SongQuery{Genre: g, Limit: count, Offset: offset})
+	return err
 }
 
 // getTopSongs answers the most popular songs of the artist named artist

@@ -92,14 +92,16 @@ type musicFolder struct {
 }
 
 type indexes struct {
-	IgnoredArticles string  `xml:"ignoredArticles,attr" json:"ignoredArticles"`
-	LastModified    int64   `xml:"lastModified,attr" json:"lastModified"`
-	Index           []index `xml:"index,omitempty" json:"index,omitempty"`
+	IgnoredArticles string               `xml:"ignoredArticles,attr" json:"ignoredArticles"`
+	LastModified    int64                `xml:"lastModified,attr" json:"lastModified"`
+	Index           []index[indexArtist] `xml:"index,omitempty" json:"index,omitempty"`
 }
 
-type index struct {
-	Name    string        `xml:"name,attr" json:"name"`
-	Artists []indexArtist `xml:"artist" json:"artist"`
+// index is the artists filed under one index letter: indexArtist in
+// getIndexes, artistID3 in getArtists.
+type index[A any] struct {
+	Name    string `xml:"name,attr" json:"name"`
+	Artists []A    `xml:"artist" json:"artist"`
 }
 
 type indexArtist struct {
@@ -109,13 +111,8 @@ type indexArtist struct {
 }
 
 type artistsID3 struct {
-	IgnoredArticles string     `xml:"ignoredArticles,attr" json:"ignoredArticles"`
-	Index           []indexID3 `xml:"index,omitempty" json:"index,omitempty"`
-}
-
-type indexID3 struct {
-	Name    string      `xml:"name,attr" json:"name"`
-	Artists []artistID3 `xml:"artist" json:"artist"`
+	IgnoredArticles string             `xml:"ignoredArticles,attr" json:"ignoredArticles"`
+	Index           []index[artistID3] `xml:"index,omitempty" json:"index,omitempty"`
 }
 
 // artistID3 is an artist; Albums is set by getArtist only.

@@ -101,6 +101,21 @@ type Handler struct {
 type method struct {
 	public bool // no authentication (getOpenSubsonicExtensions)
 	serve  func(c *call, resp *response) error
+	// byID, instead of serve, serves a method whose subject is the
+	// required parameter id.
+	byID func(c *call, resp *response, id int64) error
+}
+
+// run serves c with m.
+func (m method) run(c *call, resp *response) error {
+	if m.byID == nil {
+		return m.serve(c, resp)
+	}
+	id, err := c.id("id")
+	if err != nil {
+		return err
+	}
+	return m.byID(c, resp, id)
 }
 
 // call is one request being served.
@@ -176,7 +191,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.user, err = h.authenticate(r)
 	}
 	if err == nil {
-		err = m.serve(c, &resp)
+		err = m.run(c, &resp)
 	}
 	if c.redirected {
 		return

@@ -48,8 +48,8 @@ func (h *Handler) getPlaylists(c *call, resp *response) error {
 	return nil
 }
 
-// playlistWithEntries answers playlist id with its playable songs (songs
-// no longer ready are left out: apps cannot play them).
+// playlistWithEntries (getPlaylist) answers playlist id with its playable
+// songs (songs no longer ready are left out: apps cannot play them).
 func (h *Handler) playlistWithEntries(c *call, resp *response, id int64) error {
 	p, err := h.catalog.VisiblePlaylist(c.ctx, c.user, id)
 	if err != nil {
@@ -75,14 +75,6 @@ func (h *Handler) playlistWithEntries(c *call, resp *response, id int64) error {
 	return nil
 }
 
-func (h *Handler) getPlaylist(c *call, resp *response) error {
-	id, err := c.id("id")
-	if err != nil {
-		return err
-	}
-	return h.playlistWithEntries(c, resp, id)
-}
-
 // createPlaylist makes a private playlist named name with the songs
 // songId, or, given playlistId, replaces that playlist's songs.
 func (h *Handler) createPlaylist(c *call, resp *response) error {
@@ -90,13 +82,12 @@ func (h *Handler) createPlaylist(c *call, resp *response) error {
 	if err != nil {
 		return err
 	}
-	ed := store.Editor{UserID: c.user.ID}
 	var id int64
 	if v := c.r.Form.Get("playlistId"); v != "" {
 		if id, err = parseID(v); err != nil {
 			return err
 		}
-		if err := h.clearPlaylist(c, id, ed); err != nil {
+		if err := h.clearPlaylist(c, id); err != nil {
 			return err
 		}
 	} else {
@@ -113,18 +104,15 @@ func (h *Handler) createPlaylist(c *call, resp *response) error {
 		}
 		id = p.ID
 	}
-	if err := h.addSongs(c, id, ed, songIDs); err != nil {
+	if err := h.addSongs(c, id, songIDs); err != nil {
 		return err
 	}
 	return h.playlistWithEntries(c, resp, id)
 }
 
 // clearPlaylist removes every item of playlist id.
-func (h *Handler) clearPlaylist(c *call, id int64, ed store.Editor) error {
-	if _, err := h.catalog.VisiblePlaylist(c.ctx, c.user, id); err != nil {
-		return playlistError(err)
-	}
-	items, err := h.store.PlaylistItems(c.ctx, id, store.MaxPlaylistItems, 0)
+func (h *Handler) clearPlaylist(c *call, id int64) error {
+	items, err := h.playlistItems(c, id)
 	if err != nil {
 		return err
 	}
@@ -135,17 +123,29 @@ func (h *Handler) clearPlaylist(c *call, id int64, ed store.Editor) error {
 	for i, it := range items {
 		ids[i] = it.ID
 	}
-	_, err = h.store.RemovePlaylistItems(c.ctx, id, ed, ids)
+	_, err = h.store.RemovePlaylistItems(c.ctx, id, c.editor(), ids)
 	return playlistError(err)
 }
 
+// playlistItems returns every item of playlist id, which the caller must
+// see.
+func (h *Handler) playlistItems(c *call, id int64) ([]store.PlaylistItem, error) {
+	if _, err := h.catalog.VisiblePlaylist(c.ctx, c.user, id); err != nil {
+		return nil, playlistError(err)
+	}
+	return h.store.PlaylistItems(c.ctx, id, store.MaxPlaylistItems, 0)
+}
+
+// editor is the caller as the editor of a playlist.
+func (c *call) editor() store.Editor { return store.Editor{UserID: c.user.ID} }
+
 // addSongs appends songIDs in batches of store.MaxPlaylistAdd.
-func (h *Handler) addSongs(c *call, id int64, ed store.Editor, songIDs []int64) error {
+func (h *Handler) addSongs(c *call, id int64, songIDs []int64) error {
 	if len(songIDs) > store.MaxPlaylistItems {
 		return Fail(CodeGeneric, "A playlist holds at most %d songs.", store.MaxPlaylistItems)
 	}
 	for batch := range slices.Chunk(songIDs, store.MaxPlaylistAdd) {
-		if _, err := h.store.AddPlaylistSongs(c.ctx, id, ed, batch, -1); err != nil {
+		if _, err := h.store.AddPlaylistSongs(c.ctx, id, c.editor(), batch, -1); err != nil {
 			return playlistError(err)
 		}
 	}
@@ -160,7 +160,6 @@ func (h *Handler) updatePlaylist(c *call, _ *response) error {
 	if err != nil {
 		return err
 	}
-	ed := store.Editor{UserID: c.user.ID}
 	var up store.PlaylistUpdate
 	if v, ok := c.r.Form["name"]; ok {
 		up.Name = &v[0]
@@ -205,15 +204,12 @@ func (h *Handler) updatePlaylist(c *call, _ *response) error {
 		remove = append(remove, n)
 	}
 	if up != (store.PlaylistUpdate{}) {
-		if _, err := h.store.UpdatePlaylist(c.ctx, id, ed, up); err != nil {
+		if _, err := h.store.UpdatePlaylist(c.ctx, id, c.editor(), up); err != nil {
 			return playlistError(err)
 		}
 	}
 	if len(remove) > 0 {
-		if _, err := h.catalog.VisiblePlaylist(c.ctx, c.user, id); err != nil {
-			return playlistError(err)
-		}
-		items, err := h.store.PlaylistItems(c.ctx, id, store.MaxPlaylistItems, 0)
+		items, err := h.playlistItems(c, id)
 		if err != nil {
 			return err
 		}
@@ -225,20 +221,16 @@ func (h *Handler) updatePlaylist(c *call, _ *response) error {
 			}
 			ids = append(ids, items[i].ID)
 		}
-		if _, err := h.store.RemovePlaylistItems(c.ctx, id, ed, ids); err != nil {
+		if _, err := h.store.RemovePlaylistItems(c.ctx, id, c.editor(), ids); err != nil {
 			return playlistError(err)
 		}
 	}
-	return h.addSongs(c, id, ed, add)
+	return h.addSongs(c, id, add)
 }
 
-func (h *Handler) deletePlaylist(c *call, _ *response) error {
-	id, err := c.id("id")
-	if err != nil {
-		return err
-	}
+func (h *Handler) deletePlaylist(c *call, _ *response, id int64) error {
 	if _, err := h.catalog.VisiblePlaylist(c.ctx, c.user, id); err != nil {
 		return playlistError(err)
 	}
-	return playlistError(h.store.DeletePlaylist(c.ctx, id, store.Editor{UserID: c.user.ID}))
+	return playlistError(h.store.DeletePlaylist(c.ctx, id, c.editor()))
 }
