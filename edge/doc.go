@@ -51,7 +51,10 @@
 //
 // # Cache
 //
-// One ristretto cache (package cache) with a byte budget, cost = bytes.
+// Package cache, with a byte budget (-cache-bytes), cost = bytes, in two
+// ristretto caches: slices, and everything else in max(budget/16, 1 MiB)
+// of its own, so that slice churn never evicts metadata or playlists
+// (like nginx's keys_zone beside its cache; docs/performance.md).
 // Media (.mp4, .ogg, anything not a playlist) is cached as slices of
 // Config.SliceBytes (1 MiB) named by (key, generation, slice index);
 // playlists and MPDs whole; object metadata (size, ETag, type,
