@@ -114,8 +114,9 @@ func TestFlatAgainstEdge(t *testing.T) {
 	if rep.Errors != 0 || rep.Requests == 0 {
 		t.Fatalf("requests %d, errors %v", rep.Requests, rep.ErrorsByKind)
 	}
-	// The open model sends at the rate asked for, not faster.
-	if want := 300 * rep.Seconds; float64(rep.Requests) < 0.7*want || float64(rep.Requests) > 1.1*want+5 {
+	// The open model sends at the rate asked for, not faster (and not far
+	// slower: a loaded machine under -race may lag, hence the loose floor).
+	if want := 300 * rep.Seconds; float64(rep.Requests) < 0.5*want || float64(rep.Requests) > 1.1*want+5 {
 		t.Errorf("%d requests in %.1fs at 300/s", rep.Requests, rep.Seconds)
 	}
 	if rep.HitRatio != 1 || rep.Origin == nil || rep.Origin.Fetches != 0 || rep.Origin.Offload != 1 {
