@@ -190,9 +190,10 @@ func TestFleetPurgedGenerationIsRefused(t *testing.T) {
 func TestFleetSurvivesAnEdgeKilledUnderLoad(t *testing.T) {
 	const S = 32 << 10
 	const songs = 6
-	media := newDistinctMedia(t, songs+1, 8*S+500)
+	const cold = 4 // songs nobody asked for, one of whose slices the dead edge owns
+	media := newDistinctMedia(t, songs+cold, 8*S+500)
 	f := newFleet(t, fleetOptions{n: 3, root: media.root, sliceBytes: S})
-	toks := make([]string, songs+1)
+	toks := make([]string, songs+cold)
 	for i := range toks {
 		toks[i] = f.edges[0].play(distinctSong(i), 0)
 	}
@@ -242,25 +243,29 @@ func TestFleetSurvivesAnEdgeKilledUnderLoad(t *testing.T) {
 
 	// A cold slice the dead edge owned: through the survivor that ranks
 	// second it comes from the origin, through the other from that one.
-	key := media.key(songs)
-	var idx int64 = -1
+	// The owners depend on the edges' (random) addresses: among the cold
+	// songs' 36 slices the dead edge owns one but for (2/3)^36.
+	c, idx := -1, int64(-1)
 	var rank []int
-	for i := int64(0); i < 8; i++ {
-		if r := f.edges[0].edge.peers.Rank(key, i, nil); r[0] == dead {
-			idx, rank = i, r
-			break
+	for song := songs; song < songs+cold && idx < 0; song++ {
+		for i := int64(0); i <= 8; i++ {
+			if r := f.edges[0].edge.peers.Rank(media.key(song), i, nil); r[0] == dead {
+				c, idx, rank = song, i, r
+				break
+			}
 		}
 	}
 	if idx < 0 {
-		t.Fatal("no slice of the cold song is owned by the dead edge")
+		t.Fatal("no slice of the cold songs is owned by the dead edge")
 	}
+	key := media.key(c)
 	rng := fmt.Sprintf("bytes=%d-%d", idx*S, idx*S+99)
 	// The third in the ranking finds the owner dead and asks the second,
 	// which fetches it from the origin; the second then has it.
-	if _, err := f.get(rank[2], toks[songs], key, rng, media.data[songs]); err != nil {
+	if _, err := f.get(rank[2], toks[c], key, rng, media.data[c]); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.get(rank[1], toks[songs], key, rng, media.data[songs]); err != nil {
+	if _, err := f.get(rank[1], toks[c], key, rng, media.data[c]); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.origin.requestsFor(key); n != 1 {
