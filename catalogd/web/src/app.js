@@ -158,9 +158,12 @@ function songRow(songs, s, i, opts) {
       h('span', { class: 'dur' }, ''),
       h('div', { class: 'actions' }, opts.extra ? opts.extra(s, i) : null));
   }
-  const playable = songs.filter((x) => x.status !== 'unavailable');
+  const play = () => {
+    const playable = songs.filter((x) => x.status !== 'unavailable');
+    return player.playSongs(playable, playable.indexOf(s), opts.source || 'list');
+  };
   const row = h('li', { class: 'song', 'data-song-id': s.id },
-    h('button', { type: 'button', class: 'icon play', 'aria-label': `Play ${s.title}`, on: { click: () => player.playSongs(playable, playable.indexOf(s), opts.source || 'list') } }, '▶'),
+    h('button', { type: 'button', class: 'icon play', 'aria-label': `Play ${s.title}`, on: { click: play } }, '▶'),
     coverImg(s.album, 64, 'thumb'),
     h('div', { class: 'meta' },
       h('a', { class: 'title', href: `#/song/${s.id}` }, s.title),
