@@ -47,7 +47,7 @@ import (
 // retried on the primary.
 //
 // Health is measured every Options.ReplicaCheck in the background: the
-// primary's pg_current_wal_lsn(), each standby's pg_last_wal_replay_lsn()
+// primary's pg_current_wal_flush_lsn(), each standby's pg_last_wal_replay_lsn()
 // and pg_last_xact_replay_timestamp(). A standby's lag is zero when it
 // has replayed everything the primary had written at the last check,
 // else the age of the last transaction it replayed.
@@ -298,7 +298,7 @@ func (s *Store) openReplicas(ctx context.Context, dsns []string, opts Options) e
 // Defaults of Options.ReplicaMaxLag and ReplicaCheck.
 const (
 	DefaultReplicaMaxLag = 5 * time.Second
-	DefaultReplicaCheck  = 500 * time.Millisecond
+	DefaultReplicaCheck  = 200 * time.Millisecond
 )
 
 func (rs *replicaSet) loop(ctx context.Context) {
@@ -320,7 +320,7 @@ func (rs *replicaSet) check(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, max(time.Second, 2*rs.every))
 	defer cancel()
 	var lsn string
-	if err := rs.primaryDB.QueryRowContext(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err == nil {
+	if err := rs.primaryDB.QueryRowContext(ctx, "SELECT pg_current_wal_flush_lsn()::text").Scan(&lsn); err == nil {
 		if l, err := ParseLSN(lsn); err == nil {
 			rs.primaryLSN.Store(uint64(l))
 			rs.primaryUp.Store(true)
@@ -506,16 +506,20 @@ func (s *Store) PrimaryUp() bool { return s.replicas == nil || s.replicas.primar
 // HasReplicas reports whether the Store was opened with replicas.
 func (s *Store) HasReplicas() bool { return s.replicas != nil }
 
-// WriteLSN returns the primary's current WAL position: asked after a
-// write committed, a replica that has replayed it sees the write (with
-// synchronous_commit on, PostgreSQL's default, the commit is written out
-// before it returns). Without replicas it returns 0 and asks nothing.
+// WriteLSN returns the primary's WAL flush position
+// (pg_current_wal_flush_lsn): asked after a write committed, a replica
+// that has replayed it sees the write, since with synchronous_commit on
+// (PostgreSQL's default) a commit is flushed before it returns. The flush
+// position, not pg_current_wal_lsn or the insert position, because it is
+// what the standbys are sent: on an idle primary the other two may point
+// past WAL that is not flushed yet, which no standby would reach. Without
+// replicas it returns 0 and asks nothing.
 func (s *Store) WriteLSN(ctx context.Context) (LSN, error) {
 	if s.replicas == nil {
 		return 0, nil
 	}
 	var t string
-	if err := s.w.QueryRowContext(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&t); err != nil {
+	if err := s.w.QueryRowContext(ctx, "SELECT pg_current_wal_flush_lsn()::text").Scan(&t); err != nil {
 		return 0, fmt.Errorf("store: WAL position: %w", err)
 	}
 	return ParseLSN(t)

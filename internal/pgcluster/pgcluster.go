@@ -312,7 +312,7 @@ func (c *Cluster) WaitReplayed(ctx context.Context) error {
 	}
 	defer p.Close()
 	var target string
-	if err := p.QueryRowContext(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&target); err != nil {
+	if err := p.QueryRowContext(ctx, "SELECT pg_current_wal_flush_lsn()::text").Scan(&target); err != nil {
 		return fmt.Errorf("primary lsn: %w", err)
 	}
 	for _, n := range c.Standbys {
