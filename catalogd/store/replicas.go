@@ -17,7 +17,9 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // Read replicas (PostgreSQL hot standbys).
@@ -271,11 +273,18 @@ func (s *Store) openReplicas(ctx context.Context, dsns []string, opts Options) e
 			rs.closePools()
 			return fmt.Errorf("store: replica %d: want postgres://…", i)
 		}
-		db, err := sql.Open("pgx", dsn)
+		cfg, err := pgx.ParseConfig(dsn)
 		if err != nil {
 			rs.closePools()
 			return fmt.Errorf("store: replica %d %s: %w", i, redact(dsn), err)
 		}
+		if cfg.ConnectTimeout == 0 {
+			// A replica that vanished (not refused: silent) must not hold
+			// a read for the kernel's connect timeout: the read falls back
+			// to the primary after this.
+			cfg.ConnectTimeout = replicaConnectTimeout
+		}
+		db := stdlib.OpenDB(*cfg)
 		db.SetMaxOpenConns(n)
 		db.SetMaxIdleConns(n)
 		db.SetConnMaxIdleTime(5 * time.Minute)
@@ -294,6 +303,10 @@ func (s *Store) openReplicas(ctx context.Context, dsns []string, opts Options) e
 	s.read = rs
 	return nil
 }
+
+// replicaConnectTimeout bounds a connection attempt to a replica whose
+// DSN sets no connect_timeout.
+const replicaConnectTimeout = 2 * time.Second
 
 // Defaults of Options.ReplicaMaxLag and ReplicaCheck.
 const (
@@ -315,12 +328,14 @@ func (rs *replicaSet) loop(ctx context.Context) {
 	}
 }
 
-// check measures the primary's WAL position, then each replica's.
+// check measures the primary's WAL position, then each replica's. A
+// server that does not answer within the check's deadline is down; a
+// check cut short by ctx (Close) changes nothing.
 func (rs *replicaSet) check(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, max(time.Second, 2*rs.every))
+	cctx, cancel := context.WithTimeout(ctx, max(time.Second, 2*rs.every))
 	defer cancel()
 	var lsn string
-	if err := rs.primaryDB.QueryRowContext(ctx, "SELECT pg_current_wal_flush_lsn()::text").Scan(&lsn); err == nil {
+	if err := rs.primaryDB.QueryRowContext(cctx, "SELECT pg_current_wal_flush_lsn()::text").Scan(&lsn); err == nil {
 		if l, err := ParseLSN(lsn); err == nil {
 			rs.primaryLSN.Store(uint64(l))
 			rs.primaryUp.Store(true)
@@ -333,22 +348,22 @@ func (rs *replicaSet) check(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rs.checkReplica(ctx, r)
+			rs.checkReplica(ctx, cctx, r)
 		}()
 	}
 	wg.Wait()
 }
 
-func (rs *replicaSet) checkReplica(ctx context.Context, r *replica) {
+func (rs *replicaSet) checkReplica(ctx, cctx context.Context, r *replica) {
 	var (
 		replay     sql.NullString
 		replayedAt sql.NullInt64 // unix ms of the last replayed transaction
 		standby    bool
 	)
-	err := r.db.QueryRowContext(ctx, `SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,
+	err := r.db.QueryRowContext(cctx, `SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,
 		(EXTRACT(EPOCH FROM pg_last_xact_replay_timestamp()) * 1000)::bigint`).Scan(&standby, &replay, &replayedAt)
 	if err != nil || !standby || !replay.Valid {
-		if ctx.Err() == nil || err == nil {
+		if ctx.Err() == nil {
 			r.state.Store(ReplicaDown)
 			r.lag.Store(-1)
 		}
