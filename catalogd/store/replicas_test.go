@@ -258,3 +258,17 @@ func TestUnavailable(t *testing.T) {
 		t.Error("Unavailable of an ordinary error")
 	}
 }
+
+// BenchmarkReplicaPick is the routing cost every read pays with replicas:
+// finding the Store method on the stack and choosing a replica.
+func BenchmarkReplicaPick(b *testing.B) {
+	rs := &replicaSet{list: []*replica{{name: "replica0"}, {name: "replica1"}}}
+	for _, r := range rs.list {
+		r.state.Store(ReplicaUp)
+	}
+	ctx := ReadAfter(context.Background(), 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		rs.pick(ctx)
+	}
+}

@@ -42,6 +42,7 @@ type Node struct {
 
 	mu      sync.Mutex
 	running bool
+	started bool // once: its port is in use by clients
 }
 
 // Options shape a Cluster. The zero value is one primary, no standby.
@@ -208,6 +209,11 @@ hot_standby_feedback = on
 wal_receiver_status_interval = 1s
 logging_collector = off
 `, n.Port, n.c.dir)
+	return n.appendConf(conf)
+}
+
+// appendConf appends settings to the node's postgresql.conf.
+func (n *Node) appendConf(conf string) error {
 	f, err := os.OpenFile(filepath.Join(n.dir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		return err
@@ -231,37 +237,51 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.running {
 		return nil
 	}
-	if n == n.c.Primary {
-		if err := n.c.run(ctx, "pg_ctl", "-D", n.dir, "-l", n.dir+".log", "-w", "-t", "120", "start"); err != nil {
-			return fmt.Errorf("%s: %w (log: %s)", n.Name, err, tail(n.dir+".log"))
-		}
-		n.running = true
-		return nil
-	}
-	// A standby accepts connections once it has replayed a snapshot of
-	// the primary's running transactions, which the primary logs at a
-	// checkpoint or every 15 s: start without waiting, then ask for
-	// checkpoints until the standby answers.
-	if err := n.c.run(ctx, "pg_ctl", "-D", n.dir, "-l", n.dir+".log", "-W", "start"); err != nil {
-		return fmt.Errorf("%s: %w (log: %s)", n.Name, err, tail(n.dir+".log"))
-	}
-	n.running = true
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	for i := 0; ; i++ {
-		if i%10 == 0 {
-			_ = n.c.Primary.Exec(ctx, "postgres", "CHECKPOINT")
-		}
-		err := n.Exec(ctx, "postgres", "SELECT 1")
+	for attempt := 0; ; attempt++ {
+		err := n.startOnce(ctx)
 		if err == nil {
+			n.running = true
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s does not answer: %w (last error: %v; log: %s)", n.Name, ctx.Err(), err, tail(n.dir+".log"))
-		case <-time.After(50 * time.Millisecond):
+		// The free port was taken between our look and the server's bind:
+		// take another (only the first start: later ones keep the DSN).
+		if attempt < 3 && !n.started && strings.Contains(err.Error(), "already in use") {
+			if n.Port, err = freePort(); err != nil {
+				return err
+			}
+			if err := n.appendConf(fmt.Sprintf("port = %d\n", n.Port)); err != nil {
+				return err
+			}
+			continue
 		}
+		return err
 	}
+}
+
+// startOnce runs pg_ctl start and waits until the server answers. A
+// standby answers once it has replayed a snapshot of the primary's running
+// transactions, which the primary logs at a checkpoint or every 15 s: the
+// primary is asked for checkpoints meanwhile.
+func (n *Node) startOnce(ctx context.Context) error {
+	kicked := make(chan struct{})
+	defer close(kicked)
+	if n != n.c.Primary {
+		go func() {
+			for {
+				_ = n.c.Primary.Exec(ctx, "postgres", "CHECKPOINT")
+				select {
+				case <-kicked:
+					return
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	if err := n.c.run(ctx, "pg_ctl", "-D", n.dir, "-l", n.dir+".log", "-w", "-t", "120", "start"); err != nil {
+		return fmt.Errorf("%s: %w (log: %s)", n.Name, err, tail(n.dir+".log"))
+	}
+	n.started = true
+	return nil
 }
 
 // Stop stops the node's server (fast shutdown: sessions are ended, no
