@@ -149,7 +149,7 @@ func eventually(t *testing.T, what string, ok func() bool) {
 // request to the other instance than the last.
 func TestReplicasOverHTTP(t *testing.T) {
 	c := pgcluster.ForTest(t, pgcluster.Options{Standbys: 2})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
 	// A small catalog, written on the primary.
