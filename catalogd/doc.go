@@ -32,6 +32,12 @@
 // /rest/*; subsonic.go gives it catalogd's rules (its Catalog interface)
 // and holds the routes that manage its credentials.
 //
+// With -db-replicas (PostgreSQL hot standbys) the store sends the reads
+// that may be slightly stale to a replica; readafter.go keeps each client
+// reading its own writes across instances (the Riff-Read-After header and
+// cookie carry the WAL position of its last write) and exports the
+// replicas' health (docs/scaling.md, "Read replicas").
+//
 // Run (run.go) is parse → build → run: parseFlags checks every flag with
 // no side effects, build opens and makes the parts, (*daemon).run starts
 // them and shuts them down. Signing keys are loaded by LoadKeys (keys.go).
