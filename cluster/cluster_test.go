@@ -320,6 +320,24 @@ func TestSpread(t *testing.T) {
 	if limited < 4 {
 		t.Errorf("%d of 10 logins with forged addresses were limited, want at least 4 (limit 6 per address)", limited)
 	}
+
+	// No instance left: HAProxy answers in catalogd's shape, with a
+	// Retry-After.
+	for i := range 2 {
+		if err := c.Kill(i); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, c, fmt.Sprintf("catalogd%d", i+1), "DOWN", 30*time.Second)
+	}
+	code, body, hdr, err := cl.do("GET", "/songs/1", nil, nil)
+	var p struct {
+		Status int    `json:"status"`
+		Code   string `json:"code"`
+	}
+	if err != nil || code != 503 || hdr.Get("Content-Type") != "application/problem+json" || hdr.Get("Retry-After") == "" ||
+		json.Unmarshal(body, &p) != nil || p.Status != 503 || p.Code != "unavailable" {
+		t.Errorf("with every instance down: %d %v %v %s, want a 503 problem+json with Retry-After", code, err, hdr, body)
+	}
 }
 
 // TestLoginLimitAcrossInstances: wrong passwords for one account, spread
