@@ -67,14 +67,24 @@ func committedConfig(t *testing.T) []byte {
 // when the test fails.
 func start(t *testing.T, n int, args ...string) *cluster.Cluster {
 	t.Helper()
+	haproxy(t) // skips (or fails in CI) before a schema is made
+	c, err := startOn(t, storetest.PostgresDSN(t), n, append([]string{"-workers", "1"}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// startOn is start on the database dsn.
+func startOn(t *testing.T, dsn string, n int, args ...string) (*cluster.Cluster, error) {
+	t.Helper()
 	hp := haproxy(t)
-	dsn := storetest.PostgresDSN(t)
 	bin := riff(t)
-	args = append([]string{"-argon2-memory", "64KiB", "-argon2-time", "1", "-workers", "1", "-shutdown-timeout", "2s"}, args...)
+	args = append([]string{"-argon2-memory", "64KiB", "-argon2-time", "1", "-shutdown-timeout", "2s"}, args...)
 	c, err := cluster.Start(context.Background(), cluster.Options{Riff: bin, HAProxy: hp, Config: committedConfig(t),
 		DB: dsn, Dir: t.TempDir(), Instances: n, Args: args, Ready: 90 * time.Second})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -87,7 +97,7 @@ func start(t *testing.T, n int, args ...string) *cluster.Cluster {
 			t.Error(err)
 		}
 	})
-	return c
+	return c, nil
 }
 
 func tail(s string, n int) string {
