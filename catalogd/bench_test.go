@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"riff/catalogd/auth"
+	"riff/catalogd/store"
 )
 
 // Benchmarks run on a seeded SQLite catalog of RIFF_BENCH_SONGS songs
@@ -25,6 +26,15 @@ import (
 // the 1,000,000-song run pays for seeding (a few minutes) only once:
 //
 //	RIFF_BENCH_SONGS=1000000 go test -run '^$' -bench . -benchtime 2000x ./catalogd
+//
+// On PostgreSQL, RIFF_BENCH_DB names the database instead: a schema of
+// its own, seeded here when it holds no song (or beforehand with
+// `riff catalogd seed -db URL -songs 1000000`), kept between runs and
+// dropped by hand when done:
+//
+//	psql "$PG" -c 'CREATE SCHEMA riff_bench'
+//	RIFF_BENCH_SONGS=1000000 RIFF_BENCH_DB="$PG&search_path=riff_bench,public" go test -run '^$' -bench . ./catalogd
+//	psql "$PG" -c 'DROP SCHEMA riff_bench CASCADE'
 //
 // See docs/performance.md (catalogd section) for results.
 
@@ -36,6 +46,24 @@ func benchCatalog(b *testing.B) string {
 		if n, err = strconv.Atoi(v); err != nil || n < 1 {
 			b.Fatalf("RIFF_BENCH_SONGS=%q", v)
 		}
+	}
+	if dsn := os.Getenv("RIFF_BENCH_DB"); dsn != "" {
+		st, err := store.Open(context.Background(), dsn, store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids, err := st.SampleSongIDs(context.Background(), 1, 1)
+		st.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(ids) == 0 {
+			b.Logf("seeding %d songs into RIFF_BENCH_DB", n)
+			if err := Run(context.Background(), []string{"seed", "-db", dsn, "-songs", strconv.Itoa(n)}, noEnv, os.Stderr, os.Stderr); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return dsn
 	}
 	dir := os.Getenv("RIFF_BENCH_DIR")
 	if dir == "" {

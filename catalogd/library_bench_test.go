@@ -5,18 +5,33 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"testing"
 	"time"
+
+	"riff/catalogd/store/storetest"
 )
 
+// libraryBenchEnv is the server the library benchmarks run on: SQLite,
+// or with RIFF_BENCH_DB set (catalogd/bench_test.go) PostgreSQL, in a
+// fresh schema of RIFF_TEST_POSTGRES's database (these benchmarks make
+// their own songs; the 1M-song catalog is the store benchmarks' concern).
+func libraryBenchEnv(b *testing.B) *env {
+	if os.Getenv("RIFF_BENCH_DB") != "" {
+		return newEnvDB(b, storetest.PostgresDSN(b))
+	}
+	return newEnv(b)
+}
+
 // BenchmarkPostEvents posts batches of 500 play events (200 songs, 70%
-// counted) to POST /events over loopback on SQLite: the whole path a
-// player's batch takes, JSON to rollups. It reports events per second
-// and per CPU-second of the process (server and client).
+// counted) to POST /events over loopback on SQLite (PostgreSQL: see
+// libraryBenchEnv): the whole path a player's batch takes, JSON to
+// rollups. It reports events per second and per CPU-second of the process
+// (server and client).
 //
 //	go test -run '^$' -bench PostEvents -benchtime 40x ./catalogd
 func BenchmarkPostEvents(b *testing.B) {
-	e := newEnv(b)
+	e := libraryBenchEnv(b)
 	f := e.fixture()
 	songs := e.librarySongs(f, 200)
 	u := e.register("listener@example.com", "L")
@@ -54,7 +69,7 @@ func BenchmarkPostEvents(b *testing.B) {
 //
 //	go test -run '^$' -bench PlaylistAPI10k -benchtime 300x ./catalogd
 func BenchmarkPlaylistAPI10k(b *testing.B) {
-	e := newEnv(b)
+	e := libraryBenchEnv(b)
 	f := e.fixture()
 	songs := e.librarySongs(f, 100)
 	u := e.register("listener@example.com", "L")

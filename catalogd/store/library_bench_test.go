@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -13,14 +15,29 @@ import (
 )
 
 // benchDBs runs fn on a SQLite store and, with RIFF_TEST_POSTGRES, a
-// PostgreSQL one, each with a seeded catalog of 20,000 songs.
+// PostgreSQL one, each with a seeded catalog of 20,000 songs. With
+// RIFF_BENCH_DB (a PostgreSQL URL whose search_path is a schema of its
+// own: see catalogd/bench_test.go) the PostgreSQL one is that database,
+// seeded with RIFF_BENCH_SONGS songs (default 20,000) when it holds none
+// and kept between runs:
+//
+//	RIFF_BENCH_SONGS=1000000 RIFF_BENCH_DB="$PG&search_path=riff_bench,public" go test -run '^$' -bench '/postgres' ./catalogd/store
 func benchDBs(b *testing.B, fn func(b *testing.B, s *Store, songs []int64, users []int64)) {
 	for _, d := range []string{"sqlite", "postgres"} {
 		b.Run(d, func(b *testing.B) {
 			ctx := context.Background()
 			var dsn string
+			songs := 20_000
 			if d == "sqlite" {
 				dsn = "file:" + filepath.Join(b.TempDir(), "riff.db")
+			} else if dsn = os.Getenv("RIFF_BENCH_DB"); dsn != "" {
+				if v := os.Getenv("RIFF_BENCH_SONGS"); v != "" {
+					n, err := strconv.Atoi(v)
+					if err != nil || n < 1 {
+						b.Fatalf("RIFF_BENCH_SONGS=%q", v)
+					}
+					songs = n
+				}
 			} else {
 				dsn = storetest.PostgresDSN(b)
 			}
@@ -29,22 +46,28 @@ func benchDBs(b *testing.B, fn func(b *testing.B, s *Store, songs []int64, users
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { s.Close() })
-			if _, err := s.Seed(ctx, SeedOptions{Songs: 20_000, Seed: 1, TrendingSongs: -1}); err != nil {
+			if have, err := s.SampleSongIDs(ctx, 1, 1); err != nil {
 				b.Fatal(err)
+			} else if len(have) == 0 {
+				if _, err := s.Seed(ctx, SeedOptions{Songs: songs, Seed: 1, TrendingSongs: -1}); err != nil {
+					b.Fatal(err)
+				}
 			}
-			songs, err := s.SampleSongIDs(ctx, 2000, 1)
-			if err != nil || len(songs) == 0 {
-				b.Fatalf("sample: %d songs, %v", len(songs), err)
+			sample, err := s.SampleSongIDs(ctx, 2000, 1)
+			if err != nil || len(sample) == 0 {
+				b.Fatalf("sample: %d songs, %v", len(sample), err)
 			}
+			// Users of this run only (a kept database has earlier ones).
+			run := rand.Uint64()
 			var users []int64
 			for i := range 50 {
-				u, err := s.CreateUser(ctx, NewUser{Email: fmt.Sprintf("bench%d@example.com", i), PasswordHash: "h", DisplayName: "B"})
+				u, err := s.CreateUser(ctx, NewUser{Email: fmt.Sprintf("bench%d-%x@example.com", i, run), PasswordHash: "h", DisplayName: "B"})
 				if err != nil {
 					b.Fatal(err)
 				}
 				users = append(users, u.ID)
 			}
-			fn(b, s, songs, users)
+			fn(b, s, sample, users)
 		})
 	}
 }
@@ -67,7 +90,7 @@ func BenchmarkRecordEvents(b *testing.B) {
 			// partition per day for 90 days (Open makes the last 8).
 			today := time.Now().UnixMilli() / dayMs
 			for d := today - 90; d < today-8; d++ {
-				mustExec(b, s, fmt.Sprintf("CREATE TABLE %s PARTITION OF play_events FOR VALUES FROM (%d) TO (%d)", partitionName(d), d*dayMs, (d+1)*dayMs))
+				mustExec(b, s, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s PARTITION OF play_events FOR VALUES FROM (%d) TO (%d)", partitionName(d), d*dayMs, (d+1)*dayMs))
 			}
 		}
 		rng := rand.New(rand.NewPCG(1, 1))
@@ -158,6 +181,25 @@ func BenchmarkPlaylist10k(b *testing.B) {
 				b.StartTimer()
 			}
 		})
+		if s.Dialect() == Postgres {
+			// The same once VACUUM has set the visibility map of the
+			// playlist's pages: the walk to the position becomes an
+			// index-only scan (autovacuum gets there on its own, later).
+			b.Run("add-vacuumed", func(b *testing.B) {
+				mustExec(b, s, "VACUUM playlist_items")
+				for b.Loop() {
+					res, err := s.AddPlaylistSongs(ctx, p.ID, ed, []int64{marker}, rng.IntN(MaxPlaylistItems))
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					if _, err := s.RemovePlaylistItem(ctx, p.ID, ed, res.Added[0].ID); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+			})
+		}
 		b.Run("remove-item", func(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()

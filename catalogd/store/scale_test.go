@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -368,5 +369,26 @@ func TestListenersPartitionMigration(t *testing.T) {
 	}
 	if after, _ := s2.SongByID(ctx, songs[1].ID); after.Popularity != before.Popularity {
 		t.Errorf("a listener counted before the migration counted again: popularity %d → %d", before.Popularity, after.Popularity)
+	}
+}
+
+// TestPlaylistItemsVacuumedSooner: on PostgreSQL migration 0013 sets
+// playlist_items' autovacuum thresholds (so big playlists' pages become
+// all-visible and the walk to an insert position stays in the index).
+func TestPlaylistItemsVacuumedSooner(t *testing.T) {
+	s, err := Open(context.Background(), storetest.PostgresDSN(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var opts string
+	if err := s.w.QueryRowContext(context.Background(),
+		`SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = 'playlist_items'::regclass`).Scan(&opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"autovacuum_vacuum_insert_scale_factor=0.01", "autovacuum_vacuum_scale_factor=0.02"} {
+		if !strings.Contains(opts, want) {
+			t.Errorf("playlist_items options %q lack %s", opts, want)
+		}
 	}
 }
