@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"slices"
+	"strings"
 
 	"riff/catalogd/regions"
 	"riff/catalogd/replicate"
@@ -90,7 +91,12 @@ func purgeTargets(flagEdges []string, ch *regions.Chooser) []string {
 	if ch == nil {
 		return flagEdges
 	}
-	out := slices.Clone(flagEdges)
+	var out []string
+	for _, e := range flagEdges {
+		if e = strings.TrimSuffix(strings.TrimSpace(e), "/"); !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
 	for _, e := range ch.Set.PurgeEdges() {
 		if !slices.Contains(out, e) {
 			out = append(out, e)
