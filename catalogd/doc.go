@@ -32,6 +32,12 @@
 // /rest/*; subsonic.go gives it catalogd's rules (its Catalog interface)
 // and holds the routes that manage its credentials.
 //
+// Regions (regions.go, regions_run.go; packages regions and replicate):
+// with -regions, playback URLs go to the listener's region once it holds
+// the song's version, fallback_urls to the next one, every region's edges
+// get every purge, and published versions are replicated from the home
+// region's store to the others through a replication outbox.
+//
 // Run (run.go) is parse → build → run: parseFlags checks every flag with
 // no side effects, build opens and makes the parts, (*daemon).run starts
 // them and shuts them down. Signing keys are loaded by LoadKeys (keys.go).
