@@ -4,7 +4,7 @@ BIN     := bin/riff
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test run lint bench bench-compare clean deps tools-go tools-media web tools-web s3server
+.PHONY: all build test replicas run lint bench bench-compare clean deps tools-go tools-media web tools-web s3server
 
 all: build
 
@@ -90,6 +90,13 @@ test: tools-go tools-media tools-web
 	echo "RIFF_S3_SERVER=$$RIFF_S3_SERVER $(GO) test -race -count=1 -timeout 30m ./..."; $(GO) test -race -count=1 -timeout 30m ./...
 	$(GO) test -count=1 -run 'Allocs|Allocate' ./...
 	$(GO) test -count=1 -run 'DiskTier|DiskAnswer|DiskSlices' ./edge/
+
+# replicas: only the read-replica tests, verbose: each starts a real
+# PostgreSQL primary and two hot standbys (internal/pgcluster, in a scratch
+# folder, as the postgres user when root) and removes them at the end.
+# make test runs them too.
+replicas: tools-go
+	$(GO) test -count=1 -v -run 'TestReplication|TestReplica|TestLSN' ./internal/pgcluster/ ./catalogd/store/ ./catalogd/
 
 lint: tools-go
 	$(GO) vet ./...

@@ -28,7 +28,40 @@ import (
 func (s *Server) coverRoutes() []route {
 	return []route{
 		{"PUT", "/albums/{id}/cover", authRequired, s.putCover},
+		{"DELETE", "/albums/{id}/cover", authRequired, s.deleteCover},
 	}
+}
+
+// deleteCover is DELETE /albums/{id}/cover: the album's artist removes its
+// cover; its images are deleted and purged from the edges. It answers 200
+// with the album (its cover link, if any, shows again), also when the
+// album had no cover.
+func (s *Server) deleteCover(w http.ResponseWriter, r *http.Request, p principal) error {
+	if s.blob == nil {
+		return newError(kindUnavailable, "covers_unavailable", "This server does not store covers.")
+	}
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	al, err := s.store.AlbumByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	if _, err := s.ownedArtist(ctx, p, al.ArtistID, ""); err != nil {
+		return newError(kindForbidden, "not_owner", "Only the album's artist may change its cover.")
+	}
+	ch, err := s.store.RemoveAlbumCover(ctx, al.ID)
+	if err != nil {
+		return err
+	}
+	s.dropOldCover(ctx, al.ID, ch)
+	al, err = s.store.AlbumByID(ctx, al.ID)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s.viewAlbum(al))
 }
 
 // putCover is PUT /albums/{id}/cover: the album's artist sends an image
@@ -147,7 +180,7 @@ func (s *Server) storeCover(ctx context.Context, al store.Album, img *cover.Imag
 }
 
 // dropOldCover, after a cover change committed, sends the queued purge of
-// the replaced cover at once and deletes the replaced objects (best
+// the replaced or removed cover at once and deletes its objects (best
 // effort: a leftover is unreferenced, and its purge is already queued).
 func (s *Server) dropOldCover(ctx context.Context, albumID int64, ch store.CoverChange) {
 	if !ch.Changed || ch.Previous == "" {

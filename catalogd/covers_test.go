@@ -226,3 +226,56 @@ func TestCoverLinkUntilOwnCover(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestDeleteCover: the album's artist removes its cover: the album shows
+// none, the images are deleted and their folder purged; others may not,
+// and removing no cover changes nothing.
+func TestDeleteCover(t *testing.T) {
+	eachIngestEnv(t, func(t *testing.T, e *ingestEnv) {
+		f := e.fixture()
+		ctx := context.Background()
+		del := func(albumID int64, token string) response {
+			return e.do(request{method: "DELETE", path: "/albums/" + itoa(albumID) + "/cover", token: token})
+		}
+		png := covertest.PNG(t, 300, 300)
+		wantStatus(t, e.putCover(f.album.ID, f.owner.AccessToken, png), http.StatusOK, "")
+		folder := blobkey.CoverFolder(f.artist.ID, f.album.ID, cover.Hash(png))
+		if ks := e.keys(t, folder); len(ks) != len(blobkey.CoverSizes) {
+			t.Fatalf("cover objects %v", ks)
+		}
+
+		stranger := e.register("stranger@example.com", "Stranger")
+		wantStatus(t, del(f.album.ID, stranger.AccessToken), http.StatusForbidden, "not_owner")
+		wantStatus(t, del(f.album.ID, ""), http.StatusUnauthorized, "unauthenticated")
+		wantStatus(t, del(f.album.ID+1000, f.owner.AccessToken), http.StatusNotFound, "")
+		if ks := e.keys(t, folder); len(ks) != len(blobkey.CoverSizes) {
+			t.Fatalf("refused deletes removed objects: %v", ks)
+		}
+
+		r := del(f.album.ID, f.owner.AccessToken)
+		wantStatus(t, r, http.StatusOK, "")
+		var v albumView
+		r.decode(t, &v)
+		if v.CoverURL != "" || len(v.CoverSizes) != 0 {
+			t.Errorf("after DELETE the album shows cover %q %v", v.CoverURL, v.CoverSizes)
+		}
+		var so songView
+		e.get("/songs/"+itoa(f.ready.ID), "").decode(t, &so)
+		if so.Album.CoverURL != "" || len(so.Album.CoverSizes) != 0 {
+			t.Errorf("after DELETE the song shows album cover %q %v", so.Album.CoverURL, so.Album.CoverSizes)
+		}
+		if ks := e.keys(t, folder); len(ks) != 0 {
+			t.Errorf("the removed cover's objects remain: %v", ks)
+		}
+		es, err := e.store.PendingPurges(ctx, 0, 100)
+		if err != nil || len(es) != 1 || es[0].Prefix != folder {
+			t.Errorf("PendingPurges = %+v, %v; want the removed cover's folder", es, err)
+		}
+
+		// Again: nothing to remove, nothing more purged.
+		wantStatus(t, del(f.album.ID, f.owner.AccessToken), http.StatusOK, "")
+		if es, _ := e.store.PendingPurges(ctx, 0, 100); len(es) != 1 {
+			t.Errorf("purges after removing no cover: %+v", es)
+		}
+	})
+}

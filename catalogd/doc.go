@@ -32,6 +32,12 @@
 // /rest/*; subsonic.go gives it catalogd's rules (its Catalog interface)
 // and holds the routes that manage its credentials.
 //
+// With -db-replicas (PostgreSQL hot standbys) the store sends the reads
+// that may be slightly stale to a replica; readafter.go keeps each client
+// reading its own writes across instances (the Riff-Read-After header and
+// cookie carry the WAL position of its last write) and exports the
+// replicas' health (docs/scaling.md, "Read replicas").
+//
 // Regions (regions.go, regions_run.go; packages regions and replicate):
 // with -regions, playback URLs go to the listener's region once it holds
 // the song's version, fallback_urls to the next one, every region's edges

@@ -97,6 +97,10 @@ func newError(k kind, code, format string, args ...any) *apiError {
 	return &apiError{kind: k, code: code, detail: fmt.Sprintf(format, args...)}
 }
 
+// databaseRetryAfter is the Retry-After of database_unavailable: about
+// what a primary restart or a failover takes.
+const databaseRetryAfter = 5 * time.Second
+
 // problem is an RFC 9457 problem details document.
 type problem struct {
 	Type      string `json:"type"`
@@ -137,6 +141,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = &apiError{kind: kindConflict, code: "conflict", detail: "The request conflicts with the current state.", cause: err}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		ae = &apiError{kind: kindUnavailable, code: "unavailable", detail: "The service is busy; try again.", cause: err}
+	case store.Unavailable(err):
+		// The primary is down (or restarting): writes wait for it; reads
+		// of replica-safe data still work from the replicas.
+		ae = &apiError{kind: kindUnavailable, code: "database_unavailable", detail: "The database is unavailable; try again shortly.",
+			retryAfter: databaseRetryAfter, cause: err}
 	default:
 		ae = &apiError{kind: kindInternal, code: "internal", detail: "Something went wrong on our side.", cause: err}
 	}

@@ -62,6 +62,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 type runConfig struct {
 	listen, adminListen string // adminListen "": admin endpoints on listen
 	db                  string
+	replicas            []string      // -db-replicas: PostgreSQL hot standbys
+	replicaMaxLag       time.Duration // out of rotation past it
 	keysDir             string
 	blobURL             string
 	uploadDir           string // base of the spool (ingest.OpenSpool)
@@ -88,6 +90,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to serve the API on")
 	adminListen := fs.String("admin-listen", "", "`address` for /metrics, /healthz and /readyz (default: on -listen)")
 	dbURL := fs.String("db", "file:data/riff.db", "database: file:PATH (SQLite) or postgres://… (PostgreSQL)")
+	dbReplicas := fs.String("db-replicas", "", "PostgreSQL hot standbys of -db, `URLs` comma-separated, that serve the reads that may be slightly stale (never the writer's own: read-your-writes); PostgreSQL only")
+	replicaMaxLag := fs.Duration("replica-max-lag", store.DefaultReplicaMaxLag, "a replica lagging more than this leaves rotation until it catches up")
 	keysDir := fs.String("keys", "", "`folder` with signing.key and jwks.json from `riff keygen` (default: an ephemeral key, for development)")
 	edgeURL := fs.String("edge-url", "http://127.0.0.1:8082", "base `URL` of the edge in playback URLs")
 	purgeEdges := fs.String("purge-edges", "", "edge admin `URLs`, comma-separated, that get every purge (empty: no fan-out)")
@@ -166,6 +170,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	if err := checkDSN(*dbURL); err != nil {
 		return runConfig{}, err
 	}
+	replicas := config.SplitList(*dbReplicas)
+	if err := checkReplicas(*dbURL, replicas, *replicaMaxLag); err != nil {
+		return runConfig{}, err
+	}
 	if _, err := normalizeEdgeURL(*edgeURL); err != nil {
 		return runConfig{}, err
 	}
@@ -175,18 +183,20 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	}
 	*blobURL = blobURLRegion
 	return runConfig{
-		listen:      *listen,
-		adminListen: *adminListen,
-		db:          *dbURL,
-		keysDir:     *keysDir,
-		blobURL:     *blobURL,
-		uploadDir:   spoolBase(*uploadDir),
-		logger:      logger,
-		purgeEdges:  purgeTargets(config.SplitList(*purgeEdges), chooser),
-		purgeLag:    *purgeLag,
-		purgeLease:  *purgeLease,
-		retention:   *eventsRetention,
-		accessTTL:   *accessTTL,
+		listen:        *listen,
+		adminListen:   *adminListen,
+		db:            *dbURL,
+		replicas:      replicas,
+		replicaMaxLag: *replicaMaxLag,
+		keysDir:       *keysDir,
+		blobURL:       *blobURL,
+		uploadDir:     spoolBase(*uploadDir),
+		logger:        logger,
+		purgeEdges:    purgeTargets(config.SplitList(*purgeEdges), chooser),
+		purgeLag:      *purgeLag,
+		purgeLease:    *purgeLease,
+		retention:     *eventsRetention,
+		accessTTL:     *accessTTL,
 		argon2: auth.Argon2Params{
 			MemoryKiB: uint32(argonMemory >> 10), Time: uint32(*argonTime), Threads: uint8(*argonThreads),
 		},
@@ -194,7 +204,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		packager: packager.Config{FFmpeg: *ffmpeg, FFprobe: *ffprobe, Concurrency: *encodes,
 			MaxDuration: *maxDuration, EncodeBudget: *encodeBudget},
 		server: Config{
-			EdgeURL: *edgeURL, Regions: chooser, PlaybackTTL: *tokenTTL, PlaybackReuse: reuse(*tokenReuse), RefreshTTL: *refreshTTL, RefreshGrace: *refreshGrace,
+			ReplicaMaxLag: *replicaMaxLag,
+			EdgeURL:       *edgeURL, Regions: chooser, PlaybackTTL: *tokenTTL, PlaybackReuse: reuse(*tokenReuse), RefreshTTL: *refreshTTL, RefreshGrace: *refreshGrace,
 			MaxBodyBytes: int64(maxBody), ClientIPHeader: *clientIPHeader, SubsonicAllowPlain: *subsonicPlain,
 			LoginAccountBurst: *loginAccount, LoginIPBurst: *loginIP, LoginWindow: *loginWindow,
 			UploadMaxBytes: int64(uploadMax), UploadsPerUser: *uploadsPerUser, UploadsTotal: *uploadsMax,
@@ -215,6 +226,26 @@ func checkDSN(dsn string) error {
 		}
 	}
 	return errors.New("catalogd: -db: want file:PATH (SQLite) or postgres://… (PostgreSQL)")
+}
+
+// checkReplicas refuses -db-replicas that cannot work: replicas of an
+// SQLite database, or URLs that are not PostgreSQL's.
+func checkReplicas(db string, replicas []string, maxLag time.Duration) error {
+	if len(replicas) == 0 {
+		return nil
+	}
+	if !strings.HasPrefix(db, "postgres://") && !strings.HasPrefix(db, "postgresql://") {
+		return errors.New("catalogd: -db-replicas needs a PostgreSQL -db (postgres://…): SQLite has no replicas")
+	}
+	for i, r := range replicas {
+		if !strings.HasPrefix(r, "postgres://") && !strings.HasPrefix(r, "postgresql://") {
+			return fmt.Errorf("catalogd: -db-replicas: replica %d: want postgres://…", i)
+		}
+	}
+	if maxLag <= 0 {
+		return fmt.Errorf("catalogd: -replica-max-lag %v: want a positive duration", maxLag)
+	}
+	return nil
 }
 
 // exportBacklog exports the job queue's backlog (riff_jobs_due,
@@ -325,10 +356,12 @@ func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
 	if d.obs.Tracing() {
 		tracer = d.obs
 	}
-	if d.store, err = store.Open(ctx, cfg.db, store.Options{Tracer: tracer}); err != nil {
+	if d.store, err = store.Open(ctx, cfg.db, store.Options{Tracer: tracer,
+		Replicas: cfg.replicas, ReplicaMaxLag: cfg.replicaMaxLag}); err != nil {
 		return nil, fmt.Errorf("catalogd: %w", err)
 	}
 	d.obs.AddCheck("db", d.store.Ping)
+	exportReplicas(d.obs, d.store)
 	exportBacklog(d.obs, d.store.Backlog)
 	// Purge fan-out: the outbox goes to every -purge-edges edge (package
 	// purge).

@@ -61,6 +61,10 @@ type Config struct {
 	LoginWindow       time.Duration
 	// TrendingCacheTTL is how long a trending answer is reused (default 30s).
 	TrendingCacheTTL time.Duration
+	// ReplicaMaxLag is the store's replica lag bound (-replica-max-lag,
+	// default store.DefaultReplicaMaxLag); the position of a user's last
+	// write is remembered for a few of it (readafter.go).
+	ReplicaMaxLag time.Duration
 	// SubsonicAllowPlain accepts Subsonic's plain p= passwords (app
 	// passwords only) on requests that came over TLS (package subsonic).
 	SubsonicAllowPlain bool
@@ -110,6 +114,7 @@ func (c *Config) setDefaults() error {
 	def(&c.RefreshGrace, 10*time.Second)
 	def(&c.LoginWindow, 15*time.Minute)
 	def(&c.TrendingCacheTTL, 30*time.Second)
+	def(&c.ReplicaMaxLag, store.DefaultReplicaMaxLag)
 	def(&c.JobLease, 30*time.Second)
 	def(&c.JobBackoff, 5*time.Second)
 	def(&c.JobPoll, time.Second)
@@ -196,6 +201,7 @@ type Server struct {
 	loginIP      *auth.Limiter
 	loginAccount *auth.Limiter
 	trending     *trendingCache
+	recent       *recentWrites                        // each user's last write position (read-your-writes)
 	minted       *auth.TokenCache[mintKey, mintEntry] // playback tokens handed out, for reuse
 	web          *webUI
 	subsonic     *subsonic.Handler // /rest/*
@@ -234,6 +240,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		loginIP:      auth.NewLimiter(d.Store, "ip", cfg.LoginIPBurst, cfg.LoginWindow, d.Now),
 		loginAccount: auth.NewLimiter(d.Store, "a", cfg.LoginAccountBurst, cfg.LoginWindow, d.Now),
 		trending:     newTrendingCache(cfg.TrendingCacheTTL, d.Now),
+		recent:       newRecentWrites(recentWritesTTL(cfg.ReplicaMaxLag), d.Now),
 		minted:       &auth.TokenCache[mintKey, mintEntry]{},
 		web:          ui,
 		blob:         d.Blob,
@@ -251,7 +258,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	if s.subsonic, err = newSubsonic(s, cfg, d); err != nil {
 		return nil, err
 	}
-	s.handler = d.Obs.Middleware(s.router(true))
+	s.handler = d.Obs.Middleware(s.readYourWrites(s.router(true)))
 	return s, nil
 }
 
@@ -296,7 +303,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // APIHandler returns the API without /metrics, for when those are served
 // on a separate admin listener (Handler serves /healthz and /readyz
 // either way).
-func (s *Server) APIHandler() http.Handler { return s.obs.Middleware(s.router(false)) }
+func (s *Server) APIHandler() http.Handler {
+	return s.obs.Middleware(s.readYourWrites(s.router(false)))
+}
 
 // authMode says whether a route needs an access token.
 type authMode int
@@ -425,6 +434,7 @@ func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r, rt.auth)
 		if err == nil {
+			r = s.readAsUser(r, p.UserID)
 			err = rt.handle(w, r, p)
 		}
 		if err != nil {

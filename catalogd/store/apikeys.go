@@ -107,7 +107,7 @@ func (s *Store) UserBySubsonicKey(ctx context.Context, hash []byte) (User, error
 // (ErrNotFound: no such credential of that user).
 func (s *Store) DeleteSubsonicCredential(ctx context.Context, userID int64, apiKey bool, id int64) error {
 	table, _ := credentialTable(apiKey)
-	res, err := s.w.ExecContext(ctx, `DELETE FROM `+table+` WHERE id = $1 AND user_id = $2`, id, userID)
+	res, err := s.write.ExecContext(ctx, `DELETE FROM `+table+` WHERE id = $1 AND user_id = $2`, id, userID)
 	if err != nil {
 		return fmt.Errorf("store: delete %s %d: %w", table, id, err)
 	}

@@ -31,6 +31,21 @@ func (s *Store) SetAlbumCover(ctx context.Context, albumID int64, hash string, i
 	if !blobkey.ValidCoverHash(hash) {
 		return CoverChange{}, fmt.Errorf("store: set cover of album %d: invalid hash %q", albumID, hash)
 	}
+	return s.changeCover(ctx, albumID, hash, ifNone)
+}
+
+// RemoveAlbumCover leaves album albumID without a cover of its own (the
+// artist's cover link, if any, shows again) and queues the purge of the
+// removed cover folder in the same transaction. Changed is false when the
+// album had none. The error wraps ErrNotFound when the album does not
+// exist.
+func (s *Store) RemoveAlbumCover(ctx context.Context, albumID int64) (CoverChange, error) {
+	return s.changeCover(ctx, albumID, "", false)
+}
+
+// changeCover sets cover_hash to hash ("": none), purging the folder it
+// replaces.
+func (s *Store) changeCover(ctx context.Context, albumID int64, hash string, ifNone bool) (CoverChange, error) {
 	var ch CoverChange
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		q := `SELECT artist_id, cover_hash FROM albums WHERE id = $1`
@@ -54,7 +69,7 @@ func (s *Store) SetAlbumCover(ctx context.Context, albumID int64, hash string, i
 		return s.purgeInTx(ctx, tx, blobkey.CoverFolder(ch.ArtistID, albumID, ch.Previous))
 	})
 	if err != nil {
-		return CoverChange{}, fmt.Errorf("store: set cover of album %d: %w", albumID, err)
+		return CoverChange{}, fmt.Errorf("store: change cover of album %d: %w", albumID, err)
 	}
 	return ch, nil
 }

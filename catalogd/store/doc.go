@@ -9,7 +9,9 @@
 //     spinning on SQLITE_BUSY) and reads through a pool of query-only
 //     connections.
 //   - PostgreSQL through github.com/jackc/pgx/v5/stdlib: DSN
-//     "postgres://…". One pool serves reads and writes.
+//     "postgres://…". One pool serves reads and writes; with
+//     Options.Replicas, pools on hot standbys serve the reads of the
+//     replica-safe methods (replicas.go).
 //
 // Both run the same SQL wherever they can ($1 placeholders work in both);
 // the few statements that differ (full-text search, identity sequences)
@@ -28,7 +30,8 @@
 //	jobs       jobs.go: type JobQueue, the packaging and collection queue
 //	outbox     outbox.go: type Outbox, the purge outbox
 //	plumbing   store.go (Open, Close, the shared conn), migrate.go,
-//	           stmtcache.go, seed.go (bulk demo loads), trace.go (spans)
+//	           stmtcache.go, seed.go (bulk demo loads), trace.go (spans),
+//	           replicas.go (read replicas: routing, health, read-your-writes)
 //
 // JobQueue and Outbox serve background workers (the job workers, the purge
 // dispatcher), not requests, so they are types of their own that share the

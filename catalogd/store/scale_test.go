@@ -200,14 +200,24 @@ func TestEventRetention(t *testing.T) {
 		if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM play_events").Scan(&left); err != nil || left != 3 {
 			t.Errorf("%d events left, want 3 (%v)", left, err)
 		}
+		// song_listeners_daily keeps the same days (its retention is
+		// always MinEventsRetention): one row a day, three left.
+		if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM song_listeners_daily").Scan(&left); err != nil || left != 3 {
+			t.Errorf("%d listener rows left, want 3 (%v)", left, err)
+		}
 		if s.Dialect() == Postgres {
 			parts, _ := s.EventPartitions(ctx)
-			if n < 3 || slices.Contains(parts, "play_events_p20250529") || !slices.Contains(parts, "play_events_p20250530") ||
+			if n < 6 || slices.Contains(parts, "play_events_p20250529") || !slices.Contains(parts, "play_events_p20250530") ||
 				!slices.Contains(parts, "play_events_p20250610") {
 				t.Errorf("dropped %d; partitions now %v", n, parts)
 			}
-		} else if n != 3 {
-			t.Errorf("deleted %d rows, want 3", n)
+			lparts, _ := s.ListenerPartitions(ctx)
+			if slices.Contains(lparts, "song_listeners_daily_p20250529") || !slices.Contains(lparts, "song_listeners_daily_p20250530") ||
+				!slices.Contains(lparts, "song_listeners_daily_p20250610") {
+				t.Errorf("listener partitions now %v", lparts)
+			}
+		} else if n != 6 {
+			t.Errorf("deleted %d rows, want 6 (3 events, 3 listener rows)", n)
 		}
 		if after := daily(); !slices.Equal(before, after) || len(after) != 6 {
 			t.Errorf("rollup changed by retention: %+v → %+v", before, after)
@@ -215,10 +225,23 @@ func TestEventRetention(t *testing.T) {
 		if so, _ := s.SongByID(ctx, songs[1].ID); so.Popularity != stats.Popularity {
 			t.Errorf("popularity %d → %d", stats.Popularity, so.Popularity)
 		}
-		// A new event today lands (today's partition exists).
+		// A new event today lands (today's partitions exist), and a
+		// listener still counts once per song and day: a second play adds
+		// no listener row and no popularity.
 		if res, err := s.RecordEvents(ctx, ann.ID, []PlayEvent{{EventID: "new", SongID: songs[0].ID, StartedAt: clock.Now(),
 			MSPlayed: 10_000, Source: SourceAlbum}}); err != nil || res.Recorded != 1 {
 			t.Errorf("event after retention: %+v, %v", res, err)
+		}
+		once, _ := s.SongByID(ctx, songs[0].ID)
+		if res, err := s.RecordEvents(ctx, ann.ID, []PlayEvent{{EventID: "again", SongID: songs[0].ID, StartedAt: clock.Now().Add(-time.Minute),
+			MSPlayed: 10_000, Source: SourceAlbum}}); err != nil || res.Recorded != 1 {
+			t.Errorf("second event after retention: %+v, %v", res, err)
+		}
+		if twice, _ := s.SongByID(ctx, songs[0].ID); twice.Popularity != once.Popularity {
+			t.Errorf("a second play the same day moved popularity %d → %d", once.Popularity, twice.Popularity)
+		}
+		if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM song_listeners_daily").Scan(&left); err != nil || left != 4 {
+			t.Errorf("%d listener rows after two plays of one song today, want 4 (%v)", left, err)
 		}
 	})
 }
@@ -282,5 +305,68 @@ func TestEventsPartitionMigration(t *testing.T) {
 	res, err := s2.RecordEvents(ctx, ann.ID, batch[:10])
 	if err != nil || res.Duplicates != 10 || res.Recorded != 0 {
 		t.Errorf("replayed events after migration = %+v, %v", res, err)
+	}
+}
+
+// TestListenersPartitionMigration: migration 0015 turns an unpartitioned
+// song_listeners_daily with rows into the partitioned table, keeping every
+// row in its day's partition, and a listener already counted on a day is
+// still not counted again.
+func TestListenersPartitionMigration(t *testing.T) {
+	clock := newTestClock()
+	dsn := storetest.PostgresDSN(t)
+	ctx := context.Background()
+	s, err := Open(ctx, dsn, Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ann, _, songs := librarySongs(t, s, 2) // songs[1] is 20 s long
+	now := clock.Now()
+	var batch []PlayEvent
+	for i := range 20 {
+		batch = append(batch, PlayEvent{EventID: fmt.Sprintf("e%d", i), SongID: songs[1].ID,
+			StartedAt: now.Add(-time.Duration(i+1) * 7 * time.Hour), MSPlayed: 20_000, Source: SourceAlbum})
+	}
+	if res, err := s.RecordEvents(ctx, ann.ID, batch); err != nil || res.Counted < 5 {
+		t.Fatalf("setup: %+v, %v", res, err)
+	}
+	var want int
+	if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM song_listeners_daily").Scan(&want); err != nil || want < 5 {
+		t.Fatalf("setup: %d listener rows (%v)", want, err)
+	}
+	// Back to the schema before 0015, rows and all.
+	for _, q := range []string{
+		`CREATE TABLE old_listeners AS SELECT * FROM song_listeners_daily`,
+		`DROP TABLE song_listeners_daily`,
+		`CREATE TABLE song_listeners_daily (song_id BIGINT NOT NULL, day BIGINT NOT NULL, user_id BIGINT NOT NULL,
+			PRIMARY KEY (song_id, day, user_id))`,
+		`INSERT INTO song_listeners_daily SELECT * FROM old_listeners`, `DROP TABLE old_listeners`,
+		`DELETE FROM schema_migrations WHERE version = 15`,
+	} {
+		mustExec(t, s, q)
+	}
+	s.Close()
+	s2, err := Open(ctx, dsn, Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	var kind string
+	if err := s2.w.QueryRowContext(ctx, `SELECT relkind::text FROM pg_class WHERE oid = 'song_listeners_daily'::regclass`).Scan(&kind); err != nil || kind != "p" {
+		t.Fatalf("after migration song_listeners_daily is %q (%v), want partitioned", kind, err)
+	}
+	var n, wrong int
+	if err := s2.w.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE tableoid::regclass::text <>
+		'song_listeners_daily_p' || to_char(to_timestamp(day * 86400) AT TIME ZONE 'UTC', 'YYYYMMDD')) FROM song_listeners_daily`).Scan(&n, &wrong); err != nil || n != want || wrong != 0 {
+		t.Errorf("after migration: %d rows (want %d), %d in the wrong partition (%v)", n, want, wrong, err)
+	}
+	before, _ := s2.SongByID(ctx, songs[1].ID)
+	if _, err := s2.RecordEvents(ctx, ann.ID, []PlayEvent{{EventID: "later", SongID: songs[1].ID, StartedAt: now.Add(-time.Minute),
+		MSPlayed: 20_000, Source: SourceAlbum}}); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := s2.SongByID(ctx, songs[1].ID); after.Popularity != before.Popularity {
+		t.Errorf("a listener counted before the migration counted again: popularity %d → %d", before.Popularity, after.Popularity)
 	}
 }

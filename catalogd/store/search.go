@@ -150,6 +150,9 @@ func search[T any](ctx context.Context, s *Store, spec searchSpec, q Query, limi
 	var n int
 	var countErr error
 	counted := make(chan struct{})
+	if s.replicas != nil {
+		ctx = carryMethod(ctx) // the goroutine's stack does not show the Store method
+	}
 	go func() {
 		defer close(counted)
 		n, countErr = s.countMatches(ctx, spec, all)

@@ -64,6 +64,15 @@ type Options struct {
 	// Tracer, when it traces, gets a span per store call from a sampled
 	// context (see trace.go). Nil: no spans.
 	Tracer Tracer
+	// Replicas are DSNs of PostgreSQL hot standbys of the database, which
+	// serve the reads that may be slightly stale (see replicas.go). They
+	// are not migrated. PostgreSQL only.
+	Replicas []string
+	// ReplicaMaxLag takes a replica out of rotation while it lags more
+	// (default DefaultReplicaMaxLag); ReplicaCheck is how often the
+	// replicas' health and lag are measured (default DefaultReplicaCheck).
+	ReplicaMaxLag time.Duration
+	ReplicaCheck  time.Duration
 }
 
 // Store is the catalog database. It is safe for concurrent use; Close it
@@ -81,7 +90,8 @@ type Store struct {
 	Outbox
 
 	stmts      *stmtCache
-	stopUpkeep func() // stops the background index upkeep, or nil
+	stopUpkeep func()      // stops the background index upkeep, or nil
+	replicas   *replicaSet // nil: no replicas (see replicas.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -133,6 +143,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("store: database %q: want file:PATH (SQLite) or postgres://… (PostgreSQL)", redact(dsn))
 	}
+	if len(opts.Replicas) > 0 && s.dialect != Postgres {
+		return nil, errors.New("store: replicas need PostgreSQL (the database is SQLite)")
+	}
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -150,6 +163,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err := s.EnsureEventPartitions(ctx, s.now()); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if len(opts.Replicas) > 0 {
+		if err := s.openReplicas(ctx, opts.Replicas, opts); err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.write = markingDB{s.write}
 	}
 	s.traceSQL(opts.Tracer)
 	if s.dialect == SQLite {
@@ -227,9 +247,14 @@ func (s *Store) openPostgres(dsn string, opts Options) error {
 // Dialect reports which database the Store talks to.
 func (s *Store) Dialect() Dialect { return s.dialect }
 
-// Ping checks that the database answers (for /readyz).
+// Ping checks that the database answers (for /readyz). With replicas, a
+// primary that does not answer while a replica is in rotation is not a
+// failure: reads still work (writes answer unavailable).
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.r.PingContext(ctx); err != nil {
+		if s.replicas != nil && s.replicas.anyUp() {
+			return nil
+		}
 		return err
 	}
 	var one int
@@ -243,6 +268,9 @@ func (s *Store) Close() error {
 		var errs []error
 		if s.stopUpkeep != nil {
 			s.stopUpkeep()
+		}
+		if s.replicas != nil {
+			s.replicas.close()
 		}
 		if s.stmts != nil {
 			s.stmts.close()
@@ -295,7 +323,11 @@ func (s *conn) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) 
 		_ = tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	markWrite(ctx)
+	return nil
 }
 
 // nowMs is the store clock in unix milliseconds.

@@ -13,8 +13,11 @@
 //     passes bounds the memory a decode takes (about 4 bytes a pixel).
 //   - The output is re-encoded from the decoded pixels: nothing of the
 //     input file survives (EXIF, XMP, ICC profiles, PNG text chunks, WebP
-//     chunks), so no location or camera data leaks. EXIF orientation is
-//     not applied: cover art is made upright.
+//     chunks), so no location or camera data leaks. A JPEG's EXIF
+//     orientation is applied to the pixels first (a phone photo of a
+//     record sleeve is stored sideways with a tag saying so; browsers turn
+//     it, and our re-encoded output drops the tag), read by a small parser
+//     of the one tag (orient.go) rather than a general EXIF library.
 //   - A non-square image is cropped to its centred square, then scaled
 //     with Catmull-Rom (golang.org/x/image/draw) onto an opaque white
 //     square (transparent parts become white, as JPEG has no alpha). The
@@ -168,6 +171,10 @@ func Render(b []byte, lim Limits) (*Image, error) {
 	y0 := sb.Min.Y + (sb.Dy()-side)/2
 	crop := image.Rect(x0, y0, x0+side, y0+side)
 
+	o := 1
+	if info.Format == JPEG {
+		o = jpegOrientation(b)
+	}
 	img := &Image{Hash: Hash(b), Info: info}
 	from, fromRect := src, crop
 	for i := len(blobkey.CoverSizes) - 1; i >= 0; i-- {
@@ -175,6 +182,12 @@ func Render(b []byte, lim Limits) (*Image, error) {
 		dst := image.NewRGBA(image.Rect(0, 0, n, n))
 		draw.Draw(dst, dst.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
 		draw.CatmullRom.Scale(dst, dst.Bounds(), from, fromRect, draw.Over, nil)
+		if i == len(blobkey.CoverSizes)-1 {
+			// The centred square of the turned picture is the turned centred
+			// square, so the largest size is turned and the others scaled
+			// from it.
+			dst = orient(dst, o)
+		}
 		var out bytes.Buffer
 		if err := jpeg.Encode(&out, dst, &jpeg.Options{Quality: Quality}); err != nil {
 			return nil, fmt.Errorf("cover: encode %d px: %w", n, err)
