@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -140,6 +141,9 @@ func objectsUnder(t *testing.T, dir, prefix string) map[string][]byte {
 			t.Fatal(err)
 		}
 		rc, _, err := s.Get(context.Background(), info.Key, nil)
+		if errors.Is(err, blob.ErrNotFound) {
+			continue // deleted (GC, replication) between List and Get
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
