@@ -38,6 +38,12 @@
 // cookie carry the WAL position of its last write) and exports the
 // replicas' health (docs/scaling.md, "Read replicas").
 //
+// Regions (regions.go, regions_run.go; packages regions and replicate):
+// with -regions, playback URLs go to the listener's region once it holds
+// the song's version, fallback_urls to the next one, every region's edges
+// get every purge, and published versions are replicated from the home
+// region's store to the others through a replication outbox.
+//
 // Run (run.go) is parse → build → run: parseFlags checks every flag with
 // no side effects, build opens and makes the parts, (*daemon).run starts
 // them and shuts them down. Signing keys are loaded by LoadKeys (keys.go).

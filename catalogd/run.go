@@ -19,6 +19,7 @@ import (
 	"riff/catalogd/auth"
 	"riff/catalogd/ingest"
 	"riff/catalogd/purge"
+	"riff/catalogd/replicate"
 	"riff/catalogd/store"
 	"riff/catalogd/subsonic"
 	"riff/internal/blob"
@@ -134,6 +135,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	ffprobe := fs.String("ffprobe", "ffprobe", "ffprobe `binary`")
 	encodes := fs.Int("encodes", 2, "ffmpeg encodes run at once per packaging job")
 	telemetry := obs.TelemetryFlags(fs)
+	regionsFile, regionHeader, trustedProxies := addRegionFlags(fs) // regions_run.go
 	maxDuration := fs.Duration("max-duration", packager.DefaultMaxDuration, "longest audio accepted, measured by decoding the upload (the decode stops past it)")
 	encodeBudget := fs.Duration("encode-budget", packager.DefaultEncodeBudget, "wall time one ffmpeg encode may take per second of audio (plus 30s); an encode over it fails the job for good")
 	if err := config.Load(fs, args, getenv, "catalogd"); err != nil {
@@ -175,6 +177,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	if _, err := normalizeEdgeURL(*edgeURL); err != nil {
 		return runConfig{}, err
 	}
+	chooser, blobURLRegion, err := loadRegions(fs, *regionsFile, *regionHeader, *trustedProxies, *blobURL)
+	if err != nil {
+		return runConfig{}, err
+	}
+	*blobURL = blobURLRegion
 	return runConfig{
 		listen:        *listen,
 		adminListen:   *adminListen,
@@ -185,7 +192,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		blobURL:       *blobURL,
 		uploadDir:     spoolBase(*uploadDir),
 		logger:        logger,
-		purgeEdges:    config.SplitList(*purgeEdges),
+		purgeEdges:    purgeTargets(config.SplitList(*purgeEdges), chooser),
 		purgeLag:      *purgeLag,
 		purgeLease:    *purgeLease,
 		retention:     *eventsRetention,
@@ -198,7 +205,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 			MaxDuration: *maxDuration, EncodeBudget: *encodeBudget},
 		server: Config{
 			ReplicaMaxLag: *replicaMaxLag,
-			EdgeURL:       *edgeURL, PlaybackTTL: *tokenTTL, PlaybackReuse: reuse(*tokenReuse), RefreshTTL: *refreshTTL, RefreshGrace: *refreshGrace,
+			EdgeURL:       *edgeURL, Regions: chooser, PlaybackTTL: *tokenTTL, PlaybackReuse: reuse(*tokenReuse), RefreshTTL: *refreshTTL, RefreshGrace: *refreshGrace,
 			MaxBodyBytes: int64(maxBody), ClientIPHeader: *clientIPHeader, SubsonicAllowPlain: *subsonicPlain,
 			LoginAccountBurst: *loginAccount, LoginIPBurst: *loginIP, LoginWindow: *loginWindow,
 			UploadMaxBytes: int64(uploadMax), UploadsPerUser: *uploadsPerUser, UploadsTotal: *uploadsMax,
@@ -317,7 +324,11 @@ type daemon struct {
 	store  *store.Store
 	purges *purge.Dispatcher // nil without -purge-edges
 	blob   blob.Store
-	srv    *Server
+	// replication copies to the other regions' stores, regionBlobs (nil
+	// and empty with one region; regions_run.go).
+	replication *replicate.Dispatcher
+	regionBlobs []blob.Store
+	srv         *Server
 }
 
 // build makes catalogd's parts from cfg: it reads the keys, opens (and
@@ -373,6 +384,9 @@ func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
 	}
 	bs := d.blob
 	d.obs.AddCheck("blob", func(ctx context.Context) error { return blob.Check(ctx, bs) })
+	if err := d.buildReplication(ctx); err != nil {
+		return nil, err
+	}
 	// Temporary work lives in a folder of this process under -upload-dir;
 	// what dead catalogds left there goes first.
 	spool, swept, err := ingest.OpenSpool(cfg.uploadDir)
@@ -406,6 +420,12 @@ func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
 func (d *daemon) close() {
 	if d.purges != nil {
 		d.purges.Close()
+	}
+	if d.replication != nil {
+		d.replication.Close()
+	}
+	for _, bs := range d.regionBlobs {
+		closeBlob(bs)
 	}
 	if d.blob != nil {
 		closeBlob(d.blob)
@@ -444,6 +464,9 @@ func (d *daemon) run(ctx context.Context) error {
 	}()
 	if d.purges != nil {
 		goBg(func(ctx context.Context) { d.purges.Run(ctx) })
+	}
+	if d.replication != nil {
+		goBg(func(ctx context.Context) { d.replication.Run(ctx) })
 	}
 	if fsStore, ok := d.blob.(*blob.FS); ok && cfg.server.Workers > 0 {
 		// The packaging writer sweeps what a crash left in the folder

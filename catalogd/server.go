@@ -16,6 +16,7 @@ import (
 
 	"riff/catalogd/auth"
 	"riff/catalogd/ingest"
+	"riff/catalogd/regions"
 	"riff/catalogd/store"
 	"riff/catalogd/subsonic"
 	"riff/internal/blob"
@@ -29,6 +30,10 @@ import (
 type Config struct {
 	// EdgeURL is the base of playback URLs (default http://127.0.0.1:8082).
 	EdgeURL string
+	// Regions, when set, chooses playback URLs per listener among several
+	// regions' edges instead of EdgeURL, which then serves covers only
+	// (regions.go).
+	Regions *regions.Chooser
 	// PlaybackTTL is how long playback URLs work (default 1h).
 	PlaybackTTL time.Duration
 	// PlaybackReuse is how long a minted playback token is handed out
@@ -221,7 +226,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	ui, err := newWebUI(cfg.EdgeURL)
+	ui, err := newWebUI(cfg.allEdges()...)
 	if err != nil {
 		return nil, err
 	}

@@ -169,11 +169,18 @@ func (s *Server) getSong(w http.ResponseWriter, r *http.Request, p principal) er
 		if err != nil {
 			return err
 		}
-		base := s.cfg.EdgeURL + "/t/" + token + "/" + prefix
-		v.HLSURL = base + blobkey.MasterName
-		v.DASHURL = base + blobkey.ManifestName
-		v.StreamURL = base + blobkey.Rendition{Format: blobkey.FormatOgg, Kbps: kbps}.Media()
+		base, fallback, _, fallbackRegion, err := s.edgeBases(r.Context(), r, p, so)
+		if err != nil {
+			return err
+		}
+		u := songURLs(base, token, prefix, kbps)
+		v.HLSURL, v.DASHURL, v.StreamURL = u.HLSURL, u.DASHURL, u.StreamURL
 		v.ExpiresAt = &exp
+		if fallback != "" {
+			f := songURLs(fallback, token, prefix, kbps)
+			f.Region = fallbackRegion
+			v.FallbackURLs = &f
+		}
 	} else if p.UserID == 0 {
 		w.Header().Set("Cache-Control", "public, max-age=60")
 		w.Header().Set("Vary", "Authorization")
@@ -212,7 +219,7 @@ func (s *Server) streamSong(w http.ResponseWriter, r *http.Request, p principal)
 	if !playable(so) {
 		return newError(kindConflict, "not_playable", "The song has no published media yet (status %s).", so.Status)
 	}
-	url, err := s.renditionURL(p, so, blobkey.FormatOgg, want)
+	url, err := s.renditionURL(r.Context(), r, p, so, blobkey.FormatOgg, want)
 	if err != nil {
 		return err
 	}
@@ -223,12 +230,16 @@ func (s *Server) streamSong(w http.ResponseWriter, r *http.Request, p principal)
 
 // renditionURL returns the signed edge URL of a playable song's rendition
 // in format at want kbps (a rung of the ladder), capped by p's tier.
-func (s *Server) renditionURL(p principal, so store.Song, format string, want int) (string, error) {
+func (s *Server) renditionURL(ctx context.Context, r *http.Request, p principal, so store.Song, format string, want int) (string, error) {
 	token, prefix, kbps, _, err := s.playbackToken(p, so)
 	if err != nil {
 		return "", err
 	}
-	return s.cfg.EdgeURL + "/t/" + token + "/" + prefix + blobkey.Rendition{Format: format, Kbps: min(kbps, want)}.Media(), nil
+	base, _, _, _, err := s.edgeBases(ctx, r, p, so)
+	if err != nil {
+		return "", err
+	}
+	return base + "/t/" + token + "/" + prefix + blobkey.Rendition{Format: format, Kbps: min(kbps, want)}.Media(), nil
 }
 
 // jobProgress returns the newest package job of a song when it should be

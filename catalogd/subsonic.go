@@ -98,7 +98,11 @@ func (c subsonicCatalog) PlaybackURL(u subsonic.User, so store.Song, m subsonic.
 		if err != nil {
 			return "", err
 		}
-		return c.s.cfg.EdgeURL + "/t/" + token + "/" + prefix + blobkey.MasterName, nil
+		base, err := c.s.subsonicBase(p, so)
+		if err != nil {
+			return "", err
+		}
+		return base + "/t/" + token + "/" + prefix + blobkey.MasterName, nil
 	}
 	want := ladder[len(ladder)-1]
 	if maxKbps > 0 {
@@ -113,7 +117,9 @@ func (c subsonicCatalog) PlaybackURL(u subsonic.User, so store.Song, m subsonic.
 	if m == subsonic.MediaAAC {
 		format = blobkey.FormatAAC
 	}
-	return c.s.renditionURL(p, so, format, want)
+	ctx, cancel := context.WithTimeout(context.Background(), subsonicRegionTimeout)
+	defer cancel()
+	return c.s.renditionURL(ctx, nil, p, so, format, want)
 }
 
 func (c subsonicCatalog) LimitAttempt(r *http.Request, account string) time.Duration {

@@ -141,6 +141,10 @@ type songView struct {
 	DASHURL   string     `json:"dash_url,omitempty"`
 	StreamURL string     `json:"stream_url,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// FallbackURLs are the same URLs on the next region that holds the
+	// song, for players to retry on a playback failure (several regions
+	// only; regions.go).
+	FallbackURLs *playbackURLs `json:"fallback_urls,omitempty"`
 
 	// Liked says whether the logged-in caller likes the song (absent for
 	// anonymous callers and on public, cached lists).

@@ -26,9 +26,9 @@ type webUI struct {
 	csp       string
 }
 
-// newWebUI reads the embedded bundle. edgeURL is the only origin besides
+// newWebUI reads the embedded bundle. edgeURLs are the only origins besides
 // catalogd's own that the player may load media from and connect to.
-func newWebUI(edgeURL string) (*webUI, error) {
+func newWebUI(edgeURLs ...string) (*webUI, error) {
 	files := web.Files()
 	index, err := fs.ReadFile(files, "index.html")
 	if err != nil {
@@ -36,17 +36,19 @@ func newWebUI(edgeURL string) (*webUI, error) {
 	}
 	sum := sha256.Sum256(index)
 	return &webUI{files: files, index: index, indexETag: `"` + hex.EncodeToString(sum[:8]) + `"`,
-		csp: contentSecurityPolicy(edgeURL)}, nil
+		csp: contentSecurityPolicy(edgeURLs...)}, nil
 }
 
 // contentSecurityPolicy allows scripts, styles and fonts from catalogd
 // only, images from catalogd and the edge (album covers), and media and
 // fetches from catalogd and the edge (hls.js fetches playlists and
 // segments, then plays them from blob: URLs).
-func contentSecurityPolicy(edgeURL string) string {
+func contentSecurityPolicy(edgeURLs ...string) string {
 	edge := ""
-	if u, err := url.Parse(edgeURL); err == nil && u.Host != "" {
-		edge = " " + u.Scheme + "://" + u.Host
+	for _, e := range edgeURLs {
+		if u, err := url.Parse(e); err == nil && u.Host != "" {
+			edge += " " + u.Scheme + "://" + u.Host
+		}
 	}
 	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:" + edge + "; font-src 'self'" +
 		"; media-src 'self' blob:" + edge + "; connect-src 'self'" + edge +

@@ -29,6 +29,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,21 +76,55 @@ func start(ctx context.Context, s Settings, getenv func(string) string, stdout, 
 	if s.EdgeHeapSlices {
 		edgeArgs = append(edgeArgs, "-heap-slices")
 	}
-	daemons := []struct {
+	type daemon struct {
 		name  string
 		run   func(context.Context, []string, func(string) string, io.Writer, io.Writer) error
 		args  []string
 		ready string
-	}{
+	}
+	daemons := []daemon{
 		{"origin", origin.Run, []string{"-listen", s.OriginListen, "-blob", blobURL, "-log-level", s.LogLevel},
 			"http://" + s.OriginListen + "/readyz"},
 		{"edge", edge.Run, edgeArgs, "http://" + s.EdgeAdminListen + "/readyz"},
-		{"catalogd", catalogd.Run, []string{"-listen", s.CatalogdListen, "-db", dbDSN, "-keys", keysDir,
-			"-edge-url", edgeURL, "-log-level", s.LogLevel, "-blob", blobURL, "-purge-edges", "http://" + s.EdgeAdminListen,
-			"-token-ttl", s.TokenTTL.String(), "-gc-delay", s.GCDelay.String(), "-workers", fmt.Sprint(s.Workers),
-			"-encodes", fmt.Sprint(s.PackagerParallel), "-ffmpeg", s.FFmpeg, "-ffprobe", s.FFprobe},
-			"http://" + s.CatalogdListen + "/readyz"},
 	}
+	catalogdArgs := []string{"-listen", s.CatalogdListen, "-db", dbDSN, "-keys", keysDir,
+		"-edge-url", edgeURL, "-log-level", s.LogLevel, "-token-ttl", s.TokenTTL.String(), "-gc-delay", s.GCDelay.String(),
+		"-workers", fmt.Sprint(s.Workers), "-encodes", fmt.Sprint(s.PackagerParallel), "-ffmpeg", s.FFmpeg, "-ffprobe", s.FFprobe}
+	var regions []devRegion
+	if s.Regions > 1 {
+		// Every further region: its own blob folder, an origin that
+		// falls back to the home region's, and an edge; catalogd gets a
+		// regions file instead of -blob and -purge-edges (regions.go).
+		var err error
+		if regions, err = planRegions(s, blobURL); err != nil {
+			return err
+		}
+		for _, r := range regions[1:] {
+			args := slices.Clone(edgeArgs)
+			for i := 0; i+1 < len(args); i++ {
+				switch args[i] {
+				case "-listen":
+					args[i+1] = r.EdgeListen
+				case "-admin-listen":
+					args[i+1] = r.EdgeAdminListen
+				case "-origin":
+					args[i+1] = "http://" + r.OriginListen
+				}
+			}
+			daemons = append(daemons,
+				daemon{"origin " + r.Name, origin.Run, []string{"-listen", r.OriginListen, "-blob", r.Blob, "-log-level", s.LogLevel,
+					"-fallback", "http://" + s.OriginListen}, "http://" + r.OriginListen + "/readyz"},
+				daemon{"edge " + r.Name, edge.Run, args, "http://" + r.EdgeAdminListen + "/readyz"})
+		}
+		file := filepath.Join(s.Data, "regions.yaml")
+		if err := writeRegionsFile(file, regions); err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+		catalogdArgs = append(catalogdArgs, "-regions", file)
+	} else {
+		catalogdArgs = append(catalogdArgs, "-blob", blobURL, "-purge-edges", "http://"+s.EdgeAdminListen)
+	}
+	daemons = append(daemons, daemon{"catalogd", catalogd.Run, catalogdArgs, "http://" + s.CatalogdListen + "/readyz"})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -125,6 +161,10 @@ func start(ctx context.Context, s Settings, getenv func(string) string, stdout, 
 		}
 	}
 	banner(stdout, s, edgeURL, demo)
+	for _, r := range regions {
+		fmt.Fprintf(stdout, "  region %-5s edge http://%s  origin http://%s  blob %s  (countries %s)\n",
+			r.Name, r.EdgeListen, r.OriginListen, r.Blob, strings.Join(r.Countries, " "))
+	}
 
 	select {
 	case <-ctx.Done():

@@ -33,6 +33,7 @@ type Settings struct {
 	EdgeCacheBytes   config.ByteSize // 0: the edge's default
 	EdgeSliceBytes   config.ByteSize // 0: the edge's default
 	EdgeHeapSlices   bool
+	Regions          int // 1: one region; more: see regions.go
 }
 
 // Run starts catalogd, origin and edge on loopback and blocks until ctx is
@@ -78,8 +79,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Se
 	fs.Var(&s.EdgeCacheBytes, "edge-cache-bytes", "edge cache budget, e.g. 4MiB (edge -cache-bytes; default: the edge's)")
 	fs.Var(&s.EdgeSliceBytes, "edge-slice-bytes", "edge media slice size, e.g. 64KiB (edge -slice-bytes; default: the edge's)")
 	fs.BoolVar(&s.EdgeHeapSlices, "edge-heap-slices", false, "keep the edge's media slices on the Go heap, not in a memfd slab (edge -heap-slices)")
+	fs.IntVar(&s.Regions, "regions", 1, fmt.Sprintf("regions to run on loopback, 1 to %d: each with its own blob folder, origin (falling back to the first region's) and edge; catalogd gets a generated regions file (data/regions.yaml) and replicates between them", MaxRegions))
 	if err := config.Load(fs, args, getenv, "dev"); err != nil {
 		return Settings{}, err
+	}
+	if s.Regions < 1 || s.Regions > MaxRegions {
+		return Settings{}, fmt.Errorf("dev: -regions %d: want 1 to %d", s.Regions, MaxRegions)
 	}
 	if s.DemoSongs < 1 || s.DemoSongs > len(demoTracks()) {
 		return Settings{}, fmt.Errorf("dev: -demo-songs %d: want 1 to %d", s.DemoSongs, len(demoTracks()))

@@ -49,6 +49,14 @@
 // are exempt so that probes and scrapers need no secret. They can move to
 // their own listener with -admin-listen.
 //
+// # Fallback to another region
+//
+// With ServerConfig.Fallback (-fallback URL) a GET or HEAD for a published
+// key that the store does not have (replication lag) or cannot serve (the
+// store is down) is answered from another region's origin, marked with
+// X-Riff-Origin-Fallback, within a bounded wait, never for originals and
+// never twice (fallback.go; riff_origin_fallback_total{result}).
+//
 // # Errors and metrics
 //
 // Store errors map to statuses in one place (Server.storeError): not found

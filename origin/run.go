@@ -64,6 +64,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	writeTimeout := fs.Duration("write-timeout", 2*time.Minute, "longest time to write one response")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second, "how long to let responses finish on shutdown")
 	telemetry := obs.TelemetryFlags(fs)
+	fallbackURL := fs.String("fallback", "", "base `URL` of another region's origin to read published objects from when the store lacks them or fails (never originals; default: none)")
+	fallbackSecret := fs.String("fallback-secret", "", "`secret` to send to the -fallback origin (default: -secret)")
+	fallbackTimeout := fs.Duration("fallback-timeout", 5*time.Second, "longest wait for the -fallback origin's answer headers")
 	if err := config.Load(fs, args, getenv, "origin"); err != nil {
 		return runConfig{}, err
 	}
@@ -73,6 +76,16 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 	logger, err := obs.NewLogger(stderr, *logLevel)
 	if err != nil {
 		return runConfig{}, fmt.Errorf("origin: %w", err)
+	}
+	var fallback *Fallback
+	if *fallbackURL != "" {
+		fsecret := *fallbackSecret
+		if fsecret == "" {
+			fsecret = *secret
+		}
+		if fallback, err = NewFallback(*fallbackURL, fsecret, *fallbackTimeout); err != nil {
+			return runConfig{}, err
+		}
 	}
 	return runConfig{
 		listen:      *listen,
@@ -84,6 +97,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 			Admin:        *adminListen == "",
 			StoreTimeout: *storeTimeout,
 			WriteTimeout: *writeTimeout,
+			Fallback:     fallback,
 		},
 		shutdownTimeout: *shutdownTimeout,
 		telemetry:       *telemetry,

@@ -48,6 +48,9 @@ type ServerConfig struct {
 	// StoreTimeout bounds a request's use of the store, from the first
 	// call until the body has been read. Default 30s.
 	StoreTimeout time.Duration
+	// Fallback, when set, is another region's origin to read from when
+	// the store does not have an object or fails (fallback.go).
+	Fallback *Fallback
 	// ReadTimeout, WriteTimeout and IdleTimeout configure the fasthttp
 	// server Serve runs: reading a request, writing a whole response, and
 	// keeping an idle keep-alive connection. Defaults 10s, 2m and 60s.
@@ -71,6 +74,8 @@ type Server struct {
 	statSeconds      *metrics.PrometheusHistogram
 	storeTimeouts    *metrics.Counter
 	storeUnavailable *metrics.Counter
+	fallbackServed   *metrics.Counter
+	fallbackFailed   *metrics.Counter
 }
 
 // NewServer returns a Server for store. It registers a readiness check named
@@ -102,6 +107,8 @@ func NewServer(o *obs.Obs, store blob.Store, cfg ServerConfig) *Server {
 	// costs no formatting.
 	s.storeTimeouts = o.Metrics.GetOrCreateCounter(fmt.Sprintf(`riff_errors_total{component=%q,kind="store_timeout"}`, comp))
 	s.storeUnavailable = o.Metrics.GetOrCreateCounter(fmt.Sprintf(`riff_errors_total{component=%q,kind="store_unavailable"}`, comp))
+	s.fallbackServed = o.Metrics.GetOrCreateCounter(fmt.Sprintf(`riff_origin_fallback_total{component=%q,result="served"}`, comp))
+	s.fallbackFailed = o.Metrics.GetOrCreateCounter(fmt.Sprintf(`riff_origin_fallback_total{component=%q,result="failed"}`, comp))
 	s.handler = o.FastMiddleware(s.serve)
 	s.srv = &fasthttp.Server{
 		Handler:                      s.handler,
@@ -223,6 +230,8 @@ func (s *Server) serveObject(ctx *fasthttp.RequestCtx, key string) {
 		base = obs.Detached(ctx)
 	}
 	sctx, cancel := context.WithTimeout(base, s.cfg.StoreTimeout)
+	mark := &fallbackMark{allowed: len(ctx.Request.Header.Peek(HeaderFallbackHop)) == 0}
+	sctx = withMark(sctx, mark)
 	var (
 		rc      io.ReadCloser
 		fetched *blob.Range // what rc holds; nil: the whole object
@@ -262,6 +271,9 @@ func (s *Server) serveObject(ctx *fasthttp.RequestCtx, key string) {
 
 	h := &ctx.Response.Header
 	h.Set(fasthttp.HeaderAcceptRanges, "bytes")
+	if mark.used {
+		h.Set(HeaderFallback, "1")
+	}
 	if info.ETag != "" {
 		h.Set(fasthttp.HeaderETag, info.ETag)
 	}
@@ -361,6 +373,9 @@ func (s *Server) get(ctx context.Context, key string, rng *blob.Range) (io.ReadC
 	rc, info, err := s.store.Get(ctx, key, rng)
 	s.getSeconds.UpdateDuration(start)
 	endStoreSpan(span, err)
+	if err != nil {
+		return s.tryFallback(ctx, key, rng, false, err)
+	}
 	return rc, info, err
 }
 
@@ -370,6 +385,9 @@ func (s *Server) stat(ctx context.Context, key string) (blob.Info, error) {
 	info, err := s.store.Stat(ctx, key)
 	s.statSeconds.UpdateDuration(start)
 	endStoreSpan(span, err)
+	if err != nil {
+		_, info, err = s.tryFallback(ctx, key, nil, true, err)
+	}
 	return info, err
 }
 

@@ -321,11 +321,15 @@ func (s *JobQueue) PublishUpload(ctx context.Context, id int64, owner string, p 
 				VALUES ('gc', $1, $2, 'queued', 10, $3, $4, $4)`, j.SongID, current, gcAt.UnixMilli(), now); err != nil {
 				return err
 			}
+			if err := s.replicateInTx(ctx, tx, ReplicateCopy, j.SongID, artistID, albumID, j.Version); err != nil {
+				return err
+			}
 			// Edges purge whole song folders (their generation counters
 			// are per artist, album and song), which covers v{current}.
 			return s.purgeInTx(ctx, tx, blobkey.SongFolder(artistID, albumID, j.SongID))
 		}
-		return nil
+		// Other regions get the version by replication (replication.go).
+		return s.replicateInTx(ctx, tx, ReplicateCopy, j.SongID, artistID, albumID, j.Version)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: publish job %d: %w", id, err)
@@ -360,6 +364,10 @@ func (s *JobQueue) CompleteGC(ctx context.Context, id int64, owner string) error
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'done', stage = 'done', percent = 100, lease_owner = '',
 			updated_at = $1 WHERE id = $2`, now, id); err != nil {
+			return err
+		}
+		// Every other region deletes its copy too (replication.go).
+		if err := s.replicateInTx(ctx, tx, ReplicateDelete, songID, artistID, albumID, version); err != nil {
 			return err
 		}
 		return s.purgeInTx(ctx, tx, blobkey.SongFolder(artistID, albumID, songID))

@@ -406,8 +406,16 @@ func (s *Store) PublishVersion(ctx context.Context, id int64, version int, rs []
 				return err
 			}
 		}
-		return s.execOne(ctx, tx, "song", id, `UPDATE songs SET current_version = $1, status = 'ready', updated_at = $2 WHERE id = $3`,
-			version, now, id)
+		if err := s.execOne(ctx, tx, "song", id, `UPDATE songs SET current_version = $1, status = 'ready', updated_at = $2 WHERE id = $3`,
+			version, now, id); err != nil {
+			return err
+		}
+		var artistID, albumID int64
+		if err := tx.QueryRowContext(ctx, `SELECT al.artist_id, al.id FROM songs s JOIN albums al ON al.id = s.album_id WHERE s.id = $1`,
+			id).Scan(&artistID, &albumID); err != nil {
+			return err
+		}
+		return s.replicateInTx(ctx, tx, ReplicateCopy, id, artistID, albumID, version) // replication.go
 	})
 	if err != nil {
 		return fmt.Errorf("store: publish song %d v%d: %w", id, version, err)

@@ -55,6 +55,7 @@ type S3 struct {
 	bucket   string
 	client   *s3.Client
 	uploader *manager.Uploader
+	service  string // endpoint and region: buckets of one service can copy server-side (s3copy.go)
 }
 
 var _ Store = (*S3)(nil)
@@ -105,7 +106,7 @@ func NewS3(ctx context.Context, bucket string, opts S3Options) (*S3, error) {
 		// the caller's (see Put); the uploader's own attempt is harmless.
 		u.LeavePartsOnError = false
 	})
-	return &S3{bucket: bucket, client: client, uploader: uploader}, nil
+	return &S3{bucket: bucket, client: client, uploader: uploader, service: opts.Endpoint + " " + cfg.Region}, nil
 }
 
 // Bucket returns the bucket's name.

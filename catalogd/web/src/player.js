@@ -50,7 +50,7 @@ export class Player extends EventTarget {
     a.addEventListener('durationchange', () => this.changed());
     a.addEventListener('ended', () => { this.finish(true); this.next(); });
     a.addEventListener('error', () => {
-      if (!this.hls && a.error) this.fail('This song cannot be played right now (media error).');
+      if (!this.hls && a.error && !this.fallBack('media error')) this.fail('This song cannot be played right now (media error).');
     });
     // Leaving the page ends the play being measured; its event is kept
     // and sent now (keepalive) or on the next visit.
@@ -77,6 +77,29 @@ export class Player extends EventTarget {
   recovered(how) {
     this.recoveries++;
     this.trace(`recovery ${this.recoveries}: ${how}`);
+  }
+
+  /**
+   * fallBack retries the current song once on its fallback_urls (the same
+   * token on another region's edge, see GET /songs/{id}) from where it
+   * stopped. It returns false when there is no fallback left to try.
+   */
+  fallBack(reason) {
+    const song = this.current;
+    if (!song || !song.fallback_urls) return false;
+    const fb = { ...song, ...song.fallback_urls, fallback_urls: null };
+    this.queue[this.index] = fb;
+    this.recovered(`${reason}: retrying on region ${song.fallback_urls.region || '(fallback)'}`);
+    const seq = this.loadSeq;
+    const at = this.audio.currentTime;
+    // Deferred: this may run inside an hls.js error handler, and attach
+    // destroys that hls.js instance.
+    setTimeout(() => {
+      if (seq !== this.loadSeq) return;
+      if (at > 0) this.audio.addEventListener('loadedmetadata', () => { this.audio.currentTime = at; }, { once: true });
+      if (!this.attach(fb, () => this.start(seq))) this.start(seq);
+    }, 0);
+    return true;
   }
 
   get current() { return this.queue[this.index] || null; }
@@ -202,6 +225,7 @@ export class Player extends EventTarget {
         }
         if (d.type === Hls.ErrorTypes.MEDIA_ERROR && !recovered) { recovered = true; this.recovered(`media error ${d.details}`); hls.recoverMediaError(); resume(); return; }
         if (d.type === Hls.ErrorTypes.NETWORK_ERROR && !recovered) { recovered = true; this.recovered(`reload after ${d.details}`); hls.startLoad(); return; }
+        if (this.fallBack(`hls ${d.details}`)) return;
         this.fail('Playback failed: the stream could not be loaded. Try again in a moment.');
         this.detach();
       });
