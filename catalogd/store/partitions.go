@@ -23,7 +23,7 @@ import (
 // and artists) are separate tables and are never touched by retention.
 //
 // song_listeners_daily (who was already counted for a song on a day) gets
-// the same treatment (migration 0015: partitions by day on PostgreSQL,
+// the same treatment (migration 0014: partitions by day on PostgreSQL,
 // batched deletes on SQLite), with a fixed retention of
 // MinEventsRetention whatever -events-retention says: an event is
 // accepted up to EventRetention after it started, so older days are never

@@ -309,7 +309,7 @@ func TestEventsPartitionMigration(t *testing.T) {
 	}
 }
 
-// TestListenersPartitionMigration: migration 0015 turns an unpartitioned
+// TestListenersPartitionMigration: migration 0014 turns an unpartitioned
 // song_listeners_daily with rows into the partitioned table, keeping every
 // row in its day's partition, and a listener already counted on a day is
 // still not counted again.
@@ -336,14 +336,14 @@ func TestListenersPartitionMigration(t *testing.T) {
 	if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM song_listeners_daily").Scan(&want); err != nil || want < 5 {
 		t.Fatalf("setup: %d listener rows (%v)", want, err)
 	}
-	// Back to the schema before 0015, rows and all.
+	// Back to the schema before 0014, rows and all.
 	for _, q := range []string{
 		`CREATE TABLE old_listeners AS SELECT * FROM song_listeners_daily`,
 		`DROP TABLE song_listeners_daily`,
 		`CREATE TABLE song_listeners_daily (song_id BIGINT NOT NULL, day BIGINT NOT NULL, user_id BIGINT NOT NULL,
 			PRIMARY KEY (song_id, day, user_id))`,
 		`INSERT INTO song_listeners_daily SELECT * FROM old_listeners`, `DROP TABLE old_listeners`,
-		`DELETE FROM schema_migrations WHERE version = 15`,
+		`DELETE FROM schema_migrations WHERE version = 14`,
 	} {
 		mustExec(t, s, q)
 	}
