@@ -254,14 +254,39 @@ func (s *Store) countMatches(ctx context.Context, spec searchSpec, m matcher) (i
 	return n, err
 }
 
+// sparseMatches is how many matching rows PostgreSQL's matchKeys takes
+// from the full-text index before it decides that a term is common.
+const sparseMatches = 2000
+
 // matchKeys returns the rank keys of the first n rows matching m in
 // descending rank_key order.
+//
+// On PostgreSQL the planner cannot estimate prefix and weighted tsquery
+// matches (at 1M songs "sigur:*" was estimated at 6,969 rows for 629), so
+// for a rare term it walked the rank_key index backwards and checked
+// tens of thousands of rows one by one (110–220 ms). Now the GIN index
+// is asked first for at most sparseMatches+1 rows, which are sorted; only
+// when there are more (a common term, dense in rank order) is the
+// backward walk used, and it then stops within a few pages (see
+// docs/performance.md, catalogd on PostgreSQL).
 func (s *Store) matchKeys(ctx context.Context, spec searchSpec, m matcher, n int) ([]int64, error) {
-	var b queryBuilder
 	col := "rowid"
 	if s.dialect == Postgres {
 		col = spec.alias + ".rank_key"
+		var b queryBuilder
+		inner := s.matchQuery(spec, m, &b, col) + ` LIMIT ` + b.arg(sparseMatches+1)
+		q := `WITH m AS MATERIALIZED (` + inner + `) SELECT rank_key, count(*) OVER () FROM m ORDER BY rank_key DESC LIMIT ` + b.arg(n)
+		total := 0
+		keys, err := queryAll(ctx, s.read, func(r scanner) (int64, error) {
+			var k int64
+			err := r.Scan(&k, &total)
+			return k, err
+		}, q, b.args...)
+		if err != nil || total <= sparseMatches {
+			return keys, err
+		}
 	}
+	var b queryBuilder
 	q := s.matchQuery(spec, m, &b, col) + ` ORDER BY ` + col + ` DESC LIMIT ` + b.arg(n)
 	return queryColumn[int64](ctx, s.read, q, b.args...)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -214,3 +215,62 @@ func TestSearchStatistics(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchKeysSparseAndDense: on PostgreSQL matchKeys asks the full-text
+// index first and walks the rank order only for terms with more than
+// sparseMatches rows; both ways give exactly the first n matching rows in
+// rank order, as a plain sort of every match does.
+func TestMatchKeysSparseAndDense(t *testing.T) {
+	s := openPostgres(t, newTestClock())
+	ctx := context.Background()
+	if _, err := s.Seed(ctx, SeedOptions{Songs: 6000, Seed: 11, TrendingSongs: -1}); err != nil {
+		t.Fatal(err)
+	}
+	// The most and a least common name words of the seeded songs.
+	var common, rare string
+	if err := s.w.QueryRowContext(ctx, `SELECT word FROM ts_stat('SELECT search_tsv FROM songs')
+		WHERE length(word) > 2 ORDER BY ndoc DESC, word LIMIT 1`).Scan(&common); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.w.QueryRowContext(ctx, `SELECT word FROM ts_stat('SELECT search_tsv FROM songs')
+		WHERE length(word) > 2 AND ndoc BETWEEN 20 AND 200 ORDER BY ndoc, word LIMIT 1`).Scan(&rare); err != nil {
+		t.Fatal(err)
+	}
+	var dense int
+	for _, tc := range []struct {
+		word  string
+		dense bool
+	}{{common, true}, {rare, false}} {
+		m := matcher{expr: tc.word + ":*"}
+		var total int
+		if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM songs s WHERE s.search_tsv @@ to_tsquery('simple', $1) AND s.status = 'ready'`,
+			m.expr).Scan(&total); err != nil {
+			t.Fatal(err)
+		}
+		if (total > sparseMatches) != tc.dense {
+			t.Fatalf("%q matches %d rows: not the case wanted (dense %v); seed more", tc.word, total, tc.dense)
+		}
+		if tc.dense {
+			dense++
+		}
+		for _, n := range []int{1, 20, 300} {
+			got, err := s.matchKeys(ctx, songSearch, m, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := queryColumn[int64](ctx, s.w, `SELECT s.rank_key FROM songs s WHERE s.search_tsv @@ to_tsquery('simple', $1)
+				AND s.status = 'ready' ORDER BY s.rank_key + 0 DESC LIMIT $2`, m.expr, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%q (%d matches), first %d: got %d keys %v…, want %d %v…", tc.word, total, n, len(got), head(got), len(want), head(want))
+			}
+		}
+	}
+	if dense != 1 {
+		t.Fatal("no dense term tested")
+	}
+}
+
+func head(k []int64) []int64 { return k[:min(len(k), 5)] }
