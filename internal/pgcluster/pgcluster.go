@@ -204,6 +204,10 @@ fsync = off
 full_page_writes = off
 wal_level = replica
 max_wal_senders = 8
+# Keep WAL for standbys that connect late or are stopped by a test: the
+# second pg_basebackup's checkpoint could otherwise recycle the segment the
+# first standby had yet to stream, which then never caught up (seen in CI).
+wal_keep_size = 1GB
 hot_standby = on
 hot_standby_feedback = on
 wal_receiver_status_interval = 1s
