@@ -37,20 +37,10 @@ func (s *Server) coverRoutes() []route {
 // with the album (its cover link, if any, shows again), also when the
 // album had no cover.
 func (s *Server) deleteCover(w http.ResponseWriter, r *http.Request, p principal) error {
-	if s.blob == nil {
-		return newError(kindUnavailable, "covers_unavailable", "This server does not store covers.")
-	}
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
 	ctx := r.Context()
-	al, err := s.store.AlbumByID(ctx, id)
+	al, err := s.coverAlbum(ctx, r, p)
 	if err != nil {
 		return err
-	}
-	if _, err := s.ownedArtist(ctx, p, al.ArtistID, ""); err != nil {
-		return newError(kindForbidden, "not_owner", "Only the album's artist may change its cover.")
 	}
 	ch, err := s.store.RemoveAlbumCover(ctx, al.ID)
 	if err != nil {
@@ -69,20 +59,10 @@ func (s *Server) deleteCover(w http.ResponseWriter, r *http.Request, p principal
 // answers 200 with the album, its cover_url and cover_sizes naming the new
 // images.
 func (s *Server) putCover(w http.ResponseWriter, r *http.Request, p principal) error {
-	if s.blob == nil {
-		return newError(kindUnavailable, "covers_unavailable", "This server does not store covers.")
-	}
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
 	ctx := r.Context()
-	al, err := s.store.AlbumByID(ctx, id)
+	al, err := s.coverAlbum(ctx, r, p)
 	if err != nil {
 		return err
-	}
-	if _, err := s.ownedArtist(ctx, p, al.ArtistID, ""); err != nil {
-		return newError(kindForbidden, "not_owner", "Only the album's artist may change its cover.")
 	}
 	lim := cover.DefaultLimits
 	tooLarge := newError(kindTooLarge, "cover_too_large", "The image is larger than %d bytes.", lim.MaxBytes)
@@ -128,6 +108,26 @@ func (s *Server) putCover(w http.ResponseWriter, r *http.Request, p principal) e
 		return err
 	}
 	return writeJSON(w, http.StatusOK, s.viewAlbum(al))
+}
+
+// coverAlbum returns the album of a cover request's path when this server
+// stores covers and p may change the album's cover (its artist).
+func (s *Server) coverAlbum(ctx context.Context, r *http.Request, p principal) (store.Album, error) {
+	if s.blob == nil {
+		return store.Album{}, newError(kindUnavailable, "covers_unavailable", "This server does not store covers.")
+	}
+	id, err := pathID(r)
+	if err != nil {
+		return store.Album{}, err
+	}
+	al, err := s.store.AlbumByID(ctx, id)
+	if err != nil {
+		return store.Album{}, err
+	}
+	if _, err := s.ownedArtist(ctx, p, al.ArtistID, ""); err != nil {
+		return store.Album{}, newError(kindForbidden, "not_owner", "Only the album's artist may change its cover.")
+	}
+	return al, nil
 }
 
 // renderCover checks and renders an image (cover.Render), at most one per
