@@ -366,7 +366,8 @@ func build(ctx context.Context, cfg runConfig) (_ *daemon, err error) {
 	// Purge fan-out: the outbox goes to every -purge-edges edge (package
 	// purge).
 	if len(cfg.purgeEdges) > 0 {
-		pc := purge.Config{Edges: cfg.purgeEdges, Signer: d.keys.Playback, LagThreshold: cfg.purgeLag}
+		pc := purge.Config{Edges: cfg.purgeEdges, Signer: d.keys.Playback}
+		pc.LagThreshold = cfg.purgeLag
 		if d.store.Dialect() == store.Postgres {
 			// Several catalogd may share the database: one sends.
 			pc.Lease, pc.LeaseTTL = d.store, cfg.purgeLease

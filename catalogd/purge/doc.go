@@ -10,17 +10,14 @@
 //	{"prefixes": [...]}
 //
 // and records, per edge, the highest outbox id the edge acknowledged (its
-// cursor, in the database). Each edge has a goroutine of its own: it sends
-// every row after its cursor, in id order, up to Config.Batch prefixes per
-// request, so an edge that is slow or down never holds the others back.
-// A failed request is retried after an exponential backoff with jitter
-// (Config.BackoffMin doubling up to Config.BackoffMax) until the edge
-// acknowledges; the cursor does not move meanwhile, so an edge that was
-// down during a change gets the purge when it returns, and a catalogd
-// restart resumes from the cursors. A refusal (4xx: a purge token the edge
-// does not accept, usually because its jwks.json lacks catalogd's signing
-// key) is a configuration error: it is logged at error level, counted, and
-// retried with the same backoff, never in a tight loop.
+// cursor, in the database). The loop per edge, the backoff after a
+// failure, the pruning and the one-dispatcher lease are package outbox's:
+// an edge that is slow or down never holds the others back, and one that
+// was down during a change gets the purge when it returns, up to
+// Config.Batch prefixes per request. A refusal (4xx: a purge token the
+// edge does not accept, usually because its jwks.json lacks catalogd's
+// signing key) is a configuration error: it is logged at error level,
+// counted, and retried with the same backoff, never in a tight loop.
 //
 // Purges are idempotent at the edge (a purge bumps a generation), so
 // sending a row twice is harmless; the dispatcher relies on that: after a
@@ -31,12 +28,8 @@
 //
 // With Config.Lease set (catalogd does on PostgreSQL), several catalogd
 // instances on one database run a Dispatcher each but only the holder of
-// the lease LeaseName sends and prunes: each tries to take it every
-// Config.LeaseTTL/3 and the holder renews it at that pace. The holder
-// stops sending when the lease is another's, or when a whole term passed
-// since the start of its last successful renewal; Close releases it. A
-// holder killed without cleanup is replaced within a term and a try.
-// The riff_purge_dispatcher gauge is 1 while this instance sends.
+// the lease LeaseName sends and prunes (see package outbox). The
+// riff_purge_dispatcher gauge is 1 while this instance sends.
 //
 // An edge that appears in the configuration for the first time has cursor
 // 0: it receives every row still in the outbox. Rows are deleted only when

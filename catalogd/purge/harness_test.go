@@ -18,6 +18,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"riff/catalogd/outbox"
 	"riff/catalogd/store"
 	"riff/edge"
 	"riff/internal/blob"
@@ -282,9 +283,11 @@ type fixture struct {
 func testConfig(signer Signer, edges ...string) Config {
 	return Config{
 		Edges: edges, Signer: signer,
-		PollInterval: 50 * time.Millisecond,
-		BackoffMin:   20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-		PruneInterval: 50 * time.Millisecond, Retain: time.Hour,
+		Schedule: outbox.Schedule{
+			PollInterval: 50 * time.Millisecond,
+			BackoffMin:   20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+			PruneInterval: 50 * time.Millisecond, Retain: time.Hour,
+		},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"riff/catalogd/outbox"
 	"riff/catalogd/store"
 	"riff/catalogd/store/storetest"
 	"riff/internal/obs"
@@ -41,7 +42,7 @@ func (c *countingEdge) count(tag string) int {
 }
 
 // dying is a lease that a killed process holds: it never releases.
-type dying struct{ Lease }
+type dying struct{ outbox.Lease }
 
 func (dying) ReleaseLease(context.Context, string, string) error { return nil }
 
@@ -90,7 +91,7 @@ func TestOneDispatcher(t *testing.T) {
 		t.Cleanup(func() { cancel(); <-in.done })
 		return in
 	}
-	leader := func(in *instance) bool { return in.d.leader.Load() }
+	leader := func(in *instance) bool { return in.d.out.Leader() }
 	a := run("a")
 	waitFor(t, 5*time.Second, func() bool { return leader(a) }, "a to take the lease")
 	b := run("b")
@@ -142,17 +143,17 @@ func TestDispatcherCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, err := New(obs.New("catalogd", slog.New(slog.DiscardHandler)), st, Config{Edges: []string{"http://127.0.0.1:1"},
-		Signer: signer, Lease: st, LeaseTTL: time.Second, Holder: "a", PollInterval: 50 * time.Millisecond})
+		Signer: signer, Schedule: outbox.Schedule{Lease: st, LeaseTTL: time.Second, Holder: "a", PollInterval: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(ctx) }()
 	defer func() { d.Close(); <-done }()
-	waitFor(t, 5*time.Second, func() bool { return d.leader.Load() }, "a to take the lease")
+	waitFor(t, 5*time.Second, func() bool { return d.out.Leader() }, "a to take the lease")
 	st.Close() // its connections are gone: renewals fail
 	cut := time.Now()
-	waitFor(t, 3*time.Second, func() bool { return !d.leader.Load() }, "a to stop sending")
+	waitFor(t, 3*time.Second, func() bool { return !d.out.Leader() }, "a to stop sending")
 	if el := time.Since(cut); el > 2*time.Second {
 		t.Errorf("a stopped %v after losing the database, want within its term (1s) and a renewal, 2s allowing for a busy machine", el)
 	}

@@ -33,8 +33,8 @@
 //
 // With Config.Lease set (catalogd does on PostgreSQL) only the holder of
 // the lease LeaseName among the catalogd instances on one database
-// replicates; the others wait to take over (the purge dispatcher's scheme,
-// see package purge).
+// replicates; the others wait to take over. The loop per region, the
+// backoff, the pruning and the lease are package outbox's.
 //
 // # Metrics
 //
@@ -54,6 +54,7 @@
 // Ready fails while a region's oldest unapplied row is older than
 // Config.LagThreshold.
 //
-// The package imports package store for its row type only, and
-// internal/blob and internal/obs; it knows nothing of HTTP or playback.
+// The package imports package store for its row type only, package
+// outbox, and internal/blob and internal/obs; it knows nothing of HTTP or
+// playback.
 package replicate

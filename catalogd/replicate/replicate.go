@@ -8,15 +8,11 @@ import (
 	"hash"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"slices"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"riff/catalogd/outbox"
 	"riff/catalogd/store"
 	"riff/internal/blob"
 	"riff/internal/obs"
@@ -32,12 +28,6 @@ type Store interface {
 	PruneReplications(ctx context.Context, regions []string, before time.Time) (int64, error)
 }
 
-// Lease is a lease held by one holder at a time; *store.Store is one.
-type Lease interface {
-	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
-	ReleaseLease(ctx context.Context, name, holder string) error
-}
-
 // LeaseName names the dispatcher's lease.
 const LeaseName = "replication-dispatcher"
 
@@ -48,100 +38,51 @@ type Target struct {
 }
 
 // Config configures a Dispatcher. Source and Targets are required; zero
-// durations and counts take the defaults shown.
+// durations and counts take the defaults shown, and those of
+// outbox.Schedule (polling, backoff, retention of applied rows, the lease
+// LeaseName) except LagThreshold, whose default here is 10m.
 type Config struct {
+	outbox.Schedule
 	// Source is the home region's store, where versions are published.
 	Source blob.Store
 	// Targets are the other regions.
 	Targets []Target
-	// PollInterval is how often an idle region looks for new rows (Kick
-	// wakes them at once). Default 1s.
-	PollInterval time.Duration
-	// BackoffMin and BackoffMax bound the wait after a failed row: it
-	// doubles per consecutive failure and is jittered to between half and
-	// all of it. Defaults 250ms and 30s.
-	BackoffMin, BackoffMax time.Duration
 	// Batch is how many rows are read at once. Default 100.
 	Batch int
 	// OpTimeout bounds one row's work (all its objects). Default 10m.
 	OpTimeout time.Duration
-	// LagThreshold: Ready fails while a region's oldest unapplied row is
-	// older than this. Default 10m.
-	LagThreshold time.Duration
-	// Retain keeps applied rows this long; PruneInterval is how often they
-	// are deleted. Defaults 1h and 1m.
-	Retain, PruneInterval time.Duration
-	// Now is the clock for ages. Default time.Now.
-	Now func() time.Time
-	// Lease, when set, makes the Dispatcher work only while it holds the
-	// lease LeaseName (several catalogd on one PostgreSQL database).
-	Lease Lease
-	// LeaseTTL is the lease's term, renewed every third of it. Default 10s.
-	LeaseTTL time.Duration
-	// Holder names this instance in the lease. Default: random.
-	Holder string
 }
 
 func (c *Config) defaults() {
-	def := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
+	if c.OpTimeout <= 0 {
+		c.OpTimeout = 10 * time.Minute
 	}
-	def(&c.PollInterval, time.Second)
-	def(&c.BackoffMin, 250*time.Millisecond)
-	def(&c.BackoffMax, 30*time.Second)
-	def(&c.OpTimeout, 10*time.Minute)
-	def(&c.LagThreshold, 10*time.Minute)
-	def(&c.Retain, time.Hour)
-	def(&c.PruneInterval, time.Minute)
-	def(&c.LeaseTTL, 10*time.Second)
-	c.BackoffMax = max(c.BackoffMax, c.BackoffMin)
+	if c.LagThreshold <= 0 {
+		c.LagThreshold = 10 * time.Minute
+	}
 	if c.Batch <= 0 {
 		c.Batch = 100
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Holder == "" {
-		c.Holder = fmt.Sprintf("catalogd-%016x", rand.Uint64())
 	}
 }
 
 // Dispatcher replicates the outbox to every target region (see the
-// package doc). New has no side effects beyond registering metrics; Run
-// works until its context ends or Close is called; Close is idempotent.
-// Kick, Ready and Detail are safe for concurrent use at any time.
+// package doc and package outbox). New has no side effects beyond
+// registering metrics; Run works until its context ends or Close is
+// called; Close is idempotent. Kick, Ready and Detail are safe for
+// concurrent use at any time.
 type Dispatcher struct {
 	cfg     Config
 	st      Store
 	log     *slog.Logger
-	regions []*region
-	names   []string
-
-	pruned *metrics.Counter
-	leader atomic.Bool
-
-	mu      sync.Mutex
-	closed  bool
-	running bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	out     *outbox.Dispatcher
+	regions map[string]*region
 }
 
-// region is one target's state.
+// region is one target's store and counters.
 type region struct {
-	name  string
-	store blob.Store
-	kick  chan struct{}
-
+	store                                blob.Store
 	copies, deletes, objects, bytes      *metrics.Counter
 	srcErrs, dstErrs, verifyErrs, dbErrs *metrics.Counter
-
-	mu      sync.Mutex
-	pending int
-	oldest  time.Time
-	lastErr string
 }
 
 // New returns a Dispatcher for cfg over st, logging to and registering its
@@ -153,146 +94,69 @@ func New(o *obs.Obs, st Store, cfg Config) (*Dispatcher, error) {
 	if cfg.Source == nil {
 		return nil, errors.New("replicate: no source store")
 	}
-	if len(cfg.Targets) == 0 {
-		return nil, errors.New("replicate: no target regions")
-	}
 	cfg.defaults()
-	d := &Dispatcher{cfg: cfg, st: st, log: o.Logger.With("part", "replicate"), done: make(chan struct{})}
+	d := &Dispatcher{cfg: cfg, st: st, log: o.Logger.With("part", "replicate"), regions: map[string]*region{}}
 	set := o.Metrics
+	var names []string
 	for _, t := range cfg.Targets {
 		if t.Name == "" || t.Store == nil {
 			return nil, errors.New("replicate: a target needs a name and a store")
 		}
-		if slices.Contains(d.names, t.Name) {
-			return nil, fmt.Errorf("replicate: region %s listed twice", t.Name)
+		counter := func(format string) *metrics.Counter { return set.GetOrCreateCounter(fmt.Sprintf(format, t.Name)) }
+		d.regions[t.Name] = &region{
+			store:      t.Store,
+			copies:     counter(`riff_replication_applied_total{region=%q,op="copy"}`),
+			deletes:    counter(`riff_replication_applied_total{region=%q,op="delete"}`),
+			objects:    counter(`riff_replication_objects_total{region=%q}`),
+			bytes:      counter(`riff_replication_bytes_total{region=%q}`),
+			srcErrs:    counter(`riff_replication_failures_total{region=%q,kind="source"}`),
+			dstErrs:    counter(`riff_replication_failures_total{region=%q,kind="target"}`),
+			verifyErrs: counter(`riff_replication_failures_total{region=%q,kind="verify"}`),
+			dbErrs:     counter(`riff_replication_failures_total{region=%q,kind="store"}`),
 		}
-		r := &region{name: t.Name, store: t.Store, kick: make(chan struct{}, 1)}
-		r.copies = set.GetOrCreateCounter(fmt.Sprintf(`riff_replication_applied_total{region=%q,op="copy"}`, t.Name))
-		r.deletes = set.GetOrCreateCounter(fmt.Sprintf(`riff_replication_applied_total{region=%q,op="delete"}`, t.Name))
-		r.objects = set.GetOrCreateCounter(fmt.Sprintf(`riff_replication_objects_total{region=%q}`, t.Name))
-		r.bytes = set.GetOrCreateCounter(fmt.Sprintf(`riff_replication_bytes_total{region=%q}`, t.Name))
-		r.srcErrs = set.GetOrCreateCounter(fmt.Sprintf(`riff_replication_failures_total{region=%q,kind="source"}`, t.Name))
-		r.dstErrs = set.GetOrCreateCounter(fmt.Sprintf(`riff_replication_failures_total{region=%q,kind="target"}`, t.Name))
-		r.verifyErrs = set.GetOrCreateCounter(fmt.Sprintf(`riff_replication_failures_total{region=%q,kind="verify"}`, t.Name))
-		r.dbErrs = set.GetOrCreateCounter(fmt.Sprintf(`riff_replication_failures_total{region=%q,kind="store"}`, t.Name))
-		set.GetOrCreateGauge(fmt.Sprintf(`riff_replication_pending{region=%q}`, t.Name), func() float64 {
-			n, _ := r.backlog()
-			return float64(n)
-		})
-		set.GetOrCreateGauge(fmt.Sprintf(`riff_replication_lag_seconds{region=%q}`, t.Name), func() float64 {
-			return d.lag(r).Seconds()
-		})
-		d.regions = append(d.regions, r)
-		d.names = append(d.names, t.Name)
+		names = append(names, t.Name)
 	}
-	set.GetOrCreateGauge(`riff_replication_outbox_pending`, func() float64 {
-		n := 0
-		for _, r := range d.regions {
-			p, _ := r.backlog()
-			n = max(n, p)
-		}
-		return float64(n)
-	})
-	set.GetOrCreateGauge(`riff_replication_oldest_unapplied_seconds`, func() float64 {
-		var lag time.Duration
-		for _, r := range d.regions {
-			lag = max(lag, d.lag(r))
-		}
-		return lag.Seconds()
-	})
-	d.pruned = set.GetOrCreateCounter(`riff_replication_pruned_total`)
-	set.GetOrCreateGauge(`riff_replication_dispatcher`, func() float64 {
-		if d.leader.Load() {
-			return 1
-		}
-		return 0
-	})
+	out, err := outbox.New(o, d.log, regionRows{d}, names, cfg.Schedule,
+		outbox.Names{Work: "replication", Lease: LeaseName, Target: "region", Rows: "replications"},
+		outbox.Metrics{
+			TargetPending: `riff_replication_pending{region=%q}`, TargetLag: `riff_replication_lag_seconds{region=%q}`,
+			Pending: `riff_replication_outbox_pending`, Oldest: `riff_replication_oldest_unapplied_seconds`,
+			Pruned: `riff_replication_pruned_total`, Dispatcher: `riff_replication_dispatcher`,
+		})
+	if err != nil {
+		return nil, fmt.Errorf("replicate: %w", err)
+	}
+	d.out = out
 	return d, nil
 }
 
 // Regions returns the target regions' names.
-func (d *Dispatcher) Regions() []string { return slices.Clone(d.names) }
+func (d *Dispatcher) Regions() []string {
+	var names []string
+	for _, t := range d.out.Targets() {
+		names = append(names, t.Name)
+	}
+	return names
+}
 
 // Run replicates until ctx ends or Close is called, then returns nil. It
 // returns an error if the Dispatcher is already running.
-func (d *Dispatcher) Run(ctx context.Context) error {
-	d.mu.Lock()
-	if d.running {
-		d.mu.Unlock()
-		return errors.New("replicate: dispatcher already running")
-	}
-	if d.closed {
-		d.mu.Unlock()
-		return nil
-	}
-	d.running = true
-	ctx, d.cancel = context.WithCancel(ctx)
-	d.mu.Unlock()
-	defer close(d.done)
-	defer d.cancel()
-	if d.cfg.Lease == nil {
-		d.leader.Store(true)
-		d.log.Info("replication started", "regions", d.names)
-		d.applyAll(ctx)
-		d.leader.Store(false)
-		return nil
-	}
-	d.log.Info("replication started; working while this instance holds the lease", "regions", d.names, "holder", d.cfg.Holder)
-	d.lead(ctx)
-	return nil
-}
+func (d *Dispatcher) Run(ctx context.Context) error { return d.out.Run(ctx) }
 
 // Close stops Run and waits for it to return. It is idempotent.
-func (d *Dispatcher) Close() error {
-	d.mu.Lock()
-	d.closed = true
-	running := d.running
-	if running {
-		d.cancel()
-	}
-	d.mu.Unlock()
-	if running {
-		<-d.done
-	}
-	return nil
-}
+func (d *Dispatcher) Close() error { return d.out.Close() }
 
 // Kick wakes every idle region to look for new rows now. It never blocks
 // and does nothing on a nil Dispatcher.
 func (d *Dispatcher) Kick() {
-	if d == nil {
-		return
-	}
-	for _, r := range d.regions {
-		select {
-		case r.kick <- struct{}{}:
-		default:
-		}
+	if d != nil {
+		d.out.Kick()
 	}
 }
 
 // Ready reports an error naming every region whose oldest unapplied row
 // is older than Config.LagThreshold.
-func (d *Dispatcher) Ready(context.Context) error {
-	var lagging []string
-	for _, r := range d.regions {
-		lag := d.lag(r)
-		if lag <= d.cfg.LagThreshold {
-			continue
-		}
-		r.mu.Lock()
-		msg := fmt.Sprintf("region %s has %d replications pending, the oldest %s old", r.name, r.pending, lag.Round(time.Millisecond))
-		if r.lastErr != "" {
-			msg += " (last error: " + r.lastErr + ")"
-		}
-		r.mu.Unlock()
-		lagging = append(lagging, msg)
-	}
-	if len(lagging) > 0 {
-		return errors.New(strings.Join(lagging, "; "))
-	}
-	return nil
-}
+func (d *Dispatcher) Ready(ctx context.Context) error { return d.out.Ready(ctx) }
 
 // Detail is the replication backlog for /readyz's detail.
 func (d *Dispatcher) Detail() any {
@@ -303,128 +167,75 @@ func (d *Dispatcher) Detail() any {
 	out := struct {
 		Dispatcher bool                    `json:"dispatcher"`
 		Regions    map[string]regionDetail `json:"regions"`
-	}{Dispatcher: d.leader.Load(), Regions: map[string]regionDetail{}}
-	for _, r := range d.regions {
-		n, _ := r.backlog()
-		out.Regions[r.name] = regionDetail{Pending: n, OldestSecs: d.lag(r).Seconds()}
+	}{Dispatcher: d.out.Leader(), Regions: map[string]regionDetail{}}
+	for _, t := range d.out.Targets() {
+		n, _ := t.Backlog()
+		out.Regions[t.Name] = regionDetail{Pending: n, OldestSecs: d.out.Lag(t).Seconds()}
 	}
 	return out
 }
 
-func (d *Dispatcher) lag(r *region) time.Duration {
-	_, oldest := r.backlog()
-	if oldest.IsZero() {
-		return 0
+// regionRows is the replication outbox as package outbox delivers it.
+type regionRows struct{ d *Dispatcher }
+
+func (rr regionRows) Cursor(ctx context.Context, region string) (int64, error) {
+	c, err := rr.d.st.ReplicationCursor(ctx, region)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", errDB, err)
 	}
-	return max(0, d.cfg.Now().Sub(oldest))
+	return c, nil
 }
 
-func (r *region) backlog() (int, time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.pending, r.oldest
+func (rr regionRows) Prune(ctx context.Context, regions []string, before time.Time) (int64, error) {
+	return rr.d.st.PruneReplications(ctx, regions, before)
 }
 
-func (r *region) setBacklog(n int, oldest time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.pending, r.oldest = n, oldest
+// Deliver applies the next batch after cursor to region t, row by row,
+// each applied and recorded before the next.
+func (rr regionRows) Deliver(ctx context.Context, t *outbox.Target, cursor int64) (int64, error) {
+	d, r := rr.d, rr.d.regions[t.Name]
+	if n, oldest, err := d.st.ReplicationBacklog(ctx, cursor); err == nil {
+		t.SetBacklog(n, oldest)
+	}
+	batch, err := d.st.PendingReplications(ctx, cursor, d.cfg.Batch)
+	if err != nil {
+		return cursor, fmt.Errorf("%w: %w", errDB, err)
+	}
+	for _, e := range batch {
+		if err := d.applyRow(ctx, t.Name, r, e); err != nil {
+			return cursor, err
+		}
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		err := d.st.AckReplication(actx, t.Name, e)
+		cancel()
+		if err != nil {
+			return cursor, fmt.Errorf("%w: %w", errDB, err)
+		}
+		if e.Op == store.ReplicateCopy {
+			r.copies.Inc()
+		} else {
+			r.deletes.Inc()
+		}
+		cursor = e.ID
+		d.log.Debug("replicated", "region", t.Name, "op", e.Op, "prefix", e.Prefix, "id", e.ID)
+	}
+	return cursor, nil
 }
 
-func (r *region) setErr(err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err == nil {
-		r.lastErr = ""
-	} else {
-		r.lastErr = err.Error()
+// Failed counts and logs a failed attempt by its kind.
+func (rr regionRows) Failed(t *outbox.Target, err error, failures int) {
+	r := rr.d.regions[t.Name]
+	switch {
+	case errors.Is(err, errVerify):
+		r.verifyErrs.Inc()
+	case errors.Is(err, errSource):
+		r.srcErrs.Inc()
+	case errors.Is(err, errDB):
+		r.dbErrs.Inc()
+	default:
+		r.dstErrs.Inc()
 	}
-}
-
-// applyAll runs every region's loop and the pruning until ctx ends.
-func (d *Dispatcher) applyAll(ctx context.Context) {
-	var wg sync.WaitGroup
-	for _, r := range d.regions {
-		wg.Go(func() { d.apply(ctx, r) })
-	}
-	wg.Go(func() { d.prune(ctx) })
-	wg.Wait()
-}
-
-// lead campaigns for the lease and replicates while it holds it; see
-// purge.Dispatcher's lead, which this follows: it stops when the lease is
-// another's or a whole term passed without a renewal, and releases the
-// lease on a clean stop.
-func (d *Dispatcher) lead(ctx context.Context) {
-	ttl, every := d.cfg.LeaseTTL, d.cfg.LeaseTTL/3
-	acquire := func() (bool, time.Time, error) {
-		start := time.Now()
-		actx, cancel := context.WithTimeout(ctx, every)
-		defer cancel()
-		ok, err := d.cfg.Lease.AcquireLease(actx, LeaseName, d.cfg.Holder, ttl)
-		return ok, start, err
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for ctx.Err() == nil {
-		ok, start, err := acquire()
-		if err != nil && ctx.Err() == nil {
-			d.log.Warn("replication lease", "err", err)
-		}
-		if !ok {
-			select {
-			case <-ctx.Done():
-			case <-t.C:
-			}
-			continue
-		}
-		deadline := start.Add(ttl)
-		d.leader.Store(true)
-		d.log.Info("replication lease taken: this instance replicates", "holder", d.cfg.Holder)
-		lctx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			d.applyAll(lctx)
-		}()
-		why := ""
-		for why == "" {
-			select {
-			case <-ctx.Done():
-				why = "stopping"
-				continue
-			case <-time.After(time.Until(deadline)):
-				why = "lease not renewed within its term"
-				continue
-			case <-t.C:
-			}
-			ok, start, err := acquire()
-			switch {
-			case ok:
-				deadline = start.Add(ttl)
-			case err == nil:
-				why = "lease taken by another instance"
-			case ctx.Err() == nil:
-				d.log.Warn("renewing replication lease", "err", err)
-			}
-		}
-		stop()
-		<-done
-		d.leader.Store(false)
-		for _, r := range d.regions {
-			r.setBacklog(0, time.Time{})
-			r.setErr(nil)
-		}
-		if ctx.Err() != nil {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-			if err := d.cfg.Lease.ReleaseLease(rctx, LeaseName, d.cfg.Holder); err != nil {
-				d.log.Warn("releasing replication lease", "err", err)
-			}
-			cancel()
-			return
-		}
-		d.log.Warn("replication: stopped", "reason", why)
-	}
+	rr.d.log.Warn("replication failed, will retry", "region", t.Name, "err", err, "failures", failures)
 }
 
 // Failure kinds.
@@ -435,85 +246,8 @@ var (
 	errDB     = errors.New("database")
 )
 
-// apply is r's loop: apply every row after its cursor, in order.
-func (d *Dispatcher) apply(ctx context.Context, r *region) {
-	cursor := int64(-1)
-	failures := 0
-	fail := func(err error) {
-		if ctx.Err() != nil {
-			return
-		}
-		failures++
-		r.setErr(err)
-		switch {
-		case errors.Is(err, errVerify):
-			r.verifyErrs.Inc()
-		case errors.Is(err, errSource):
-			r.srcErrs.Inc()
-		case errors.Is(err, errDB):
-			r.dbErrs.Inc()
-		default:
-			r.dstErrs.Inc()
-		}
-		d.log.Warn("replication failed, will retry", "region", r.name, "err", err, "failures", failures)
-		sleep(ctx, d.backoff(failures))
-	}
-	for ctx.Err() == nil {
-		if cursor < 0 {
-			c, err := d.st.ReplicationCursor(ctx, r.name)
-			if err != nil {
-				fail(fmt.Errorf("%w: %w", errDB, err))
-				continue
-			}
-			cursor = c
-		}
-		if n, oldest, err := d.st.ReplicationBacklog(ctx, cursor); err == nil {
-			r.setBacklog(n, oldest)
-		}
-		batch, err := d.st.PendingReplications(ctx, cursor, d.cfg.Batch)
-		if err != nil {
-			fail(fmt.Errorf("%w: %w", errDB, err))
-			continue
-		}
-		if len(batch) == 0 {
-			r.setBacklog(0, time.Time{})
-			select {
-			case <-ctx.Done():
-			case <-r.kick:
-			case <-time.After(d.cfg.PollInterval):
-			}
-			continue
-		}
-		for _, e := range batch {
-			if err := d.applyRow(ctx, r, e); err != nil {
-				fail(err)
-				break
-			}
-			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			err := d.st.AckReplication(actx, r.name, e)
-			cancel()
-			if err != nil {
-				fail(fmt.Errorf("%w: %w", errDB, err))
-				break
-			}
-			if e.Op == store.ReplicateCopy {
-				r.copies.Inc()
-			} else {
-				r.deletes.Inc()
-			}
-			if failures > 0 {
-				d.log.Info("replication to region works again", "region", r.name, "after_failures", failures)
-			}
-			failures = 0
-			r.setErr(nil)
-			cursor = e.ID
-			d.log.Debug("replicated", "region", r.name, "op", e.Op, "prefix", e.Prefix, "id", e.ID)
-		}
-	}
-}
-
-// applyRow does one row's work in r's store.
-func (d *Dispatcher) applyRow(ctx context.Context, r *region, e store.ReplicationEntry) error {
+// applyRow does one row's work in region name's store.
+func (d *Dispatcher) applyRow(ctx context.Context, name string, r *region, e store.ReplicationEntry) error {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.OpTimeout)
 	defer cancel()
 	switch e.Op {
@@ -528,7 +262,7 @@ func (d *Dispatcher) applyRow(ctx context.Context, r *region, e store.Replicatio
 		if len(infos) == 0 {
 			// Collected at home before it got here: the delete row
 			// that follows settles it.
-			d.log.Warn("replication: nothing to copy (collected already?)", "region", r.name, "prefix", e.Prefix)
+			d.log.Warn("replication: nothing to copy (collected already?)", "region", name, "prefix", e.Prefix)
 		}
 		for _, info := range infos {
 			n, err := CopyObject(ctx, d.cfg.Source, r.store, info)
@@ -660,46 +394,4 @@ func (h *hashingReader) Read(p []byte) (int, error) {
 		h.err = err
 	}
 	return n, err
-}
-
-// prune deletes applied rows every PruneInterval.
-func (d *Dispatcher) prune(ctx context.Context) {
-	t := time.NewTicker(d.cfg.PruneInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		n, err := d.st.PruneReplications(ctx, d.names, d.cfg.Now().Add(-d.cfg.Retain))
-		if err != nil {
-			if ctx.Err() == nil {
-				d.log.Warn("pruning replication outbox", "err", err)
-			}
-			continue
-		}
-		if n > 0 {
-			d.pruned.Add(int(n))
-		}
-	}
-}
-
-func (d *Dispatcher) backoff(n int) time.Duration {
-	delay := d.cfg.BackoffMin
-	for i := 1; i < n && delay < d.cfg.BackoffMax; i++ {
-		delay *= 2
-	}
-	delay = min(delay, d.cfg.BackoffMax)
-	half := delay / 2
-	return half + rand.N(delay-half+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"riff/catalogd/outbox"
 	"riff/catalogd/store"
 	"riff/catalogd/store/storetest"
 	"riff/internal/blob"
@@ -135,8 +136,10 @@ func start(t *testing.T, st *store.Store) *fixture {
 	}
 	f.d, err = New(f.obs, st, Config{
 		Source: f.home, Targets: []Target{{"na", f.na}, {"apac", f.apac}},
-		PollInterval: 20 * time.Millisecond, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-		PruneInterval: 50 * time.Millisecond, Retain: time.Hour,
+		Schedule: outbox.Schedule{
+			PollInterval: 20 * time.Millisecond, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+			PruneInterval: 50 * time.Millisecond, Retain: time.Hour,
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

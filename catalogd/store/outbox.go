@@ -136,42 +136,20 @@ func (s *Outbox) PendingPurges(ctx context.Context, after int64, limit int) ([]P
 // PurgeBacklog counts the outbox rows with ids above after and returns the
 // creation time of the oldest (zero when there are none).
 func (s *Outbox) PurgeBacklog(ctx context.Context, after int64) (n int, oldest time.Time, err error) {
-	var first sql.NullInt64
-	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM purge_outbox WHERE id > $1`, after).
-		Scan(&n, &first); err != nil {
-		return 0, time.Time{}, fmt.Errorf("store: purge backlog: %w", err)
-	}
-	if first.Valid {
-		oldest = fromMs(first.Int64)
-	}
-	return n, oldest, nil
+	return purgeTables.backlog(ctx, s.conn, after)
 }
 
 // PurgeCursor returns the highest outbox id edge acknowledged, 0 for an
 // edge never seen (it then receives every row still in the outbox).
 func (s *Outbox) PurgeCursor(ctx context.Context, edge string) (int64, error) {
-	var id int64
-	err := s.read.QueryRowContext(ctx, `SELECT acked_id FROM purge_cursors WHERE edge = $1`, edge).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("store: purge cursor of %s: %w", edge, err)
-	}
-	return id, nil
+	return purgeTables.cursor(ctx, s.conn, edge)
 }
 
 // AckPurges records that edge acknowledged every outbox row up to id. A
 // cursor only moves forward: acknowledging less than recorded (a slower
 // catalogd instance sending the same rows) changes nothing.
 func (s *Outbox) AckPurges(ctx context.Context, edge string, id int64) error {
-	_, err := s.write.ExecContext(ctx, `INSERT INTO purge_cursors (edge, acked_id, updated_at) VALUES ($1, $2, $3)
-		ON CONFLICT (edge) DO UPDATE SET acked_id = excluded.acked_id, updated_at = excluded.updated_at
-		WHERE purge_cursors.acked_id < excluded.acked_id`, edge, id, s.nowMs())
-	if err != nil {
-		return fmt.Errorf("store: ack purges of %s up to %d: %w", edge, id, err)
-	}
-	return nil
+	return purgeTables.ack(ctx, s.write, edge, id, s.nowMs())
 }
 
 // PrunePurges deletes the outbox rows that every one of edges has
@@ -181,12 +159,75 @@ func (s *Outbox) AckPurges(ctx context.Context, edge string, id int64) error {
 // longer holds rows back); they stay, so an edge that returns resumes
 // where it was.
 func (s *Outbox) PrunePurges(ctx context.Context, edges []string, before time.Time) (int64, error) {
-	if len(edges) == 0 {
+	return purgeTables.prune(ctx, s.conn, edges, before)
+}
+
+// outboxTables names an outbox's two tables: its rows (id, created_at,
+// and what the row says) and its cursors (key, acked_id, updated_at: the
+// last row each target has).
+type outboxTables struct {
+	what    string // in errors: "purge", "replication"
+	rows    string
+	cursors string
+	key     string // the cursors' key column
+}
+
+var (
+	purgeTables       = outboxTables{what: "purge", rows: "purge_outbox", cursors: "purge_cursors", key: "edge"}
+	replicationTables = outboxTables{what: "replication", rows: "replication_outbox", cursors: "replication_cursors", key: "region"}
+)
+
+// backlog counts the rows with ids above after and returns the creation
+// time of the oldest (zero when there are none).
+func (t outboxTables) backlog(ctx context.Context, s *conn, after int64) (n int, oldest time.Time, err error) {
+	var first sql.NullInt64
+	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM `+t.rows+` WHERE id > $1`, after).
+		Scan(&n, &first); err != nil {
+		return 0, time.Time{}, fmt.Errorf("store: %s backlog: %w", t.what, err)
+	}
+	if first.Valid {
+		oldest = fromMs(first.Int64)
+	}
+	return n, oldest, nil
+}
+
+// cursor returns target's cursor, 0 for a target never seen.
+func (t outboxTables) cursor(ctx context.Context, s *conn, target string) (int64, error) {
+	var id int64
+	err := s.read.QueryRowContext(ctx, `SELECT acked_id FROM `+t.cursors+` WHERE `+t.key+` = $1`, target).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: %s cursor of %s: %w", t.what, target, err)
+	}
+	return id, nil
+}
+
+// ack moves target's cursor forward to id (never back) through x: the
+// store's writer, or a transaction that records more with it.
+func (t outboxTables) ack(ctx context.Context, x interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, target string, id, nowMs int64) error {
+	_, err := x.ExecContext(ctx, `INSERT INTO `+t.cursors+` (`+t.key+`, acked_id, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (`+t.key+`) DO UPDATE SET acked_id = excluded.acked_id, updated_at = excluded.updated_at
+		WHERE `+t.cursors+`.acked_id < excluded.acked_id`, target, id, nowMs)
+	if err != nil {
+		return fmt.Errorf("store: ack %s of %s up to %d: %w", t.what, target, id, err)
+	}
+	return nil
+}
+
+// prune deletes the rows every one of targets has and that were created
+// before before, and returns how many it deleted. A target without a
+// cursor holds everything back.
+func (t outboxTables) prune(ctx context.Context, s *conn, targets []string, before time.Time) (int64, error) {
+	if len(targets) == 0 {
 		return 0, nil
 	}
 	floor := int64(-1)
-	for _, e := range edges {
-		c, err := s.PurgeCursor(ctx, e)
+	for _, target := range targets {
+		c, err := t.cursor(ctx, s, target)
 		if err != nil {
 			return 0, err
 		}
@@ -197,13 +238,13 @@ func (s *Outbox) PrunePurges(ctx context.Context, edges []string, before time.Ti
 	if floor <= 0 {
 		return 0, nil
 	}
-	res, err := s.write.ExecContext(ctx, `DELETE FROM purge_outbox WHERE id <= $1 AND created_at < $2`, floor, before.UnixMilli())
+	res, err := s.write.ExecContext(ctx, `DELETE FROM `+t.rows+` WHERE id <= $1 AND created_at < $2`, floor, before.UnixMilli())
 	if err != nil {
-		return 0, fmt.Errorf("store: prune purges: %w", err)
+		return 0, fmt.Errorf("store: prune %s outbox: %w", t.what, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, fmt.Errorf("store: prune purges: %w", err)
+		return 0, fmt.Errorf("store: prune %s outbox: %w", t.what, err)
 	}
 	return n, nil
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -99,29 +98,13 @@ func (s *Outbox) PendingReplications(ctx context.Context, after int64, limit int
 // ReplicationBacklog counts the outbox rows with ids above after and
 // returns the creation time of the oldest (zero when there are none).
 func (s *Outbox) ReplicationBacklog(ctx context.Context, after int64) (n int, oldest time.Time, err error) {
-	var first sql.NullInt64
-	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM replication_outbox WHERE id > $1`, after).
-		Scan(&n, &first); err != nil {
-		return 0, time.Time{}, fmt.Errorf("store: replication backlog: %w", err)
-	}
-	if first.Valid {
-		oldest = fromMs(first.Int64)
-	}
-	return n, oldest, nil
+	return replicationTables.backlog(ctx, s.conn, after)
 }
 
 // ReplicationCursor returns the highest outbox id applied in region, 0
 // for a region never seen (it then gets every row still in the outbox).
 func (s *Outbox) ReplicationCursor(ctx context.Context, region string) (int64, error) {
-	var id int64
-	err := s.read.QueryRowContext(ctx, `SELECT acked_id FROM replication_cursors WHERE region = $1`, region).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("store: replication cursor of %s: %w", region, err)
-	}
-	return id, nil
+	return replicationTables.cursor(ctx, s.conn, region)
 }
 
 // AckReplication records that region applied every outbox row up to id
@@ -142,10 +125,7 @@ func (s *Outbox) AckReplication(ctx context.Context, region string, e Replicatio
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO replication_cursors (region, acked_id, updated_at) VALUES ($1, $2, $3)
-			ON CONFLICT (region) DO UPDATE SET acked_id = excluded.acked_id, updated_at = excluded.updated_at
-			WHERE replication_cursors.acked_id < excluded.acked_id`, region, e.ID, now)
-		return err
+		return replicationTables.ack(ctx, tx, region, e.ID, now)
 	})
 	if err != nil {
 		return fmt.Errorf("store: ack replication %d in %s: %w", e.ID, region, err)
@@ -171,29 +151,5 @@ func (s *Store) VersionRegions(ctx context.Context, songID int64, version int) (
 // applied and that were created before before, and returns how many it
 // deleted. A region without a cursor holds everything back.
 func (s *Outbox) PruneReplications(ctx context.Context, regions []string, before time.Time) (int64, error) {
-	if len(regions) == 0 {
-		return 0, nil
-	}
-	floor := int64(-1)
-	for _, r := range regions {
-		c, err := s.ReplicationCursor(ctx, r)
-		if err != nil {
-			return 0, err
-		}
-		if floor < 0 || c < floor {
-			floor = c
-		}
-	}
-	if floor <= 0 {
-		return 0, nil
-	}
-	res, err := s.write.ExecContext(ctx, `DELETE FROM replication_outbox WHERE id <= $1 AND created_at < $2`, floor, before.UnixMilli())
-	if err != nil {
-		return 0, fmt.Errorf("store: prune replications: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("store: prune replications: %w", err)
-	}
-	return n, nil
+	return replicationTables.prune(ctx, s.conn, regions, before)
 }
