@@ -92,6 +92,7 @@ type settings struct {
 	otlpSink                  bool          // give riff edge an in-process OTLP endpoint
 	nginxWorkers              int
 	useWrk                    bool
+	tcpCC                     string // congestion control for the run ("": the machine's)
 }
 
 // defaultCap is -cpu-cap's default: half a core leaves the generator,
@@ -126,6 +127,7 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	edgeArgs := fs.String("edge-args", "", "more `flags` for riff edge, split at spaces and given after bench-compare's own (so they win), e.g. '-trace-ratio 0.01 -otlp-endpoint http://collector:4318'")
 	fs.BoolVar(&s.otlpSink, "otlp-sink", false, "export riff edge's spans to an OTLP/HTTP sink in this process (on the generators' core) that counts and drops them: tracing on with somewhere to send; sets -otlp-endpoint unless -edge-args does")
 	fs.IntVar(&s.nginxWorkers, "nginx-workers", 1, "nginx worker_processes (0: auto)")
+	fs.StringVar(&s.tcpCC, "tcp-cc", "cubic", "TCP congestion control of every socket the run opens (net.ipv4.tcp_congestion_control, set for the run and restored after; needs root); \"\" leaves the machine's. Over loopback BBR paces with a timer per socket, and whether it does depends on each server's send pattern (docs/performance.md)")
 	fs.BoolVar(&s.keep, "keep", false, "keep the scratch folder")
 	if err := fs.Parse(args); err != nil {
 		return s, err
@@ -151,6 +153,8 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 		return s, errors.New("-rounds, -conns and -listeners must be at least 1 and -duration at least 1s")
 	case s.edgeProcs < 0 || s.nginxWorkers < 0:
 		return s, errors.New("-edge-gomaxprocs and -nginx-workers must not be negative")
+	case strings.ContainsAny(s.tcpCC, "/. \n"):
+		return s, fmt.Errorf("-tcp-cc %q is not a congestion control name", s.tcpCC)
 	case s.pin && s.edgeProcs != 1 && realTime():
 		// Two Go threads on one core under SCHED_FIFO: a spinning one
 		// never lets the other run, and the edge livelocks at 100 % of
@@ -170,6 +174,32 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 func realTime() bool {
 	p, err := unix.SchedGetAttr(0, 0)
 	return err == nil && (p.Policy == unix.SCHED_FIFO || p.Policy == unix.SCHED_RR)
+}
+
+// ccSysctl holds the congestion control new TCP sockets get.
+const ccSysctl = "/proc/sys/net/ipv4/tcp_congestion_control"
+
+// setCongestionControl makes name the congestion control of new TCP
+// sockets (servers and generators alike) and returns a func that puts the
+// machine's back. A name the kernel lacks is an error.
+func setCongestionControl(name string, log io.Writer) (func(), error) {
+	old, err := os.ReadFile(ccSysctl)
+	if err != nil {
+		return nil, err
+	}
+	was := strings.TrimSpace(string(old))
+	if was == name {
+		return func() {}, nil
+	}
+	if err := os.WriteFile(ccSysctl, []byte(name), 0o644); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "TCP congestion control %s for the run (the machine's is %s; put back at the end)\n", name, was)
+	return func() {
+		if err := os.WriteFile(ccSysctl, []byte(was), 0o644); err != nil {
+			fmt.Fprintf(log, "putting TCP congestion control %s back: %v\n", was, err)
+		}
+	}, nil
 }
 
 // confPath is the file of nginx configuration name.
@@ -224,6 +254,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := g.remove(); err != nil {
 			return err
 		}
+	}
+	if s.tcpCC != "" {
+		restore, err := setCongestionControl(s.tcpCC, stderr)
+		if err != nil {
+			return fmt.Errorf("-tcp-cc %s: %w (run as root, or -tcp-cc \"\" to keep the machine's)", s.tcpCC, err)
+		}
+		defer restore()
 	}
 	if s.pin {
 		// The generators take core 1; this process runs Go on one thread.

@@ -43,8 +43,10 @@ func TestParseFlags(t *testing.T) {
 		check   func(s settings) bool
 	}{
 		{nil, false, func(s settings) bool {
-			return s.cpuCap == defaultCap && slices.Equal(s.nginxConfigs, []string{"slice", "whole"}) && s.useWrk && s.edgeProcs == 1
+			return s.cpuCap == defaultCap && slices.Equal(s.nginxConfigs, []string{"slice", "whole"}) && s.useWrk && s.edgeProcs == 1 && s.tcpCC == "cubic"
 		}},
+		{[]string{"-tcp-cc", ""}, false, func(s settings) bool { return s.tcpCC == "" }},
+		{[]string{"-tcp-cc", "../../etc/passwd"}, true, nil},
 		{[]string{"-nginx-configs", "whole, slice,whole"}, false, func(s settings) bool { return slices.Equal(s.nginxConfigs, []string{"whole", "slice"}) }},
 		{[]string{"-cpu-cap", "0", "-wrk=false"}, false, func(s settings) bool { return s.cpuCap == 0 && !s.useWrk }},
 		{[]string{"-cpu-cap", "-1"}, true, nil},
@@ -359,5 +361,42 @@ func TestOTLPSink(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || s.exports.Load() != 1 || s.bytes.Load() != 5 {
 		t.Errorf("sink answered %d, counted %d exports of %d bytes; want 200, 1, 5", resp.StatusCode, s.exports.Load(), s.bytes.Load())
+	}
+}
+
+// TestSetCongestionControl sets the machine's congestion control to what
+// it is (no change, nothing to put back) and, where the test may write
+// the sysctl (root), to another one the kernel has and back.
+func TestSetCongestionControl(t *testing.T) {
+	old, err := os.ReadFile(ccSysctl)
+	if err != nil {
+		t.Skipf("no %s: %v", ccSysctl, err)
+	}
+	was := strings.TrimSpace(string(old))
+	restore, err := setCongestionControl(was, io.Discard)
+	if err != nil {
+		t.Fatalf("setting it to what it is (%s): %v", was, err)
+	}
+	restore()
+	other := "reno" // built into every kernel
+	if was == other {
+		other = "cubic"
+	}
+	restore, err = setCongestionControl(other, io.Discard)
+	if err != nil {
+		if os.Geteuid() != 0 {
+			t.Skipf("not root: %v", err)
+		}
+		t.Fatal(err)
+	}
+	now, _ := os.ReadFile(ccSysctl)
+	restore()
+	back, _ := os.ReadFile(ccSysctl)
+	if strings.TrimSpace(string(now)) != other || strings.TrimSpace(string(back)) != was {
+		t.Errorf("set %s: read %q; restored: %q, want %q", other, now, back, was)
+	}
+	if _, err := setCongestionControl("no-such-cc", io.Discard); err == nil {
+		t.Error("an unknown congestion control: no error")
+		restore()
 	}
 }

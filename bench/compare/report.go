@@ -115,8 +115,12 @@ func (c *compare) report(w io.Writer, loads []load, results [][]result, bound []
 		}
 	}
 	fmt.Fprintf(w, "\nbench-compare: %d cores (%s); %s\n", c.s.cores, cpu, c.placement())
-	fmt.Fprintf(w, "%d songs of %s (AAC 64/128/320, 6 s fragments, 1 MiB slices), %s per load, %d rounds, %d conns, %d listeners, fixed rate %.0f req/s\n\n",
-		c.s.songs, c.s.songLen, c.s.duration, c.s.rounds, c.s.conns, c.s.listeners, c.rate)
+	cc := c.s.tcpCC
+	if cc == "" {
+		cc = "the machine's"
+	}
+	fmt.Fprintf(w, "%d songs of %s (AAC 64/128/320, 6 s fragments, 1 MiB slices), %s per load, %d rounds, %d conns, %d listeners, fixed rate %.0f req/s, TCP congestion control %s\n\n",
+		c.s.songs, c.s.songLen, c.s.duration, c.s.rounds, c.s.conns, c.s.listeners, c.rate, cc)
 	var names []string
 	for _, sv := range c.servers {
 		names = append(names, sv.name)
