@@ -399,30 +399,25 @@ func loadByRank[T any](ctx context.Context, s *Store, spec searchSpec, keys []in
 }
 
 // fuzzySearch answers a PostgreSQL query that matched no words with the
-// names most similar to it (pg_trgm), most similar first.
+// names most similar to it (pg_trgm), most similar first. The page and
+// the count come from one read of the trigram index (a window count).
 func fuzzySearch[T any](ctx context.Context, s *Store, spec searchSpec, q Query, limit, offset int,
 	scan func(*sql.Rows) (T, int64, error)) (SearchPage[T], error) {
 	var p SearchPage[T]
 	a := spec.alias
-	where := a + ".name_key % $1"
-	if spec.visible != "" {
-		where += " AND " + spec.visible
+	from := fmt.Sprintf("FROM %s %s%s", spec.table, a, visibleWhere(spec, a+".name_key % $1"))
+	keys, n, err := s.probe(ctx, fmt.Sprintf(`SELECT %s.rank_key, count(*) OVER () %s
+		ORDER BY similarity(%s.name_key, $1) DESC, %s.rank_key DESC LIMIT $2 OFFSET $3`, a, from, a, a),
+		[]any{q.Key, limit, offset})
+	if err == nil && len(keys) == 0 && offset > 0 {
+		// A page past the end has no row to carry the count.
+		err = s.read.QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM (SELECT 1 %s LIMIT %d) c`, from, MaxSearchTotal+1),
+			q.Key).Scan(&n)
 	}
-	var n int
-	if err := s.read.QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM (SELECT 1 FROM %s %s WHERE %s LIMIT %d) c`,
-		spec.table, a, where, MaxSearchTotal+1), q.Key).Scan(&n); err != nil {
-		return p, err
-	}
-	p.Total, p.Capped = min(n, MaxSearchTotal), n > MaxSearchTotal
-	if p.Total == 0 || offset >= p.Total {
-		return p, nil
-	}
-	keys, err := queryColumn[int64](ctx, s.read, fmt.Sprintf(`SELECT %s.rank_key FROM %s %s WHERE %s
-		ORDER BY similarity(%s.name_key, $1) DESC, %s.rank_key DESC LIMIT $2 OFFSET $3`, a, spec.table, a, where, a, a),
-		q.Key, limit, offset)
 	if err != nil {
 		return p, err
 	}
+	p.Total, p.Capped = min(n, MaxSearchTotal), n > MaxSearchTotal
 	p.Items, err = loadByRank(ctx, s, spec, keys, scan)
 	return p, err
 }
