@@ -33,7 +33,9 @@ const MaxSearchTotal = 1000
 type SearchPage[T any] struct {
 	Items []T
 	// Total is how many match, counted up to MaxSearchTotal; Capped says
-	// there are more.
+	// there are more. On PostgreSQL a term estimated at more than
+	// MaxSearchTotal matches (pgSearch) is not counted: Total is
+	// MaxSearchTotal and Capped is set. Total is exact when Capped is not.
 	Total  int
 	Capped bool
 }
@@ -138,9 +140,9 @@ func scanPlaylist(r *sql.Rows) (Playlist, error) {
 //	tier 1: every query word is a word of the name;
 //	tier 2: every query word is somewhere (name, credits, album);
 //
-// each tier by rank_key (popularity bucket, then newest). Every tier is a
-// query that reads its index in rank_key order and stops at the page's
-// end, so a word in half the catalog costs what a rare one does. Short
+// each tier by rank_key (popularity bucket, then newest). Every tier is
+// read in rank_key order and stops at the page's end (on PostgreSQL see
+// pgSearch), so a word in half the catalog costs what a rare one does. Short
 // queries (one or two characters) search names only. On PostgreSQL a
 // query that matches nothing falls back to trigram similarity of names.
 func search[T any](ctx context.Context, s *Store, spec searchSpec, q Query, limit, offset int,
