@@ -25,18 +25,9 @@ import (
 // are exact up to MaxSearchTotal, except for a term whose estimate is
 // above it, which is reported as capped without being counted.
 
-const (
-	// walkRows is how many rows of the rank index pgSearch reads first:
-	// about 1 ms, and enough for the first page of a term in one row of
-	// 100.
-	walkRows = 2000
-	// tierProbeRows is how many matches of a tier pgTier may read from its
-	// GIN index, one table fetch each, rather than walk on: the walk for
-	// a page of 40 reads 40 × rows/matches index rows (27,000 at 1,500 of
-	// 1M); the two cost about the same near 1,500 (a fetch is 2.5 µs when
-	// cached, more when not; a walked row 0.4 µs).
-	tierProbeRows = 1500
-)
+// walkRows is how many rows of the rank index pgSearch reads first: about
+// 1 ms, and enough for the first page of a term in one row of 100.
+const walkRows = 2000
 
 // walkSample is what the first walk of the rank index found: the rows
 // that match every word, in rank order, split by tier.
@@ -153,18 +144,18 @@ func (s *Store) probeTiers(ctx context.Context, spec searchSpec, all, names matc
 // pgTier returns the first n rank keys of the rows matching m, given the
 // found of them the walk w found (its first ones, at most n): the walk's
 // when they are enough or all there are; else from m's GIN index when w
-// estimates at most tierProbeRows matches (and they were); else the walk
+// estimates at most MaxSearchTotal matches (and they were); else the walk
 // goes on past w.
 func (s *Store) pgTier(ctx context.Context, spec searchSpec, m matcher, w walkSample, first []int64, found, n int) ([]int64, error) {
 	if len(first) >= n || w.whole() {
 		return first[:min(n, len(first))], nil
 	}
-	if w.estimate(found) <= tierProbeRows {
+	if w.estimate(found) <= MaxSearchTotal {
 		var b queryBuilder
-		inner := s.matchQuery(spec, m, &b, spec.alias+".rank_key") + ` LIMIT ` + b.arg(tierProbeRows+1)
+		inner := s.matchQuery(spec, m, &b, spec.alias+".rank_key") + ` LIMIT ` + b.arg(MaxSearchTotal+1)
 		keys, total, err := s.probe(ctx, `WITH m AS MATERIALIZED (`+inner+`) SELECT rank_key, count(*) OVER () FROM m
 			ORDER BY rank_key DESC LIMIT `+b.arg(n), b.args)
-		if err != nil || total <= tierProbeRows {
+		if err != nil || total <= MaxSearchTotal {
 			return keys, err
 		}
 	}
