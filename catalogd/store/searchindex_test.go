@@ -295,3 +295,62 @@ func searchReference(t *testing.T, s *Store, q Query, n int) ([]int64, int) {
 }
 
 func head(k []int64) []int64 { return k[:min(len(k), 5)] }
+
+// TestSearchTotalsAndPages, on both databases over a seeded catalog:
+// pages of a search are slices of one long answer in ranking order (a
+// short prefix, a common word, two words), a total that is not capped
+// is exactly how many rows match (the whole answer), and a capped one
+// means more than MaxSearchTotal do. On PostgreSQL a common word's
+// total comes from the popular-first walk and the others from GIN.
+func TestSearchTotalsAndPages(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *Store, _ *testClock) {
+		ctx := context.Background()
+		if _, err := s.Seed(ctx, SeedOptions{Songs: 3000, Seed: 5, TrendingSongs: -1}); err != nil {
+			t.Fatal(err)
+		}
+		if s.Dialect() == Postgres {
+			mustExec(t, s, `VACUUM ANALYZE songs`)
+		}
+		capped := 0
+		for _, text := range []string{"l", "lo", "love", "night", "love n", "heart", "zzzzqx"} {
+			q := ParseQuery(text)
+			whole, err := s.SearchSongs(ctx, q, MaxSearchTotal, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := songIDs(whole.Items)
+			switch {
+			case whole.Capped:
+				capped++
+				if whole.Total != MaxSearchTotal || len(ids) != MaxSearchTotal {
+					t.Errorf("%q: capped with total %d and %d songs, want %d of each", text, whole.Total, len(ids), MaxSearchTotal)
+				}
+			case whole.Total != len(ids):
+				t.Errorf("%q: total %d, but %d songs match", text, whole.Total, len(ids))
+			}
+			for off := 0; off < min(len(ids), 60); off += 7 {
+				p, err := s.SearchSongs(ctx, q, 7, off)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, want := songIDs(p.Items), ids[off:min(len(ids), off+7)]; !slices.Equal(got, want) {
+					t.Errorf("%q page at %d = %v, want %v (the long answer's)", text, off, got, want)
+				}
+				if p.Total != whole.Total || p.Capped != whole.Capped {
+					t.Errorf("%q page at %d: total %d capped %v, want %d %v", text, off, p.Total, p.Capped, whole.Total, whole.Capped)
+				}
+			}
+		}
+		if capped == 0 {
+			t.Error("no query matched more than MaxSearchTotal songs: seed more")
+		}
+	})
+}
+
+func songIDs(songs []Song) []int64 {
+	ids := make([]int64, len(songs))
+	for i, so := range songs {
+		ids[i] = so.ID
+	}
+	return ids
+}
