@@ -64,8 +64,11 @@
 // the FTS5 tables (external content over views of the listable rows,
 // unicode61 remove_diacritics 2, prefix indexes of 1–8 characters) use
 // rank_key as their rowid; on PostgreSQL tsvector columns (name words
-// weight A) with GIN indexes and btree indexes on rank_key serve the same
-// queries. Totals are counted up to MaxSearchTotal. On PostgreSQL a query
+// weight A) with GIN indexes and btree indexes on rank_key that include
+// search_tsv serve the same queries (searchpg.go). Totals are counted up
+// to MaxSearchTotal, except on PostgreSQL for a term that a walk of the
+// most popular rows estimates at more: it is reported capped without
+// being counted. On PostgreSQL a query
 // that finds nothing is retried with pg_trgm similarity on names (typo
 // tolerance); SQLite has no such fallback.
 //

@@ -33,7 +33,9 @@ const MaxSearchTotal = 1000
 type SearchPage[T any] struct {
 	Items []T
 	// Total is how many match, counted up to MaxSearchTotal; Capped says
-	// there are more.
+	// there are more. On PostgreSQL a term estimated at more than
+	// MaxSearchTotal matches (pgSearch) is not counted: Total is
+	// MaxSearchTotal and Capped is set. Total is exact when Capped is not.
 	Total  int
 	Capped bool
 }
@@ -54,16 +56,20 @@ type searchSpec struct {
 	extra bool
 	// selectFrom is "SELECT cols FROM table alias JOIN …" for the scanner.
 	selectFrom string
+	// walkIndex is the PostgreSQL index of rank_key with search_tsv
+	// included (migration 0016) that pgSearch walks.
+	walkIndex string
 }
 
 var (
 	songSearch = searchSpec{table: "songs", alias: "s", fts: "songs_fts", visible: "s.status = 'ready'", extra: true,
-		selectFrom: songSelect}
-	artistSearch = searchSpec{table: "artists", alias: "ar", fts: "artists_fts",
+		selectFrom: songSelect, walkIndex: "songs_rank_search_ready"}
+	artistSearch = searchSpec{table: "artists", alias: "ar", fts: "artists_fts", walkIndex: "artists_rank_search",
 		selectFrom: `SELECT ar.id, ar.owner_user_id, ar.name, ar.bio, ar.image_url, ar.popularity, ar.created_at, ar.updated_at FROM artists ar`}
-	albumSearch = searchSpec{table: "albums", alias: "al", fts: "albums_fts", extra: true,
+	albumSearch = searchSpec{table: "albums", alias: "al", fts: "albums_fts", extra: true, walkIndex: "albums_rank_search",
 		selectFrom: `SELECT ` + albumColumns + ` FROM albums al JOIN artists ar ON ar.id = al.artist_id`}
 	playlistSearch = searchSpec{table: "playlists", alias: "p", fts: "playlists_fts", visible: "p.is_public",
+		walkIndex: "playlists_rank_search_public",
 		selectFrom: `SELECT p.id, p.owner_user_id, u.display_name, p.name, p.description, p.is_public, p.popularity,
 			p.created_at, p.updated_at FROM playlists p JOIN users u ON u.id = p.owner_user_id`}
 )
@@ -134,9 +140,9 @@ func scanPlaylist(r *sql.Rows) (Playlist, error) {
 //	tier 1: every query word is a word of the name;
 //	tier 2: every query word is somewhere (name, credits, album);
 //
-// each tier by rank_key (popularity bucket, then newest). Every tier is a
-// query that reads its index in rank_key order and stops at the page's
-// end, so a word in half the catalog costs what a rare one does. Short
+// each tier by rank_key (popularity bucket, then newest). Every tier is
+// read in rank_key order and stops at the page's end (on PostgreSQL see
+// pgSearch), so a word in half the catalog costs what a rare one does. Short
 // queries (one or two characters) search names only. On PostgreSQL a
 // query that matches nothing falls back to trigram similarity of names.
 func search[T any](ctx context.Context, s *Store, spec searchSpec, q Query, limit, offset int,
@@ -146,21 +152,13 @@ func search[T any](ctx context.Context, s *Store, spec searchSpec, q Query, limi
 		return p, nil
 	}
 	all, names := s.matchers(spec, q)
-	// Counting runs beside the tier reads; it is the costlier part.
+	var keys []int64
 	var n int
-	var countErr error
-	counted := make(chan struct{})
-	if s.replicas != nil {
-		ctx = carryMethod(ctx) // the goroutine's stack does not show the Store method
-	}
-	go func() {
-		defer close(counted)
-		n, countErr = s.countMatches(ctx, spec, all)
-	}()
-	keys, err := s.tierKeys(ctx, spec, q, all, names, offset+limit)
-	<-counted
-	if err == nil {
-		err = countErr
+	var err error
+	if s.dialect == Postgres {
+		keys, n, err = s.pgSearch(ctx, spec, q, all, names, offset+limit)
+	} else {
+		keys, n, err = s.sqliteSearch(ctx, spec, q, all, names, offset+limit)
 	}
 	if err != nil {
 		return p, err
@@ -181,9 +179,31 @@ func search[T any](ctx context.Context, s *Store, spec searchSpec, q Query, limi
 	return p, err
 }
 
-// tierKeys returns the rank keys of the first need results in ranking
-// order (see search).
-func (s *Store) tierKeys(ctx context.Context, spec searchSpec, q Query, all, names matcher, need int) ([]int64, error) {
+// sqliteSearch returns the rank keys of the first need results in ranking
+// order (see search) and how many rows match, counted to MaxSearchTotal+1.
+func (s *Store) sqliteSearch(ctx context.Context, spec searchSpec, q Query, all, names matcher, need int) ([]int64, int, error) {
+	// Counting runs beside the tier reads; it is the costlier part.
+	var n int
+	var countErr error
+	counted := make(chan struct{})
+	if s.replicas != nil {
+		ctx = carryMethod(ctx) // the goroutine's stack does not show the Store method
+	}
+	go func() {
+		defer close(counted)
+		n, countErr = s.countMatches(ctx, spec, all)
+	}()
+	keys, err := s.tierKeys(ctx, spec, q, all, names, need)
+	<-counted
+	if err == nil {
+		err = countErr
+	}
+	return keys, n, err
+}
+
+// exactKeys returns the rank keys of tier 0, the rows whose folded name
+// is the query, most popular first.
+func (s *Store) exactKeys(ctx context.Context, spec searchSpec, q Query, need int) ([]int64, error) {
 	// On SQLite the value is bound through +$1: with sqlite_stat4 rows for
 	// the name_key index a bare $1 makes SQLite re-prepare the statement
 	// at every new binding (the value might change the estimates), which
@@ -193,25 +213,22 @@ func (s *Store) tierKeys(ctx context.Context, spec searchSpec, q Query, all, nam
 	if s.dialect == SQLite {
 		cond = "name_key = +$1"
 	}
-	keys, err := s.rankKeys(ctx, spec, cond, need, q.Key)
+	return s.rankKeys(ctx, spec, cond, need, q.Key)
+}
+
+// tierKeys returns the rank keys of the first need results in ranking
+// order on SQLite (see search).
+func (s *Store) tierKeys(ctx context.Context, spec searchSpec, q Query, all, names matcher, need int) ([]int64, error) {
+	keys, err := s.exactKeys(ctx, spec, q, need)
 	if err != nil {
 		return nil, err
-	}
-	seen := make(map[int64]bool, len(keys))
-	for _, k := range keys {
-		seen[k] = true
 	}
 	more, err := s.matchKeys(ctx, spec, names, need+len(keys))
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range more {
-		if !seen[k] {
-			seen[k] = true
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) < need && spec.extra && !q.Short() {
+	keys = appendNew(keys, more)
+	if len(keys) < need && hasRest(spec, q) {
 		rest, err := s.matchKeys(ctx, spec, all.except(names), need-len(keys))
 		if err != nil {
 			return nil, err
@@ -219,6 +236,25 @@ func (s *Store) tierKeys(ctx context.Context, spec searchSpec, q Query, all, nam
 		keys = append(keys, rest...)
 	}
 	return keys, nil
+}
+
+// hasRest reports whether a search of spec for q has a tier 2: words
+// found outside the name (short queries match names only).
+func hasRest(spec searchSpec, q Query) bool { return spec.extra && !q.Short() }
+
+// appendNew appends to keys those of more that keys does not hold.
+func appendNew(keys, more []int64) []int64 {
+	seen := make(map[int64]bool, len(keys))
+	for _, k := range keys {
+		seen[k] = true
+	}
+	for _, k := range more {
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // matcher is a full-text condition in the store's dialect: an FTS5 MATCH
@@ -229,13 +265,18 @@ func (s *Store) tierKeys(ctx context.Context, spec searchSpec, q Query, all, nam
 // search_tsv would read every row whose tsvector holds the word in any
 // weight and recheck the weight in the heap: a name word that is also a
 // credited artist's ("beyonce") cost 31,681 heap rows for 646 matches.
+//
+// row and notRow are expr and not as a condition on search_tsv itself
+// (names: every lexeme weighted A), which a walk of the rank index that
+// includes search_tsv checks without reading the table (pgSearch).
 type matcher struct {
 	expr, not       string
+	row, notRow     string
 	names, notNames bool
 }
 
 func (m matcher) except(n matcher) matcher {
-	return matcher{expr: m.expr, names: m.names, not: n.expr, notNames: n.names}
+	return matcher{expr: m.expr, row: m.row, names: m.names, not: n.expr, notRow: n.row, notNames: n.names}
 }
 
 // matchers returns the conditions "every word anywhere" and "every word
@@ -245,8 +286,8 @@ func (s *Store) matchers(spec searchSpec, q Query) (all, names matcher) {
 		names = matcher{expr: "{search_text} : (" + q.FTS5() + ")"}
 		all = matcher{expr: q.FTS5()}
 	} else {
-		names = matcher{expr: q.TSQuery(), names: true}
-		all = matcher{expr: q.TSQuery()}
+		names = matcher{expr: q.TSQuery(), row: q.TSQueryWeighted("A"), names: true}
+		all = matcher{expr: q.TSQuery(), row: q.TSQuery()}
 	}
 	if q.Short() || !spec.extra {
 		all = names
@@ -263,40 +304,11 @@ func (s *Store) countMatches(ctx context.Context, spec searchSpec, m matcher) (i
 	return n, err
 }
 
-// sparseMatches is how many matching rows PostgreSQL's matchKeys takes
-// from the full-text index before it decides that a term is common.
-const sparseMatches = 2000
-
 // matchKeys returns the rank keys of the first n rows matching m in
-// descending rank_key order.
-//
-// On PostgreSQL the planner cannot estimate prefix and weighted tsquery
-// matches (at 1M songs "sigur:*" was estimated at 6,969 rows for 629), so
-// for a rare term it walked the rank_key index backwards and checked
-// tens of thousands of rows one by one (110–220 ms). Now the GIN index
-// is asked first for at most sparseMatches+1 rows, which are sorted; only
-// when there are more (a common term, dense in rank order) is the
-// backward walk used, and it then stops within a few pages (see
-// docs/performance.md, catalogd on PostgreSQL).
+// descending rank_key order (SQLite: FTS5 rowids are rank keys).
 func (s *Store) matchKeys(ctx context.Context, spec searchSpec, m matcher, n int) ([]int64, error) {
-	col := "rowid"
-	if s.dialect == Postgres {
-		col = spec.alias + ".rank_key"
-		var b queryBuilder
-		inner := s.matchQuery(spec, m, &b, col) + ` LIMIT ` + b.arg(sparseMatches+1)
-		q := `WITH m AS MATERIALIZED (` + inner + `) SELECT rank_key, count(*) OVER () FROM m ORDER BY rank_key DESC LIMIT ` + b.arg(n)
-		total := 0
-		keys, err := queryAll(ctx, s.read, func(r scanner) (int64, error) {
-			var k int64
-			err := r.Scan(&k, &total)
-			return k, err
-		}, q, b.args...)
-		if err != nil || total <= sparseMatches {
-			return keys, err
-		}
-	}
 	var b queryBuilder
-	q := s.matchQuery(spec, m, &b, col) + ` ORDER BY ` + col + ` DESC LIMIT ` + b.arg(n)
+	q := s.matchQuery(spec, m, &b, "rowid") + ` ORDER BY rowid DESC LIMIT ` + b.arg(n)
 	return queryColumn[int64](ctx, s.read, q, b.args...)
 }
 
@@ -389,30 +401,25 @@ func loadByRank[T any](ctx context.Context, s *Store, spec searchSpec, keys []in
 }
 
 // fuzzySearch answers a PostgreSQL query that matched no words with the
-// names most similar to it (pg_trgm), most similar first.
+// names most similar to it (pg_trgm), most similar first. The page and
+// the count come from one read of the trigram index (a window count).
 func fuzzySearch[T any](ctx context.Context, s *Store, spec searchSpec, q Query, limit, offset int,
 	scan func(*sql.Rows) (T, int64, error)) (SearchPage[T], error) {
 	var p SearchPage[T]
 	a := spec.alias
-	where := a + ".name_key % $1"
-	if spec.visible != "" {
-		where += " AND " + spec.visible
+	from := fmt.Sprintf("FROM %s %s%s", spec.table, a, visibleWhere(spec, a+".name_key % $1"))
+	keys, n, err := s.probe(ctx, fmt.Sprintf(`SELECT %s.rank_key, count(*) OVER () %s
+		ORDER BY similarity(%s.name_key, $1) DESC, %s.rank_key DESC LIMIT $2 OFFSET $3`, a, from, a, a),
+		[]any{q.Key, limit, offset})
+	if err == nil && len(keys) == 0 && offset > 0 {
+		// A page past the end has no row to carry the count.
+		err = s.read.QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM (SELECT 1 %s LIMIT %d) c`, from, MaxSearchTotal+1),
+			q.Key).Scan(&n)
 	}
-	var n int
-	if err := s.read.QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM (SELECT 1 FROM %s %s WHERE %s LIMIT %d) c`,
-		spec.table, a, where, MaxSearchTotal+1), q.Key).Scan(&n); err != nil {
-		return p, err
-	}
-	p.Total, p.Capped = min(n, MaxSearchTotal), n > MaxSearchTotal
-	if p.Total == 0 || offset >= p.Total {
-		return p, nil
-	}
-	keys, err := queryColumn[int64](ctx, s.read, fmt.Sprintf(`SELECT %s.rank_key FROM %s %s WHERE %s
-		ORDER BY similarity(%s.name_key, $1) DESC, %s.rank_key DESC LIMIT $2 OFFSET $3`, a, spec.table, a, where, a, a),
-		q.Key, limit, offset)
 	if err != nil {
 		return p, err
 	}
+	p.Total, p.Capped = min(n, MaxSearchTotal), n > MaxSearchTotal
 	p.Items, err = loadByRank(ctx, s, spec, keys, scan)
 	return p, err
 }

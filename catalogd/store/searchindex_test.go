@@ -216,61 +216,141 @@ func TestSearchStatistics(t *testing.T) {
 	}
 }
 
-// TestMatchKeysSparseAndDense: on PostgreSQL matchKeys asks the full-text
-// index first and walks the rank order only for terms with more than
-// sparseMatches rows; both ways give exactly the first n matching rows in
-// rank order, as a plain sort of every match does.
-func TestMatchKeysSparseAndDense(t *testing.T) {
+// TestPostgresSearchPaths: pgSearch answers a common term from its walk
+// of the most popular rows, a rare one from the GIN index and one in
+// between by walking further; every way gives exactly the first n
+// results of a plain sort in ranking order (tier 0, 1, 2, then rank_key),
+// and a total that is exact when not capped and capped when more than
+// MaxSearchTotal rows match.
+func TestPostgresSearchPaths(t *testing.T) {
 	s := openPostgres(t, newTestClock())
 	ctx := context.Background()
 	if _, err := s.Seed(ctx, SeedOptions{Songs: 6000, Seed: 11, TrendingSongs: -1}); err != nil {
 		t.Fatal(err)
 	}
-	// The most and a least common name words of the seeded songs.
-	var common, rare string
-	if err := s.w.QueryRowContext(ctx, `SELECT word FROM ts_stat('SELECT search_tsv FROM songs')
-		WHERE length(word) > 2 ORDER BY ndoc DESC, word LIMIT 1`).Scan(&common); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.w.QueryRowContext(ctx, `SELECT word FROM ts_stat('SELECT search_tsv FROM songs')
-		WHERE length(word) > 2 AND ndoc BETWEEN 20 AND 200 ORDER BY ndoc, word LIMIT 1`).Scan(&rare); err != nil {
-		t.Fatal(err)
-	}
-	var dense int
-	for _, tc := range []struct {
-		word  string
-		dense bool
-	}{{common, true}, {rare, false}} {
-		m := matcher{expr: tc.word + ":*"}
-		var total int
-		if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM songs s WHERE s.search_tsv @@ to_tsquery('simple', $1) AND s.status = 'ready'`,
-			m.expr).Scan(&total); err != nil {
+	mustExec(t, s, `VACUUM ANALYZE songs`) // the walk's size estimate (reltuples)
+	// The most common name word, one of a few hundred rows, one of a few
+	// dozen, and a credited artist's word that is in few titles.
+	word := func(q string) string {
+		t.Helper()
+		var w string
+		if err := s.w.QueryRowContext(ctx, q).Scan(&w); err != nil {
 			t.Fatal(err)
 		}
-		if (total > sparseMatches) != tc.dense {
-			t.Fatalf("%q matches %d rows: not the case wanted (dense %v); seed more", tc.word, total, tc.dense)
-		}
-		if tc.dense {
-			dense++
-		}
-		for _, n := range []int{1, 20, 300} {
-			got, err := s.matchKeys(ctx, songSearch, m, n)
+		return w
+	}
+	stat := `SELECT word FROM ts_stat('SELECT ts_filter(search_tsv, ''{a}'') FROM songs') WHERE length(word) > 2 AND `
+	common := word(stat + `true ORDER BY ndoc DESC, word LIMIT 1`)
+	mid := word(stat + `ndoc BETWEEN 150 AND 400 ORDER BY ndoc, word LIMIT 1`)
+	rare := word(stat + `ndoc BETWEEN 20 AND 60 ORDER BY ndoc, word LIMIT 1`)
+	credit := word(`SELECT word FROM ts_stat('SELECT search_tsv FROM songs', 'b') WHERE length(word) > 3 ORDER BY ndoc DESC, word LIMIT 1`)
+	paths := map[string]bool{}
+	for _, text := range []string{common, mid, rare, credit, common[:1], common[:2], mid[:3], common + " " + mid[:2], "zzzzqx"} {
+		q := ParseQuery(text)
+		all, names := s.matchers(songSearch, q)
+		for _, n := range []int{1, 20, 300, MaxSearchTotal} {
+			got, total, err := s.pgSearch(ctx, songSearch, q, all, names, n)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := queryColumn[int64](ctx, s.w, `SELECT s.rank_key FROM songs s WHERE s.search_tsv @@ to_tsquery('simple', $1)
-				AND s.status = 'ready' ORDER BY s.rank_key + 0 DESC LIMIT $2`, m.expr, n)
-			if err != nil {
-				t.Fatal(err)
+			if len(got) > n {
+				got = got[:n]
 			}
+			want, matches := searchReference(t, s, q, n)
 			if !slices.Equal(got, want) {
-				t.Errorf("%q (%d matches), first %d: got %d keys %v…, want %d %v…", tc.word, total, n, len(got), head(got), len(want), head(want))
+				t.Errorf("%q, first %d: got %d keys %v…, want %d %v…", text, n, len(got), head(got), len(want), head(want))
 			}
+			switch {
+			case total <= MaxSearchTotal && total != matches:
+				t.Errorf("%q: total %d, want %d (not capped: exact)", text, total, matches)
+			case matches > MaxSearchTotal && total <= MaxSearchTotal:
+				t.Errorf("%q: total %d for %d matches, want capped", text, total, matches)
+			}
+			paths[fmt.Sprint(matches > MaxSearchTotal, total > MaxSearchTotal)] = true
 		}
 	}
-	if dense != 1 {
-		t.Fatal("no dense term tested")
+	if !paths["true true"] || !paths["false false"] {
+		t.Errorf("paths taken %v: want both a capped and an exact total", paths)
 	}
 }
 
+// searchReference ranks every song matching q with one plain sort and
+// returns the first n rank keys and how many songs match.
+func searchReference(t *testing.T, s *Store, q Query, n int) ([]int64, int) {
+	t.Helper()
+	ctx := context.Background()
+	all, names := s.matchers(songSearch, q)
+	cond := `s.search_tsv @@ to_tsquery('simple', $1) AND s.status = 'ready'`
+	var matches int
+	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM songs s WHERE `+cond, all.row).Scan(&matches); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := queryColumn[int64](ctx, s.w, `SELECT s.rank_key FROM songs s WHERE `+cond+`
+		ORDER BY s.name_key = $2 DESC, s.search_tsv @@ to_tsquery('simple', $3) DESC, s.rank_key + 0 DESC LIMIT $4`,
+		all.row, q.Key, names.row, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys, matches
+}
+
 func head(k []int64) []int64 { return k[:min(len(k), 5)] }
+
+// TestSearchTotalsAndPages, on both databases over a seeded catalog:
+// pages of a search are slices of one long answer in ranking order (a
+// short prefix, a common word, two words), a total that is not capped
+// is exactly how many rows match (the whole answer), and a capped one
+// means more than MaxSearchTotal do. On PostgreSQL a common word's
+// total comes from the popular-first walk and the others from GIN.
+func TestSearchTotalsAndPages(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *Store, _ *testClock) {
+		ctx := context.Background()
+		if _, err := s.Seed(ctx, SeedOptions{Songs: 3000, Seed: 5, TrendingSongs: -1}); err != nil {
+			t.Fatal(err)
+		}
+		if s.Dialect() == Postgres {
+			mustExec(t, s, `VACUUM ANALYZE songs`)
+		}
+		capped := 0
+		for _, text := range []string{"l", "lo", "love", "night", "love n", "heart", "zzzzqx"} {
+			q := ParseQuery(text)
+			whole, err := s.SearchSongs(ctx, q, MaxSearchTotal, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := songIDs(whole.Items)
+			switch {
+			case whole.Capped:
+				capped++
+				if whole.Total != MaxSearchTotal || len(ids) != MaxSearchTotal {
+					t.Errorf("%q: capped with total %d and %d songs, want %d of each", text, whole.Total, len(ids), MaxSearchTotal)
+				}
+			case whole.Total != len(ids):
+				t.Errorf("%q: total %d, but %d songs match", text, whole.Total, len(ids))
+			}
+			for off := 0; off < min(len(ids), 60); off += 7 {
+				p, err := s.SearchSongs(ctx, q, 7, off)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, want := songIDs(p.Items), ids[off:min(len(ids), off+7)]; !slices.Equal(got, want) {
+					t.Errorf("%q page at %d = %v, want %v (the long answer's)", text, off, got, want)
+				}
+				if p.Total != whole.Total || p.Capped != whole.Capped {
+					t.Errorf("%q page at %d: total %d capped %v, want %d %v", text, off, p.Total, p.Capped, whole.Total, whole.Capped)
+				}
+			}
+		}
+		if capped == 0 {
+			t.Error("no query matched more than MaxSearchTotal songs: seed more")
+		}
+	})
+}
+
+func songIDs(songs []Song) []int64 {
+	ids := make([]int64, len(songs))
+	for i, so := range songs {
+		ids[i] = so.ID
+	}
+	return ids
+}

@@ -463,8 +463,12 @@ func TestSearchTypoFallbackPostgres(t *testing.T) {
 	s := openPostgres(t, newTestClock())
 	c := newCatalog(t, s)
 	as, err := s.SearchArtists(context.Background(), ParseQuery("beyonse"), 10, 0)
-	if err != nil || len(as.Items) != 1 || as.Items[0].ID != c.beyonce.ID {
-		t.Errorf("SearchArtists(beyonse) = %+v, %v: want the trigram fallback to find Beyoncé", as, err)
+	if err != nil || len(as.Items) != 1 || as.Items[0].ID != c.beyonce.ID || as.Total != 1 {
+		t.Errorf("SearchArtists(beyonse) = %+v, %v: want the trigram fallback to find Beyoncé, total 1", as, err)
+	}
+	// A page past the end still has the total (no row carries it).
+	if as, err := s.SearchArtists(context.Background(), ParseQuery("beyonse"), 10, 5); err != nil || len(as.Items) != 0 || as.Total != 1 {
+		t.Errorf("SearchArtists(beyonse) offset 5 = %+v, %v: want no items, total 1", as, err)
 	}
 }
 
