@@ -282,26 +282,20 @@ func (s *Set) Edge(region string, key uint64) string {
 
 // PurgeEdges returns every region's purge endpoints, each once, in file
 // order: every edge gets every purge.
-func (s *Set) PurgeEdges() []string {
-	var out []string
-	for _, r := range s.regions {
-		for _, p := range r.Purge {
-			if !slices.Contains(out, p) {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
+func (s *Set) PurgeEdges() []string { return s.union(func(r Region) []string { return r.Purge }) }
 
 // PublicEdges returns every region's public edge base URLs, each once
 // (for a web page's Content-Security-Policy).
-func (s *Set) PublicEdges() []string {
+func (s *Set) PublicEdges() []string { return s.union(func(r Region) []string { return r.Edges }) }
+
+// union returns the URLs of field over every region, each once, in file
+// order.
+func (s *Set) union(field func(Region) []string) []string {
 	var out []string
 	for _, r := range s.regions {
-		for _, e := range r.Edges {
-			if !slices.Contains(out, e) {
-				out = append(out, e)
+		for _, u := range field(r) {
+			if !slices.Contains(out, u) {
+				out = append(out, u)
 			}
 		}
 	}

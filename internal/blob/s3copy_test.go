@@ -4,40 +4,16 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"riff/internal/blob/blobtest"
 )
 
 // TestS3CopyFrom: between two buckets of one S3 service an object is
 // copied server-side (one CopyObject, no bytes through the client);
 // from another kind of store CopyFrom declines.
 func TestS3CopyFrom(t *testing.T) {
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	mem := s3mem.New()
-	for _, b := range []string{"riff-eu", "riff-na"} {
-		if err := mem.CreateBucket(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fake := gofakes3.New(mem).Server()
-	var copies, puts atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut {
-			if r.Header.Get("X-Amz-Copy-Source") != "" {
-				copies.Add(1)
-			} else {
-				puts.Add(1)
-			}
-		}
-		fake.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
+	srv := blobtest.NewS3(t, "riff-eu", "riff-na")
 	open := func(bucket, endpoint string) *S3 {
 		s, err := NewS3(t.Context(), bucket, S3Options{Region: "us-east-1", Endpoint: endpoint, PathStyle: true})
 		if err != nil {
@@ -52,13 +28,13 @@ func TestS3CopyFrom(t *testing.T) {
 	if _, err := eu.Put(ctx, key, bytes.NewReader(body), PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	putsBefore := puts.Load()
+	putsBefore := srv.Uploads.Load()
 	info, ok, err := na.CopyFrom(ctx, eu, key)
 	if err != nil || !ok || info.Size != int64(len(body)) {
 		t.Fatalf("CopyFrom = %+v, %v, %v", info, ok, err)
 	}
-	if copies.Load() != 1 || puts.Load() != putsBefore {
-		t.Errorf("copies %d, plain puts %d: want one server-side copy and no upload", copies.Load(), puts.Load()-putsBefore)
+	if srv.Copies.Load() != 1 || srv.Uploads.Load() != putsBefore {
+		t.Errorf("copies %d, plain puts %d: want one server-side copy and no upload", srv.Copies.Load(), srv.Uploads.Load()-putsBefore)
 	}
 	rc, _, err := na.Get(ctx, key, nil)
 	if err != nil {
