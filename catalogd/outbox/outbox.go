@@ -133,6 +133,7 @@ type Dispatcher struct {
 	rows    Rows
 	log     *slog.Logger
 	targets []*Target
+	tnames  []string // the targets' names, in order
 	pruned  *metrics.Counter
 	leader  atomic.Bool // working now
 
@@ -164,7 +165,7 @@ func New(o *obs.Obs, log *slog.Logger, rows Rows, targets []string, sch Schedule
 	d := &Dispatcher{sch: sch, names: names, rows: rows, log: log, done: make(chan struct{})}
 	set := o.Metrics
 	for _, name := range targets {
-		if slices.ContainsFunc(d.targets, func(t *Target) bool { return t.Name == name }) {
+		if slices.Contains(d.tnames, name) {
 			return nil, fmt.Errorf("%s %s listed twice", names.Target, name)
 		}
 		t := &Target{Name: name, kick: make(chan struct{}, 1)}
@@ -174,6 +175,7 @@ func New(o *obs.Obs, log *slog.Logger, rows Rows, targets []string, sch Schedule
 		})
 		set.GetOrCreateGauge(fmt.Sprintf(m.TargetLag, name), func() float64 { return d.Lag(t).Seconds() })
 		d.targets = append(d.targets, t)
+		d.tnames = append(d.tnames, name)
 	}
 	set.GetOrCreateGauge(m.Pending, func() float64 {
 		n := 0
@@ -199,6 +201,9 @@ func New(o *obs.Obs, log *slog.Logger, rows Rows, targets []string, sch Schedule
 	})
 	return d, nil
 }
+
+// Names returns the targets' names, in the order given to New.
+func (d *Dispatcher) Names() []string { return slices.Clone(d.tnames) }
 
 // Targets returns the targets, in the order given to New.
 func (d *Dispatcher) Targets() []*Target { return slices.Clone(d.targets) }
@@ -229,18 +234,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer close(d.done)
 	defer d.cancel()
 
-	names := make([]string, len(d.targets))
-	for i, t := range d.targets {
-		names[i] = t.Name
-	}
 	if d.sch.Lease == nil {
 		d.leader.Store(true)
-		d.log.Info(d.names.Work+" started", d.names.Target+"s", names)
+		d.log.Info(d.names.Work+" started", d.names.Target+"s", d.tnames)
 		d.work(ctx)
 		d.leader.Store(false)
 		return nil
 	}
-	d.log.Info(d.names.Work+" started; working while this instance holds the lease", d.names.Target+"s", names, "holder", d.sch.Holder)
+	d.log.Info(d.names.Work+" started; working while this instance holds the lease", d.names.Target+"s", d.tnames, "holder", d.sch.Holder)
 	d.lead(ctx)
 	return nil
 }
@@ -473,10 +474,6 @@ func (d *Dispatcher) serve(ctx context.Context, t *Target) {
 
 // prune deletes the rows every target has every PruneInterval.
 func (d *Dispatcher) prune(ctx context.Context) {
-	names := make([]string, len(d.targets))
-	for i, t := range d.targets {
-		names[i] = t.Name
-	}
 	t := time.NewTicker(d.sch.PruneInterval)
 	defer t.Stop()
 	for {
@@ -485,7 +482,7 @@ func (d *Dispatcher) prune(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		n, err := d.rows.Prune(ctx, names, d.sch.Now().Add(-d.sch.Retain))
+		n, err := d.rows.Prune(ctx, d.tnames, d.sch.Now().Add(-d.sch.Retain))
 		if err != nil {
 			if ctx.Err() == nil {
 				d.log.Warn("pruning the "+d.names.Work+" outbox", "err", err)

@@ -161,13 +161,7 @@ func New(o *obs.Obs, st Store, cfg Config) (*Dispatcher, error) {
 }
 
 // Edges returns the edges' admin URLs as the Dispatcher names them.
-func (d *Dispatcher) Edges() []string {
-	var names []string
-	for _, t := range d.out.Targets() {
-		names = append(names, t.Name)
-	}
-	return names
-}
+func (d *Dispatcher) Edges() []string { return d.out.Names() }
 
 // Run delivers purges until ctx ends or Close is called, then returns nil
 // (at once if Close came first). With Config.Lease it delivers only while

@@ -131,13 +131,7 @@ func New(o *obs.Obs, st Store, cfg Config) (*Dispatcher, error) {
 }
 
 // Regions returns the target regions' names.
-func (d *Dispatcher) Regions() []string {
-	var names []string
-	for _, t := range d.out.Targets() {
-		names = append(names, t.Name)
-	}
-	return names
-}
+func (d *Dispatcher) Regions() []string { return d.out.Names() }
 
 // Run replicates until ctx ends or Close is called, then returns nil. It
 // returns an error if the Dispatcher is already running.
