@@ -197,6 +197,15 @@ func TestAccessLogReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	alog.Reopen()
+	// Reopen does not wait: the writer makes the new file when it gets to it.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no new file after Reopen")
+		}
+	}
 	checkRange(t, h, media, []string{tok}, 0, "bytes=10-19")
 	waitLines(2)
 	h.stop()

@@ -98,13 +98,19 @@ func (b *body) hasFiles() bool {
 // with the response head when that is possible, and reports whether it
 // will be.
 func (b *body) attach(ctx *fasthttp.RequestCtx, n int64) bool {
-	if pc, ok := ctx.Conn().(*publicConn); ok && len(b.parts) <= maxFastParts {
-		b.conn = pc
-		pc.hold()
-		ctx.Response.ImmediateHeaderFlush = true
-	}
 	ctx.Response.SetBodyStream(b, int(n))
-	return b.conn != nil
+	switch c := ctx.Conn().(type) {
+	case *loopConn:
+		return true // the loop sends it with the head (loop.go)
+	case *publicConn:
+		if len(b.parts) <= maxFastParts {
+			b.conn = c
+			c.hold()
+			ctx.Response.ImmediateHeaderFlush = true
+			return true
+		}
+	}
+	return false
 }
 
 // Read implements io.Reader, for writers that do not use WriteTo.

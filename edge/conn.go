@@ -23,13 +23,21 @@ func (l publicListener) Accept() (net.Conn, error) {
 	if !ok {
 		return c, nil
 	}
+	if pc := newPublicConn(tc); pc != nil {
+		return pc, nil
+	}
+	return c, nil
+}
+
+// newPublicConn wraps tc, or returns nil if it has no raw connection.
+func newPublicConn(tc *net.TCPConn) *publicConn {
 	raw, err := tc.SyscallConn()
 	if err != nil {
-		return c, nil
+		return nil
 	}
 	pc := &publicConn{TCPConn: tc, raw: raw}
 	pc.readStep = pc.read
-	return pc, nil
+	return pc
 }
 
 // publicConn is a plain TCP connection of the public listener. It can hold
@@ -52,6 +60,7 @@ type publicConn struct {
 	raw     syscall.RawConn // made once: SyscallConn allocates
 	holding bool            // the next writes are a head the body sends
 	head    []byte          // the held head
+	pending []byte          // read before the connection was handed over (loop.go): Read returns these first
 
 	// Read's state, for readStep (made once per connection).
 	rbuf     []byte
@@ -64,6 +73,13 @@ type publicConn struct {
 func (c *publicConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		if c.pending = c.pending[n:]; len(c.pending) == 0 {
+			c.pending = nil
+		}
+		return n, nil
 	}
 	c.rbuf, c.rn, c.rerr = p, 0, nil
 	err := c.raw.Read(c.readStep)

@@ -73,6 +73,7 @@ func (s *Server) gather(rctx context.Context, key string, name cache.Name, first
 				return meta, src, nil
 			}
 		}
+		s.mayBlock(rctx)
 		m, fsrc, err := s.fill(rctx, key, name, missing, meta, have)
 		src = max(src, fsrc)
 		if err != nil {
@@ -362,6 +363,7 @@ func (s *Server) fetchWholeCoalesced(rctx context.Context, key string, name cach
 	if len(fs) == 0 {
 		return entry, nil
 	}
+	s.mayBlock(rctx)
 	wctx, cancel := context.WithTimeout(context.Background(), s.cfg.WaitTimeout)
 	defer cancel()
 	v, err := fs[0].Wait(wctx)

@@ -74,7 +74,9 @@ func (s *Server) addDiskPart(ctx *fasthttp.RequestCtx, b *body, key []byte, name
 	if s.disk == nil || s.cfg.DiskCopy {
 		return false
 	}
-	if _, ok := ctx.Conn().(*publicConn); !ok {
+	switch ctx.Conn().(type) {
+	case *publicConn, *loopConn: // both send file parts with sendfile
+	default:
 		return false
 	}
 	fd, n, ok := s.disk.OpenSlice(b2s(key), name.Gen(), idx, meta.ETag)

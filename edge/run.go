@@ -90,6 +90,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		logLevel        = fs.String("log-level", "info", "debug, info, warn or error")
 		pprofOn         = fs.Bool("pprof", false, "serve /debug/pprof/profile and /debug/pprof/heap on the admin listener")
 		heapSlices      = fs.Bool("heap-slices", false, "keep media slices on the Go heap, not in a memfd slab outside it")
+		eventLoop       = fs.Bool("event-loop", true, "serve plain-HTTP connections from an epoll loop, answering RAM hits without a goroutine per connection (false: fasthttp's goroutine per connection, as over TLS)")
 		diskDir         = fs.String("disk-cache", "", "`folder` of the disk tier: slices kept across restarts (empty: RAM only)")
 		accessLog       = fs.String("access-log", "", "access log: a `file` (reopened on SIGHUP) or - for stdout; JSON lines (default: off)")
 		trustedProxies  = fs.String("trusted-proxies", "", "`CIDRs or addresses`, comma-separated, whose X-Forwarded-For the access log records")
@@ -182,22 +183,23 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 			BreakerCooldown: *breakerCooldown,
 		},
 		server: Config{
-			CacheBytes:     int64(cacheBytes),
-			SliceBytes:     int64(sliceBytes),
-			WaitTimeout:    waitTimeout,
-			Prefetch:       *prefetch,
-			PlaylistMaxAge: *playlistMaxAge,
-			NegativeTTL:    negativeOrOff(*negativeTTL),
-			ReadTimeout:    *readTimeout,
-			WriteTimeout:   *writeTimeout,
-			IdleTimeout:    *idleTimeout,
-			MaxConns:       *maxConns,
-			MaxConnsPerIP:  *maxConnsPerIP,
-			TLSCertFile:    *tlsCert,
-			TLSKeyFile:     *tlsKey,
-			Pprof:          *pprofOn,
-			HeapSlices:     *heapSlices,
-			DiskCopy:       !*diskSendfile,
+			CacheBytes:       int64(cacheBytes),
+			SliceBytes:       int64(sliceBytes),
+			WaitTimeout:      waitTimeout,
+			Prefetch:         *prefetch,
+			PlaylistMaxAge:   *playlistMaxAge,
+			NegativeTTL:      negativeOrOff(*negativeTTL),
+			ReadTimeout:      *readTimeout,
+			WriteTimeout:     *writeTimeout,
+			IdleTimeout:      *idleTimeout,
+			MaxConns:         *maxConns,
+			MaxConnsPerIP:    *maxConnsPerIP,
+			TLSCertFile:      *tlsCert,
+			TLSKeyFile:       *tlsKey,
+			Pprof:            *pprofOn,
+			HeapSlices:       *heapSlices,
+			GoroutinePerConn: !*eventLoop,
+			DiskCopy:         !*diskSendfile,
 		},
 		shutdownTimeout: *shutdownTimeout,
 		telemetry:       *telemetry,

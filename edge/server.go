@@ -82,6 +82,11 @@ type Config struct {
 	// measurements.
 	DiskCopy bool
 
+	// GoroutinePerConn serves the public listener with fasthttp's
+	// goroutine per connection instead of the event loop (loop.go); for
+	// measurements. TLS and MaxConnsPerIP use fasthttp alone anyway.
+	GoroutinePerConn bool
+
 	// HeapSlices keeps media slices on the Go heap instead of in a memfd
 	// slab (see cache.Slab), which keeps the cache's bytes out of the
 	// garbage collector's way; the slab is used on Linux unless this is
@@ -140,6 +145,7 @@ type Server struct {
 
 	public *fasthttp.Server
 	admin  *fasthttp.Server
+	loop   atomic.Pointer[eventLoop] // set by Serve when the event loop serves
 
 	fetching  atomic.Int64 // flight goroutines running (they use the cache)
 	closeOnce sync.Once
@@ -334,6 +340,20 @@ func (s *Server) initMetrics() {
 		set.NewGauge(`riff_edge_access_log_dropped_total`, func() float64 { return float64(l.Stats().Dropped) })
 		set.NewGauge(`riff_edge_access_log_errors_total`, func() float64 { return float64(l.Stats().Errors) })
 	}
+	set.NewGauge(`riff_edge_loop_connections`, func() float64 {
+		if l := s.loop.Load(); l != nil {
+			return l.loopConns()
+		}
+		return 0
+	})
+	for why, name := range handoffNames {
+		set.NewGauge(fmt.Sprintf(`riff_edge_loop_handoffs_total{reason=%q}`, name), func() float64 {
+			if l := s.loop.Load(); l != nil {
+				return l.handoffCount(why)
+			}
+			return 0
+		})
+	}
 	g := s.slices
 	set.NewGauge(`riff_edge_inflight_slices`, func() float64 { return float64(g.InFlight()) })
 }
@@ -347,12 +367,24 @@ func (s *Server) countRefusal(reason string) {
 }
 
 // Serve serves the public handler on ln (TLS when configured) until
-// Shutdown.
+// Shutdown: with the event loop (loop.go) on Linux, unless TLS,
+// MaxConnsPerIP or GoroutinePerConn ask for fasthttp's own.
 func (s *Server) Serve(ln net.Listener) error {
 	if s.cfg.TLSCertFile != "" && s.cfg.TLSKeyFile != "" {
 		return s.public.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
 	}
-	return s.public.Serve(publicListener{ln})
+	if s.cfg.GoroutinePerConn || s.cfg.MaxConnsPerIP > 0 {
+		return s.public.Serve(publicListener{ln})
+	}
+	l, err := newEventLoop(s, ln)
+	if err != nil {
+		s.obs.Logger.Warn("event loop unavailable, serving a goroutine per connection", "err", err)
+		return s.public.Serve(publicListener{ln})
+	}
+	if !s.loop.CompareAndSwap(nil, l) {
+		return errors.New("edge: Serve called twice")
+	}
+	return l.serve()
 }
 
 // ServeAdmin serves the admin handler on ln until Shutdown. Give it a
@@ -365,7 +397,11 @@ func (s *Server) ServeAdmin(ln net.Listener) error { return s.admin.Serve(ln) }
 // garbage collector). It is safe to call more than once, and after Serve
 // was never called.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := errors.Join(s.public.ShutdownWithContext(ctx), s.admin.ShutdownWithContext(ctx))
+	var err error
+	if l := s.loop.Load(); l != nil {
+		err = l.stop(ctx.Done())
+	}
+	err = errors.Join(err, s.public.ShutdownWithContext(ctx), s.admin.ShutdownWithContext(ctx))
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for s.fetching.Load() > 0 {
