@@ -10,7 +10,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -22,45 +21,52 @@ import (
 // fasthttp serves each connection on a goroutine that, after answering,
 // reads the next request at once: on a keep-alive connection that read
 // finds nothing (EAGAIN) and the goroutine parks in Go's poller until the
-// next request, so every answer costs two reads, a park and a wake-up,
-// and three deadline updates. nginx reads a connection only when epoll says
-// it is readable. The loop does the same: one epoll set of our own holds
-// the listener and the idle connections, and is itself registered in Go's
-// poller (os.NewFile of the epoll descriptor), so the goroutine running the
-// loop parks in Go's scheduler like any other when nothing is ready. A
-// readable connection is read once, its requests are parsed by fasthttp
-// and served by the same handler chain, synchronously, on that goroutine,
-// and each answer leaves with one writev (head and slices, as body.go does
-// for fasthttp's connections). Timeouts are a sweep once a second, not
-// timers per request.
+// next request, so every answer costs two reads, a park, a wake-up through
+// the runtime's scheduler, and three deadline updates. nginx reads a
+// connection only when epoll says it is readable. The loop does the same:
+// one goroutine waits in epoll_wait on a set of our own holding the
+// listener and the connections between requests (a blocking system call,
+// as nginx's worker makes it: the runtime runs other goroutines on another
+// thread meanwhile, and a wake-up is the system call returning, with no
+// trip through the scheduler). A readable connection is read once, its
+// requests are parsed by fasthttp (RequestCtx, RequestHeader.Read) and
+// served by the same handler chain, synchronously, and each answer leaves
+// with one writev (head and slices, as body.go does for fasthttp's
+// connections). Timeouts are a sweep once a second, not timers per
+// request.
 //
 // Whatever would make the loop wait is handed off instead of waited for:
 //   - a request the handler cannot answer from RAM (a fill from the disk
 //     tier, a peer or the origin): the handler calls s.mayBlock first (see
 //     gather and fetchWholeCoalesced), which takes the connection out of
-//     the epoll set and starts a new goroutine to run the loop; the current
-//     goroutine finishes the request, blocking as fasthttp's would;
+//     the epoll set and starts another goroutine to run the loop; the
+//     current goroutine finishes the request, waiting as fasthttp's would,
+//     and puts the connection back in the loop (returnToLoop);
 //   - an answer the socket does not take at once (a slow reader): the same
-//     hand-off, and the goroutine finishes the write in Go's poller under
-//     the write timeout;
+//     hand-off; the goroutine finishes the write in Go's poller, on a
+//     duplicate of the descriptor, under the write timeout, and puts the
+//     connection back;
 //   - a request the loop does not parse itself (one with a body, a
-//     malformed one): handed to fasthttp with the bytes read so far.
+//     malformed one, a head larger than the read buffer): the connection
+//     is handed to fasthttp for good (net.FileConn of its descriptor), with
+//     the bytes read so far, and fasthttp answers as it did before the
+//     loop, from a listener of such connections (handoffListener).
 //
-// A connection handed off becomes an ordinary fasthttp connection
-// (net.FileConn of its descriptor) and stays one: fasthttp serves it from a
-// listener of handed-off connections (handoffListener) until it closes. So
-// every path that is not a RAM hit runs the code it ran before the loop.
+// So a slice in RAM never waits for anything but the CPU, and every other
+// path runs the code it ran before the loop. The slab references of an
+// answer are released only when its last byte is in the socket (the
+// response's Reset closes the body after the write), whichever goroutine
+// finishes it.
 //
 // TLS and a per-IP connection cap are not served by the loop (Serve uses
 // fasthttp alone for them), nor is anything with Config.GoroutinePerConn.
 type eventLoop struct {
-	s    *Server
-	ln   net.Listener // kept, so that its descriptor stays open
-	lnfd int
-	epfd int
-	epf  *os.File // epfd, in Go's poller
-	eprc syscall.RawConn
-	name []byte // the Server header
+	s      *Server
+	ln     net.Listener // kept, so that its descriptor stays open
+	lnfd   int
+	epfd   int
+	wakefd int    // an eventfd in the set: stop writes it
+	name   []byte // the Server header
 
 	handed *handoffListener // connections for fasthttp
 
@@ -173,23 +179,21 @@ func newEventLoop(s *Server, ln net.Listener) (*eventLoop, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		unix.Close(epfd)
-		return nil, err
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lnfd)}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, lnfd, &ev); err != nil {
-		unix.Close(epfd)
-		return nil, os.NewSyscallError("epoll_ctl", err)
-	}
-	epf := os.NewFile(uintptr(epfd), "epoll") // non-blocking: Go's poller takes it
-	eprc, err := epf.SyscallConn()
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
-		epf.Close()
-		return nil, err
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	for _, fd := range []int{lnfd, wakefd} {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			unix.Close(epfd)
+			unix.Close(wakefd)
+			return nil, os.NewSyscallError("epoll_ctl", err)
+		}
 	}
 	l := &eventLoop{
-		s: s, ln: ln, lnfd: lnfd, epfd: epfd, epf: epf, eprc: eprc,
+		s: s, ln: ln, lnfd: lnfd, epfd: epfd, wakefd: wakefd,
 		name:    []byte(s.public.Name),
 		handed:  newHandoffListener(ln.Addr()),
 		conns:   map[int32]*loopConn{},
@@ -219,7 +223,7 @@ func (l *eventLoop) serve() error {
 // still finishing a request, within ctx.
 func (l *eventLoop) stop(done <-chan struct{}) error {
 	if l.stopping.CompareAndSwap(false, true) {
-		l.epf.SetReadDeadline(time.Unix(1, 0)) // wake the loop
+		unix.Write(l.wakefd, []byte{1, 0, 0, 0, 0, 0, 0, 0}) // wake the loop
 	}
 	select {
 	case <-l.stopped:
@@ -244,40 +248,26 @@ const sweepEvery = time.Second
 // stops, or when it has handed a connection off (r.gone: another goroutine
 // runs the loop then).
 func (l *eventLoop) run(r *runner) {
-	var n int
-	var werr error
-	wait := func(fd uintptr) bool {
-		n, werr = unix.EpollWait(int(fd), r.events[:], 0)
-		if werr == unix.EINTR {
-			return false
-		}
-		return n != 0 || werr != nil
-	}
 	nextSweep := time.Now().Add(sweepEvery)
-	l.epf.SetReadDeadline(nextSweep)
 	for {
 		if l.stopping.Load() {
 			l.close()
 			l.runners.Put(r)
 			return
 		}
-		err := l.eprc.Read(wait)
+		// A blocking system call (see above), at most until the sweep.
+		wait := max(time.Until(nextSweep), 0)
+		n, err := unix.EpollWait(l.epfd, r.events[:], int((wait+time.Millisecond-1)/time.Millisecond))
 		now := time.Now()
-		if err != nil || !now.Before(nextSweep) {
-			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-				l.s.obs.Logger.Error("event loop: waiting for events", "err", err)
-			}
+		if !now.Before(nextSweep) {
 			l.sweep(now.UnixNano())
 			nextSweep = now.Add(sweepEvery)
-			l.epf.SetReadDeadline(nextSweep)
-			if l.stopping.Load() {
-				continue
-			}
-			if err != nil {
-				continue
-			}
 		}
-		if werr != nil {
+		if err != nil {
+			if err != unix.EINTR {
+				l.s.obs.Logger.Error("event loop: waiting for events", "err", err)
+				time.Sleep(10 * time.Millisecond)
+			}
 			continue
 		}
 		for i := range r.events[:n] {
@@ -285,6 +275,9 @@ func (l *eventLoop) run(r *runner) {
 			if int(ev.Fd) == l.lnfd {
 				l.accept(now)
 				continue
+			}
+			if int(ev.Fd) == l.wakefd {
+				continue // stop: seen at the top of the loop
 			}
 			c := l.conns[ev.Fd]
 			if c == nil {
@@ -360,7 +353,8 @@ func (l *eventLoop) close() {
 	}
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, l.lnfd, nil)
 	l.ln.Close()
-	l.epf.Close()
+	unix.Close(l.wakefd)
+	unix.Close(l.epfd)
 	close(l.stopped)
 }
 
