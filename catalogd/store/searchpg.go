@@ -77,6 +77,12 @@ func (s *Store) pgSearch(ctx context.Context, spec searchSpec, q Query, all, nam
 			total = n
 		}
 	}
+	if len(keys) >= need {
+		// Tier 0 fills the page ("hallelujah": 759 songs have that very
+		// name); reading the names tier would only drop what it found,
+		// and a walk for it went through 50,000 index rows.
+		return keys, total, nil
+	}
 	tier, err := s.pgTier(ctx, t, namesTier, w, w.names, w.nNames, needNames)
 	if err != nil {
 		return nil, 0, err
