@@ -110,14 +110,17 @@ type pgTerms struct {
 	looked           bool
 }
 
-// namesTier and restTier pick a tier's matcher from all and names.
-func namesTier(_, names matcher) matcher    { return names }
-func restTier(all, names matcher) matcher   { return all.except(names) }
-func allTerms(all, _ matcher) matcher       { return all }
-func (t *pgTerms) walk(tier tierOf) matcher { return tier(t.all, t.names) }
-
-// tierOf picks a tier's matcher from all and names.
+// tierOf picks the matcher of one read from a search's all and names.
 type tierOf func(all, names matcher) matcher
+
+// allTier, namesTier and restTier pick every word anywhere, every word in
+// the name (tier 1), and anywhere but not all in the name (tier 2).
+func allTier(all, _ matcher) matcher      { return all }
+func namesTier(_, names matcher) matcher  { return names }
+func restTier(all, names matcher) matcher { return all.except(names) }
+
+// walk returns tier's matcher for a walk of the rank index.
+func (t *pgTerms) walk(tier tierOf) matcher { return tier(t.all, t.names) }
 
 // gin returns tier's matcher for a GIN read.
 func (t *pgTerms) gin(ctx context.Context, s *Store, tier tierOf) (matcher, error) {
@@ -137,7 +140,8 @@ func (t *pgTerms) gin(ctx context.Context, s *Store, tier tierOf) (matcher, erro
 }
 
 // maxPrefixWords is how many words a prefix typed last may stand for and
-// still be expanded into them for a GIN read.
+// still be expanded into them for a GIN read. In the seeded 1M-song
+// catalog "love" stands for 172 words, "heart" for 88, "rain" for 30.
 const maxPrefixWords = 256
 
 // expandPrefix returns the words of spec's table (the search_words
@@ -153,7 +157,8 @@ const maxPrefixWords = 256
 // matches (40 ms). The same query with the words spelled out, 'broken'
 // & ('heart' | 'hearts' | …), lets GIN step through the posting lists
 // of "broken" and skip ahead in the others. A single word is not
-// expanded: its bitmap is its matches either way.
+// expanded: its bitmap is its matches either way. At 1M songs this took
+// the songs p99 from 10–16 ms to 7.3–7.9 ms (docs/performance.md).
 func (s *Store) expandPrefix(ctx context.Context, spec searchSpec, q Query) ([]string, error) {
 	if !q.PrefixLast || len(q.Words) < 2 {
 		return nil, nil
@@ -218,7 +223,7 @@ func (s *Store) walkSample(ctx context.Context, spec searchSpec, all, names matc
 // MaxSearchTotal+1 of them, and returns the first n in ranking order
 // (names matches first) and how many there were.
 func (s *Store) probeTiers(ctx context.Context, t *pgTerms, n int) ([]int64, int, error) {
-	all, err := t.gin(ctx, s, allTerms)
+	all, err := t.gin(ctx, s, allTier)
 	if err != nil {
 		return nil, 0, err
 	}
