@@ -182,18 +182,45 @@ func (q Query) TSQueryWeighted(weights string) string {
 		if i > 0 {
 			b.WriteString(" & ")
 		}
-		b.WriteByte('\'')
-		w = strings.ReplaceAll(w, `\`, `\\`)
-		b.WriteString(strings.ReplaceAll(w, `'`, `''`))
-		b.WriteByte('\'')
 		star := i == len(q.Words)-1 && q.PrefixLast
-		if star || weights != "" {
-			b.WriteByte(':')
-			if star {
-				b.WriteByte('*')
-			}
-			b.WriteString(weights)
-		}
+		writeLexeme(&b, w, star, weights)
 	}
 	return b.String()
+}
+
+// TSQueryWords is TSQuery with the last word, typed as a prefix, replaced
+// by the words it stands for (at least one): 'broken' & ('heart' |
+// 'hearts'). It matches what TSQuery does when words are all the lexemes
+// that start with the last word.
+func (q Query) TSQueryWords(words []string) string {
+	var b strings.Builder
+	for _, w := range q.Words[:len(q.Words)-1] {
+		writeLexeme(&b, w, false, "")
+		b.WriteString(" & ")
+	}
+	b.WriteByte('(')
+	for i, w := range words {
+		if i > 0 {
+			b.WriteString(" | ")
+		}
+		writeLexeme(&b, w, false, "")
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// writeLexeme writes w quoted as a tsquery lexeme, a prefix when star,
+// restricted to weights when not "".
+func writeLexeme(b *strings.Builder, w string, star bool, weights string) {
+	b.WriteByte('\'')
+	w = strings.ReplaceAll(w, `\`, `\\`)
+	b.WriteString(strings.ReplaceAll(w, `'`, `''`))
+	b.WriteByte('\'')
+	if star || weights != "" {
+		b.WriteByte(':')
+		if star {
+			b.WriteByte('*')
+		}
+		b.WriteString(weights)
+	}
 }

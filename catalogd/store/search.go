@@ -327,9 +327,9 @@ func (s *Store) matchQuery(spec searchSpec, m matcher, b *queryBuilder, col stri
 		}
 		return spec.alias + ".search_tsv"
 	}
-	where := fmt.Sprintf("%s @@ to_tsquery('simple', %s)", tsv(m.names), b.arg(m.expr))
+	where := fmt.Sprintf("%s @@ %s", tsv(m.names), tsQuery(b, m.expr))
 	if m.not != "" {
-		where += fmt.Sprintf(" AND NOT %s @@ to_tsquery('simple', %s)", tsv(m.notNames), b.arg(m.not))
+		where += fmt.Sprintf(" AND NOT %s @@ %s", tsv(m.notNames), tsQuery(b, m.not))
 	}
 	if spec.visible != "" {
 		where += " AND " + spec.visible

@@ -354,3 +354,121 @@ func songIDs(songs []Song) []int64 {
 	}
 	return ids
 }
+
+// TestPostgresSearchPrefixWords: a two-word query whose last word is
+// typed as a prefix reads GIN with the prefix spelled out as the words
+// of the search_words lexicon (migration 0017), and gives exactly what a
+// plain sort in ranking order gives: for prefixes of a few words, of
+// more than maxPrefixWords (left as a prefix), of a word added by an
+// insert after the lexicon was filled, and of a renamed song's new and
+// old words. Popularity updates leave the lexicon alone.
+func TestPostgresSearchPrefixWords(t *testing.T) {
+	s := openPostgres(t, newTestClock())
+	ctx := context.Background()
+	if _, err := s.Seed(ctx, SeedOptions{Songs: 6000, Seed: 13, TrendingSongs: -1}); err != nil {
+		t.Fatal(err)
+	}
+	c := newCatalog(t, s)
+	// The seed's words (bulk inserts) are all in the lexicon, and no other.
+	var missing, extra int
+	if err := s.w.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM (SELECT DISTINCT unnest(tsvector_to_array(search_tsv)) FROM songs
+			EXCEPT SELECT word FROM search_words WHERE kind = 'songs') m),
+		(SELECT count(*) FROM (SELECT word FROM search_words WHERE kind = 'songs'
+			EXCEPT SELECT DISTINCT unnest(tsvector_to_array(search_tsv)) FROM songs) e)`).Scan(&missing, &extra); err != nil {
+		t.Fatal(err)
+	}
+	if missing != 0 || extra != 0 {
+		t.Errorf("lexicon of songs: %d words missing, %d extra", missing, extra)
+	}
+	// After the seed: one song with a word of its own, and a prefix that
+	// stands for more words than are expanded.
+	add := func(title string) int64 {
+		t.Helper()
+		so, err := s.CreateSong(ctx, NewSong{AlbumID: c.album.ID, Title: title, Status: StatusReady, CurrentVersion: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return so.ID
+	}
+	quake := add("Zyxw Heartquake")
+	for i := range maxPrefixWords + 1 {
+		add(fmt.Sprintf("Zyxw Qqword%d", i))
+	}
+	mustExec(t, s, `VACUUM ANALYZE songs`) // the walk's size estimate (reltuples)
+	var common, mid string
+	stat := `SELECT word FROM ts_stat('SELECT ts_filter(search_tsv, ''{a}'') FROM songs') WHERE length(word) > 4 AND `
+	if err := s.w.QueryRowContext(ctx, stat+`true ORDER BY ndoc DESC, word LIMIT 1`).Scan(&common); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.w.QueryRowContext(ctx, stat+`ndoc BETWEEN 100 AND 400 ORDER BY ndoc, word LIMIT 1`).Scan(&mid); err != nil {
+		t.Fatal(err)
+	}
+	check := func(text string, expanded bool) {
+		t.Helper()
+		q := ParseQuery(text)
+		words, err := s.expandPrefix(ctx, songSearch, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (words != nil) != expanded {
+			t.Errorf("%q: expanded to %v, want expanded %v", text, words, expanded)
+		}
+		all, names := s.matchers(songSearch, q)
+		for _, n := range []int{1, 20, MaxSearchTotal} {
+			got, total, err := s.pgSearch(ctx, songSearch, q, all, names, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, matches := searchReference(t, s, q, n)
+			if !slices.Equal(got[:min(n, len(got))], want) {
+				t.Errorf("%q, first %d: got %d keys %v…, want %d %v…", text, n, len(got), head(got), len(want), head(want))
+			}
+			switch {
+			case total <= MaxSearchTotal && total != matches:
+				t.Errorf("%q: total %d, want %d (not capped: exact)", text, total, matches)
+			case matches > MaxSearchTotal && total <= MaxSearchTotal:
+				t.Errorf("%q: total %d for %d matches, want capped", text, total, matches)
+			}
+		}
+	}
+	check(mid+" "+common[:3], true)
+	check(common+" "+mid[:len(mid)-1], true)
+	check(mid+" "+common[:1], true)  // every word starting with that letter: few in the seed's vocabulary
+	check("zyxw heartq", true)       // inserted after the lexicon was filled
+	check("zyxw qqword", false)      // more than maxPrefixWords words: the prefix as typed
+	check("zyxw qqword1", true)      // qqword1, qqword10…19
+	check(mid+" "+common+" ", false) // typed whole: nothing to expand
+	check(common[:4], false)         // one word: its bitmap is its matches
+
+	// Renamed: the new word is found; the old one stays in the lexicon and
+	// matches nothing (check: no word matches, total 0).
+	mustExec(t, s, `UPDATE songs SET title = 'Zyxw Heartbreaker', name_key = 'zyxw heartbreaker',
+		search_text = 'zyxw heartbreaker' WHERE id = $1`, quake)
+	check("zyxw heartb", true)
+	check("zyxw heartq", true)
+	if got, err := s.SearchSongs(ctx, ParseQuery("zyxw heartb"), 10, 0); err != nil || !slices.Equal(songIDs(got.Items), []int64{quake}) {
+		t.Errorf("after the rename, zyxw heartb found %v (%v), want [%d]", songIDs(got.Items), err, quake)
+	}
+
+	// The update trigger fires when the searched text changes, not on
+	// popularity or on the same text.
+	has := func(w string) bool {
+		t.Helper()
+		var n int
+		if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM search_words WHERE kind = 'songs' AND word = $1`, w).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	mustExec(t, s, `DELETE FROM search_words WHERE word = 'heartbreaker'`)
+	mustExec(t, s, `UPDATE songs SET popularity = popularity + 100 WHERE id = $1`, quake)
+	mustExec(t, s, `UPDATE songs SET search_text = search_text WHERE id = $1`, quake)
+	if has("heartbreaker") {
+		t.Error("a popularity update or an unchanged text added the song's words")
+	}
+	mustExec(t, s, `UPDATE songs SET search_text = 'zyxw heartbreaker again' WHERE id = $1`, quake)
+	if !has("heartbreaker") || !has("again") {
+		t.Error("a changed text did not add the song's words")
+	}
+}
