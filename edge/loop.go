@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -24,16 +25,19 @@ import (
 // next request, so every answer costs two reads, a park, a wake-up through
 // the runtime's scheduler, and three deadline updates. nginx reads a
 // connection only when epoll says it is readable. The loop does the same:
-// one goroutine waits in epoll_wait on a set of our own holding the
-// listener and the connections between requests (a blocking system call,
-// as nginx's worker makes it: the runtime runs other goroutines on another
-// thread meanwhile, and a wake-up is the system call returning, with no
-// trip through the scheduler). A readable connection is read once, its
-// requests are parsed by fasthttp (RequestCtx, RequestHeader.Read) and
-// served by the same handler chain, synchronously, and each answer leaves
-// with one writev (head and slices, as body.go does for fasthttp's
-// connections). Timeouts are a sweep once a second, not timers per
-// request.
+// one goroutine reads the events of an epoll set of our own holding the
+// listener and the connections between requests; the set is itself
+// registered in Go's poller (os.NewFile of its descriptor), so when
+// nothing is ready the goroutine parks in Go's scheduler like any other
+// and the P stays free for fills, prefetches and the admin listener (an
+// epoll_wait as a blocking system call was measured too: no clearer gain,
+// and with GOMAXPROCS=1 it held the P while idle, so a miss's p99 went
+// from 2 to 13–15 ms; docs/performance.md). A readable connection is
+// read once, its requests are parsed by fasthttp (RequestCtx,
+// RequestHeader.Read) and served by the same handler chain,
+// synchronously, and each answer leaves with one writev (head and slices,
+// as body.go does for fasthttp's connections). Timeouts are a sweep once a
+// second, not timers per request.
 //
 // Whatever would make the loop wait is handed off instead of waited for:
 //   - a request the handler cannot answer from RAM (a fill from the disk
@@ -61,12 +65,13 @@ import (
 // TLS and a per-IP connection cap are not served by the loop (Serve uses
 // fasthttp alone for them), nor is anything with Config.GoroutinePerConn.
 type eventLoop struct {
-	s      *Server
-	ln     net.Listener // kept, so that its descriptor stays open
-	lnfd   int
-	epfd   int
-	wakefd int    // an eventfd in the set: stop writes it
-	name   []byte // the Server header
+	s    *Server
+	ln   net.Listener // kept, so that its descriptor stays open
+	lnfd int
+	epfd int
+	epf  *os.File // epfd, in Go's poller
+	eprc syscall.RawConn
+	name []byte // the Server header
 
 	handed *handoffListener // connections for fasthttp
 
@@ -179,21 +184,23 @@ func newEventLoop(s *Server, ln net.Listener) (*eventLoop, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
+	if err := unix.SetNonblock(epfd, true); err != nil {
 		unix.Close(epfd)
-		return nil, os.NewSyscallError("eventfd", err)
+		return nil, err
 	}
-	for _, fd := range []int{lnfd, wakefd} {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
-		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-			unix.Close(epfd)
-			unix.Close(wakefd)
-			return nil, os.NewSyscallError("epoll_ctl", err)
-		}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lnfd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, lnfd, &ev); err != nil {
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
+	epf := os.NewFile(uintptr(epfd), "epoll") // non-blocking: Go's poller takes it
+	eprc, err := epf.SyscallConn()
+	if err != nil {
+		epf.Close()
+		return nil, err
 	}
 	l := &eventLoop{
-		s: s, ln: ln, lnfd: lnfd, epfd: epfd, wakefd: wakefd,
+		s: s, ln: ln, lnfd: lnfd, epfd: epfd, epf: epf, eprc: eprc,
 		name:    []byte(s.public.Name),
 		handed:  newHandoffListener(ln.Addr()),
 		conns:   map[int32]*loopConn{},
@@ -223,7 +230,7 @@ func (l *eventLoop) serve() error {
 // still finishing a request, within ctx.
 func (l *eventLoop) stop(done <-chan struct{}) error {
 	if l.stopping.CompareAndSwap(false, true) {
-		unix.Write(l.wakefd, []byte{1, 0, 0, 0, 0, 0, 0, 0}) // wake the loop
+		l.epf.SetReadDeadline(time.Unix(1, 0)) // wake the loop
 	}
 	select {
 	case <-l.stopped:
@@ -248,26 +255,40 @@ const sweepEvery = time.Second
 // stops, or when it has handed a connection off (r.gone: another goroutine
 // runs the loop then).
 func (l *eventLoop) run(r *runner) {
+	var n int
+	var werr error
+	wait := func(fd uintptr) bool {
+		n, werr = unix.EpollWait(int(fd), r.events[:], 0)
+		if werr == unix.EINTR {
+			return false
+		}
+		return n != 0 || werr != nil
+	}
 	nextSweep := time.Now().Add(sweepEvery)
+	l.epf.SetReadDeadline(nextSweep)
 	for {
 		if l.stopping.Load() {
 			l.close()
 			l.runners.Put(r)
 			return
 		}
-		// A blocking system call (see above), at most until the sweep.
-		wait := max(time.Until(nextSweep), 0)
-		n, err := unix.EpollWait(l.epfd, r.events[:], int((wait+time.Millisecond-1)/time.Millisecond))
+		err := l.eprc.Read(wait)
 		now := time.Now()
-		if !now.Before(nextSweep) {
+		if err != nil || !now.Before(nextSweep) {
+			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				l.s.obs.Logger.Error("event loop: waiting for events", "err", err)
+			}
 			l.sweep(now.UnixNano())
 			nextSweep = now.Add(sweepEvery)
-		}
-		if err != nil {
-			if err != unix.EINTR {
-				l.s.obs.Logger.Error("event loop: waiting for events", "err", err)
-				time.Sleep(10 * time.Millisecond)
+			l.epf.SetReadDeadline(nextSweep)
+			if l.stopping.Load() {
+				continue
 			}
+			if err != nil {
+				continue
+			}
+		}
+		if werr != nil {
 			continue
 		}
 		for i := range r.events[:n] {
@@ -275,9 +296,6 @@ func (l *eventLoop) run(r *runner) {
 			if int(ev.Fd) == l.lnfd {
 				l.accept(now)
 				continue
-			}
-			if int(ev.Fd) == l.wakefd {
-				continue // stop: seen at the top of the loop
 			}
 			c := l.conns[ev.Fd]
 			if c == nil {
@@ -353,8 +371,7 @@ func (l *eventLoop) close() {
 	}
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, l.lnfd, nil)
 	l.ln.Close()
-	unix.Close(l.wakefd)
-	unix.Close(l.epfd)
+	l.epf.Close()
 	close(l.stopped)
 }
 
