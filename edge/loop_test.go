@@ -250,21 +250,21 @@ func TestLoopTimeoutsAndLimits(t *testing.T) {
 		}
 		return err == io.EOF
 	}
-	idle := rawConn(t, h)
-	fmt.Fprintf(idle, "GET %s HTTP/1.1\r\nHost: edge\r\n\r\n", target)
-	if resp, _ := readAnswer(t, bufio.NewReader(idle), "GET"); resp.StatusCode != 200 {
+	idle := rawConn(t, h) // answered by the loop itself (no fill, no hand-off)
+	fmt.Fprintf(idle, "OPTIONS %s HTTP/1.1\r\nHost: edge\r\n\r\n", target)
+	if resp, _ := readAnswer(t, bufio.NewReader(idle), "OPTIONS"); resp.StatusCode != 204 {
 		t.Fatalf("first request: %d", resp.StatusCode)
 	}
 	half := rawConn(t, h)
 	fmt.Fprintf(half, "GET %s HTTP/1.1\r\nHost: ed", target)
 	time.Sleep(100 * time.Millisecond) // both accepted
 	extra := rawConn(t, h)
-	fmt.Fprintf(extra, "GET %s HTTP/1.1\r\nHost: edge\r\n\r\n", target)
-	third, _ := readAnswer(t, bufio.NewReader(extra), "GET")
+	fmt.Fprintf(extra, "OPTIONS %s HTTP/1.1\r\nHost: edge\r\n\r\n", target)
+	third, _ := readAnswer(t, bufio.NewReader(extra), "OPTIONS")
 	fourth := rawConn(t, h)
-	fmt.Fprintf(fourth, "GET %s HTTP/1.1\r\nHost: edge\r\n\r\n", target)
-	if resp, _ := readAnswer(t, bufio.NewReader(fourth), "GET"); resp.StatusCode != 503 || third.StatusCode != 200 {
-		t.Errorf("third connection %d, fourth %d; want 200 and 503 (MaxConns 3)", third.StatusCode, resp.StatusCode)
+	fmt.Fprintf(fourth, "OPTIONS %s HTTP/1.1\r\nHost: edge\r\n\r\n", target)
+	if resp, _ := readAnswer(t, bufio.NewReader(fourth), "OPTIONS"); resp.StatusCode != 503 || third.StatusCode != 204 {
+		t.Errorf("third connection %d, fourth %d; want 204 and 503 (MaxConns 3)", third.StatusCode, resp.StatusCode)
 	}
 	if !closedWithin(idle, 3*time.Second) {
 		t.Error("an idle connection was not closed after its timeout")
