@@ -92,9 +92,12 @@ func TestRunPurgeFanOut(t *testing.T) {
 			if code, body := httpGet(t, "http://"+addr+"/readyz"); code != 200 {
 				t.Errorf("/readyz = %d %s", code, body)
 			}
-			if _, body := httpGet(t, "http://"+addr+"/metrics"); !strings.Contains(body, `riff_purge_delivered_total{edge="`+edge.URL+`"} 1`) {
-				t.Errorf("metrics lack the delivery to %s", edge.URL)
-			}
+			// The edge records the prefix before it answers; the dispatcher
+			// counts the delivery when the answer arrives.
+			eventually(t, "the delivery to "+edge.URL+" in the metrics", func() bool {
+				_, body := httpGet(t, "http://"+addr+"/metrics")
+				return strings.Contains(body, `riff_purge_delivered_total{edge="`+edge.URL+`"} 1`)
+			})
 			// On PostgreSQL the dispatcher holds the lease (one catalogd sends).
 			if _, body := httpGet(t, "http://"+addr+"/metrics"); !strings.Contains(body, "riff_purge_dispatcher 1") {
 				t.Error("metrics do not say this catalogd is the purge dispatcher")
