@@ -270,6 +270,7 @@ func TestReplicasOverHTTP(t *testing.T) {
 	// A replica stopped mid-run: reads never fail; restarted, it rejoins.
 	var failed atomic.Int64
 	var reads atomic.Int64
+	var firstFailure atomic.Value // string: what the first failed read got
 	stopReads := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -286,12 +287,14 @@ func TestReplicasOverHTTP(t *testing.T) {
 			reads.Add(1)
 			if err != nil {
 				failed.Add(1)
+				firstFailure.CompareAndSwap(nil, err.Error())
 				continue
 			}
-			io.Copy(io.Discard, res.Body)
+			body, _ := io.ReadAll(res.Body)
 			res.Body.Close()
 			if res.StatusCode != http.StatusOK {
 				failed.Add(1)
+				firstFailure.CompareAndSwap(nil, fmt.Sprintf("%d %s", res.StatusCode, body))
 			}
 		}
 	}()
@@ -321,7 +324,7 @@ func TestReplicasOverHTTP(t *testing.T) {
 	wg.Wait()
 	t.Logf("reads while replica1 stopped and restarted: %d, failed %d", reads.Load(), failed.Load())
 	if failed.Load() != 0 {
-		t.Errorf("%d of %d reads failed while a replica stopped", failed.Load(), reads.Load())
+		t.Errorf("%d of %d reads failed while a replica stopped; the first: %v", failed.Load(), reads.Load(), firstFailure.Load())
 	}
 
 	// The primary stopped: writes answer 503 database_unavailable with
