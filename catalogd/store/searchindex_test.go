@@ -249,29 +249,37 @@ func TestPostgresSearchPaths(t *testing.T) {
 		q := ParseQuery(text)
 		all, names := s.matchers(songSearch, q)
 		for _, n := range []int{1, 20, 300, MaxSearchTotal} {
-			got, total, err := s.pgSearch(ctx, songSearch, q, all, names, n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got) > n {
-				got = got[:n]
-			}
-			want, matches := searchReference(t, s, q, n)
-			if !slices.Equal(got, want) {
-				t.Errorf("%q, first %d: got %d keys %v…, want %d %v…", text, n, len(got), head(got), len(want), head(want))
-			}
-			switch {
-			case total <= MaxSearchTotal && total != matches:
-				t.Errorf("%q: total %d, want %d (not capped: exact)", text, total, matches)
-			case matches > MaxSearchTotal && total <= MaxSearchTotal:
-				t.Errorf("%q: total %d for %d matches, want capped", text, total, matches)
-			}
+			matches, total := checkPgSearch(t, s, q, all, names, text, n)
 			paths[fmt.Sprint(matches > MaxSearchTotal, total > MaxSearchTotal)] = true
 		}
 	}
 	if !paths["true true"] || !paths["false false"] {
 		t.Errorf("paths taken %v: want both a capped and an exact total", paths)
 	}
+}
+
+// checkPgSearch runs pgSearch for the first n results of q (typed as
+// text) and checks them against searchReference: the same keys in the same
+// order, and a total that is exact unless capped. It returns the real
+// number of matches and the total pgSearch gave.
+func checkPgSearch(t *testing.T, s *Store, q Query, all, names matcher, text string, n int) (matches, total int) {
+	t.Helper()
+	got, total, err := s.pgSearch(context.Background(), songSearch, q, all, names, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:min(n, len(got))]
+	want, matches := searchReference(t, s, q, n)
+	if !slices.Equal(got, want) {
+		t.Errorf("%q, first %d: got %d keys %v…, want %d %v…", text, n, len(got), head(got), len(want), head(want))
+	}
+	switch {
+	case total <= MaxSearchTotal && total != matches:
+		t.Errorf("%q: total %d, want %d (not capped: exact)", text, total, matches)
+	case matches > MaxSearchTotal && total <= MaxSearchTotal:
+		t.Errorf("%q: total %d for %d matches, want capped", text, total, matches)
+	}
+	return matches, total
 }
 
 // searchReference ranks every song matching q with one plain sort and
@@ -416,20 +424,7 @@ func TestPostgresSearchPrefixWords(t *testing.T) {
 		}
 		all, names := s.matchers(songSearch, q)
 		for _, n := range []int{1, 20, MaxSearchTotal} {
-			got, total, err := s.pgSearch(ctx, songSearch, q, all, names, n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, matches := searchReference(t, s, q, n)
-			if !slices.Equal(got[:min(n, len(got))], want) {
-				t.Errorf("%q, first %d: got %d keys %v…, want %d %v…", text, n, len(got), head(got), len(want), head(want))
-			}
-			switch {
-			case total <= MaxSearchTotal && total != matches:
-				t.Errorf("%q: total %d, want %d (not capped: exact)", text, total, matches)
-			case matches > MaxSearchTotal && total <= MaxSearchTotal:
-				t.Errorf("%q: total %d for %d matches, want capped", text, total, matches)
-			}
+			checkPgSearch(t, s, q, all, names, text, n)
 		}
 	}
 	check(mid+" "+common[:3], true)
