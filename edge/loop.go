@@ -90,12 +90,7 @@ type eventLoop struct {
 	// readers holds the request buffers (*bufio.Reader) of connections
 	// between requests with nothing buffered: idle connections need none.
 	readers sync.Pool
-
-	handoffs [handoffReasons]atomicCounter
 }
-
-// atomicCounter is a counter read by a metrics gauge.
-type atomicCounter struct{ atomic.Uint64 }
 
 // Why a connection left the loop.
 const (
@@ -119,8 +114,7 @@ type runner struct {
 	head   []byte
 	out    bytes.Buffer  // answers that are not a *body: fasthttp writes them here
 	bw     *bufio.Writer // over out
-	cur    *loopConn     // the connection being served
-	gone   bool          // cur was handed off: this goroutine left the loop
+	gone   bool          // its connection was handed off: this goroutine left the loop
 }
 
 // loopConn is a connection of the loop. It is a net.Conn for fasthttp's
@@ -449,12 +443,12 @@ func (r *runner) serve(c *loopConn, now int64) (handedOff bool) {
 			return true
 		}
 		c.inRequest = false
-		r.cur, c.r = c, r
+		c.r = r
 		r.answer(c)
 		if r.gone {
 			return true
 		}
-		r.cur, c.r = nil, nil
+		c.r = nil
 		if l.conns[c.fd] == nil {
 			return false // closed after the answer
 		}
@@ -544,7 +538,7 @@ func (r *runner) handOff(c *loopConn, why int) {
 	delete(l.conns, c.fd)
 	l.open.Add(-1)
 	l.busy.Add(1)
-	l.handoffs[why].Add(1)
+	l.s.m.handoffs[why].Inc()
 	r.gone = true
 	go l.run(l.runners.Get().(*runner))
 }
@@ -558,7 +552,7 @@ func (r *runner) handOffRequest(c *loopConn, unread []byte) {
 	defer l.busy.Done()
 	pending := append([]byte(nil), unread...)
 	c.releaseReader()
-	r.cur, c.r = nil, nil
+	c.r = nil
 	l.toFasthttp(c, pending)
 }
 
@@ -617,7 +611,7 @@ func (r *runner) finish(c *loopConn, b *body) error {
 func (r *runner) returnToLoop(c *loopConn, closing bool) {
 	l := r.l
 	defer l.busy.Done()
-	r.cur, c.r = nil, nil
+	c.r = nil
 	if closing {
 		c.releaseReader()
 		unix.Close(int(c.fd))
@@ -695,9 +689,6 @@ func (h *handoffListener) Addr() net.Addr { return h.addr }
 
 // loopConns is the gauge of connections the loop holds.
 func (l *eventLoop) loopConns() float64 { return float64(l.open.Load()) }
-
-// handoffCount is the counter of hand-offs for one reason.
-func (l *eventLoop) handoffCount(why int) float64 { return float64(l.handoffs[why].Load()) }
 
 var (
 	hConnection = []byte("Connection")

@@ -168,6 +168,7 @@ type serverMetrics struct {
 	refusals            map[string]*metrics.Counter
 	refusedOther        *metrics.Counter
 	badPath             *metrics.Counter
+	handoffs            [handoffReasons]*metrics.Counter // by why the event loop let a connection go (loop.go)
 }
 
 // Refusal reasons beyond playtoken's.
@@ -347,12 +348,7 @@ func (s *Server) initMetrics() {
 		return 0
 	})
 	for why, name := range handoffNames {
-		set.NewGauge(fmt.Sprintf(`riff_edge_loop_handoffs_total{reason=%q}`, name), func() float64 {
-			if l := s.loop.Load(); l != nil {
-				return l.handoffCount(why)
-			}
-			return 0
-		})
+		m.handoffs[why] = set.NewCounter(fmt.Sprintf(`riff_edge_loop_handoffs_total{reason=%q}`, name))
 	}
 	g := s.slices
 	set.NewGauge(`riff_edge_inflight_slices`, func() float64 { return float64(g.InFlight()) })
