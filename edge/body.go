@@ -14,19 +14,23 @@ import (
 // body is a response body made of cached slices, sent without copying them
 // first. Parts in the cache's slab are referenced (Slab.Acquire) from the
 // moment they are added until fasthttp closes the body, so their bytes
-// cannot be reused under the response. Parts in the disk tier's slice files
-// (only on a publicConn) are open file descriptors, closed with the body;
-// they are sent with sendfile, which leaves page references in the socket:
+// cannot be reused under the response. Slab parts of lendMin bytes or more
+// are lent to the kernel when the slab lends (Slab.Lend): they go with
+// sendfile from the slab's memory file, and the slab gives a lent slot
+// fresh pages before it reuses it, so the pages a socket still holds never
+// change. Parts in the disk tier's slice files (only on a publicConn) are
+// open file descriptors, closed with the body, also sent with sendfile:
 // safe because a slice file is never modified (package disk), and an
 // unlinked file's pages live as long as anything refers to them.
 //
-// On a plain TCP connection of the public listener (publicConn) the body
-// goes straight to the socket, with the response head: fasthttp flushes the
-// head (ImmediateHeaderFlush), the connection holds it, and WriteTo sends
-// head and parts with one writev — one system call and one trip through
-// the TCP stack for the whole response. On any other connection (TLS, or
+// On a plain TCP connection of the public listener (loopConn, publicConn)
+// the body goes straight to the socket, with the response head: the head
+// and the parts sent by copy leave in one writev — one system call and one
+// trip through the TCP stack —, or, when a part is sent with sendfile, the
+// head and what precedes it leave with sendmsg(MSG_MORE) so that they share
+// segments with the file's first bytes. On any other connection (TLS, or
 // wrapped by the per-IP limit) WriteTo writes the bytes to fasthttp's
-// writer like any io.WriterTo.
+// writer like any io.WriterTo, copying from memory.
 type body struct {
 	parts []bodyPart
 	i     int // next part
@@ -43,12 +47,17 @@ type body struct {
 }
 
 type bodyPart struct {
-	data []byte
-	slot int32 // slab slot, or -1 for heap bytes
-	fd   int32 // disk tier slice file (data is nil), or -1
-	foff int64 // the part's offset in fd
-	n    int   // length: len(data), or of the file range
+	data []byte // nil for a disk tier part
+	slot int32  // slab slot, or -1
+	fd   int32  // file to sendfile from: a disk tier slice file, the slab's memory file for a lent slot; or -1
+	foff int64  // the part's offset in fd
+	n    int    // length
 }
+
+// lendMin is the smallest slab part sent by reference (sendfile from the
+// slab's memory file, when the slab lends); smaller ones are copied with
+// the head, where one writev costs less than the extra system call.
+const lendMin = 32 << 10
 
 func newBody(pool *sync.Pool) *body {
 	b := &body{pool: pool}
@@ -67,6 +76,10 @@ func (b *body) add(slab *cache.Slab, e *cache.Entry, lo, hi int64) bool {
 			return false
 		}
 		b.slab, p.slot = slab, slot
+		if p.n >= lendMin && slab.Lending().On {
+			fd, off := slab.Lend(slot)
+			p.fd, p.foff = int32(fd), off+lo
+		}
 	}
 	b.parts = append(b.parts, p)
 	return true
@@ -87,7 +100,7 @@ func (b *body) addFile(fd int, off int64, n int) {
 // hasFiles reports whether b holds file parts.
 func (b *body) hasFiles() bool {
 	for _, p := range b.parts {
-		if p.fd >= 0 {
+		if p.data == nil {
 			return true
 		}
 	}
@@ -119,7 +132,7 @@ func (b *body) Read(p []byte) (int, error) {
 	for b.i < len(b.parts) && n < len(p) {
 		part := &b.parts[b.i]
 		var c int
-		if part.fd >= 0 {
+		if part.data == nil {
 			k, err := unix.Pread(int(part.fd), p[n:min(len(p), n+part.n-b.off)], part.foff+int64(b.off))
 			if err != nil || k == 0 {
 				return n, io.ErrUnexpectedEOF
@@ -234,14 +247,19 @@ func (b *body) sendStep(fd uintptr) bool {
 }
 
 // sendFile sends what is left of the file part b.parts[b.i] with sendfile.
-// It returns false to wait for the socket. sendfile may read the disk, so
-// it is a blocking system call for the scheduler (Syscall, not RawSyscall):
-// the runtime may hand the P to another thread meanwhile.
+// It returns false to wait for the socket. sendfile from a slice file may
+// read the disk, so it is a blocking system call for the scheduler
+// (Syscall: the runtime may hand the P to another thread meanwhile); from
+// the slab's memory file it never waits (RawSyscall).
 func (b *body) sendFile(sock uintptr) bool {
 	p := &b.parts[b.i]
+	call := unix.Syscall6
+	if p.slot >= 0 {
+		call = unix.RawSyscall6
+	}
 	for b.off < p.n {
 		off := p.foff + int64(b.off)
-		r, _, errno := unix.Syscall6(unix.SYS_SENDFILE, sock, uintptr(p.fd), uintptr(unsafe.Pointer(&off)), uintptr(p.n-b.off), 0, 0)
+		r, _, errno := call(unix.SYS_SENDFILE, sock, uintptr(p.fd), uintptr(unsafe.Pointer(&off)), uintptr(p.n-b.off), 0, 0)
 		switch {
 		case errno == unix.EAGAIN:
 			return false
@@ -295,7 +313,7 @@ func (b *body) Close() error {
 		if p.slot >= 0 {
 			b.slab.Release(p.slot)
 		}
-		if p.fd >= 0 {
+		if p.fd >= 0 && p.slot < 0 {
 			unix.Close(int(p.fd))
 		}
 	}

@@ -103,7 +103,7 @@ func TestDiskTierServesAfterRestart(t *testing.T) {
 	for _, mode := range sliceModes {
 		t.Run(mode.name, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{root: media.root, sliceBytes: S, diskDir: dir,
-				cfg: func(c *Config) { c.HeapSlices = mode.heap }})
+				cfg: func(c *Config) { c.HeapSlices, c.SlabCopy = mode.heap, mode.copy }})
 			tok := tokens(h, len(media.data))
 			for i := range media.data {
 				for _, rng := range diskRanges(S) {

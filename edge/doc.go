@@ -68,15 +68,23 @@
 //
 // A range is answered from the slices it covers. Warm, the handler looks up
 // the metadata and the slices and hands a pooled body (a
-// fasthttp.BodyWriterTo holding slot references) to fasthttp, which flushes
-// the response head into the connection (conn.go: the public listener's
-// connections hold it back) and calls the body, which sends head and slice
-// bytes with one writev: one system call and one trip through the TCP stack
-// per response. writev copies the bytes into the socket before it returns,
-// so no slot is referred to by the kernel once the body is closed; the
-// zero-copy alternative, sendfile from the memfd, was measured slower on
-// this path and is unsafe with slot reuse (see cache.Slab and
-// docs/performance.md). Over TLS or a per-IP limited connection the body
+// fasthttp.BodyWriterTo holding slot references) to fasthttp, or to the
+// event loop, which sends the response head with it (body.go). Slab parts
+// of 32 KiB or more go with sendfile from the slab's memory file: the
+// kernel takes references to the pages instead of copying the bytes, which
+// on loopback and for segment-sized answers is most of what an answer
+// costs. A socket may hold those pages after the body is closed, so the
+// slab never writes a lent slot in place: it punches the slot's pages out
+// of the file before reusing it, and the socket keeps the old ones
+// (cache.Slab, "Lending pages to the kernel"; TestPausedHitKeepsItsBytes…
+// and the soak test fail without that). The punch frees whole folios only,
+// so the slab lends only when the host's huge page settings keep every
+// folio inside one slot: 4 KiB pages by default, 64 KiB folios with
+// hugepages-64kB/shmem_enabled = advise (docs/operations.md). Smaller
+// parts, and every part where the slab does not lend or with
+// -slab-sendfile=false, are copied with the head in one writev: one system
+// call and one trip through the TCP stack per response. Over TLS or a
+// per-IP limited connection the body
 // writes through fasthttp's writer. The benchmark shows 0 allocations in
 // the handler. Cold, the
 // missing slices are fetched with one origin Range request per contiguous

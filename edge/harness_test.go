@@ -253,12 +253,13 @@ func (o *testOrigin) sentRanges() []string {
 	return append([]string(nil), o.ranges...)
 }
 
-// sliceModes are the two places the cache keeps slices: a memfd slab
-// (the default on Linux) and the Go heap (Config.HeapSlices).
+// sliceModes are the ways the edge keeps and sends slices: a memfd slab
+// lending its pages to the kernel (sendfile; the default where the host
+// allows it), the slab copied into the socket (writev), and the Go heap.
 var sliceModes = []struct {
-	name string
-	heap bool
-}{{"slab", false}, {"heap", true}}
+	name       string
+	heap, copy bool
+}{{"slab", false, false}, {"slab-writev", false, true}, {"heap", true, false}}
 
 // harness is an edge on loopback in front of test origins, with a signer
 // for its tokens.

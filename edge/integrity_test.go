@@ -122,7 +122,7 @@ func TestPausedHitKeepsItsBytesWhileTheCacheEvicts(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{root: media.root, sliceBytes: S, cfg: func(c *Config) {
 				c.CacheBytes = 4 * (S + 4096)
-				c.HeapSlices = mode.heap
+				c.HeapSlices, c.SlabCopy = mode.heap, mode.copy
 			}})
 			tok := make([]string, len(media.data))
 			for i := range tok {
@@ -146,6 +146,14 @@ func TestPausedHitKeepsItsBytesWhileTheCacheEvicts(t *testing.T) {
 			slot, _, inSlab := e.Slot()
 			if inSlab == mode.heap {
 				t.Fatalf("slice in slab = %v with HeapSlices = %v", inSlab, mode.heap)
+			}
+			if inSlab {
+				if l := h.edge.cache.Slab().Lending(); l.On == mode.copy {
+					if !mode.copy {
+						t.Skipf("this host's huge page settings keep the slab from lending: %s", l.Why)
+					}
+					t.Fatalf("slab lends = %v with SlabCopy = %v", l.On, mode.copy)
+				}
 			}
 
 			addr := strings.TrimPrefix(h.url, "http://")
@@ -213,7 +221,7 @@ func TestReadersUnderEvictionGetExactBytes(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{root: media.root, sliceBytes: S, cfg: func(c *Config) {
 				c.CacheBytes = 2 << 20
-				c.HeapSlices = mode.heap
+				c.HeapSlices, c.SlabCopy = mode.heap, mode.copy
 			}})
 			tok := make([]string, objects)
 			for i := range tok {

@@ -15,7 +15,7 @@ import (
 func TestRangesMatchOrigin(t *testing.T) {
 	for _, mode := range sliceModes {
 		t.Run(mode.name, func(t *testing.T) {
-			h := newHarness(t, harnessOptions{sliceBytes: 64 << 10, cfg: func(c *Config) { c.HeapSlices = mode.heap }})
+			h := newHarness(t, harnessOptions{sliceBytes: 64 << 10, cfg: func(c *Config) { c.HeapSlices, c.SlabCopy = mode.heap, mode.copy }})
 			testRangesMatchOrigin(t, h)
 			// Warm answers go out head and body in one writev, from the
 			// slab or the heap alike.

@@ -94,6 +94,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 		diskDir         = fs.String("disk-cache", "", "`folder` of the disk tier: slices kept across restarts (empty: RAM only)")
 		accessLog       = fs.String("access-log", "", "access log: a `file` (reopened on SIGHUP) or - for stdout; JSON lines (default: off)")
 		trustedProxies  = fs.String("trusted-proxies", "", "`CIDRs or addresses`, comma-separated, whose X-Forwarded-For the access log records")
+		slabSendfile    = fs.Bool("slab-sendfile", true, "send RAM hits of 32 KiB or more with sendfile from the slab's memory file where the host's huge page settings make it safe (false: copy them with writev)")
 		diskSendfile    = fs.Bool("disk-sendfile", true, "send disk-tier answers with sendfile from the slice files (false: read them into RAM first)")
 		peers           = fs.String("peers", "", "admin `URLs` of every edge of the region, this one included, comma-separated, the same list on each: slices missing here come from their owner (empty: no peer fill)")
 		peerSelf        = fs.String("peer-self", "", "this edge's `URL` in -peers (default: http:// and -admin-listen)")
@@ -200,6 +201,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (ru
 			HeapSlices:       *heapSlices,
 			GoroutinePerConn: !*eventLoop,
 			DiskCopy:         !*diskSendfile,
+			SlabCopy:         !*slabSendfile,
 		},
 		shutdownTimeout: *shutdownTimeout,
 		telemetry:       *telemetry,

@@ -87,6 +87,11 @@ type Config struct {
 	// measurements. TLS and MaxConnsPerIP use fasthttp alone anyway.
 	GoroutinePerConn bool
 
+	// SlabCopy sends RAM hits as copies (writev) even where the slab may
+	// lend its pages to the kernel (cache.Slab.Lend: sendfile from its
+	// memory file); for measurements.
+	SlabCopy bool
+
 	// HeapSlices keeps media slices on the Go heap instead of in a memfd
 	// slab (see cache.Slab), which keeps the cache's bytes out of the
 	// garbage collector's way; the slab is used on Linux unless this is
@@ -194,7 +199,7 @@ func NewServer(o *obs.Obs, v Verifier, up Upstream, cfg Config, now func() time.
 	}
 	ccfg := cache.Config{MaxBytes: cfg.CacheBytes, AvgEntryBytes: max(cfg.SliceBytes/4, 16<<10)}
 	if !cfg.HeapSlices {
-		ccfg.SlabSlotBytes = cfg.SliceBytes
+		ccfg.SlabSlotBytes, ccfg.SlabLend = cfg.SliceBytes, !cfg.SlabCopy
 	}
 	c, err := cache.New(ccfg, gens)
 	if err != nil && ccfg.SlabSlotBytes > 0 {
@@ -205,6 +210,11 @@ func NewServer(o *obs.Obs, v Verifier, up Upstream, cfg Config, now func() time.
 	}
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
+	}
+	if sl := c.Slab(); sl != nil {
+		l := sl.Lending()
+		o.Logger.Info("slab", "slot_bytes", sl.SlotBytes(), "lends_pages", l.On, "folio_bytes", l.FolioBytes,
+			"huge_pages_advised", l.Advised, "why_not", l.Why)
 	}
 	if cfg.Disk != nil {
 		ls, err := cfg.Disk.Load(func(key string) uint64 { return gens.Of([]byte(key)) })
@@ -308,6 +318,10 @@ func (s *Server) initMetrics() {
 	set.NewGauge(`riff_edge_cache_sets_dropped_total`, func() float64 { return float64(c.Stats().SetsDropped) })
 	set.NewGauge(`riff_edge_cache_sets_rejected_total`, func() float64 { return float64(c.Stats().SetsRejected) })
 	set.NewGauge(`riff_edge_slab_slots`, func() float64 { return float64(c.Stats().SlabSlots) })
+	if sl := c.Slab(); sl != nil && sl.Lending().On {
+		folio := float64(sl.Lending().FolioBytes)
+		set.NewGauge(`riff_edge_slab_lend_folio_bytes`, func() float64 { return folio })
+	}
 	set.NewGauge(`riff_edge_slab_used_slots`, func() float64 { return float64(c.Stats().SlabUsed) })
 	if d := s.disk; d != nil {
 		for _, g := range []struct {

@@ -47,6 +47,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -93,7 +94,11 @@ type settings struct {
 	nginxWorkers              int
 	useWrk                    bool
 	tcpCC                     string // congestion control for the run ("": the machine's)
+	shmemFolio                string // shmem folio size allowed on advice for the run ("": the machine's)
 }
+
+// shmemFolioRe is what -shmem-folio takes.
+var shmemFolioRe = regexp.MustCompile(`^[1-9][0-9]{0,6}kB$`)
 
 // defaultCap is -cpu-cap's default: half a core leaves the generator,
 // which needs about as much CPU per request as the servers, about twice
@@ -128,6 +133,7 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	fs.BoolVar(&s.otlpSink, "otlp-sink", false, "export riff edge's spans to an OTLP/HTTP sink in this process (on the generators' core) that counts and drops them: tracing on with somewhere to send; sets -otlp-endpoint unless -edge-args does")
 	fs.IntVar(&s.nginxWorkers, "nginx-workers", 1, "nginx worker_processes (0: auto)")
 	fs.StringVar(&s.tcpCC, "tcp-cc", "cubic", "TCP congestion control of every socket the run opens (net.ipv4.tcp_congestion_control, set for the run and restored after; needs root); \"\" leaves the machine's. Over loopback BBR paces with a timer per socket, and whether it does depends on each server's send pattern (docs/performance.md)")
+	fs.StringVar(&s.shmemFolio, "shmem-folio", "64kB", "let memory files that ask for huge pages get folios of this size for the run (hugepages-SIZE/shmem_enabled = advise, restored after; needs root), as docs/operations.md recommends for edges: riff edge's slab then lends 64 KiB folios to sendfile, as ext4 gives nginx's cache files large folios; \"\" leaves the machine's")
 	fs.BoolVar(&s.keep, "keep", false, "keep the scratch folder")
 	if err := fs.Parse(args); err != nil {
 		return s, err
@@ -155,6 +161,8 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 		return s, errors.New("-edge-gomaxprocs and -nginx-workers must not be negative")
 	case strings.ContainsAny(s.tcpCC, "/. \n"):
 		return s, fmt.Errorf("-tcp-cc %q is not a congestion control name", s.tcpCC)
+	case s.shmemFolio != "" && !shmemFolioRe.MatchString(s.shmemFolio):
+		return s, fmt.Errorf("-shmem-folio %q: want a size such as 64kB", s.shmemFolio)
 	case s.pin && s.edgeProcs != 1 && realTime():
 		// Two Go threads on one core under SCHED_FIFO: a spinning one
 		// never lets the other run, and the edge livelocks at 100 % of
@@ -179,25 +187,36 @@ func realTime() bool {
 // ccSysctl holds the congestion control new TCP sockets get.
 const ccSysctl = "/proc/sys/net/ipv4/tcp_congestion_control"
 
-// setCongestionControl makes name the congestion control of new TCP
-// sockets (servers and generators alike) and returns a func that puts the
-// machine's back. A name the kernel lacks is an error.
-func setCongestionControl(name string, log io.Writer) (func(), error) {
-	old, err := os.ReadFile(ccSysctl)
+// shmemFolioKnob is the setting that lets a memory file whose mapping asks
+// for huge pages get folios of size (e.g. "64kB").
+func shmemFolioKnob(size string) string {
+	return "/sys/kernel/mm/transparent_hugepage/hugepages-" + size + "/shmem_enabled"
+}
+
+// setKnob writes value to the kernel setting at path (what names it in the
+// log) and returns a func that puts the machine's back. A setting shown as
+// a choice ("always [never]") is read as the word in brackets.
+func setKnob(path, what, value string, log io.Writer) (func(), error) {
+	old, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	was := strings.TrimSpace(string(old))
-	if was == name {
+	if i := strings.IndexByte(was, '['); i >= 0 {
+		if j := strings.IndexByte(was[i:], ']'); j > 0 {
+			was = was[i+1 : i+j]
+		}
+	}
+	if was == value {
 		return func() {}, nil
 	}
-	if err := os.WriteFile(ccSysctl, []byte(name), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(log, "TCP congestion control %s for the run (the machine's is %s; put back at the end)\n", name, was)
+	fmt.Fprintf(log, "%s %s for the run (the machine's is %s; put back at the end)\n", what, value, was)
 	return func() {
-		if err := os.WriteFile(ccSysctl, []byte(was), 0o644); err != nil {
-			fmt.Fprintf(log, "putting TCP congestion control %s back: %v\n", was, err)
+		if err := os.WriteFile(path, []byte(was), 0o644); err != nil {
+			fmt.Fprintf(log, "putting %s %s back: %v\n", what, was, err)
 		}
 	}, nil
 }
@@ -256,9 +275,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if s.tcpCC != "" {
-		restore, err := setCongestionControl(s.tcpCC, stderr)
+		restore, err := setKnob(ccSysctl, "TCP congestion control", s.tcpCC, stderr)
 		if err != nil {
 			return fmt.Errorf("-tcp-cc %s: %w (run as root, or -tcp-cc \"\" to keep the machine's)", s.tcpCC, err)
+		}
+		defer restore()
+	}
+	if s.shmemFolio != "" {
+		restore, err := setKnob(shmemFolioKnob(s.shmemFolio), "shmem folios of "+s.shmemFolio+" on advice:", "advise", stderr)
+		if err != nil {
+			return fmt.Errorf("-shmem-folio %s: %w (run as root, or -shmem-folio \"\" to keep the machine's)", s.shmemFolio, err)
 		}
 		defer restore()
 	}

@@ -43,8 +43,11 @@ func TestParseFlags(t *testing.T) {
 		check   func(s settings) bool
 	}{
 		{nil, false, func(s settings) bool {
-			return s.cpuCap == defaultCap && slices.Equal(s.nginxConfigs, []string{"slice", "whole"}) && s.useWrk && s.edgeProcs == 1 && s.tcpCC == "cubic"
+			return s.cpuCap == defaultCap && slices.Equal(s.nginxConfigs, []string{"slice", "whole"}) && s.useWrk && s.edgeProcs == 1 && s.tcpCC == "cubic" && s.shmemFolio == "64kB"
 		}},
+		{[]string{"-shmem-folio", ""}, false, func(s settings) bool { return s.shmemFolio == "" }},
+		{[]string{"-shmem-folio", "../../etc/passwd"}, true, nil},
+		{[]string{"-shmem-folio", "64k"}, true, nil},
 		{[]string{"-tcp-cc", ""}, false, func(s settings) bool { return s.tcpCC == "" }},
 		{[]string{"-tcp-cc", "../../etc/passwd"}, true, nil},
 		{[]string{"-nginx-configs", "whole, slice,whole"}, false, func(s settings) bool { return slices.Equal(s.nginxConfigs, []string{"whole", "slice"}) }},
@@ -364,16 +367,33 @@ func TestOTLPSink(t *testing.T) {
 	}
 }
 
-// TestSetCongestionControl sets the machine's congestion control to what
-// it is (no change, nothing to put back) and, where the test may write
-// the sysctl (root), to another one the kernel has and back.
-func TestSetCongestionControl(t *testing.T) {
+// TestSetKnob sets a setting shown as a choice and puts it back, then the
+// machine's congestion control to what it is (no change, nothing to put
+// back) and, where the test may write the sysctl (root), to another one
+// the kernel has and back.
+func TestSetKnob(t *testing.T) {
+	knob := filepath.Join(t.TempDir(), "shmem_enabled")
+	if err := os.WriteFile(knob, []byte("always inherit within_size advise [never]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	put, err := setKnob(knob, "folios", "advise", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(knob); string(b) != "advise" {
+		t.Errorf("set: %q, want advise", b)
+	}
+	put()
+	if b, _ := os.ReadFile(knob); string(b) != "never" {
+		t.Errorf("put back: %q, want never (the choice in brackets)", b)
+	}
+
 	old, err := os.ReadFile(ccSysctl)
 	if err != nil {
 		t.Skipf("no %s: %v", ccSysctl, err)
 	}
 	was := strings.TrimSpace(string(old))
-	restore, err := setCongestionControl(was, io.Discard)
+	restore, err := setKnob(ccSysctl, "cc", was, io.Discard)
 	if err != nil {
 		t.Fatalf("setting it to what it is (%s): %v", was, err)
 	}
@@ -382,7 +402,7 @@ func TestSetCongestionControl(t *testing.T) {
 	if was == other {
 		other = "cubic"
 	}
-	restore, err = setCongestionControl(other, io.Discard)
+	restore, err = setKnob(ccSysctl, "cc", other, io.Discard)
 	if err != nil {
 		if os.Geteuid() != 0 {
 			t.Skipf("not root: %v", err)
@@ -395,7 +415,7 @@ func TestSetCongestionControl(t *testing.T) {
 	if strings.TrimSpace(string(now)) != other || strings.TrimSpace(string(back)) != was {
 		t.Errorf("set %s: read %q; restored: %q, want %q", other, now, back, was)
 	}
-	if _, err := setCongestionControl("no-such-cc", io.Discard); err == nil {
+	if _, err := setKnob(ccSysctl, "cc", "no-such-cc", io.Discard); err == nil {
 		t.Error("an unknown congestion control: no error")
 		restore()
 	}

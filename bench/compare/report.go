@@ -119,8 +119,12 @@ func (c *compare) report(w io.Writer, loads []load, results [][]result, bound []
 	if cc == "" {
 		cc = "the machine's"
 	}
-	fmt.Fprintf(w, "%d songs of %s (AAC 64/128/320, 6 s fragments, 1 MiB slices), %s per load, %d rounds, %d conns, %d listeners, fixed rate %.0f req/s, TCP congestion control %s\n\n",
-		c.s.songs, c.s.songLen, c.s.duration, c.s.rounds, c.s.conns, c.s.listeners, c.rate, cc)
+	folio := "the machine's"
+	if c.s.shmemFolio != "" {
+		folio = c.s.shmemFolio + " on advice"
+	}
+	fmt.Fprintf(w, "%d songs of %s (AAC 64/128/320, 6 s fragments, 1 MiB slices), %s per load, %d rounds, %d conns, %d listeners, fixed rate %.0f req/s, TCP congestion control %s, shmem folios %s\n\n",
+		c.s.songs, c.s.songLen, c.s.duration, c.s.rounds, c.s.conns, c.s.listeners, c.rate, cc, folio)
 	var names []string
 	for _, sv := range c.servers {
 		names = append(names, sv.name)

@@ -78,6 +78,10 @@ type Config struct {
 	// (see SliceEntry). Where the platform has no Slab, or it is full,
 	// slices stay on the heap.
 	SlabSlotBytes int64
+
+	// SlabLend lets the slab lend its pages to the kernel (Slab.Lend)
+	// when the host makes that safe.
+	SlabLend bool
 }
 
 // entryOverhead approximates what an entry costs beyond its data: the
@@ -133,7 +137,7 @@ func New(cfg Config, gens *Generations) (*Cache, error) {
 	var slab *Slab
 	if cfg.SlabSlotBytes > 0 && sliceBytes/cfg.SlabSlotBytes > 0 {
 		var err error
-		if slab, err = NewSlab(int(sliceBytes/cfg.SlabSlotBytes), cfg.SlabSlotBytes); err != nil && err != ErrNoSlab {
+		if slab, err = NewSlab(int(sliceBytes/cfg.SlabSlotBytes), cfg.SlabSlotBytes, cfg.SlabLend); err != nil && err != ErrNoSlab {
 			return nil, err
 		}
 	}

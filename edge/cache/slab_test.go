@@ -1,3 +1,5 @@
+//go:build linux
+
 package cache
 
 import (
@@ -8,11 +10,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func newTestSlab(t *testing.T, n int, slot int64) *Slab {
 	t.Helper()
-	s, err := NewSlab(n, slot)
+	s, err := NewSlab(n, slot, true)
 	if err == ErrNoSlab {
 		t.Skip(err)
 	}
@@ -92,12 +96,26 @@ func TestSlabModel(t *testing.T) {
 			gen  uint32
 			data []byte
 		}
+		type lent struct {
+			r, w int // a pipe holding references to the slot's pages, as a socket would
+			data []byte
+		}
 		var (
-			live []handle // one per reference held
-			seen []handle // every generation ever handed out
-			refs [n]int
-			gens [n]uint32
+			live  []handle // one per reference held
+			seen  []handle // every generation ever handed out
+			refs  [n]int
+			gens  [n]uint32
+			pipes []lent
 		)
+		drain := func(step int, p lent) {
+			got := make([]byte, len(p.data)+1)
+			k, err := unix.Read(p.r, got)
+			unix.Close(p.r)
+			unix.Close(p.w)
+			if err != nil || !bytes.Equal(got[:max(k, 0)], p.data) {
+				t.Fatalf("seed %d step %d: lent pages changed after the slot was let go: read %d of %d bytes, %v", seed, step, k, len(p.data), err)
+			}
+		}
 		free := func() int {
 			k := 0
 			for i := range n {
@@ -136,6 +154,21 @@ func TestSlabModel(t *testing.T) {
 					refs[h.slot]++
 					live = append(live, h)
 				}
+			case op == 7 && len(live) > 0 && len(pipes) < 8 && s.Lending().On: // Lend into a pipe
+				h := live[rng.IntN(len(live))]
+				fd, off := s.Lend(h.slot)
+				var p [2]int
+				if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+					t.Fatal(err)
+				}
+				if k, err := unix.Splice(fd, &off, p[1], nil, len(h.data), 0); err != nil || k != int64(len(h.data)) {
+					t.Fatalf("splice %d of %d bytes: %v", k, len(h.data), err)
+				}
+				pipes = append(pipes, lent{p[0], p[1], h.data})
+			case op == 8 && len(pipes) > 0: // the "socket" reads
+				k := rng.IntN(len(pipes))
+				drain(step, pipes[k])
+				pipes = append(pipes[:k], pipes[k+1:]...)
 			case len(live) > 0: // Release
 				k := rng.IntN(len(live))
 				h := live[k]
@@ -161,6 +194,9 @@ func TestSlabModel(t *testing.T) {
 					t.Fatalf("seed %d step %d: slot %d changed under a reference", seed, step, h.slot)
 				}
 			}
+		}
+		for _, p := range pipes {
+			drain(-1, p)
 		}
 	}
 }
