@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sys/unix"
@@ -132,10 +133,33 @@ type loopConn struct {
 
 var errAgain = errors.New("edge: would block")
 
+// rawRead and rawEpollWait are read(2) and epoll_wait(2) with a zero
+// timeout as raw system calls: on a non-blocking socket, and with nothing
+// to wait for, they never block, so the runtime need not prepare for
+// them to (see publicConn).
+func rawRead(fd int32, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(r), nil
+}
+
+func rawEpollWait(epfd uintptr, events []unix.EpollEvent) (int, error) {
+	r, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, epfd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}
+
 // Read reads what the socket has, without waiting: errAgain when nothing.
 func (c *loopConn) Read(p []byte) (int, error) {
 	for {
-		n, err := unix.Read(int(c.fd), p)
+		n, err := rawRead(c.fd, p)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -253,7 +277,7 @@ func (l *eventLoop) run(r *runner) {
 	var n int
 	var werr error
 	wait := func(fd uintptr) bool {
-		n, werr = unix.EpollWait(int(fd), r.events[:], 0)
+		n, werr = rawEpollWait(fd, r.events[:])
 		if werr == unix.EINTR {
 			return false
 		}
