@@ -109,7 +109,7 @@ bench: tools-go tools-media
 # module; configs/nginx-edge-whole.conf: whole objects), same origin and
 # content, riff bench's loads and wrk in alternation; prints one table with
 # all of them, the ratios and CPU per request. The server under test runs
-# on core 0 under a cgroup CPU cap (-cpu-cap, default 0.5 cores: needs
+# on core 0 under a cgroup CPU cap (-cpu-cap, default 0.4 cores: needs
 # root; -cpu-cap 0 turns it off), the generators on core 1. Flags:
 # COMPARE_FLAGS='-duration 20s -rounds 3 -nginx-configs whole -wrk=false'
 # (tracing on: COMPARE_FLAGS='-otlp-sink -edge-args "-trace-ratio 0.01"')

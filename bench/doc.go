@@ -23,7 +23,11 @@
 // or the segments of playlists. Every request has a scheduled send time and
 // its latency counts from there, so a server that stalls is charged for the
 // requests that should have been sent meanwhile (the coordinated-omission
-// correction of wrk2). With -rate 0 it is a closed loop of -conns workers.
+// correction of wrk2) — unless the worker was idle, waiting for that time:
+// then it counts from when its timer fired, because an idle Go process
+// wakes timers with millisecond granularity, and that lateness would
+// otherwise be most of a fast server's latency. With -rate 0 it is a closed
+// loop of -conns workers.
 //
 // # Measurements
 //

@@ -313,10 +313,12 @@ func redactToken(s string) string {
 }
 
 // flat sends requests at -rate from the start of the schedule, -conns at
-// a time. Each request has a scheduled send time; its latency counts from
-// that time, so a server that stalls cannot hide the requests that should
-// have been sent meanwhile (coordinated omission). With -rate 0 each of
-// -conns workers sends its next request when the previous one returns.
+// a time. Each request has a scheduled send time; a worker still busy with
+// an earlier answer at that time counts the latency from it, so a server
+// that stalls cannot hide the requests that should have been sent
+// meanwhile (coordinated omission); a worker that was waiting for it
+// counts from when its timer woke it. With -rate 0 each of -conns workers
+// sends its next request when the previous one returns.
 func (r *runner) flat(ctx context.Context, wg *sync.WaitGroup, start, end time.Time) {
 	var next atomic.Int64
 	interval := time.Duration(0)
@@ -336,8 +338,19 @@ func (r *runner) flat(ctx context.Context, wg *sync.WaitGroup, start, end time.T
 				sched := time.Now()
 				if interval > 0 {
 					sched = start.Add(time.Duration(i) * interval)
-					if !sched.Before(end) || !sleep(ctx, time.Until(sched)) {
+					if !sched.Before(end) {
 						return
+					}
+					if wait := time.Until(sched); wait > 0 {
+						if !sleep(ctx, wait) {
+							return
+						}
+						// The worker was free before the send time: the
+						// server held nothing up, and what the timer adds
+						// past it is this process's own lateness (an idle
+						// Go process wakes its timers with millisecond
+						// granularity), not the server's to answer for.
+						sched = time.Now()
 					}
 				}
 				t := &r.tgts[int(i%int64(len(r.tgts)))]

@@ -100,10 +100,13 @@ type settings struct {
 // shmemFolioRe is what -shmem-folio takes.
 var shmemFolioRe = regexp.MustCompile(`^[1-9][0-9]{0,6}kB$`)
 
-// defaultCap is -cpu-cap's default: half a core leaves the generator,
-// which needs about as much CPU per request as the servers, about twice
-// what the server can use.
-const defaultCap = 0.5
+// defaultCap is -cpu-cap's default. The generator needs about 1.5 times
+// the servers' CPU per request (31–37 µs against 20–27 on the edge loads,
+// December 2026), so a server capped at c cores makes it use about 1.5c of
+// its core: 0.4 keeps that near 0.6, under the 0.7 past which a run is
+// flagged generator-bound (0.5 no longer did once riff's answers stopped
+// copying their bytes).
+const defaultCap = 0.4
 
 // parseFlags reads and checks the flags; it has no side effects.
 func parseFlags(args []string, stderr io.Writer) (settings, error) {
