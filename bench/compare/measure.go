@@ -181,7 +181,13 @@ func (c *compare) measure(ctx context.Context, stdout io.Writer) error {
 					return fmt.Errorf("%s on %s: %w", l.name, sv.name, err)
 				}
 				results[li] = append(results[li], r)
-				msg := fmt.Sprintf("%.0f req/s; server %.1f µs/req, %.2f cores", rate(r), r.serverUS(), r.serverCores())
+				msg := fmt.Sprintf("%.0f req/s", rate(r))
+				if r.rep != nil {
+					msg += fmt.Sprintf(", p50 %.2f ms, p99 %.2f ms", r.rep.Latency.P50, r.rep.Latency.P99)
+				} else if r.wrk != nil {
+					msg += fmt.Sprintf(", p50 %.2f ms, p99 %.2f ms", r.wrk.P50, r.wrk.P99)
+				}
+				msg += fmt.Sprintf("; server %.1f µs/req, %.2f cores", r.serverUS(), r.serverCores())
 				if sv.group != nil {
 					msg += fmt.Sprintf(" (throttled in %d periods)", sv.group.throttled()-throttled0)
 				}
