@@ -249,7 +249,8 @@
 // Plain-HTTP connections are served by an event loop of the edge's own
 // (loop.go; `-event-loop`, on by default): one goroutine in epoll_wait,
 // requests parsed by fasthttp and answered by the same handler, RAM hits
-// synchronously with one read and one writev each; a fill or a slow reader
+// synchronously with one read and one writev (or sendmsg and sendfile)
+// each; a fill or a slow reader
 // is handed to a goroutine and the connection comes back after, and an
 // unusual request (a body, a malformed head) goes to fasthttp for good. The
 // same timeouts and connection cap apply (a sweep once a second);
@@ -270,7 +271,7 @@
 // boundary (metadata, restored generations, durable purges). accesslog.go:
 // the access log. playlist.go: playlists and MPDs, tier filtering. body.go
 // and conn.go: sending a cached answer (pooled body, held head, one writev;
-// sendfile for disk-tier files). loop.go: the event loop of plain-HTTP
+// sendfile for lent slab slots and disk-tier files). loop.go: the event loop of plain-HTTP
 // connections. origin.go and breaker.go: the upstream
 // (origin clients, failover, breakers, readiness probes). purge.go: the
 // admin handler (purge, pprof). path.go: the path rules. Package cache: the
