@@ -210,6 +210,7 @@
 // riff_edge_direct_responses_total (answers written head and body in one
 // writev); riff_edge_negative_hits_total (404s answered from negative
 // caching); riff_edge_slab_slots and riff_edge_slab_used_slots;
+// riff_edge_slab_lend_folio_bytes (the folio size, while the slab lends);
 // riff_edge_origin_fetches_total,
 // _bytes_total, _fetch_duration_seconds, _errors_total{kind} and
 // _breaker_state per origin; riff_edge_coalesced_waiters_total;
