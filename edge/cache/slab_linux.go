@@ -49,6 +49,14 @@ func NewSlab(n int, slotBytes int64, lend bool) (*Slab, error) {
 				s.lending.Advised = false
 				s.lending.FolioBytes, _ = maxShmemFolio(os.DirFS(thpFolder), int64(os.Getpagesize()), false)
 			}
+		} else if s.lending.On && s.lending.FolioBytes == int64(os.Getpagesize()) {
+			// Small pages only: keep the mapping out of huge pages
+			// should the host's settings change while the edge runs —
+			// no huge folio at a fault, and khugepaged does not
+			// collapse the slab's pages (a folio larger than a slot
+			// would make a punch zero lent bytes). "force" overrides
+			// it.
+			unix.Madvise(mem, unix.MADV_NOHUGEPAGE)
 		}
 	} else {
 		s.lending.Why = "not asked to"
