@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	"riff/catalogd/store"
 	"riff/internal/obs"
@@ -29,6 +30,22 @@ func TestUploadTraceReachesPublish(t *testing.T) {
 	if v.Status != store.StatusReady {
 		t.Fatalf("song ended %+v", v)
 	}
+	// The song is ready when publish commits; the job span ends after the
+	// job is marked done. Let the job finish and the workers stop before
+	// the tracer flushes, or the job span may be ended after it (CI saw
+	// every span but that one).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		j, err := e.store.LatestJob(context.Background(), v.ID, store.JobPackage)
+		if err == nil && j.State == store.JobDone {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the package job is not done 10s after the song was ready: %+v, %v", j, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.stopJobs()
 	if err := stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
