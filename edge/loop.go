@@ -37,9 +37,9 @@ import (
 // from 2 to 13–15 ms; docs/performance.md). A readable connection is
 // read once, its requests are parsed by fasthttp (RequestCtx,
 // RequestHeader.Read) and served by the same handler chain,
-// synchronously, and each answer leaves as body.go sends it for fasthttp's
-// connections (one writev, or sendmsg and sendfile). Timeouts are a sweep once a
-// second, not timers per request.
+// synchronously, and each answer leaves as body.go sends it for
+// fasthttp's connections (one writev, or sendmsg and sendfile). Timeouts
+// are a sweep once a second, not timers per request.
 //
 // Whatever would make the loop wait is handed off instead of waited for:
 //   - a request the handler cannot answer from RAM (a fill from the disk

@@ -39,7 +39,7 @@ var ErrNoSlab = errors.New("cache: slab needs Linux memfd")
 // zeroes that part in place, under the sockets. So lending is allowed only
 // when every folio the kernel may give the file lies inside one slot: the
 // slot size is a multiple of the largest shmem folio the host's
-// transparent huge page settings allow (NewSlab reads them; Lendable
+// transparent huge page settings allow (NewSlab reads them; Lending
 // reports the outcome). Otherwise responses copy (writev) while they hold
 // their reference, and slots are written in place.
 //
